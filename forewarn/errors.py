@@ -1,0 +1,52 @@
+"""Every exception Forewarn raises on purpose, in one place.
+
+    ForewarnError
+    ├── ConfigError          settings that cannot work (bad URL, impossible window)
+    ├── PayloadError         an MQTT message that cannot become a reading
+    │   ├── TopicError       the topic is not one we know how to read
+    │   └── ValidationError  the body is malformed, or disagrees with its topic
+    ├── StorageError         the database refused or could not be reached
+    │   └── MigrationError   a schema migration failed or the schema is too new
+    └── ServiceError         an embedded or external service would not start
+
+Callers catch the narrowest class they can act on; everything is raised with
+``raise ... from exc`` so the original cause stays attached.
+"""
+
+from __future__ import annotations
+
+
+class ForewarnError(Exception):
+    """Base class of every error Forewarn raises on purpose."""
+
+
+class ConfigError(ForewarnError):
+    """Settings that cannot work."""
+
+
+class PayloadError(ForewarnError):
+    """An MQTT message that cannot become a reading; ``reason`` goes to the dead-letter table."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class TopicError(PayloadError):
+    """The topic is not one we know how to read."""
+
+
+class ValidationError(PayloadError):
+    """The body is malformed or disagrees with its topic."""
+
+
+class StorageError(ForewarnError):
+    """The database refused or could not be reached."""
+
+
+class MigrationError(StorageError):
+    """A schema migration failed, or the database holds a newer schema than this code."""
+
+
+class ServiceError(ForewarnError):
+    """An embedded or external service would not start."""

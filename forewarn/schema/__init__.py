@@ -1,0 +1,1 @@
+"""Versioned, idempotent schema migrations, with a TimescaleDB and a plain-PostgreSQL path."""

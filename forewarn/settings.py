@@ -1,0 +1,147 @@
+"""The one settings class. Built once in the entry point and passed down.
+
+Every value can be set from the environment with the ``FOREWARN_`` prefix
+(``FOREWARN_DATABASE_URL``, ``FOREWARN_MQTT_URL``...) or from a ``.env`` file.
+Nothing else in Forewarn reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from forewarn.errors import ConfigError
+
+
+class Settings(BaseSettings):
+    """All of Forewarn's configuration, validated at start-up."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FOREWARN_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL/TimescaleDB URL; unset means an embedded PostgreSQL is started.",
+    )
+    mqtt_url: str | None = Field(
+        default=None,
+        description="mqtt://[user:pass@]host[:port]; unset means an embedded broker is started.",
+    )
+    data_dir: Path = Field(
+        default=Path(".forewarn"),
+        description="Where embedded services keep their data.",
+    )
+
+    # Topics
+    topic_prefix: str = "forewarn/v1"
+    zigbee2mqtt_base: str | None = Field(
+        default="zigbee2mqtt", description="Base topic of a Zigbee2MQTT bridge; empty disables it."
+    )
+
+    # Ingester
+    ingest_client_id: str = "forewarn-ingest"
+    ingest_share_group: str = Field(
+        default="forewarn",
+        description="MQTT shared-subscription group; instances in one group split the load.",
+    )
+    ingest_connections: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description=(
+            "MQTT connections per ingester process. Each connection has its own in-flight "
+            "window, so more connections let more unacknowledged messages wait for a commit."
+        ),
+    )
+    ingest_receive_maximum: int = Field(
+        default=1000,
+        ge=1,
+        le=65535,
+        description="MQTT v5 Receive Maximum: unacknowledged QoS 1 messages per connection.",
+    )
+    ingest_batch_size: int = Field(default=2000, ge=1, description="Rows per COPY batch.")
+    ingest_batch_seconds: float = Field(
+        default=0.2, gt=0, description="Longest a message waits before its batch is written."
+    )
+    ingest_session_expiry_seconds: int = Field(
+        default=7 * 24 * 3600,
+        ge=0,
+        description="How long the broker keeps an ingester's session (and queued messages).",
+    )
+    ingest_retry_max_seconds: float = Field(
+        default=10.0, gt=0, description="Longest pause between database retries."
+    )
+    max_clock_skew_days: float = Field(
+        default=30.0,
+        gt=0,
+        description=(
+            "Readings stamped further than this in the future are dead-lettered; accelerated "
+            "simulations run ahead of the wall clock, so this is generous by default."
+        ),
+    )
+    metrics_port: int | None = Field(
+        default=None, description="Serve Prometheus metrics on this port while ingesting."
+    )
+
+    # Storage
+    storage: Literal["auto", "timescaledb", "partitioned"] = Field(
+        default="auto",
+        description=(
+            "Telemetry storage path on first migrate: TimescaleDB when the extension is "
+            "available (auto), or native PostgreSQL partitioning. Fixed once chosen."
+        ),
+    )
+    telemetry_retention_days: int = Field(default=90, ge=1)
+    compress_after_days: int = Field(default=7, ge=1)
+    partitions_ahead_days: int = Field(default=3, ge=1)
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _check_mqtt_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("mqtt", "tcp") or not parts.hostname:
+            raise ValueError(f"expected mqtt://host[:port], got {value!r}")
+        return value
+
+    @field_validator("database_url", "zigbee2mqtt_base")
+    @classmethod
+    def _empty_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+    @model_validator(mode="after")
+    def _check_windows(self) -> Settings:
+        if self.compress_after_days >= self.telemetry_retention_days:
+            raise ValueError("compress_after_days must be shorter than telemetry_retention_days")
+        return self
+
+    @property
+    def mqtt_host(self) -> str:
+        """Host of the configured broker."""
+        return urlsplit(self._require_mqtt()).hostname or "127.0.0.1"
+
+    @property
+    def mqtt_port(self) -> int:
+        """Port of the configured broker."""
+        return urlsplit(self._require_mqtt()).port or 1883
+
+    @property
+    def mqtt_credentials(self) -> tuple[str, str | None] | None:
+        """Username and password from the broker URL, if any."""
+        parts = urlsplit(self._require_mqtt())
+        return (parts.username, parts.password) if parts.username else None
+
+    def _require_mqtt(self) -> str:
+        if self.mqtt_url is None:
+            raise ConfigError("no MQTT broker configured (set FOREWARN_MQTT_URL)")
+        return self.mqtt_url
+
+    def with_services(self, *, database_url: str, mqtt_url: str) -> Settings:
+        """A copy pointing at the given services (used once embedded ones are up)."""
+        return self.model_copy(update={"database_url": database_url, "mqtt_url": mqtt_url})
