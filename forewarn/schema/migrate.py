@@ -120,11 +120,12 @@ def _apply(
 def _choose_storage(
     conn: psycopg.Connection[tuple[object, ...]], settings: Settings
 ) -> tuple[Storage, str]:
-    meta = dict(
-        conn.execute(
+    meta = {
+        str(k): str(v)
+        for k, v in conn.execute(
             "SELECT key, value FROM forewarn_meta WHERE key IN ('storage', 'storage_reason')"
         ).fetchall()
-    )
+    }
     if "storage" in meta:
         chosen: Storage = "timescaledb" if meta["storage"] == "timescaledb" else "partitioned"
         if settings.storage not in ("auto", chosen):

@@ -49,7 +49,7 @@ CREATE TABLE devices (
     first_seen timestamptz,
     last_seen timestamptz,
     online boolean,
-    status_changed_at timestamptz,
+    status_at timestamptz,
     registered_by text NOT NULL DEFAULT 'ingest'
 );
 CREATE INDEX devices_model_firmware ON devices (model, firmware);

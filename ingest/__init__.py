@@ -1,0 +1,1 @@
+"""MQTT ingester: payload adapters, batched COPY writes, ack-after-commit."""
