@@ -32,6 +32,13 @@ class Settings(BaseSettings):
         default=None,
         description="mqtt://[user:pass@]host[:port]; unset means an embedded broker is started.",
     )
+    mqtt_protocol: Literal["5", "3.1.1"] = Field(
+        default="5",
+        description=(
+            "MQTT version. 5 gives shared subscriptions (several ingesters) and Receive "
+            "Maximum; 3.1.1 is for brokers without v5, such as the embedded one."
+        ),
+    )
     data_dir: Path = Field(
         default=Path(".forewarn"),
         description="Where embedded services keep their data.",
@@ -142,6 +149,6 @@ class Settings(BaseSettings):
             raise ConfigError("no MQTT broker configured (set FOREWARN_MQTT_URL)")
         return self.mqtt_url
 
-    def with_services(self, *, database_url: str, mqtt_url: str) -> Settings:
-        """A copy pointing at the given services (used once embedded ones are up)."""
-        return self.model_copy(update={"database_url": database_url, "mqtt_url": mqtt_url})
+    def with_overrides(self, **changes: object) -> Settings:
+        """A validated copy with some values changed (used once embedded services are up)."""
+        return type(self).model_validate(self.model_dump() | changes)

@@ -64,7 +64,10 @@ class SubscriberPool:
         self._sink = sink
         self._on_connections = on_connections
         self._lock = threading.Lock()
-        n = settings.ingest_connections
+        self._v5 = settings.mqtt_protocol == "5"
+        # Without MQTT 5 there are no shared subscriptions: one connection, or each
+        # connection would receive every message.
+        n = settings.ingest_connections if self._v5 else 1
         self._generation = [0] * n
         self._up = [False] * n
         self._clients = [self._make_client(i) for i in range(n)]
@@ -74,7 +77,8 @@ class SubscriberPool:
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=f"{self._settings.ingest_client_id}-{index}",
-            protocol=mqtt.MQTTv5,
+            protocol=mqtt.MQTTv5 if self._v5 else mqtt.MQTTv311,
+            clean_session=None if self._v5 else False,  # 3.1.1: a persistent session
             userdata=index,
         )
         client.manual_ack_set(True)
@@ -90,16 +94,19 @@ class SubscriberPool:
     def start(self) -> None:
         """Connect every client (in the background; they reconnect on their own)."""
         for client in self._clients:
-            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-            props.SessionExpiryInterval = self._settings.ingest_session_expiry_seconds
-            props.ReceiveMaximum = self._settings.ingest_receive_maximum
-            client.connect_async(
-                self._settings.mqtt_host,
-                self._settings.mqtt_port,
-                keepalive=30,
-                clean_start=False,
-                properties=props,
-            )
+            if self._v5:
+                props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+                props.SessionExpiryInterval = self._settings.ingest_session_expiry_seconds
+                props.ReceiveMaximum = self._settings.ingest_receive_maximum
+                client.connect_async(
+                    self._settings.mqtt_host,
+                    self._settings.mqtt_port,
+                    keepalive=30,
+                    clean_start=False,
+                    properties=props,
+                )
+            else:
+                client.connect_async(self._settings.mqtt_host, self._settings.mqtt_port, 30)
             client.loop_start()
 
     def stop(self) -> None:
@@ -136,7 +143,12 @@ class SubscriberPool:
             up = sum(self._up)
         group = self._settings.ingest_share_group
         # Subscribe on every connect: idempotent, and needed when the session expired.
-        client.subscribe([(f"$share/{group}/{f}", SubscribeOptions(qos=1)) for f in self._filters])
+        if self._v5:
+            client.subscribe(
+                [(f"$share/{group}/{f}", SubscribeOptions(qos=1)) for f in self._filters]
+            )
+        else:
+            client.subscribe([(f, 1) for f in self._filters])
         log.info("MQTT connection %d up (session present: %s)", index, flags.session_present)
         self._on_connections(up)
         if up == len(self._clients):

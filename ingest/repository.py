@@ -195,3 +195,29 @@ def refresh_rollups(conn: Conn, *, first: datetime, last: datetime) -> int:
     """Recompute the hourly rollups covering [first, last] (plain-PostgreSQL path only)."""
     row = conn.execute("SELECT forewarn_refresh_rollups(%s, %s)", (first, last)).fetchone()
     return int(str(row[0])) if row else 0
+
+
+@dataclass(frozen=True, slots=True)
+class StoreCounts:
+    """What the database holds, for progress displays and summaries."""
+
+    readings: int
+    devices: int
+    online: int
+    offline: int
+    dead_letters: int
+    status_events: int
+
+
+def store_counts(conn: Conn) -> StoreCounts:
+    """Count readings, devices by online status, dead letters and status events."""
+    row = conn.execute(
+        """SELECT (SELECT count(*) FROM telemetry),
+                  count(*), count(*) FILTER (WHERE online), count(*) FILTER (WHERE NOT online),
+                  (SELECT count(*) FROM dead_letters),
+                  (SELECT count(*) FROM device_status_events)
+           FROM devices"""
+    ).fetchone()
+    assert row is not None  # an aggregate always returns one row
+    readings, devices, online, offline, dead, events = (int(str(v)) for v in row)
+    return StoreCounts(readings, devices, online, offline, dead, events)

@@ -1,0 +1,220 @@
+"""``forewarn demo`` and ``forewarn simulate``: orchestration with live progress."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from forewarn.db import connect
+from forewarn.embedded import services
+from forewarn.schema.migrate import migrate
+from forewarn.settings import Settings
+from ingest.metrics import IngestStats
+from ingest.repository import StoreCounts, store_counts
+from ingest.service import Ingester
+from simulators.flows import SimProgress, SimSummary, run_simulation
+
+PROGRESS_SECONDS = 1.0  # how often the live view refreshes
+PLAIN_PROGRESS_SECONDS = 10.0  # progress lines when the output is not a terminal
+
+
+def run_simulate(
+    settings: Settings,
+    *,
+    devices: int,
+    seed: int,
+    speedup: float,
+    duration: float | None,
+    sim_hours: float | None,
+    truth: Path | None,
+    register: bool,
+    stop: threading.Event,
+) -> SimSummary:
+    """Publish a simulated fleet to the configured broker, printing progress."""
+    console = Console(stderr=True)
+    last = [0.0]
+
+    def progress(p: SimProgress) -> None:
+        if time.monotonic() - last[0] >= PLAIN_PROGRESS_SECONDS:
+            console.print(
+                f"sim time {p.sim_time:%Y-%m-%d %H:%M} | published {p.messages} "
+                f"({p.readings} readings, {p.status_messages} status)"
+            )
+            last[0] = time.monotonic()
+
+    summary = run_simulation(
+        settings,
+        devices=devices,
+        seed=seed,
+        speedup=speedup,
+        duration=duration,
+        sim_span=timedelta(hours=sim_hours) if sim_hours else None,
+        register=register and settings.database_url is not None,
+        truth_path=truth,
+        on_progress=progress,
+        stop=stop,
+    )
+    console.print(_summary_table(summary))
+    return summary
+
+
+def _summary_table(summary: SimSummary) -> Table:
+    table = Table(title=f"simulation {summary.run_id}", show_header=False)
+    table.add_row("devices", str(summary.devices))
+    table.add_row(
+        "simulated span",
+        f"{summary.sim_start:%Y-%m-%d %H:%M} → {summary.sim_end:%Y-%m-%d %H:%M} UTC",
+    )
+    table.add_row(
+        "messages published",
+        f"{summary.messages} ({summary.readings} readings, {summary.status_messages} status)",
+    )
+    faults = (
+        ", ".join(f"{k.value} {v}" for k, v in sorted(summary.faults_by_kind.items())) or "none"
+    )
+    table.add_row("faults injected", faults)
+    return table
+
+
+def _live_table(
+    elapsed: float, sim: SimProgress | None, stats: IngestStats, store: StoreCounts | None
+) -> Table:
+    table = Table(title="Forewarn demo (Ctrl-C to stop)", show_header=False, min_width=60)
+    table.add_row("running", f"{elapsed:.0f} s")
+    if sim is not None:
+        table.add_row("simulated time", f"{sim.sim_time:%Y-%m-%d %H:%M} UTC")
+        table.add_row("published", f"{sim.messages} messages")
+    table.add_row("messages in", str(stats.received))
+    table.add_row("rows written", str(stats.written))
+    table.add_row("dead letters", str(stats.dead_letters))
+    table.add_row("backlog", str(stats.backlog))
+    if store is not None:
+        table.add_row("devices online / offline", f"{store.online} / {store.offline}")
+    return table
+
+
+def run_demo(
+    settings: Settings,
+    *,
+    duration: float | None,
+    devices: int,
+    seed: int,
+    speedup: float,
+    stop: threading.Event,
+) -> None:
+    """Run services, schema, ingester and simulator together until stopped; print a summary."""
+    console = Console()
+    err = Console(stderr=True)
+    if settings.database_url is None or settings.mqtt_url is None:
+        err.print("starting embedded services (no FOREWARN_DATABASE_URL / FOREWARN_MQTT_URL set)…")
+    with services(settings) as live_settings:
+        err.print(
+            f"database: {_redact(live_settings.database_url)}  broker: {live_settings.mqtt_url}"
+        )
+        with connect(live_settings) as conn:
+            result = migrate(conn, settings=live_settings)
+        err.print(f"schema v{result.version}, storage: {result.storage} ({result.storage_reason})")
+        ingester = Ingester(live_settings)
+        ingester.start()
+        latest: list[SimProgress] = []
+        outcome: list[SimSummary | BaseException] = []
+
+        def simulate() -> None:
+            try:
+                outcome.append(
+                    run_simulation(
+                        live_settings,
+                        devices=devices,
+                        seed=seed,
+                        speedup=speedup,
+                        duration=None,
+                        on_progress=lambda p: (
+                            latest.append(p) if not latest else latest.__setitem__(0, p)
+                        ),
+                        stop=stop,
+                    )
+                )
+            except BaseException as exc:
+                outcome.append(exc)
+                stop.set()
+
+        sim_thread = threading.Thread(target=simulate, name="simulator", daemon=True)
+        sim_thread.start()
+        started = time.monotonic()
+        store: StoreCounts | None = None
+        with connect(live_settings, autocommit=True) as watch:
+            live = (
+                Live(console=console, refresh_per_second=2, transient=False)
+                if console.is_terminal
+                else None
+            )
+            if live:
+                live.start()
+            last_plain = 0.0
+            try:
+                while not stop.wait(PROGRESS_SECONDS):
+                    elapsed = time.monotonic() - started
+                    store = store_counts(watch)
+                    view = _live_table(
+                        elapsed, latest[0] if latest else None, ingester.stats(), store
+                    )
+                    if live:
+                        live.update(view)
+                    elif elapsed - last_plain >= PLAIN_PROGRESS_SECONDS:
+                        console.print(view)
+                        last_plain = elapsed
+                    if duration is not None and elapsed >= duration:
+                        stop.set()
+            finally:
+                stop.set()
+                sim_thread.join(30)
+                ingester.stop()
+                if live:
+                    live.stop()
+            store = store_counts(watch)
+        summary: SimSummary | None = None
+        if outcome:
+            if isinstance(outcome[0], BaseException):
+                raise outcome[0]
+            summary = outcome[0]
+        _print_summary(console, time.monotonic() - started, summary, ingester.stats(), store)
+
+
+def _print_summary(
+    console: Console, elapsed: float, sim: SimSummary | None, stats: IngestStats, store: StoreCounts
+) -> None:
+    table = Table(title="demo summary", show_header=False)
+    table.add_row("ran for", f"{elapsed:.0f} s")
+    if sim is not None:
+        table.add_row(
+            "simulated", f"{sim.sim_start:%Y-%m-%d %H:%M} → {sim.sim_end:%Y-%m-%d %H:%M} UTC"
+        )
+        table.add_row("published", f"{sim.messages} messages from {sim.devices} devices")
+        faults = ", ".join(f"{k.value} {v}" for k, v in sorted(sim.faults_by_kind.items()))
+        table.add_row("faults injected", faults or "none")
+    table.add_row("messages ingested", str(stats.received))
+    table.add_row("readings written (this run)", str(stats.written))
+    table.add_row("dead letters (this run)", str(stats.dead_letters))
+    table.add_row("readings stored (all runs)", str(store.readings))
+    table.add_row(
+        "devices online / offline", f"{store.online} / {store.offline} of {store.devices}"
+    )
+    console.print(table)
+
+
+def _redact(url: str | None) -> str:
+    """A URL fit for printing: no password."""
+    if url is None:
+        return "none"
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":***@")
+    return url
