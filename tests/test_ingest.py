@@ -108,7 +108,7 @@ def _bad_body(case: str) -> bytes:
     bodies: dict[str, dict[str, Any] | str] = {
         "battery-over-100": {"ts": stamp(), "battery_pct": 150},
         "device-mismatch": {"ts": stamp(), "device_id": "somebody-else"},
-        "nan": '{"ts": "%s", "signal_dbm": NaN}' % stamp(),
+        "nan": '{"ts": "' + stamp() + '", "signal_dbm": NaN}',
         "too-old": {"ts": stamp(minutes_ago=200 * 24 * 60)},
         "too-far-ahead": {"ts": stamp(minutes_ago=-400 * 24 * 60)},
     }
