@@ -1,0 +1,434 @@
+"""The device-fleet simulator: determinism, the payload contract, fault shapes, real broker."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import statistics
+import threading
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import paho.mqtt.client as mqtt
+import psycopg
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from pydantic import BaseModel, ConfigDict, Field
+
+from forewarn.errors import ServiceError
+from forewarn.settings import Settings
+from simulators.catalog import COHORT_FIRMWARE, COHORT_MODEL, Kind, model_named
+from simulators.engine import DeviceRecord, FleetEngine, MessageKind, Outgoing
+from simulators.fleet import AccountType, FaultKind, Fleet, Segment, generate_fleet
+from simulators.flows import SimProgress, SimSummary, build_fleet, run_simulation
+from simulators.publisher import MqttPublisher
+from simulators.repository import register_fleet
+
+START = datetime(2026, 11, 20, tzinfo=UTC)
+TS_PATTERN = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"
+DEVICE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+
+
+class TelemetryBody(BaseModel):
+    """The telemetry contract of docs/telemetry.md, as the ingester will read it."""
+
+    model_config = ConfigDict(extra="allow", strict=True, protected_namespaces=())
+
+    ts: str = Field(pattern=TS_PATTERN)
+    device_id: str | None = Field(default=None, pattern=DEVICE_PATTERN)
+    model: str | None = None
+    firmware: str | None = None
+    signal_dbm: float | None = Field(default=None, ge=-150, le=20)
+    link_quality: float | None = Field(default=None, ge=0, le=255)
+    battery_pct: float | None = Field(default=None, ge=0, le=100)
+    battery_v: float | None = Field(default=None, ge=0, le=60)
+    temperature_c: float | None = Field(default=None, ge=-273.15, le=1000)
+    uptime_s: int | None = Field(default=None, ge=0)
+    reconnects: int | None = Field(default=None, ge=0)
+    error_codes: list[str] = Field(default_factory=list, max_length=32)
+
+
+class StatusBody(BaseModel):
+    """The JSON form of a status message."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    status: Literal["online", "offline"]
+    ts: str = Field(pattern=TS_PATTERN)
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """The messages and records of one engine run."""
+
+    fleet: Fleet
+    messages: list[Outgoing]
+    records: dict[str, DeviceRecord]
+    end: datetime
+
+    def readings(self, device_id: str) -> list[tuple[datetime, dict[str, Any]]]:
+        """Parsed telemetry of one device, in order."""
+        return [
+            (m.sim_ts, json.loads(m.payload))
+            for m in self.messages
+            if m.device_id == device_id and m.kind is MessageKind.TELEMETRY
+        ]
+
+
+def _run(fleet: Fleet, span: timedelta, *, device_ids: frozenset[str] | None = None) -> Run:
+    engine = FleetEngine(fleet, device_ids=device_ids)
+    messages = engine.step_until(fleet.start + span)
+    return Run(fleet, messages, engine.records(), fleet.start + span)
+
+
+@pytest.fixture(scope="module")
+def fleet200() -> Fleet:
+    return generate_fleet(devices=200, seed=11, start=START, span=timedelta(days=3))
+
+
+@pytest.fixture(scope="module")
+def faulty(fleet200: Fleet) -> Run:
+    # Devices are independent, so running only the faulty ones gives their exact messages.
+    ids = frozenset(e.device_id for e in fleet200.episodes)
+    return _run(fleet200, timedelta(days=3), device_ids=ids)
+
+
+@pytest.fixture(scope="module")
+def small() -> Run:
+    fleet = generate_fleet(devices=50, seed=5, start=START, span=timedelta(days=2))
+    return _run(fleet, timedelta(days=2))
+
+
+def test_same_seed_gives_same_fleet_and_faults() -> None:
+    a = generate_fleet(devices=120, seed=42, start=START)
+    b = generate_fleet(devices=120, seed=42, start=START)
+    assert a == b
+    assert a.episodes == b.episodes
+
+
+def test_different_seeds_differ() -> None:
+    a = generate_fleet(devices=120, seed=1, start=START)
+    b = generate_fleet(devices=120, seed=2, start=START)
+    assert a.devices != b.devices
+    assert a.episodes != b.episodes
+    first_a = FleetEngine(a).step_until(START + timedelta(hours=1))
+    first_b = FleetEngine(b).step_until(START + timedelta(hours=1))
+    assert [m.payload for m in first_a] != [m.payload for m in first_b]
+
+
+def test_same_seed_gives_byte_identical_payloads_whatever_the_stepping(small: Run) -> None:
+    again = generate_fleet(devices=50, seed=5, start=START, span=timedelta(days=2))
+    engine = FleetEngine(again)
+    stepped: list[Outgoing] = []
+    at = START
+    while at < small.end:
+        # Uneven slices, as a real-time loop would take them.
+        at = min(at + timedelta(minutes=7, seconds=13), small.end)
+        stepped.extend(engine.step_until(at))
+    assert [(m.topic_suffix, m.payload, m.retain) for m in stepped] == [
+        (m.topic_suffix, m.payload, m.retain) for m in small.messages
+    ]
+
+
+def test_every_payload_follows_the_contract(small: Run) -> None:
+    seen_ts: dict[str, set[str]] = defaultdict(set)
+    first: dict[str, list[Outgoing]] = defaultdict(list)
+    for m in small.messages:
+        _, device_id, leaf = m.topic_suffix.split("/")
+        assert m.device_id == device_id
+        if len(first[device_id]) < 2:
+            first[device_id].append(m)
+        if leaf == "status":
+            assert m.retain
+            StatusBody.model_validate_json(m.payload)
+            continue
+        assert leaf == "telemetry" and not m.retain
+        body = TelemetryBody.model_validate_json(m.payload)
+        assert body.device_id == device_id
+        assert body.ts not in seen_ts[device_id], "one reading per millisecond per device"
+        seen_ts[device_id].add(body.ts)
+    for device in small.fleet.devices:
+        status, telemetry = first[device.device_id]
+        assert json.loads(status.payload)["status"] == "online"
+        body = json.loads(telemetry.payload)
+        assert body["model"] == device.model
+        assert body["firmware"] in (device.firmware, device.previous_firmware)
+
+
+def test_fleet_covers_segments_kinds_and_locales(fleet200: Fleet) -> None:
+    segments = {fleet200.segment(o, START) for o in fleet200.owners}
+    assert segments == set(Segment)
+    assert {d.kind for d in fleet200.devices} == set(Kind)
+    assert {o.locale for o in fleet200.owners} == {"zh-CN", "en-US"}
+    assert {e.fault for e in fleet200.episodes} == set(FaultKind)
+    enterprises = [o for o in fleet200.owners if o.account_type is AccountType.ENTERPRISE]
+    owned = Counter(d.owner_id for d in fleet200.devices)
+    assert all(o.enterprise_account and owned[o.owner_id] >= 2 for o in enterprises)
+    individual = [e for e in fleet200.episodes if e.cohort is None]
+    assert 0.1 * 200 * 0.8 <= len(individual) <= 0.2 * 200
+    assert len({e.device_id for e in fleet200.episodes}) == len(fleet200.episodes)
+
+
+@pytest.mark.parametrize("devices", [pytest.param(200, id="200"), pytest.param(12, id="12")])
+def test_cohort_is_one_firmware_on_many_devices_at_nearly_the_same_time(devices: int) -> None:
+    fleet = generate_fleet(devices=devices, seed=3, start=START)
+    cohort = [e for e in fleet.episodes if e.cohort is not None]
+    assert {e.cohort for e in cohort} == {f"{COHORT_MODEL}@{COHORT_FIRMWARE}"}
+    assert len(cohort) >= max(5, round(0.15 * devices) if devices >= 100 else 5)
+    assert all(e.fault is FaultKind.REBOOT_LOOP for e in cohort)
+    onsets = [e.onset_at for e in cohort]
+    assert max(onsets) - min(onsets) <= timedelta(hours=1)
+    on_build = {
+        d.device_id
+        for d in fleet.devices
+        if d.model == COHORT_MODEL and d.firmware == COHORT_FIRMWARE
+    }
+    assert on_build == {e.device_id for e in cohort}
+
+
+def _mean(rows: list[tuple[datetime, dict[str, Any]]], key: str) -> float:
+    return statistics.fmean(body[key] for _, body in rows)
+
+
+def _within(
+    rows: list[tuple[datetime, dict[str, Any]]], low: datetime, high: datetime
+) -> list[tuple[datetime, dict[str, Any]]]:
+    return [(ts, body) for ts, body in rows if low <= ts < high]
+
+
+def _completed(run: Run, fault: FaultKind) -> list[Any]:
+    done = [e for e in run.fleet.episodes if e.fault is fault and e.failure_at < run.end]
+    assert done, f"seed should give a completed {fault} episode"
+    return done
+
+
+def test_connectivity_loss_develops_gradually(faulty: Run) -> None:
+    hour = timedelta(hours=1)
+    for episode in _completed(faulty, FaultKind.CONNECTIVITY_LOSS):
+        rows = faulty.readings(episode.device_id)
+        before = _mean(_within(rows, START, min(episode.onset_at, START + 24 * hour)), "signal_dbm")
+        first = _mean(_within(rows, episode.onset_at, episode.onset_at + hour), "signal_dbm")
+        last = _mean(_within(rows, episode.failure_at - hour, episode.failure_at), "signal_dbm")
+        assert last < before - 8.0
+        assert first > before - 6.0, "the link must not collapse at onset"
+        reconnects = [body["reconnects"] for _, body in rows]
+        assert reconnects[-1] > reconnects[0]
+
+
+def test_battery_failure_and_overheating_develop_gradually(faulty: Run) -> None:
+    hour = timedelta(hours=1)
+    for episode in _completed(faulty, FaultKind.BATTERY_FAILURE):
+        rows = faulty.readings(episode.device_id)
+        first = _mean(_within(rows, episode.onset_at, episode.onset_at + hour), "battery_pct")
+        last = _mean(_within(rows, episode.failure_at - hour, episode.failure_at), "battery_pct")
+        assert first > 15.0 and last < 8.0
+    for episode in _completed(faulty, FaultKind.OVERHEATING):
+        critical = model_named(faulty.fleet.device(episode.device_id).model).temp_critical_c
+        rows = faulty.readings(episode.device_id)
+        first = _mean(_within(rows, episode.onset_at, episode.onset_at + hour), "temperature_c")
+        last = _mean(_within(rows, episode.failure_at - hour, episode.failure_at), "temperature_c")
+        assert first < critical - 10.0 and last > max(first + 10.0, critical - 12.0)
+        assert _within(rows, START, episode.failure_at)[-1][1]["temperature_c"] > critical - 4.0
+
+
+def test_stuck_sensor_flat_lines_and_reboot_loop_accelerates(faulty: Run) -> None:
+    for episode in _completed(faulty, FaultKind.STUCK_SENSOR):
+        after = _within(faulty.readings(episode.device_id), episode.onset_at, faulty.end)
+        assert len({body["temperature_c"] for _, body in after}) == 1
+    for episode in _completed(faulty, FaultKind.REBOOT_LOOP):
+        rows = faulty.readings(episode.device_id)
+        middle = episode.onset_at + (episode.failure_at - episode.onset_at) / 2
+        resets = [
+            ts for (_, a), (ts, b) in itertools.pairwise(rows) if b["uptime_s"] < a["uptime_s"]
+        ]
+        early = sum(episode.onset_at <= ts < middle for ts in resets)
+        late = sum(middle <= ts < episode.failure_at for ts in resets)
+        assert late > early
+        assert any(body["error_codes"] for ts, body in rows if ts >= episode.onset_at)
+
+
+def test_failed_devices_go_offline_and_fall_silent(faulty: Run) -> None:
+    for fault in (FaultKind.CONNECTIVITY_LOSS, FaultKind.BATTERY_FAILURE):
+        for episode in _completed(faulty, fault):
+            record = faulty.records[episode.device_id]
+            assert record.went_offline and record.offline_at == episode.failure_at
+            assert record.last_reading_ts is not None
+            assert record.last_reading_ts < episode.failure_at
+            last = [m for m in faulty.messages if m.device_id == episode.device_id][-1]
+            assert json.loads(last.payload)["status"] == "offline"
+
+
+def test_healthy_devices_have_bad_days_but_never_go_offline(small: Run) -> None:
+    healthy = [d for d in small.fleet.devices if small.fleet.episode_for(d.device_id) is None]
+    assert healthy
+    assert not any(small.records[d.device_id].went_offline for d in healthy)
+    reconnected = 0
+    for device in healthy:
+        rows = small.readings(device.device_id)
+        assert small.records[device.device_id].readings == len(rows)
+        reconnected += rows[-1][1]["reconnects"] > 0
+        assert not any(body["error_codes"] for _, body in rows)
+    assert reconnected > 0, "an occasional reconnect is part of a normal life"
+
+
+@pytest.fixture
+def subscriber() -> Iterator[tuple[str, list[tuple[str, bytes]], threading.Event]]:
+    prefix = f"forewarn-test/{uuid.uuid4().hex[:10]}"
+    received: list[tuple[str, bytes]] = []
+    subscribed = threading.Event()
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    lock = threading.Lock()
+
+    def on_message(_c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
+        with lock:
+            received.append((message.topic, bytes(message.payload)))
+
+    client.on_message = on_message
+    client.on_subscribe = lambda *_args: subscribed.set()
+    client.on_connect = lambda c, *_args: c.subscribe(f"{prefix}/#", qos=1)
+    # A wide Receive Maximum keeps the whole burst in flight: Mosquitto drops QoS 1 messages
+    # beyond its per-client queue (1000 by default) when a subscriber's window is small.
+    properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    properties.ReceiveMaximum = 65535
+    client.connect("127.0.0.1", 1883, properties=properties)
+    client.loop_start()
+    assert subscribed.wait(10), "subscriber never got SUBACK"
+    try:
+        yield prefix, received, subscribed
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def test_publishes_exactly_what_the_engine_emits_to_the_real_broker(
+    subscriber: tuple[str, list[tuple[str, bytes]], threading.Event],
+) -> None:
+    prefix, received, _ = subscriber
+    settings = Settings(mqtt_url="mqtt://127.0.0.1:1883", topic_prefix=prefix, database_url=None)
+    span = timedelta(hours=6)
+    summary: SimSummary = run_simulation(
+        settings, devices=20, seed=9, speedup=0, duration=None, start=START, sim_span=span,
+        register=False,
+    )  # fmt: skip
+    expected = _run(build_fleet(devices=20, seed=9, start=START, span=span, fault_rate=0.15), span)
+    want = sorted((f"{prefix}/{m.topic_suffix}", m.payload) for m in expected.messages)
+    deadline = datetime.now(UTC) + timedelta(seconds=10)
+    while len(set(received)) < len(want) and datetime.now(UTC) < deadline:
+        threading.Event().wait(0.05)
+    try:
+        assert summary.messages == len(want)
+        assert summary.readings == sum(r.readings for r in expected.records.values())
+        assert len(set(want)) == len(want)
+        # QoS 1 is at-least-once: a redelivery may repeat a message, never lose one.
+        assert set(received) == set(want)
+    finally:
+        _clear_retained(settings, {t for t, _ in want if t.endswith("/status")})
+
+
+def _clear_retained(settings: Settings, topics: set[str]) -> None:
+    # Empty retained payloads delete the status messages the test left on the shared broker.
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.connect(settings.mqtt_host, settings.mqtt_port)
+    client.loop_start()
+    infos = [client.publish(topic, b"", qos=1, retain=True) for topic in topics]
+    for info in infos:
+        info.wait_for_publish(5)
+    client.disconnect()
+    client.loop_stop()
+
+
+def test_unreachable_broker_raises_a_service_error() -> None:
+    settings = Settings(mqtt_url="mqtt://127.0.0.1:1", topic_prefix="x", database_url=None)
+    with pytest.raises(ServiceError, match=r"cannot reach MQTT broker 127\.0\.0\.1:1\b"):
+        MqttPublisher(settings, connect_timeout=2.0)
+
+
+class FakeSink:
+    """A message sink that keeps what it is given (stands in for the MQTT publisher)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes, bool]] = []
+        self.closed = False
+
+    def publish(self, topic: str, payload: bytes, *, retain: bool) -> None:
+        """Keep one message."""
+        self.sent.append((topic, payload, retain))
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Nothing is ever pending."""
+
+    def close(self) -> None:
+        """Remember that the flow closed us."""
+        self.closed = True
+
+
+def test_real_time_run_publishes_the_same_bytes_and_writes_the_truth(tmp_path: Path) -> None:
+    settings = Settings(mqtt_url="mqtt://127.0.0.1:1883", topic_prefix="rt", database_url=None)
+    sink = FakeSink()
+    progress: list[SimProgress] = []
+    truth = tmp_path / "truth.jsonl"
+    summary = run_simulation(
+        settings, devices=15, seed=4, speedup=36_000, duration=0.5, start=START,
+        register=False, truth_path=truth, on_progress=progress.append, sink=sink,
+    )  # fmt: skip
+    span = timedelta(hours=5)
+    assert summary.sim_end == START + span
+    expected = _run(build_fleet(devices=15, seed=4, start=START, span=span, fault_rate=0.15), span)
+    assert sink.sent == [(f"rt/{m.topic_suffix}", m.payload, m.retain) for m in expected.messages]
+    assert sink.closed and progress and progress[-1].messages == summary.messages
+    records = Counter(json.loads(line)["record"] for line in truth.read_text().splitlines())
+    assert records["device"] == records["emitted"] == 15
+    assert records["fault"] == len(summary.episodes) == sum(summary.faults_by_kind.values())
+
+
+_TABLES = """
+CREATE TEMP TABLE owners (owner_id text primary key, name text not null, contact text,
+  locale text not null, time_zone text not null, quiet_start time, quiet_end time,
+  account_type text not null check (account_type in ('consumer','enterprise')),
+  enterprise_account text, notify_targets text[] not null default '{}',
+  created_at timestamptz not null default now());
+CREATE TEMP TABLE devices (device_id text primary key, model text, kind text, firmware text,
+  owner_id text references owners, activated_at timestamptz, first_seen timestamptz,
+  last_seen timestamptz, online boolean, status_changed_at timestamptz,
+  registered_by text not null default 'ingest');
+CREATE TEMP TABLE fault_labels (id bigint generated always as identity primary key,
+  device_id text not null, fault text not null, onset_at timestamptz not null,
+  failure_at timestamptz, source text not null check (source in ('simulator','staff')),
+  verdict text not null default 'confirmed', cohort text, run_id text,
+  detail jsonb not null default '{}', created_at timestamptz not null default now(),
+  unique (device_id, fault, onset_at, source));
+"""
+
+
+def test_registration_keeps_ingest_columns_and_labels_once() -> None:
+    try:
+        conn = psycopg.connect("host=127.0.0.1 dbname=postgres", connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"no local PostgreSQL: {exc}")
+    fleet = generate_fleet(devices=30, seed=8, start=START)
+    # Temporary tables shadow any real ones and vanish with the session: nothing is left.
+    with conn, conn.transaction(force_rollback=True):
+        conn.execute(_TABLES)
+        first = register_fleet(conn=conn, fleet=fleet, run_id="run-1")
+        device = fleet.devices[0].device_id
+        conn.execute(
+            "UPDATE devices SET first_seen = now(), online = true WHERE device_id = %s", (device,)
+        )
+        again = register_fleet(conn=conn, fleet=fleet, run_id="run-1")
+        row = conn.execute(
+            "SELECT online, registered_by FROM devices WHERE device_id = %s", (device,)
+        ).fetchone()
+        cohorts = conn.execute(
+            "SELECT count(*) FROM fault_labels WHERE cohort IS NOT NULL"
+        ).fetchone()
+    assert first.owners == len(fleet.owners) and first.devices == 30
+    assert first.labels == len(fleet.episodes) and again.labels == 0
+    assert row == (True, "simulator")
+    assert cohorts == (sum(e.cohort is not None for e in fleet.episodes),)
