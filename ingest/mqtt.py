@@ -89,6 +89,7 @@ class SubscriberPool:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         return client
 
     def start(self) -> None:
@@ -139,8 +140,6 @@ class SubscriberPool:
             return
         with self._lock:
             self._generation[index] += 1
-            self._up[index] = True
-            up = sum(self._up)
         group = self._settings.ingest_share_group
         # Subscribe on every connect: idempotent, and needed when the session expired.
         if self._v5:
@@ -150,6 +149,24 @@ class SubscriberPool:
         else:
             client.subscribe([(f, 1) for f in self._filters])
         log.info("MQTT connection %d up (session present: %s)", index, flags.session_present)
+
+    def _on_subscribe(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        mid: int,
+        reason_codes: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
+        # A connection counts as up once the broker has granted its subscriptions.
+        index = int(userdata)
+        refused = [str(rc) for rc in reason_codes if rc.is_failure]
+        if refused:
+            log.error("MQTT connection %d: subscription refused: %s", index, ", ".join(refused))
+            return
+        with self._lock:
+            self._up[index] = True
+            up = sum(self._up)
         self._on_connections(up)
         if up == len(self._clients):
             self.connected.set()
