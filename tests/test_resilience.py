@@ -188,9 +188,7 @@ def test_broker_restart_reconnects_and_resubscribes(
         broker.stop()
 
 
-def test_two_ingesters_share_the_load(
-    settings: Settings, publisher: Publisher, db: Conn
-) -> None:
+def test_two_ingesters_share_the_load(settings: Settings, publisher: Publisher, db: Conn) -> None:
     if settings.mqtt_protocol != "5":
         pytest.skip("shared subscriptions need an MQTT 5 broker")
     a = Ingester(settings.with_overrides(ingest_client_id=settings.ingest_client_id + "-a"))

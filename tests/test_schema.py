@@ -1,0 +1,178 @@
+"""Migrations and both storage paths, against the real database."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+
+from forewarn.errors import MigrationError
+from forewarn.schema.migrate import maintain, migrate, status
+from forewarn.schema.versions import MIGRATIONS
+from forewarn.settings import Settings
+from ingest import repository
+from tests.conftest import count
+
+Conn = psycopg.Connection[tuple[Any, ...]]
+
+
+def _connect(settings: Settings) -> Conn:
+    return psycopg.connect(settings.database_url or "", autocommit=True)
+
+
+def _timescale_available(conn: Conn) -> bool:
+    return (
+        conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'").fetchone()
+        is not None
+    )
+
+
+def test_migrate_is_idempotent_and_status_reports_the_path(bare_settings: Settings) -> None:
+    with _connect(bare_settings) as conn:
+        before = status(conn)
+        assert before.storage is None and before.pending == tuple(m.version for m in MIGRATIONS)
+        first = migrate(conn, settings=bare_settings)
+        again = migrate(conn, settings=bare_settings)
+        after = status(conn)
+    assert first.applied == tuple(m.version for m in MIGRATIONS)
+    assert again.applied == ()
+    assert after.pending == () and after.version == MIGRATIONS[-1].version
+    assert after.storage == first.storage
+    details = dict(after.details)
+    assert details["retention_days"] == str(bare_settings.telemetry_retention_days)
+    if first.storage == "partitioned":
+        assert int(details["partitions"]) >= bare_settings.partitions_ahead_days
+
+
+def test_an_edited_migration_is_refused(settings: Settings, db: Conn) -> None:
+    db.execute("UPDATE forewarn_schema SET checksum = 'tampered' WHERE version = 1")
+    with pytest.raises(MigrationError, match="was changed after it was applied"):
+        migrate(db, settings=settings)
+
+
+def test_a_newer_schema_is_refused(settings: Settings, db: Conn) -> None:
+    db.execute(
+        "INSERT INTO forewarn_schema (version, name, storage, checksum) VALUES (999, 'x', 'x', 'x')"
+    )
+    with pytest.raises(MigrationError, match="newer than this code"):
+        migrate(db, settings=settings)
+
+
+def test_the_storage_path_cannot_be_switched(settings: Settings, db: Conn) -> None:
+    storage = status(db).storage
+    other = "partitioned" if storage == "timescaledb" else "timescaledb"
+    with pytest.raises(MigrationError, match="cannot change it"):
+        migrate(db, settings=settings.with_overrides(storage=other))
+
+
+def test_forcing_timescaledb_without_the_extension_fails_clearly(bare_settings: Settings) -> None:
+    with _connect(bare_settings) as conn:
+        if _timescale_available(conn):
+            pytest.skip("TimescaleDB is installed here")
+        with pytest.raises(MigrationError, match="extension is not installed"):
+            migrate(conn, settings=bare_settings.with_overrides(storage="timescaledb"))
+
+
+def _insert(conn: Conn, device: str, ts: datetime, **values: float) -> None:
+    cols = ", ".join(values)
+    marks = ", ".join(["%s"] * len(values))
+    conn.execute(
+        f"INSERT INTO telemetry (device_id, ts, received_at, source, {cols})"
+        f" VALUES (%s, %s, now(), 'test', {marks})",
+        (device, ts, *values.values()),
+    )
+
+
+def test_plain_path_partitions_retention_and_rollups(bare_settings: Settings) -> None:
+    plain = bare_settings.with_overrides(storage="partitioned", telemetry_retention_days=30)
+    with _connect(plain) as conn:
+        migrate(conn, settings=plain)
+        now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+        old = now - timedelta(days=20)
+        # The ingester creates partitions on demand for the days a batch touches.
+        created = repository.ensure_partitions(conn, first=old, last=old)
+        assert created == 1
+        assert repository.ensure_partitions(conn, first=old, last=old) == 0
+        for minute, (signal, temp) in enumerate([(-60.0, 20.0), (-70.0, 24.0), (-80.0, 22.0)]):
+            _insert(
+                conn, "d1", old + timedelta(minutes=minute), signal_dbm=signal, temperature_c=temp
+            )
+        _insert(conn, "d1", now, signal_dbm=-50.0)
+        assert repository.refresh_rollups(conn, first=old, last=now) == 2
+        rollup = conn.execute(
+            "SELECT readings, signal_dbm_avg, signal_dbm_min, temperature_c_max"
+            " FROM telemetry_hourly WHERE device_id = 'd1' AND bucket = %s",
+            (old,),
+        ).fetchone()
+        assert rollup == (3, pytest.approx(-70.0), -80.0, 24.0)
+        # A later refresh of the same span replaces, not adds.
+        _insert(conn, "d1", old + timedelta(minutes=30), signal_dbm=-90.0)
+        repository.refresh_rollups(conn, first=old, last=old)
+        row = conn.execute(
+            "SELECT readings, signal_dbm_min FROM telemetry_hourly WHERE bucket = %s", (old,)
+        ).fetchone()
+        assert row == (4, -90.0)
+        # Twelve days on, the 20-day-old partition is past the 30-day retention.
+        report = maintain(conn, settings=plain, now=now + timedelta(days=12))
+        assert f"telemetry_p{old:%Y%m%d}" in report.partitions_dropped
+        assert count(conn, "SELECT count(*) FROM telemetry WHERE ts = %s", old) == 0
+        assert count(conn, "SELECT count(*) FROM telemetry WHERE ts = %s", now) == 1
+        later = now + timedelta(days=12)
+        expected = {f"telemetry_p{later + timedelta(days=d):%Y%m%d}" for d in range(-1, 4)}
+        present = {str(r[0]) for r in conn.execute("SELECT relname FROM pg_class")}
+        assert expected <= present  # the day before through partitions_ahead_days ahead
+        assert report.partitions_created == len(expected)
+
+
+def test_timescale_path_hypertable_policies_and_continuous_aggregate(
+    bare_settings: Settings,
+) -> None:
+    with _connect(bare_settings) as conn:
+        if not _timescale_available(conn):
+            pytest.skip("TimescaleDB is not installed on this server (checked on one elsewhere)")
+        ts_settings = bare_settings.with_overrides(storage="timescaledb")
+        result = migrate(conn, settings=ts_settings)
+        assert result.storage == "timescaledb"
+        assert (
+            count(
+                conn,
+                "SELECT count(*) FROM timescaledb_information.hypertables"
+                " WHERE hypertable_schema = current_schema() AND hypertable_name = 'telemetry'"
+                " AND compression_enabled",
+            )
+            == 1
+        )
+        jobs = {
+            str(r[0])
+            for r in conn.execute(
+                "SELECT proc_name FROM timescaledb_information.jobs"
+                " WHERE hypertable_schema = current_schema() AND hypertable_name = 'telemetry'"
+            )
+        }
+        assert {"policy_retention", "policy_compression"} <= jobs
+        migrate(conn, settings=ts_settings)  # policies re-applied, not duplicated
+        assert (
+            count(
+                conn,
+                "SELECT count(*) FROM timescaledb_information.jobs WHERE hypertable_schema ="
+                " current_schema() AND proc_name = 'policy_retention'",
+            )
+            == 1
+        )
+        hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
+        for minute, signal in enumerate([-60.0, -70.0, -80.0]):
+            _insert(conn, "d1", hour + timedelta(minutes=minute), signal_dbm=signal)
+        conn.execute(
+            "CALL refresh_continuous_aggregate('telemetry_hourly', %s, %s)",
+            (hour, hour + timedelta(hours=1)),
+        )
+        row = conn.execute(
+            "SELECT readings, signal_dbm_avg, signal_dbm_min FROM telemetry_hourly"
+            " WHERE device_id = 'd1' AND bucket = %s",
+            (hour,),
+        ).fetchone()
+        assert row == (3, pytest.approx(-70.0), -80.0)
+        st = dict(status(conn).details)
+        assert "telemetry_hourly continuous aggregate" in st["rollups"]
