@@ -113,6 +113,11 @@ def run_demo(
     err = Console(stderr=True)
     if settings.database_url is None or settings.mqtt_url is None:
         err.print("starting embedded services (no FOREWARN_DATABASE_URL / FOREWARN_MQTT_URL set)…")
+        if settings.mqtt_url is None:
+            err.print(
+                "note: the embedded broker is for demos; it does not keep sessions across "
+                "restarts, so use Mosquitto (FOREWARN_MQTT_URL) for the lossless guarantee"
+            )
     with services(settings) as live_settings:
         err.print(
             f"database: {_redact(live_settings.database_url)}  broker: {live_settings.mqtt_url}"

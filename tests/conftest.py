@@ -54,17 +54,29 @@ def _port_open(host: str, port: int) -> bool:
     return False
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """``--embedded``: use the embedded PostgreSQL and broker even where local ones run."""
+    parser.addoption(
+        "--embedded",
+        action="store_true",
+        help="run against embedded PostgreSQL and amqtt (MQTT 3.1.1), as on a bare machine",
+    )
+
+
 @pytest.fixture(scope="session")
-def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
+def services(
+    tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
+) -> Iterator[Services]:
     """The configured or local services; embedded ones where those are not reachable."""
     base = Settings(_env_file=None)  # type: ignore[call-arg]
+    embedded = bool(pytestconfig.getoption("--embedded"))
     with contextlib.ExitStack() as stack:
         db = base.database_url or LOCAL_DATABASE
-        if not _postgres_reachable(db):
+        if embedded or not _postgres_reachable(db):
             db = stack.enter_context(embedded_postgres(tmp_path_factory.mktemp("pg")))
-        if base.mqtt_url:
+        if base.mqtt_url and not embedded:
             mqtt_url, protocol = base.mqtt_url, base.mqtt_protocol
-        elif _port_open(*LOCAL_MQTT):
+        elif _port_open(*LOCAL_MQTT) and not embedded:
             mqtt_url, protocol = f"mqtt://{LOCAL_MQTT[0]}:{LOCAL_MQTT[1]}", "5"
         else:
             broker = EmbeddedBroker()
