@@ -6,7 +6,6 @@ import itertools
 import json
 import statistics
 import threading
-import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from simulators.fleet import AccountType, FaultKind, Fleet, Segment, generate_fl
 from simulators.flows import SimProgress, SimSummary, build_fleet, run_simulation
 from simulators.publisher import MqttPublisher
 from simulators.repository import register_fleet
+from tests.conftest import count
 
 START = datetime(2026, 11, 20, tzinfo=UTC)
 TS_PATTERN = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"
@@ -279,11 +279,14 @@ def test_healthy_devices_have_bad_days_but_never_go_offline(small: Run) -> None:
 
 
 @pytest.fixture
-def subscriber() -> Iterator[tuple[str, list[tuple[str, bytes]], threading.Event]]:
-    prefix = f"forewarn-test/{uuid.uuid4().hex[:10]}"
+def subscriber(
+    settings: Settings,
+) -> Iterator[tuple[Settings, list[tuple[str, bytes]], threading.Event]]:
+    """A QoS 1 subscriber to everything under this test's topic prefix."""
     received: list[tuple[str, bytes]] = []
     subscribed = threading.Event()
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    v5 = settings.mqtt_protocol == "5"
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311)
     lock = threading.Lock()
 
     def on_message(_c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
@@ -292,26 +295,29 @@ def subscriber() -> Iterator[tuple[str, list[tuple[str, bytes]], threading.Event
 
     client.on_message = on_message
     client.on_subscribe = lambda *_args: subscribed.set()
-    client.on_connect = lambda c, *_args: c.subscribe(f"{prefix}/#", qos=1)
-    # A wide Receive Maximum keeps the whole burst in flight: Mosquitto drops QoS 1 messages
-    # beyond its per-client queue (1000 by default) when a subscriber's window is small.
-    properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-    properties.ReceiveMaximum = 65535
-    client.connect("127.0.0.1", 1883, properties=properties)
+    client.on_connect = lambda c, *_args: c.subscribe(f"{settings.topic_prefix}/#", qos=1)
+    if v5:
+        # A wide Receive Maximum keeps the whole burst in flight: Mosquitto drops QoS 1
+        # messages beyond its per-client queue (1000 by default) when the window is small.
+        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        properties.ReceiveMaximum = 65535
+        client.connect(settings.mqtt_host, settings.mqtt_port, properties=properties)
+    else:
+        client.connect(settings.mqtt_host, settings.mqtt_port)
     client.loop_start()
     assert subscribed.wait(10), "subscriber never got SUBACK"
     try:
-        yield prefix, received, subscribed
+        yield settings, received, subscribed
     finally:
         client.disconnect()
         client.loop_stop()
 
 
 def test_publishes_exactly_what_the_engine_emits_to_the_real_broker(
-    subscriber: tuple[str, list[tuple[str, bytes]], threading.Event],
+    subscriber: tuple[Settings, list[tuple[str, bytes]], threading.Event],
 ) -> None:
-    prefix, received, _ = subscriber
-    settings = Settings(mqtt_url="mqtt://127.0.0.1:1883", topic_prefix=prefix, database_url=None)
+    settings, received, _ = subscriber
+    prefix = settings.topic_prefix
     span = timedelta(hours=6)
     summary: SimSummary = run_simulation(
         settings, devices=20, seed=9, speedup=0, duration=None, start=START, sim_span=span,
@@ -319,7 +325,7 @@ def test_publishes_exactly_what_the_engine_emits_to_the_real_broker(
     )  # fmt: skip
     expected = _run(build_fleet(devices=20, seed=9, start=START, span=span, fault_rate=0.15), span)
     want = sorted((f"{prefix}/{m.topic_suffix}", m.payload) for m in expected.messages)
-    deadline = datetime.now(UTC) + timedelta(seconds=10)
+    deadline = datetime.now(UTC) + timedelta(seconds=20)
     while len(set(received)) < len(want) and datetime.now(UTC) < deadline:
         threading.Event().wait(0.05)
     try:
@@ -334,7 +340,8 @@ def test_publishes_exactly_what_the_engine_emits_to_the_real_broker(
 
 def _clear_retained(settings: Settings, topics: set[str]) -> None:
     # Empty retained payloads delete the status messages the test left on the shared broker.
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    v5 = settings.mqtt_protocol == "5"
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311)
     client.connect(settings.mqtt_host, settings.mqtt_port)
     client.loop_start()
     infos = [client.publish(topic, b"", qos=1, retain=True) for topic in topics]
@@ -388,47 +395,25 @@ def test_real_time_run_publishes_the_same_bytes_and_writes_the_truth(tmp_path: P
     assert records["fault"] == len(summary.episodes) == sum(summary.faults_by_kind.values())
 
 
-_TABLES = """
-CREATE TEMP TABLE owners (owner_id text primary key, name text not null, contact text,
-  locale text not null, time_zone text not null, quiet_start time, quiet_end time,
-  account_type text not null check (account_type in ('consumer','enterprise')),
-  enterprise_account text, notify_targets text[] not null default '{}',
-  created_at timestamptz not null default now());
-CREATE TEMP TABLE devices (device_id text primary key, model text, kind text, firmware text,
-  owner_id text references owners, activated_at timestamptz, first_seen timestamptz,
-  last_seen timestamptz, online boolean, status_changed_at timestamptz,
-  registered_by text not null default 'ingest');
-CREATE TEMP TABLE fault_labels (id bigint generated always as identity primary key,
-  device_id text not null, fault text not null, onset_at timestamptz not null,
-  failure_at timestamptz, source text not null check (source in ('simulator','staff')),
-  verdict text not null default 'confirmed', cohort text, run_id text,
-  detail jsonb not null default '{}', created_at timestamptz not null default now(),
-  unique (device_id, fault, onset_at, source));
-"""
-
-
-def test_registration_keeps_ingest_columns_and_labels_once() -> None:
-    try:
-        conn = psycopg.connect("host=127.0.0.1 dbname=postgres", connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"no local PostgreSQL: {exc}")
+def test_registration_keeps_ingest_columns_and_labels_once(db: psycopg.Connection[Any]) -> None:
     fleet = generate_fleet(devices=30, seed=8, start=START)
-    # Temporary tables shadow any real ones and vanish with the session: nothing is left.
-    with conn, conn.transaction(force_rollback=True):
-        conn.execute(_TABLES)
-        first = register_fleet(conn=conn, fleet=fleet, run_id="run-1")
-        device = fleet.devices[0].device_id
-        conn.execute(
-            "UPDATE devices SET first_seen = now(), online = true WHERE device_id = %s", (device,)
-        )
-        again = register_fleet(conn=conn, fleet=fleet, run_id="run-1")
-        row = conn.execute(
-            "SELECT online, registered_by FROM devices WHERE device_id = %s", (device,)
-        ).fetchone()
-        cohorts = conn.execute(
-            "SELECT count(*) FROM fault_labels WHERE cohort IS NOT NULL"
-        ).fetchone()
+    with db.transaction():
+        first = register_fleet(conn=db, fleet=fleet, run_id="run-1")
+    device = fleet.devices[0].device_id
+    db.execute(
+        "UPDATE devices SET first_seen = now(), online = true WHERE device_id = %s", (device,)
+    )
+    with db.transaction():
+        again = register_fleet(conn=db, fleet=fleet, run_id="run-1")
+    row = db.execute(
+        "SELECT online, registered_by, first_seen IS NOT NULL FROM devices WHERE device_id = %s",
+        (device,),
+    ).fetchone()
+    cohorts = db.execute("SELECT count(*) FROM fault_labels WHERE cohort IS NOT NULL").fetchone()
     assert first.owners == len(fleet.owners) and first.devices == 30
     assert first.labels == len(fleet.episodes) and again.labels == 0
-    assert row == (True, "simulator")
+    assert row == (True, "simulator", True)
     assert cohorts == (sum(e.cohort is not None for e in fleet.episodes),)
+    assert count(db, "SELECT count(*) FROM fault_labels WHERE source = 'simulator'") == len(
+        fleet.episodes
+    )
