@@ -7,9 +7,11 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
+import psycopg
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -21,6 +23,8 @@ app = typer.Typer(no_args_is_help=True, help="Forewarn: proactive support for sm
 db_app = typer.Typer(no_args_is_help=True, help="Schema migrations, status and maintenance.")
 app.add_typer(db_app, name="db")
 err = Console(stderr=True)
+T = TypeVar("T")
+Conn = psycopg.Connection[tuple[object, ...]]
 
 
 def _settings() -> Settings:
@@ -34,6 +38,17 @@ def _settings() -> Settings:
 def _fail(exc: ForewarnError) -> typer.Exit:
     err.print(f"[red]error:[/red] {exc}")
     return typer.Exit(1)
+
+
+def _on_database(settings: Settings, work: Callable[[Conn], T]) -> T:
+    """Run ``work`` on a fresh connection; a ForewarnError becomes a clear message and exit 1."""
+    from forewarn.db import connect
+
+    try:
+        with connect(settings) as conn:
+            return work(conn)
+    except ForewarnError as exc:
+        raise _fail(exc) from exc
 
 
 def _stop_on_signals() -> threading.Event:
@@ -51,15 +66,10 @@ def _stop_on_signals() -> threading.Event:
 @db_app.command("migrate")
 def db_migrate() -> None:
     """Create or upgrade the schema, and apply the retention and compression settings."""
-    from forewarn.db import connect
     from forewarn.schema.migrate import migrate
 
     settings = _settings()
-    try:
-        with connect(settings) as conn:
-            result = migrate(conn, settings=settings)
-    except ForewarnError as exc:
-        raise _fail(exc) from exc
+    result = _on_database(settings, lambda conn: migrate(conn, settings=settings))
     applied = ", ".join(map(str, result.applied)) or "none (already up to date)"
     typer.echo(f"schema version {result.version}; applied: {applied}")
     typer.echo(f"storage: {result.storage} ({result.storage_reason})")
@@ -68,15 +78,9 @@ def db_migrate() -> None:
 @db_app.command("status")
 def db_status() -> None:
     """Show the schema version, pending migrations and which storage path is in use."""
-    from forewarn.db import connect
     from forewarn.schema.migrate import status
 
-    settings = _settings()
-    try:
-        with connect(settings) as conn:
-            st = status(conn)
-    except ForewarnError as exc:
-        raise _fail(exc) from exc
+    st = _on_database(_settings(), status)
     table = Table(show_header=False, box=None)
     table.add_row("storage", f"{st.storage or 'none yet'} ({st.storage_reason or 'not migrated'})")
     table.add_row("schema version", f"{st.version} of {st.latest}")
@@ -89,15 +93,10 @@ def db_status() -> None:
 @db_app.command("maintain")
 def db_maintain() -> None:
     """Create partitions ahead and drop expired ones (plain PostgreSQL; TimescaleDB runs jobs)."""
-    from forewarn.db import connect
     from forewarn.schema.migrate import maintain
 
     settings = _settings()
-    try:
-        with connect(settings) as conn:
-            report = maintain(conn, settings=settings)
-    except ForewarnError as exc:
-        raise _fail(exc) from exc
+    report = _on_database(settings, lambda conn: maintain(conn, settings=settings))
     if report.storage == "timescaledb":
         typer.echo("TimescaleDB jobs handle compression, retention and rollups; nothing to do")
         return
