@@ -55,7 +55,7 @@ def test_published_readings_arrive_as_rows(
                 "temperature_c": 21.25,
                 "uptime_s": 3600 + i,
                 "reconnects": 1,
-                "error_codes": ["E1"] if i == 0 else [],
+                "error_codes": ["E1", 'quote"d', "back\\slash"] if i == 0 else [],
                 "door": "locked",
             },
         )
@@ -72,7 +72,7 @@ def test_published_readings_arrive_as_rows(
         21.25,
         3600,
         1,
-        ["E1"],
+        ["E1", 'quote"d', "back\\slash"],  # quotes and backslashes survive COPY
         {"door": "locked"},
         "forewarn/v1",
     )
