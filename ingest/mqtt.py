@@ -10,7 +10,6 @@ also what bounds the ingester's backlog while the database is down.
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -55,7 +54,7 @@ class SubscriberPool:
         *,
         filters: Sequence[str],
         parse: Callable[[str, bytes, datetime], Parsed | DeadLetter],
-        sink: queue.Queue[Inbound],
+        sink: Callable[[Inbound], None],
         on_connections: Callable[[int], None],
     ) -> None:
         self._settings = settings
@@ -208,4 +207,4 @@ class SubscriberPool:
         except Exception:
             log.exception("could not handle a message on %r; it stays unacknowledged", msg.topic)
             return
-        self._sink.put(item)
+        self._sink(item)

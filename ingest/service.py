@@ -10,7 +10,6 @@ broker stops sending once each connection's Receive Maximum is reached.
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from dataclasses import replace
@@ -25,6 +24,7 @@ from forewarn.errors import StorageError
 from forewarn.schema.migrate import maintain, read_storage
 from forewarn.settings import Settings
 from ingest import repository
+from ingest.inbox import Inbox
 from ingest.metrics import IngestMetrics, IngestStats
 from ingest.mqtt import Inbound, SubscriberPool
 from ingest.router import adapters_from, route
@@ -46,13 +46,15 @@ class Ingester:
         self._settings = settings
         self.metrics = metrics or IngestMetrics()
         adapters = adapters_from(settings)
+        # Broker flow control bounds what is in hand to connections x Receive Maximum;
+        # twice that leaves room for redeliveries after a reconnect.
         capacity = settings.ingest_connections * settings.ingest_receive_maximum * 2
-        self._queue: queue.Queue[Inbound] = queue.Queue(maxsize=capacity)
+        self._inbox = Inbox(batch_size=settings.ingest_batch_size, capacity=capacity)
         self._pool = SubscriberPool(
             settings,
             filters=[f for a in adapters for f in a.subscriptions()],
             parse=lambda topic, payload, at: route(adapters, topic, payload, received_at=at),
-            sink=self._queue,
+            sink=self._inbox.put,
             on_connections=self.metrics.connections.set,
         )
         self._stopping = threading.Event()
@@ -97,7 +99,7 @@ class Ingester:
 
     def _run(self) -> None:
         try:
-            while not (self._stopping.is_set() and self._queue.empty()):
+            while not (self._stopping.is_set() and not self._inbox):
                 if time.monotonic() > self._stop_deadline:
                     break
                 batch = self._collect()
@@ -110,25 +112,10 @@ class Ingester:
             raise
 
     def _collect(self) -> list[Inbound]:
-        try:
-            first = self._queue.get(timeout=0.1)
-        except queue.Empty:
-            return []
-        batch = [first]
-        deadline = first.arrived + self._settings.ingest_batch_seconds
-        size = self._settings.ingest_batch_size
-        while len(batch) < size:
-            remaining = deadline - time.monotonic()
-            try:
-                batch.append(
-                    self._queue.get(timeout=max(remaining, 0))
-                    if remaining > 0
-                    else self._queue.get_nowait()
-                )
-            except queue.Empty:
-                break
-        self.metrics.count("received", len(batch))
-        self.metrics.backlog.set(self._queue.qsize() + len(batch))
+        batch = self._inbox.take(wait=0.1, linger=self._settings.ingest_batch_seconds)
+        if batch:
+            self.metrics.count("received", len(batch))
+            self.metrics.backlog.set(len(self._inbox) + len(batch))
         return batch
 
     def _commit(self, batch: list[Inbound]) -> None:
@@ -167,7 +154,7 @@ class Ingester:
         self.metrics.count("ignored", sum(isinstance(i.parsed, Ignored) for i in batch))
         for item in batch:  # in arrival order, as MQTT requires of acknowledgements
             self._pool.ack(item)
-        self.metrics.backlog.set(self._queue.qsize())
+        self.metrics.backlog.set(len(self._inbox))
 
     def _write(
         self, conn: psycopg.Connection[tuple[object, ...]], batch: list[Inbound]
