@@ -28,8 +28,11 @@ typecheck: $(STAMP)
 
 check: lint typecheck test
 
+# Two ingester processes sharing one subscription: one Python process tops out near one
+# core (see bench/README.md). Both benchmarks print one JSON line each.
 bench: $(STAMP)
-	$(BIN)/python bench/ingest.py $(ARGS)
+	$(BIN)/python bench/ingest.py --ingesters 2 --rounds 3 $(ARGS)
+	$(BIN)/python bench/drain.py --ingesters 2
 
 clean:
 	rm -rf $(VENV) .forewarn .pytest_cache .mypy_cache .ruff_cache

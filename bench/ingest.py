@@ -1077,7 +1077,12 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         help="use this broker, with publisher flow control (default: a private Mosquitto)",
     )
     p.add_argument("--rounds", type=int, default=1, help="bare + end-to-end rounds (median)")
-    p.add_argument("--poll-ms", type=float, default=20.0, help="commit poll interval")
+    p.add_argument(
+        "--poll-ms",
+        type=float,
+        default=50.0,
+        help="commit poll interval (each metrics scrape costs the ingester a thread)",
+    )
     p.add_argument(
         "--watch",
         choices=("metrics", "sql"),
