@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import secrets
 import socket
 import threading
@@ -183,6 +184,15 @@ def publisher(settings: Settings) -> Iterator[Publisher]:
     pub.close()
 
 
+def env_for(settings: Settings) -> dict[str, str]:
+    """The environment that gives a child ``forewarn`` process these settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FOREWARN_")}
+    for name, value in settings.model_dump().items():
+        if value is not None:
+            env[f"FOREWARN_{name.upper()}"] = str(value)
+    return env
+
+
 def wait_for(
     predicate: Callable[[], bool], *, timeout: float = 20.0, what: str = "condition"
 ) -> None:
@@ -210,4 +220,12 @@ def output_dir(request: pytest.FixtureRequest) -> Path:
     return path
 
 
-__all__ = ["Publisher", "Services", "count", "threading", "wait_for", "with_search_path"]
+__all__ = [
+    "Publisher",
+    "Services",
+    "count",
+    "env_for",
+    "threading",
+    "wait_for",
+    "with_search_path",
+]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -18,19 +17,10 @@ import pytest
 
 from forewarn.settings import Settings
 from ingest.service import Ingester
-from tests.conftest import Publisher, count, wait_for
+from tests.conftest import Publisher, count, env_for, wait_for
 from tests.faults import Mosquitto, TcpProxy, postgres_target
 
 Conn = psycopg.Connection[tuple[Any, ...]]
-
-
-def env_for(settings: Settings) -> dict[str, str]:
-    """The environment that gives a child ``forewarn`` process these settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FOREWARN_")}
-    for name, value in settings.model_dump().items():
-        if value is not None:
-            env[f"FOREWARN_{name.upper()}"] = str(value)
-    return env
 
 
 def start_ingest_process(settings: Settings, log: IO[bytes]) -> subprocess.Popen[bytes]:

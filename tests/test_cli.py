@@ -1,0 +1,84 @@
+"""The ``forewarn`` command as a user runs it, in child processes."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from typing import Any
+
+import psycopg
+
+from forewarn.settings import Settings
+from tests.conftest import count, env_for
+
+
+def forewarn(
+    settings: Settings, *args: str, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m forewarn ARGS`` with these settings; capture its output."""
+    return subprocess.run(
+        [sys.executable, "-m", "forewarn", *args],
+        env=env_for(settings) | {"COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def _row(output: str, label: str) -> str:
+    """The value cell of a summary-table row."""
+    match = re.search(rf"{re.escape(label)}\s*│\s*([^│]+?)\s*│", output)
+    assert match, f"no {label!r} row in:\n{output}"
+    return match.group(1)
+
+
+def test_demo_runs_for_a_duration_and_its_summary_matches_the_database(
+    settings: Settings, db: psycopg.Connection[tuple[Any, ...]]
+) -> None:
+    result = forewarn(settings, "demo", "--duration", "6", "--devices", "30", "--speedup", "900")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "demo summary" in out
+    stored = int(_row(out, "readings stored (all runs)"))
+    written = int(_row(out, "readings written (this run)"))
+    assert stored == written == count(db, "SELECT count(*) FROM telemetry") > 0
+    online, offline, total = map(int, re.findall(r"\d+", _row(out, "devices online / offline")))
+    assert total == count(db, "SELECT count(*) FROM devices") == 30
+    assert online == count(db, "SELECT count(*) FROM devices WHERE online")
+    assert offline == count(db, "SELECT count(*) FROM devices WHERE NOT online")
+    assert int(_row(out, "dead letters (this run)")) == count(
+        db, "SELECT count(*) FROM dead_letters"
+    )
+    published = int(re.findall(r"\d+", _row(out, "published"))[0])
+    assert int(_row(out, "messages ingested")) == published  # nothing left behind at the stop
+    assert count(db, "SELECT count(*) FROM owners") > 0
+    assert count(db, "SELECT count(*) FROM fault_labels WHERE source = 'simulator'") > 0
+
+
+def test_db_commands_report_what_they_did(bare_settings: Settings) -> None:
+    before = forewarn(bare_settings, "db", "status")
+    assert before.returncode == 0 and "none yet" in before.stdout
+    migrated = forewarn(bare_settings, "db", "migrate")
+    assert migrated.returncode == 0, migrated.stderr
+    assert "applied: 1, 2, 3" in migrated.stdout
+    again = forewarn(bare_settings, "db", "migrate")
+    assert "already up to date" in again.stdout
+    status = forewarn(bare_settings, "db", "status")
+    assert re.search(r"schema version\s+3 of 3", status.stdout)
+    assert re.search(r"storage\s+(partitioned|timescaledb)", status.stdout)
+    maintained = forewarn(bare_settings, "db", "maintain")
+    assert maintained.returncode == 0, maintained.stderr
+
+
+def test_bad_settings_and_unreachable_services_fail_clearly(bare_settings: Settings) -> None:
+    bad_url = forewarn(bare_settings.model_copy(update={"mqtt_url": "http://x"}), "db", "status")
+    assert bad_url.returncode == 2
+    assert "expected mqtt://host[:port]" in bad_url.stderr
+    no_db = forewarn(
+        bare_settings.model_copy(update={"database_url": "postgresql://nobody@127.0.0.1:1/x"}),
+        "db",
+        "migrate",
+    )
+    assert no_db.returncode == 1
+    assert "cannot connect to the database" in no_db.stderr
