@@ -156,7 +156,10 @@ def _detect(
         return "partitioned", "timescaledb extension not available on this server"
     try:
         with conn.transaction():
-            conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+            # In public, not the first schema of the search path: Forewarn's own schema
+            # may be a per-tenant or per-test one that is dropped, and the extension is
+            # database-wide. Its functions are then found through public on the path.
+            conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb WITH SCHEMA public")
     except psycopg.Error as exc:
         if settings.storage == "timescaledb":
             raise MigrationError(f"cannot create the timescaledb extension: {exc}") from exc
