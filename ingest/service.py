@@ -99,13 +99,21 @@ class Ingester:
 
     def _run(self) -> None:
         try:
-            while not (self._stopping.is_set() and not self._inbox):
-                if time.monotonic() > self._stop_deadline:
-                    break
+            while not self._stopping.is_set():
                 batch = self._collect()
                 if batch:
                     self._commit(batch)
                 self._housekeeping()
+            # Stopping: commit what is in hand, not what keeps arriving meanwhile (that
+            # stays unacknowledged and the broker delivers it again after the restart).
+            in_hand = len(self._inbox)
+            while in_hand > 0 and time.monotonic() < self._stop_deadline:
+                batch = self._inbox.take(wait=0, linger=0)
+                if not batch:
+                    break
+                in_hand -= len(batch)
+                self.metrics.count("received", len(batch))
+                self._commit(batch)
         except BaseException as exc:  # surfaced through .failure; the process supervisor restarts
             self.failure = exc
             log.exception("ingester writer stopped")
@@ -120,19 +128,28 @@ class Ingester:
 
     def _commit(self, batch: list[Inbound]) -> None:
         delay = 0.1
+        isolate = False
         while True:
             started = time.perf_counter()
             try:
                 conn = self._connection()
+                if isolate:
+                    batch = self._isolate(conn, batch)
                 result = self._write(conn, batch)
                 break
             except _DATA_ERRORS as exc:
                 self._rollback()
-                log.warning(
-                    "a batch of %d was refused (%s); isolating the bad rows", len(batch), exc
-                )
-                batch = self._isolate(batch)
-                continue
+                if not isolate:
+                    log.warning(
+                        "a batch of %d was refused (%s); isolating the bad rows", len(batch), exc
+                    )
+                    isolate = True
+                    continue
+                # Refused again once the bad rows are dead letters: not a row's fault.
+                self.metrics.db_errors.inc()
+                log.error("batch refused after isolating bad rows (%s); retrying", exc)
+                time.sleep(delay)
+                delay = min(delay * 2, self._settings.ingest_retry_max_seconds)
             except (psycopg.Error, StorageError) as exc:
                 self.metrics.db_errors.inc()
                 self._drop_connection()
@@ -179,15 +196,20 @@ class Ingester:
             self._dirty = (min(lo, old[0]), max(hi, old[1])) if old else (lo, hi)
         return result
 
-    def _isolate(self, batch: list[Inbound]) -> list[Inbound]:
-        """Write each message on its own; the ones the database refuses become dead letters."""
-        conn = self._connection()
+    def _isolate(
+        self, conn: psycopg.Connection[tuple[object, ...]], batch: list[Inbound]
+    ) -> list[Inbound]:
+        """Try each message alone and roll it back; the ones refused become dead letters.
+
+        Nothing is committed here: the caller writes the cleaned batch as usual, so the
+        counters and the acknowledgements stay those of one batch.
+        """
         out: list[Inbound] = []
         for item in batch:
             try:
-                with conn.transaction():
+                with conn.transaction(force_rollback=True):
                     self._write(conn, [item])
-                out.append(item)  # written now; rewriting it in the batch is a no-op
+                out.append(item)
             except _DATA_ERRORS as exc:
                 reason = f"database refused: {str(exc).splitlines()[0]}"
                 out.append(

@@ -170,6 +170,8 @@ def test_a_value_the_database_refuses_is_dead_lettered_not_retried_forever(
     wait_for(lambda: count(db, "SELECT count(*) FROM telemetry") == 1, what="the good reading")
     reason = db.execute("SELECT reason FROM dead_letters").fetchone()
     assert reason is not None and reason[0].startswith("database refused:")
+    stats = ingester.stats()
+    assert (stats.written, stats.dead_letters, stats.duplicates) == (1, 1, 0)
 
 
 def test_a_redelivered_message_gives_one_row(
