@@ -13,6 +13,9 @@ so the ratio isolates the consumer's own cost per message.
   reaches N; loss and duplicates are then checked in SQL.
 
 Prints one JSON line. ``python bench/drain.py --messages 50000``
+
+The private broker, the schema and the reading of the Prometheus counter come
+from ``_services`` beside this file (shared with ``bench/ingest.py``).
 """
 
 from __future__ import annotations
@@ -23,9 +26,7 @@ import os
 import secrets
 import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -34,8 +35,17 @@ import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
 
 from forewarn.embedded import free_port
-from forewarn.schema.migrate import migrate
 from forewarn.settings import Settings
+
+from _services import (
+    Deadline,
+    committed,
+    create_schema,
+    drop_schema,
+    rows_and_distinct,
+    schema_url,
+    start_broker,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 BARE = """
@@ -96,15 +106,6 @@ def publish(port: int, prefix: str, n: int) -> None:
     client.loop_stop()
 
 
-def committed(port: int) -> int:
-    """Rows the ingester has committed, from its Prometheus counter."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-        for line in response.read().decode().splitlines():
-            if line.startswith('forewarn_ingest_messages_total{outcome="written"}'):
-                return int(float(line.rsplit(" ", 1)[1]))
-    return 0
-
-
 def main() -> int:
     """Run both phases and print the JSON line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -118,29 +119,21 @@ def main() -> int:
     parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/test")
     args = parser.parse_args()
     n, run = args.messages, secrets.token_hex(3)
-    workdir = Path(tempfile.mkdtemp(prefix="drain-"))
-    port = free_port()
-    (workdir / "mosquitto.conf").write_text(
-        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-        "max_queued_messages 0\nmax_queued_bytes 0\n"  # unlimited: the backlog must fit
+    broker = start_broker(
+        "max_queued_messages 0\nmax_queued_bytes 0\n",  # unlimited: the backlog must fit
+        deadline=Deadline(time.monotonic() + 30),
+        workdir_prefix="drain-",
+        output=subprocess.DEVNULL,
     )
-    broker = subprocess.Popen(
-        ["mosquitto", "-c", str(workdir / "mosquitto.conf")],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    port = broker.port
     schema = f"drain_{run}"
     url = args.database_url
     ingesters: list[subprocess.Popen[bytes]] = []
     try:
-        time.sleep(0.5)
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(f"CREATE SCHEMA {schema}")
-        sep = "&" if "?" in url else "?"
         settings = Settings(
             _env_file=None,  # type: ignore[call-arg]
-            database_url=f"{url}{sep}options=-csearch_path%3D{schema}",
-            mqtt_url=f"mqtt://127.0.0.1:{port}",
+            database_url=schema_url(url, schema),
+            mqtt_url=broker.url,
             topic_prefix=f"drain-{run}/v1",
             ingest_client_id=f"drain-{run}",
             ingest_share_group=f"drain{run}",
@@ -148,8 +141,7 @@ def main() -> int:
             ingest_batch_size=args.batch_size,
             ingest_receive_maximum=args.receive_maximum,
         )
-        with psycopg.connect(settings.database_url or "") as conn:
-            storage = migrate(conn, settings=settings).storage
+        storage = create_schema(url, schema, settings)
 
         # bare: subscribe once (creates the session), go away, queue, drain.
         topic = f"{settings.topic_prefix}/bare/devices/+/telemetry"
@@ -203,11 +195,7 @@ def main() -> int:
                 continue  # not serving yet
         elapsed = time.monotonic() - start
         with psycopg.connect(settings.database_url or "") as conn:
-            row = conn.execute(
-                "SELECT count(*), count(DISTINCT (device_id, ts)) FROM telemetry"
-            ).fetchone()
-        assert row is not None
-        rows, distinct = int(row[0]), int(row[1])
+            rows, distinct = rows_and_distinct(conn)
         result = {
             "benchmark": "forewarn drain",
             "messages": n,
@@ -236,10 +224,8 @@ def main() -> int:
             if proc.poll() is None:
                 proc.terminate()
                 proc.wait(30)
-        broker.terminate()
-        broker.wait(10)
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        broker.stop()
+        drop_schema(url, schema)
 
 
 if __name__ == "__main__":
