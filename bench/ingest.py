@@ -20,7 +20,8 @@ What is measured, in one run, against the local Mosquitto and PostgreSQL:
    transaction; ``publish_to_receive_ms_*`` is ``received_at - ts``;
    ``commit_visible_ms_*`` ranks rows by ``ingested_at`` and takes the first poll
    whose count covered the row's rank (an upper bound, to a poll interval).
-5. ``ratio_end_to_end_vs_bare``, the headline figure (target >= 0.70).
+5. ``ratio_end_to_end_vs_bare``, the headline figure (target >= 0.70): the median over
+   rounds of each round's end-to-end rate divided by its own bare rate.
 
 The publishers (``--publishers`` processes, one paho MQTT v5 client each, QoS 1,
 1000 messages in flight, ``loop_start``) pre-encode every payload before the
