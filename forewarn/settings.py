@@ -66,10 +66,14 @@ class Settings(BaseSettings):
         ),
     )
     ingest_receive_maximum: int = Field(
-        default=1000,
+        default=10_000,
         ge=1,
         le=65535,
-        description="MQTT v5 Receive Maximum: unacknowledged QoS 1 messages per connection.",
+        description=(
+            "MQTT v5 Receive Maximum: unacknowledged QoS 1 messages per connection. Large, "
+            "so a burst waits in flight rather than in the broker's queue, which Mosquitto "
+            "caps at 1,000 messages per client by default and then drops."
+        ),
     )
     ingest_batch_size: int = Field(default=2000, ge=1, description="Rows per COPY batch.")
     ingest_batch_seconds: float = Field(
