@@ -179,6 +179,7 @@ def run_demo(
             finally:
                 stop.set()
                 sim_thread.join(30)
+                _settle(ingester, outcome)
                 ingester.stop()
                 if live:
                     live.stop()
@@ -189,6 +190,23 @@ def run_demo(
                 raise outcome[0]
             summary = outcome[0]
         _print_summary(console, time.monotonic() - started, summary, ingester.stats(), store)
+
+
+SETTLE_SECONDS = 10.0  # the broker forwards the simulator's last messages in milliseconds
+
+
+def _settle(ingester: Ingester, outcome: list[SimSummary | BaseException]) -> None:
+    """Let the ingester receive what the simulator published before stopping it.
+
+    Messages still on their way would not be lost (they wait in the ingester's broker
+    session), but the summary should describe a settled pipeline.
+    """
+    if not outcome or isinstance(outcome[0], BaseException):
+        return
+    published = outcome[0].messages
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while ingester.stats().received < published and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def _print_summary(
