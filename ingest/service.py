@@ -183,17 +183,20 @@ class Ingester:
         ]
         statuses = [i.parsed for i in batch if isinstance(i.parsed, StatusEvent)]
         dead = [i.parsed for i in batch if isinstance(i.parsed, DeadLetter)]
+        span = (
+            (min(s.reading.ts for s in readings), max(s.reading.ts for s in readings))
+            if readings
+            else None
+        )
         with conn.transaction():
-            if readings and self._storage == "partitioned":
-                self._ensure_partitions(conn, [s.reading.ts for s in readings])
+            if span and self._storage == "partitioned":
+                self._ensure_partitions(conn, *span)
             result = repository.write_batch(
                 conn, readings=readings, statuses=statuses, dead_letters=dead
             )
-        if readings:
-            lo = min(s.reading.ts for s in readings)
-            hi = max(s.reading.ts for s in readings)
+        if span:
             old = self._dirty
-            self._dirty = (min(lo, old[0]), max(hi, old[1])) if old else (lo, hi)
+            self._dirty = (min(span[0], old[0]), max(span[1], old[1])) if old else span
         return result
 
     def _isolate(
@@ -220,12 +223,14 @@ class Ingester:
         return out
 
     def _ensure_partitions(
-        self, conn: psycopg.Connection[tuple[object, ...]], stamps: list[datetime]
+        self, conn: psycopg.Connection[tuple[object, ...]], first: datetime, last: datetime
     ) -> None:
-        days = {ts.date() for ts in stamps}
-        missing = days - self._partition_days
-        if missing:
-            repository.ensure_partitions(conn, first=min(stamps), last=max(stamps))
+        # Every day from first to last: what forewarn_ensure_partitions creates.
+        days = {
+            first.date() + timedelta(days=d) for d in range((last.date() - first.date()).days + 1)
+        }
+        if not days <= self._partition_days:
+            repository.ensure_partitions(conn, first=first, last=last)
             self._partition_days |= days
 
     def _housekeeping(self) -> None:
