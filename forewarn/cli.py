@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, TypeVar
 
@@ -35,20 +36,22 @@ def _settings() -> Settings:
         raise typer.Exit(2) from exc
 
 
-def _fail(exc: ForewarnError) -> typer.Exit:
-    err.print(f"[red]error:[/red] {exc}")
-    return typer.Exit(1)
+@contextlib.contextmanager
+def _reported() -> Iterator[None]:
+    """A ForewarnError becomes one clear line on stderr and exit status 1."""
+    try:
+        yield
+    except ForewarnError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
 
 
 def _on_database(settings: Settings, work: Callable[[Conn], T]) -> T:
-    """Run ``work`` on a fresh connection; a ForewarnError becomes a clear message and exit 1."""
+    """Run ``work`` on a fresh connection, reporting Forewarn's errors clearly."""
     from forewarn.db import connect
 
-    try:
-        with connect(settings) as conn:
-            return work(conn)
-    except ForewarnError as exc:
-        raise _fail(exc) from exc
+    with _reported(), connect(settings) as conn:
+        return work(conn)
 
 
 def _stop_on_signals() -> threading.Event:
@@ -118,10 +121,8 @@ def ingest(
     settings = _settings()
     stop = _stop_on_signals()
     ingester = Ingester(settings)
-    try:
+    with _reported():
         ingester.start()
-    except ForewarnError as exc:
-        raise _fail(exc) from exc
     port = metrics_port or settings.metrics_port
     if port:
         ingester.metrics.serve(port)
@@ -166,7 +167,7 @@ def simulate(
     from forewarn.demo import run_simulate
 
     settings = _settings()
-    try:
+    with _reported():
         run_simulate(
             settings,
             devices=devices,
@@ -178,8 +179,6 @@ def simulate(
             register=register,
             stop=_stop_on_signals(),
         )
-    except ForewarnError as exc:
-        raise _fail(exc) from exc
 
 
 @app.command("demo")
@@ -196,7 +195,7 @@ def demo(
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
     settings = _settings()
-    try:
+    with _reported():
         run_demo(
             settings,
             duration=duration,
@@ -205,8 +204,6 @@ def demo(
             speedup=speedup,
             stop=_stop_on_signals(),
         )
-    except ForewarnError as exc:
-        raise _fail(exc) from exc
 
 
 def main() -> None:
