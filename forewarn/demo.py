@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from rich.console import Console
 from rich.live import Live
@@ -64,21 +66,23 @@ def run_simulate(
     return summary
 
 
+def _span(sim: SimSummary) -> str:
+    return f"{sim.sim_start:%Y-%m-%d %H:%M} → {sim.sim_end:%Y-%m-%d %H:%M} UTC"
+
+
+def _faults(sim: SimSummary) -> str:
+    return ", ".join(f"{k.value} {v}" for k, v in sorted(sim.faults_by_kind.items())) or "none"
+
+
 def _summary_table(summary: SimSummary) -> Table:
     table = Table(title=f"simulation {summary.run_id}", show_header=False)
     table.add_row("devices", str(summary.devices))
-    table.add_row(
-        "simulated span",
-        f"{summary.sim_start:%Y-%m-%d %H:%M} → {summary.sim_end:%Y-%m-%d %H:%M} UTC",
-    )
+    table.add_row("simulated span", _span(summary))
     table.add_row(
         "messages published",
         f"{summary.messages} ({summary.readings} readings, {summary.status_messages} status)",
     )
-    faults = (
-        ", ".join(f"{k.value} {v}" for k, v in sorted(summary.faults_by_kind.items())) or "none"
-    )
-    table.add_row("faults injected", faults)
+    table.add_row("faults injected", _faults(summary))
     return table
 
 
@@ -127,7 +131,7 @@ def run_demo(
         err.print(f"schema v{result.version}, storage: {result.storage} ({result.storage_reason})")
         ingester = Ingester(live_settings)
         ingester.start()
-        latest: list[SimProgress] = []
+        latest: deque[SimProgress] = deque(maxlen=1)  # the newest progress report
         outcome: list[SimSummary | BaseException] = []
 
         def simulate() -> None:
@@ -139,9 +143,7 @@ def run_demo(
                         seed=seed,
                         speedup=speedup,
                         duration=None,
-                        on_progress=lambda p: (
-                            latest.append(p) if not latest else latest.__setitem__(0, p)
-                        ),
+                        on_progress=latest.append,
                         stop=stop,
                     )
                 )
@@ -167,7 +169,7 @@ def run_demo(
                     elapsed = time.monotonic() - started
                     store = store_counts(watch)
                     view = _live_table(
-                        elapsed, latest[0] if latest else None, ingester.stats(), store
+                        elapsed, latest[-1] if latest else None, ingester.stats(), store
                     )
                     if live:
                         live.update(view)
@@ -215,12 +217,9 @@ def _print_summary(
     table = Table(title="demo summary", show_header=False)
     table.add_row("ran for", f"{elapsed:.0f} s")
     if sim is not None:
-        table.add_row(
-            "simulated", f"{sim.sim_start:%Y-%m-%d %H:%M} → {sim.sim_end:%Y-%m-%d %H:%M} UTC"
-        )
+        table.add_row("simulated", _span(sim))
         table.add_row("published", f"{sim.messages} messages from {sim.devices} devices")
-        faults = ", ".join(f"{k.value} {v}" for k, v in sorted(sim.faults_by_kind.items()))
-        table.add_row("faults injected", faults or "none")
+        table.add_row("faults injected", _faults(sim))
     table.add_row("messages ingested", str(stats.received))
     table.add_row("readings written (this run)", str(stats.written))
     table.add_row("dead letters (this run)", str(stats.dead_letters))
@@ -235,8 +234,6 @@ def _redact(url: str | None) -> str:
     """A URL fit for printing: no password."""
     if url is None:
         return "none"
-    from urllib.parse import urlsplit
-
     parts = urlsplit(url)
     if parts.password:
         return url.replace(f":{parts.password}@", ":***@")
