@@ -154,7 +154,7 @@ def main() -> int:
         # ingesters: start once (sessions and subscriptions), stop, queue, start, drain.
         ports = [free_port() for _ in range(args.ingesters)]
         base_env = {k: v for k, v in os.environ.items() if not k.startswith("FOREWARN_")}
-        base_env |= {f"FOREWARN_{k.upper()}": str(v) for k, v in settings.model_dump().items() if v}
+        base_env |= settings.as_environment()
         cmd = [sys.executable, "-m", "forewarn", "ingest", "--progress-every", "3600"]
 
         def start_all() -> list[subprocess.Popen[bytes]]:

@@ -153,6 +153,14 @@ class Settings(BaseSettings):
             raise ConfigError("no MQTT broker configured (set FOREWARN_MQTT_URL)")
         return self.mqtt_url
 
+    def as_environment(self) -> dict[str, str]:
+        """These settings as ``FOREWARN_*`` variables, to hand to a child process."""
+        return {
+            f"FOREWARN_{name.upper()}": str(value)
+            for name, value in self.model_dump().items()
+            if value is not None
+        }
+
     def with_overrides(self, **changes: object) -> Settings:
         """A validated copy with some values changed (used once embedded services are up)."""
         return type(self).model_validate(self.model_dump() | changes)

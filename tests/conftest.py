@@ -187,10 +187,7 @@ def publisher(settings: Settings) -> Iterator[Publisher]:
 def env_for(settings: Settings) -> dict[str, str]:
     """The environment that gives a child ``forewarn`` process these settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FOREWARN_")}
-    for name, value in settings.model_dump().items():
-        if value is not None:
-            env[f"FOREWARN_{name.upper()}"] = str(value)
-    return env
+    return env | settings.as_environment()
 
 
 def wait_for(
