@@ -30,7 +30,7 @@ ON CONFLICT (owner_id) DO UPDATE SET
     enterprise_account = EXCLUDED.enterprise_account
 """
 
-# first_seen, last_seen, online and status_changed_at belong to the ingester: never touched here.
+# first_seen, last_seen, online and status_at belong to the ingester: never touched here.
 _UPSERT_DEVICE = """
 INSERT INTO devices (device_id, model, kind, firmware, owner_id, activated_at, registered_by)
 VALUES (%s, %s, %s, %s, %s, %s, 'simulator')
