@@ -9,6 +9,16 @@ from datetime import datetime
 from typing import Any
 
 
+class FaultKind(enum.StrEnum):
+    """The faults Forewarn predicts; also the values of ``fault_labels.fault``."""
+
+    CONNECTIVITY_LOSS = "connectivity_loss"
+    BATTERY_FAILURE = "battery_failure"
+    OVERHEATING = "overheating"
+    STUCK_SENSOR = "stuck_sensor"
+    REBOOT_LOOP = "reboot_loop"
+
+
 class DeviceStatus(enum.StrEnum):
     """What a device's status topic says."""
 

@@ -6,6 +6,9 @@ import enum
 import math
 from dataclasses import dataclass
 
+# Re-exported: the simulator injects exactly the faults Forewarn predicts.
+from forewarn.domain import FaultKind as FaultKind
+
 
 class Kind(enum.StrEnum):
     """What sort of product a model is."""
@@ -22,16 +25,6 @@ class Power(enum.StrEnum):
 
     BATTERY = "battery"
     MAINS = "mains"
-
-
-class FaultKind(enum.StrEnum):
-    """The faults the simulator can inject (ground-truth label values)."""
-
-    CONNECTIVITY_LOSS = "connectivity_loss"
-    BATTERY_FAILURE = "battery_failure"
-    OVERHEATING = "overheating"
-    STUCK_SENSOR = "stuck_sensor"
-    REBOOT_LOOP = "reboot_loop"
 
 
 @dataclass(frozen=True, slots=True)

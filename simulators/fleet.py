@@ -284,8 +284,13 @@ def generate_fleet(
     span: timedelta = timedelta(days=2),
     fault_rate: float = 0.15,
     cohort_share: float = 0.15,
+    number_from: int = 1,
 ) -> Fleet:
-    """Build a fleet of `devices` devices; the same arguments always give the same fleet."""
+    """Build a fleet of `devices` devices; the same arguments always give the same fleet.
+
+    Device and owner numbers start at `number_from`, so two fleets in one database (a
+    training history beside a live demo) need not share ids.
+    """
     if devices < 1:
         raise ValueError("a fleet needs at least one device")
     if start.tzinfo is None:
@@ -299,7 +304,7 @@ def generate_fleet(
         remaining = devices - len(fleet_devices)
         # The first owner of a fleet of 20+ is a bulk buyer, so every segment is represented.
         enterprise = remaining >= 3 and ((not owners and devices >= 20) or rng.random() < 0.06)
-        owner = _make_owner(rng, len(owners) + 1, enterprise)
+        owner = _make_owner(rng, number_from + len(owners), enterprise)
         owners.append(owner)
         if enterprise:
             count = min(remaining, rng.randint(3, 10))
@@ -319,7 +324,7 @@ def generate_fleet(
             # Devices of one owner are activated within a few days of each other.
             at = (bought + timedelta(hours=rng.uniform(0.0, 48.0))).replace(microsecond=0)
             at = min(at, start - timedelta(hours=1))
-            number = len(fleet_devices) + 1
+            number = number_from + len(fleet_devices)
             model = model_named(model_name)
             fleet_devices.append(_make_device(rng, number, model, firmware, owner, at))
     episodes = _fault_plan(rng, fleet_devices, start, span, fault_rate)

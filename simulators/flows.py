@@ -69,12 +69,14 @@ def build_fleet(
     start: datetime | None,
     span: timedelta,
     fault_rate: float,
+    number_from: int = 1,
 ) -> Fleet:
     """The fleet `run_simulation` uses for these arguments (tests rebuild it to compare)."""
     if start is None:
         # Two days back by default, so the generated history lands near the present.
         start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)
-    return generate_fleet(devices=devices, seed=seed, start=start, span=span, fault_rate=fault_rate)
+    return generate_fleet(devices=devices, seed=seed, start=start, span=span,
+                          fault_rate=fault_rate, number_from=number_from)  # fmt: skip
 
 
 def run_simulation(
@@ -92,12 +94,14 @@ def run_simulation(
     on_progress: Callable[[SimProgress], None] | None = None,
     stop: threading.Event | None = None,
     sink: MessageSink | None = None,
+    number_from: int = 1,
 ) -> SimSummary:
     """Simulate `devices` devices and publish them; speedup <= 0 runs as fast as possible.
 
     `speedup` is simulated seconds per wall second. `duration` caps the wall time (None: until
     `stop` is set, or in fast mode until `sim_span` is generated). `sink` replaces the MQTT
-    publisher (tests pass a fake).
+    publisher (``ingest.direct.DirectWriter`` writes straight to the database; tests pass a
+    fake). `number_from` is the first device and owner number.
     """
     fast = speedup <= 0
     if not fast and duration is None and stop is None:
@@ -105,7 +109,12 @@ def run_simulation(
     if sim_span is None:
         sim_span = timedelta(seconds=duration * speedup) if duration and not fast else DEFAULT_SPAN
     fleet = build_fleet(
-        devices=devices, seed=seed, start=start, span=sim_span, fault_rate=fault_rate
+        devices=devices,
+        seed=seed,
+        start=start,
+        span=sim_span,
+        fault_rate=fault_rate,
+        number_from=number_from,
     )
     run_id = run_id_for(seed=seed, start=fleet.start)
     if register and settings.database_url:
