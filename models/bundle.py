@@ -1,0 +1,167 @@
+"""A trained model version: the per-fault predictors, the anomaly scores and the battery
+estimate, with the thresholds and healthy baseline that turn their scores into predictions.
+
+Learning is pure and seeded: the same feature set, labels and seed give the same bundle.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+import numpy.typing as npt
+
+from forewarn.domain import FaultKind
+from models.anomaly import AnomalyScore, BatteryLife
+from models.base import FeatureSet
+from models.evaluation import FaultQuality, choose_threshold
+from models.features import FEATURES
+from models.labels import Episode, label_rows
+from models.predictors import FaultPredictor
+from models.reasons import Baseline, explain
+
+ANOMALY = "anomaly"
+DEFAULT_HORIZON_H = 24.0
+# The anomaly score alerts only on rows rarer than this share of healthy rows.
+ANOMALY_THRESHOLD = 0.9995
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    """A device that is likely to fail: what, how likely, how soon, and why."""
+
+    device_id: str
+    fault: str  # a FaultKind value, or "anomaly"
+    at: datetime  # the moment the features describe
+    probability: float
+    horizon_h: float
+    reasons: tuple[str, ...]
+    model_version: int | None
+    hours_to_empty: float | None = None
+
+
+@dataclass(slots=True)
+class ModelBundle:
+    """Everything one model version needs to score feature rows."""
+
+    seed: int
+    horizon_h: float
+    features: tuple[str, ...]
+    predictors: dict[FaultKind, FaultPredictor]
+    thresholds: dict[str, float]
+    anomaly: dict[str, AnomalyScore]
+    battery: BatteryLife
+    baseline: Baseline
+    training: dict[str, object] = field(default_factory=dict)
+    version: int | None = None
+
+    def scores(self, data: FeatureSet) -> dict[str, npt.NDArray[np.float64]]:
+        """Per fault (and "anomaly"), one probability per row of `data`."""
+        out: dict[str, npt.NDArray[np.float64]] = {}
+        for fault, predictor in self.predictors.items():
+            out[fault.value] = predictor.score(data.x)
+        anomaly = np.zeros(len(data))
+        for model, scorer in self.anomaly.items():
+            rows = data.device_models == model
+            if rows.any():
+                anomaly[rows] = scorer.score(data.x[rows])
+        out[ANOMALY] = anomaly
+        return out
+
+    def predictions(
+        self, data: FeatureSet, *, at: npt.NDArray[np.float64] | None = None
+    ) -> list[Prediction]:
+        """The rows of `data` whose score reaches a threshold, as predictions with reasons.
+
+        `at` gives each row's moment (epoch seconds; the live scorer passes the reading's
+        time); by default it is the end of the row's bucket.
+        """
+        found: list[Prediction] = []
+        hours = self.battery.hours(data.x)
+        times = data.times if at is None else at
+        for fault, scores in self.scores(data).items():
+            for i in np.flatnonzero(scores >= self.thresholds.get(fault, ANOMALY_THRESHOLD)):
+                battery = fault == FaultKind.BATTERY_FAILURE.value and np.isfinite(hours[i])
+                found.append(
+                    Prediction(
+                        device_id=str(data.device_ids[i]),
+                        fault=fault,
+                        at=datetime.fromtimestamp(float(times[i]), UTC),
+                        probability=round(float(scores[i]), 4),
+                        horizon_h=min(float(hours[i]), self.horizon_h) if battery
+                        else self.horizon_h,
+                        reasons=explain(fault, data.x[i], self.baseline),
+                        model_version=self.version,
+                        hours_to_empty=round(float(hours[i]), 1) if battery else None,
+                    )
+                )  # fmt: skip
+        return found
+
+    def dumps(self) -> bytes:
+        """The bundle as bytes for the model_versions table (pickle: trusted storage only)."""
+        return pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
+
+    @staticmethod
+    def loads(blob: bytes) -> ModelBundle:
+        """A bundle from ``dumps`` output read back from Forewarn's own database."""
+        bundle = pickle.loads(blob)
+        if not isinstance(bundle, ModelBundle):
+            raise TypeError("the stored model is not a Forewarn model bundle")
+        return bundle
+
+
+def learn_bundle(
+    data: FeatureSet,
+    episodes: list[Episode],
+    *,
+    seed: int = 0,
+    horizon_h: float = DEFAULT_HORIZON_H,
+    on_progress: Progress | None = None,
+) -> tuple[ModelBundle, dict[str, FaultQuality]]:
+    """Fit every model on `data` and choose thresholds on out-of-fold scores.
+
+    Returns the bundle and, per fault, the out-of-fold quality at the chosen threshold.
+    """
+    say = on_progress or (lambda _msg: None)
+    if data.x.shape[1] != len(FEATURES):
+        raise ValueError("the feature set does not have the current feature columns")
+    any_fault = np.zeros(len(data), dtype=bool)
+    predictors: dict[FaultKind, FaultPredictor] = {}
+    thresholds: dict[str, float] = {}
+    oof: dict[str, FaultQuality] = {}
+    for fault in FaultKind:
+        y = label_rows(data, episodes, fault, horizon_h=horizon_h)
+        any_fault |= y != 0
+        if not (y == 1).any():
+            say(f"{fault}: no labelled episode in the training data, skipped")
+            continue
+        say(f"{fault}: learning on {int((y >= 0).sum())} rows ({int((y == 1).sum())} faulty)")
+        predictor = FaultPredictor(fault, seed=seed).learn(data, y)
+        q = choose_threshold(data, predictor.oof_, episodes, fault)
+        predictors[fault], thresholds[fault.value], oof[fault.value] = predictor, q.threshold, q
+    healthy = ~any_fault
+    y_healthy = np.where(healthy, 0, 1).astype(np.int8)
+    anomaly: dict[str, AnomalyScore] = {}
+    for model in sorted(set(data.device_models.tolist())):
+        rows = data.device_models == model
+        if int((rows & healthy).sum()) >= 50:
+            anomaly[model] = AnomalyScore(seed=seed).learn(data.subset(rows), y_healthy[rows])
+    say(f"anomaly scores for {len(anomaly)} device models")
+    thresholds[ANOMALY] = ANOMALY_THRESHOLD
+    bundle = ModelBundle(
+        seed=seed,
+        horizon_h=horizon_h,
+        features=FEATURES,
+        predictors=predictors,
+        thresholds=thresholds,
+        anomaly=anomaly,
+        battery=BatteryLife(horizon_h=horizon_h).learn(data, y_healthy),
+        baseline=Baseline.learn(data.x[healthy]),
+        training={"rows": len(data), "devices": len(set(data.device_ids.tolist())),
+                  "episodes": len(episodes)},
+    )  # fmt: skip
+    return bundle, oof
