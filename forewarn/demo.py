@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -20,6 +20,9 @@ from forewarn.settings import Settings
 from ingest.metrics import IngestStats
 from ingest.repository import StoreCounts, store_counts
 from ingest.service import Ingester
+from models.bootstrap import ensure_model
+from models.repository import StoredPrediction, latest_predictions, prediction_counts
+from models.scorer import Scorer
 from simulators.flows import SimProgress, SimSummary, run_simulation
 
 PROGRESS_SECONDS = 1.0  # how often the live view refreshes
@@ -37,8 +40,14 @@ def run_simulate(
     truth: Path | None,
     register: bool,
     stop: threading.Event,
+    direct: bool = False,
+    days_ago: float | None = None,
+    number_from: int = 1,
 ) -> SimSummary:
-    """Publish a simulated fleet to the configured broker, printing progress."""
+    """Publish a simulated fleet to the configured broker (or, `direct`, write it to the
+    database through the ingester's write path), printing progress."""
+    from ingest.direct import DirectWriter
+
     console = Console(stderr=True)
     last = [0.0]
 
@@ -57,13 +66,20 @@ def run_simulate(
         speedup=speedup,
         duration=duration,
         sim_span=timedelta(hours=sim_hours) if sim_hours else None,
+        start=None if days_ago is None else _days_ago(days_ago),
         register=register and settings.database_url is not None,
         truth_path=truth,
         on_progress=progress,
         stop=stop,
+        sink=DirectWriter(settings) if direct else None,
+        number_from=number_from,
     )
     console.print(_summary_table(summary))
     return summary
+
+
+def _days_ago(days: float) -> datetime:
+    return (datetime.now(UTC) - timedelta(days=days)).replace(microsecond=0)
 
 
 def _span(sim: SimSummary) -> str:
@@ -129,8 +145,13 @@ def run_demo(
         with connect(live_settings) as conn:
             result = migrate(conn, settings=live_settings)
         err.print(f"schema v{result.version}, storage: {result.storage} ({result.storage_reason})")
+        version = ensure_model(live_settings, say=err.print)
+        err.print(f"scoring with model version {version}")
         ingester = Ingester(live_settings)
         ingester.start()
+        scorer = Scorer(live_settings, warmup_hours=0)
+        scorer.start()
+        since = datetime.now(UTC)
         latest: deque[SimProgress] = deque(maxlen=1)  # the newest progress report
         outcome: list[SimSummary | BaseException] = []
 
@@ -171,6 +192,7 @@ def run_demo(
                     view = _live_table(
                         elapsed, latest[-1] if latest else None, ingester.stats(), store
                     )
+                    _add_predictions(view, prediction_counts(watch, since=since))
                     if live:
                         live.update(view)
                     elif elapsed - last_plain >= PLAIN_PROGRESS_SECONDS:
@@ -183,15 +205,19 @@ def run_demo(
                 sim_thread.join(30)
                 _settle(ingester, outcome)
                 ingester.stop()
+                scorer.stop()
                 if live:
                     live.stop()
             store = store_counts(watch)
+            counts = prediction_counts(watch, since=since)
+            top = latest_predictions(watch, limit=8, since=since)
         summary: SimSummary | None = None
         if outcome:
             if isinstance(outcome[0], BaseException):
                 raise outcome[0]
             summary = outcome[0]
         _print_summary(console, time.monotonic() - started, summary, ingester.stats(), store)
+        _print_predictions(console, counts, top)
 
 
 SETTLE_SECONDS = 10.0  # the broker forwards the simulator's last messages in milliseconds
@@ -228,6 +254,31 @@ def _print_summary(
         "devices online / offline", f"{store.online} / {store.offline} of {store.devices}"
     )
     console.print(table)
+
+
+def _add_predictions(table: Table, counts: dict[str, int]) -> None:
+    text = ", ".join(f"{fault} {n}" for fault, n in counts.items()) or "none yet"
+    table.add_row("devices predicted to fail", text)
+
+
+def _print_predictions(
+    console: Console, counts: dict[str, int], top: list[StoredPrediction]
+) -> None:
+    table = Table(title="predictions this run (devices per fault)", show_header=False)
+    for fault, n in counts.items():
+        table.add_row(fault, str(n))
+    if not counts:
+        table.add_row("none", "no device crossed a threshold while the demo ran")
+    console.print(table)
+    if top:
+        detail = Table(title="most probable predictions")
+        for column in ("device", "fault", "p", "within", "model", "why"):
+            detail.add_column(column)
+        for p in top:
+            within = f"{p.hours_to_empty:.0f} h" if p.hours_to_empty else f"{p.horizon_h:.0f} h"
+            detail.add_row(p.device_id, p.fault, f"{p.probability:.2f}", within,
+                           f"v{p.model_version}", "; ".join(p.reasons))  # fmt: skip
+        console.print(detail)
 
 
 def _redact(url: str | None) -> str:

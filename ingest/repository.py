@@ -53,6 +53,11 @@ def prepare(conn: Conn) -> None:
     )
 
 
+def notify_written(conn: Conn) -> None:
+    """Wake streaming scorers (LISTEN forewarn_telemetry) once this transaction commits."""
+    conn.execute("SELECT pg_notify('forewarn_telemetry', '')")
+
+
 def ensure_partitions(conn: Conn, *, first: datetime, last: datetime) -> int:
     """Create the daily partitions covering [first, last] (plain-PostgreSQL path only)."""
     row = conn.execute("SELECT forewarn_ensure_partitions(%s, %s)", (first, last)).fetchone()

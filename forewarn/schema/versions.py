@@ -243,6 +243,54 @@ BEGIN
 END $$;
 """
 
+PREDICTION = """
+-- Trained model versions. The bundle is a pickle of models.bundle.ModelBundle, loaded only
+-- from this table; sha256 guards against a truncated or altered blob.
+CREATE TABLE model_versions (
+    version integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    trained_from timestamptz,
+    trained_to timestamptz,
+    features text[] NOT NULL,
+    horizon_h real NOT NULL,
+    seed integer NOT NULL,
+    training jsonb NOT NULL DEFAULT '{}',
+    evaluation jsonb NOT NULL DEFAULT '{}',
+    thresholds jsonb NOT NULL DEFAULT '{}',
+    sha256 text NOT NULL,
+    bundle bytea NOT NULL,
+    active boolean NOT NULL DEFAULT false,
+    activated_at timestamptz,
+    note text
+);
+CREATE UNIQUE INDEX model_versions_one_active ON model_versions (active) WHERE active;
+
+-- One row per device, fault and hour: the scorer updates it in place as readings arrive,
+-- so a fault that stays predicted is one row an hour, never a duplicate.
+CREATE TABLE predictions (
+    device_id text NOT NULL,
+    fault text NOT NULL,
+    window_start timestamptz NOT NULL,
+    probability real NOT NULL,
+    max_probability real NOT NULL,
+    horizon_h real NOT NULL,
+    hours_to_empty real,
+    reasons text[] NOT NULL DEFAULT '{}',
+    model_version integer NOT NULL REFERENCES model_versions (version),
+    first_at timestamptz NOT NULL,
+    last_at timestamptz NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    updated_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    updates integer NOT NULL DEFAULT 1,
+    PRIMARY KEY (device_id, fault, window_start)
+);
+CREATE INDEX predictions_updated ON predictions (updated_at);
+
+-- The streaming scorer follows new rows by the time they were written: a BRIN index stays
+-- tiny and cheap to keep up because rows are appended in that order.
+CREATE INDEX telemetry_ingested ON telemetry USING brin (ingested_at);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "owners, devices, status events, dead letters, fault labels", common=CORE),
     Migration(
@@ -253,4 +301,5 @@ MIGRATIONS: tuple[Migration, ...] = (
         plain=TELEMETRY_PLAIN,
     ),
     Migration(3, "hourly rollups", common="", timescale=ROLLUP_TIMESCALE, plain=ROLLUP_PLAIN),
+    Migration(4, "model versions, predictions", common=PREDICTION),
 )

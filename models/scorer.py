@@ -1,0 +1,221 @@
+"""The streaming scorer: follows new telemetry, keeps each device's features current, and
+writes predictions for devices that are about to fail.
+
+It follows the database rather than the broker, so it scores exactly what was stored, however
+many ingesters share the load, and loses nothing while it is down: on start it replays the
+last ``warmup_hours`` of writes to rebuild every device's window. The ingester's
+``NOTIFY forewarn_telemetry`` at each commit wakes it at once; a poll every second covers a
+missed notification. Rows are read by ``ingested_at`` with a small overlap, because a
+transaction's rows become visible at commit, a little after the time they carry; rows already
+folded in are skipped. A reading older than its device's newest is late (several ingesters, or
+a device uploading a backlog, commit out of order): the window columns depend on order, so
+that device's window is rebuilt from the database in time order before it is scored again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import psycopg
+
+from forewarn.db import connect
+from forewarn.settings import Settings
+from models import repository
+from models.base import FeatureSet
+from models.buckets import DeviceBuckets, Sample
+from models.bundle import ModelBundle
+from models.features import latest_features
+
+log = logging.getLogger(__name__)
+
+# Re-read this much before the cursor: longer than any batch transaction takes to commit.
+OVERLAP = timedelta(seconds=2)
+# Rows per read; a backlog is worked off in slices this big.
+READ_LIMIT = 20_000
+# How often to look for a newly activated model version.
+MODEL_CHECK_SECONDS = 15.0
+# A rebuilt window starts this much before the look-back, so its oldest bucket still sees
+# each reading's predecessor.
+REBUILD_EXTRA = timedelta(minutes=30)
+
+
+@dataclass(frozen=True, slots=True)
+class ScorerStats:
+    """Counters of a running scorer."""
+
+    readings: int
+    late: int  # devices whose window was rebuilt because a reading came out of order
+    scored: int
+    predictions: int
+    model_version: int | None
+    latency_p50_s: float | None
+    latency_p99_s: float | None
+
+
+class Scorer:
+    """Scores every device whose telemetry changed, in a thread of its own."""
+
+    def __init__(self, settings: Settings, *, warmup_hours: float = 24.5) -> None:
+        self._settings = settings
+        self._warmup = timedelta(hours=warmup_hours)
+        self._devices: dict[str, DeviceBuckets] = defaultdict(DeviceBuckets)
+        self._models: dict[str, str] = {}
+        # (device, ts) of rows folded recently, with their ingested_at: the overlap's rows.
+        self._seen: dict[tuple[str, datetime], datetime] = {}
+        self._bundle: ModelBundle | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="forewarn-scorer", daemon=True)
+        self._lock = threading.Lock()
+        self._counts = {"readings": 0, "late": 0, "scored": 0, "predictions": 0}
+        # Reading time to scored time, seconds: meaningful when readings carry real time.
+        self._latency: deque[float] = deque(maxlen=20_000)
+        self.failure: BaseException | None = None
+        self.ready = threading.Event()
+
+    def start(self) -> None:
+        """Start following the telemetry table."""
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop after the current slice."""
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def stats(self) -> ScorerStats:
+        """A snapshot of the counters."""
+        with self._lock:
+            lat = np.array(self._latency) if self._latency else None
+            counts = dict(self._counts)
+        return ScorerStats(
+            readings=counts["readings"], late=counts["late"], scored=counts["scored"],
+            predictions=counts["predictions"],
+            model_version=None if self._bundle is None else self._bundle.version,
+            latency_p50_s=None if lat is None else float(np.percentile(lat, 50)),
+            latency_p99_s=None if lat is None else float(np.percentile(lat, 99)),
+        )  # fmt: skip
+
+    def _run(self) -> None:
+        try:
+            with connect(self._settings, autocommit=True) as listen, \
+                 connect(self._settings) as conn:  # fmt: skip
+                repository.notify_listen(listen)
+                self._follow(listen, conn)
+        except BaseException as exc:  # surfaced through .failure, as the ingester does
+            self.failure = exc
+            log.exception("scorer stopped")
+            raise
+
+    def _follow(self, listen: repository.Conn, conn: repository.Conn) -> None:
+        cursor = repository.now(conn) - self._warmup
+        conn.commit()
+        cursor = self._drain(conn, cursor, score=False)  # warm-up: rebuild the windows
+        next_check = 0.0
+        while not self._stop.is_set():
+            if time.monotonic() >= next_check:
+                self._check_model(conn)
+                next_check = time.monotonic() + MODEL_CHECK_SECONDS
+                self.ready.set()
+            cursor = self._drain(conn, cursor, score=True)
+            # Sleep until the ingester's next commit (or a second at most).
+            for _ in listen.notifies(timeout=1.0, stop_after=1):
+                pass
+
+    def _check_model(self, conn: repository.Conn) -> None:
+        number = repository.active_number(conn)
+        if number is not None and (self._bundle is None or self._bundle.version != number):
+            self._bundle = repository.load_version(conn, version=number)
+            log.info("scoring with model version %s", number)
+        elif number is None and self._bundle is None:
+            log.warning("no active model yet: run `forewarn train`; readings are still folded")
+        conn.commit()
+
+    def _drain(self, conn: repository.Conn, cursor: datetime, *, score: bool) -> datetime:
+        """Fold in everything written since `cursor`; returns the new cursor."""
+        touched: dict[str, datetime] = {}
+        late: set[str] = set()
+        while not self._stop.is_set():
+            rows = repository.readings_since(
+                conn, ingested_after=cursor - OVERLAP, limit=READ_LIMIT
+            )
+            conn.commit()
+            fresh = 0
+            for r in sorted(rows, key=lambda r: (r.device_id, r.ts)):
+                key = (r.device_id, r.ts)
+                if key in self._seen:
+                    continue  # read before, in the overlap
+                self._seen[key] = r.ingested_at
+                fresh += 1
+                ring = self._devices[r.device_id]
+                if not ring.add(_sample(r)):
+                    late.add(r.device_id)
+                touched[r.device_id] = max(r.ts, touched.get(r.device_id, r.ts))
+            self._count("readings", fresh)
+            if rows:
+                cursor = max(cursor, max(r.ingested_at for r in rows))
+            horizon = cursor - 2 * OVERLAP
+            self._seen = {k: v for k, v in self._seen.items() if v > horizon}
+            if len(rows) < READ_LIMIT:
+                break
+        for device_id in late:
+            self._rebuild(conn, device_id)
+        self._count("late", len(late))
+        if score and touched:
+            self._score(conn, touched)
+        return cursor
+
+    def _rebuild(self, conn: repository.Conn, device_id: str) -> None:
+        """Refold a device's window from the database, in time order."""
+        newest = self._devices[device_id].last_ts
+        assert newest is not None
+        since = datetime.fromtimestamp(newest, UTC) - self._warmup - REBUILD_EXTRA
+        ring = DeviceBuckets()
+        for r in repository.device_readings(conn, device_id=device_id, since=since):
+            ring.add(_sample(r))
+        conn.commit()
+        self._devices[device_id] = ring
+
+    def _score(self, conn: repository.Conn, touched: dict[str, datetime]) -> None:
+        bundle = self._bundle
+        if bundle is None:
+            return
+        missing = [d for d in touched if d not in self._models]
+        if missing:
+            self._models = repository.device_models(conn)
+        ids = list(touched)
+        rings = [self._devices[d] for d in ids]
+        x = np.vstack([latest_features(r.window(), r.valid_from()) for r in rings])
+        data = FeatureSet(
+            x, np.array(ids), np.array([self._models.get(d, "unknown") for d in ids]),
+            np.array([r.head for r in rings], dtype=np.int64),
+        )  # fmt: skip
+        at = np.array([touched[d].timestamp() for d in ids])
+        found = bundle.predictions(data, at=at)
+        try:
+            with conn.transaction():
+                repository.upsert_predictions(conn, predictions=found)
+        except psycopg.Error:
+            log.exception("writing %d predictions failed; they are recomputed on the next "
+                          "reading", len(found))  # fmt: skip
+            return
+        done = time.time()
+        with self._lock:
+            self._latency.extend(done - float(t) for t in at)
+        self._count("scored", len(ids))
+        self._count("predictions", len(found))
+
+    def _count(self, key: str, n: int) -> None:
+        if not n:
+            return
+        with self._lock:
+            self._counts[key] += n
+
+
+def _sample(r: repository.NewReading) -> Sample:
+    return Sample(r.ts.timestamp(), r.signal, r.battery, r.volts, r.temp, r.uptime,
+                  r.reconnects, frozenset(r.codes))  # fmt: skip

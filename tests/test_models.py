@@ -1,0 +1,239 @@
+"""Fault prediction: features, the model contract, labels, evaluation and reasons."""
+
+from __future__ import annotations
+
+import pickle
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import psycopg
+import pytest
+
+from forewarn.domain import FaultKind
+from forewarn.settings import Settings
+from ingest.direct import DirectWriter
+from models import repository
+from models.anomaly import AnomalyScore, BatteryLife
+from models.base import FeatureSet, Labels
+from models.buckets import DeviceBuckets, Sample
+from models.evaluation import quality
+from models.features import FEATURE_INDEX, FEATURES, latest_features, series_features
+from models.labels import Episode, label_rows
+from models.predictors import FaultPredictor
+from models.reasons import Baseline, explain
+from models.simulated import Dataset, simulate
+from simulators.flows import run_simulation
+
+
+@pytest.fixture(scope="module")
+def small() -> Dataset:
+    """A small simulated fleet with many faults (about 3 s to build)."""
+    return simulate(devices=60, seed=3, days=2.0, fault_rate=0.5)
+
+
+def test_database_and_streaming_features_are_the_same(
+    settings: Settings, db: psycopg.Connection[tuple[Any, ...]]
+) -> None:
+    # Within the ingester's accepted clock window (max_clock_skew_days).
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=3)
+    run_simulation(
+        settings, devices=12, seed=5, speedup=0, duration=None, start=start,
+        sim_span=timedelta(hours=36), fault_rate=0.6, sink=DirectWriter(settings),
+    )  # fmt: skip
+    until = start + timedelta(days=2)
+    stored = {
+        s.device_id: s
+        for s in repository.load_buckets(db, since=start - timedelta(hours=1), until=until)
+    }
+    assert len(stored) == 12
+    rows = db.execute(
+        "SELECT device_id, ts, signal_dbm::float8, battery_pct::float8, battery_v::float8, "
+        "temperature_c::float8, uptime_s::float8, reconnects::float8, error_codes "
+        "FROM telemetry ORDER BY device_id, ts"
+    ).fetchall()
+    rings: dict[str, DeviceBuckets] = {}
+    streamed: dict[tuple[str, int], np.ndarray] = {}
+    for device_id, ts, *values, codes in rows:
+        ring = rings.setdefault(device_id, DeviceBuckets())
+        assert ring.add(Sample(ts.timestamp(), *values, codes=frozenset(codes)))
+        assert ring.head is not None
+        # The last reading of each bucket leaves the bucket's final features.
+        streamed[(device_id, ring.head)] = latest_features(ring.window(), ring.valid_from())[0]
+    compared = 0
+    for device_id, series in stored.items():
+        positions, x = series_features(series.buckets)
+        for pos, row in zip(positions, x, strict=True):
+            other = streamed[(device_id, series.first_bucket + int(pos))]
+            assert np.array_equal(np.isnan(row), np.isnan(other)), device_id
+            np.testing.assert_allclose(row[~np.isnan(row)], other[~np.isnan(other)],
+                                       rtol=1e-9, atol=1e-6)  # fmt: skip
+            compared += 1
+    assert compared == len(streamed) > 3000
+
+
+def _scorers(data: FeatureSet, y_any: Labels, y_fault: Labels) -> list[tuple[str, Any]]:
+    return [
+        ("fault predictor", FaultPredictor(FaultKind.CONNECTIVITY_LOSS, seed=1, max_iter=30)
+         .learn(data, y_fault)),
+        ("anomaly score", AnomalyScore(seed=1).learn(data, y_any)),
+        ("battery life", BatteryLife().learn(data, y_any)),
+    ]  # fmt: skip
+
+
+def test_every_model_honours_the_contract(small: Dataset) -> None:
+    data = small.data
+    y_fault = label_rows(data, small.episodes, FaultKind.CONNECTIVITY_LOSS, horizon_h=24)
+    y_any = np.zeros(len(data), dtype=np.int8)
+    for e in small.episodes:
+        y_any[(data.device_ids == e.device_id) & (data.times >= e.onset)] = 1
+    first = _scorers(data, y_any, y_fault)
+    second = _scorers(data, y_any, y_fault)
+    probe = data.x[:: max(1, len(data) // 4000)]
+    for (name, model), (_, twin) in zip(first, second, strict=True):
+        before = pickle.dumps(model)
+        scores = model.score(probe)
+        assert scores.shape == (len(probe),), name
+        assert np.all((scores >= 0) & (scores <= 1)), f"{name}: scores leave [0, 1]"
+        assert np.ptp(scores) > 0, f"{name}: a constant score tells nothing"
+        np.testing.assert_array_equal(scores, twin.score(probe), err_msg=f"{name}: same seed")
+        assert pickle.dumps(model) == before, f"{name}: scoring changed the model"
+        np.testing.assert_array_equal(scores, model.score(probe), err_msg=name)
+
+
+def test_labels_mark_the_horizon_and_leave_the_unclear_out() -> None:
+    hour = 3600.0
+    buckets = np.arange(0, 60 * 12, 12, dtype=np.int64)  # one row an hour for 60 hours
+    data = FeatureSet(np.zeros((60, len(FEATURES))), np.full(60, "d1"), np.full(60, "m"),
+                      buckets)  # fmt: skip
+    t = data.times
+    episode = Episode("d1", FaultKind.OVERHEATING, onset=t[10], failure=t[40])
+    y = label_rows(data, [episode], FaultKind.OVERHEATING, horizon_h=24)
+    assert (y[:10] == 0).all()  # healthy before onset
+    assert (y[10:16] == -1).all()  # developing, but failure is more than 24 h away
+    assert (y[16:43] == 1).all()  # within 24 h of failure, and 2 h of grace after it
+    assert (y[43:] == -1).all()  # failed long ago and never healed: left out
+    other = label_rows(data, [episode], FaultKind.STUCK_SENSOR, horizon_h=24)
+    assert (other == 0).all()
+    assert t[1] - t[0] == hour
+
+
+def _timeline(alerts: list[int]) -> tuple[FeatureSet, np.ndarray]:
+    """One device, one row every 5 minutes for 48 h; `alerts` are the alerting row numbers."""
+    n = 48 * 12
+    data = FeatureSet(np.zeros((n, len(FEATURES))), np.full(n, "d1"), np.full(n, "m"),
+                      np.arange(n, dtype=np.int64))  # fmt: skip
+    scores = np.zeros(n)
+    scores[alerts] = 0.9
+    return data, scores
+
+
+@pytest.mark.parametrize(
+    ("alerts", "detected", "false_alarms", "lead_h"),
+    [
+        pytest.param([], 0, 0, None, id="silent"),
+        pytest.param([12 * 10], 1, 0, 10.0, id="early-alert-detects"),
+        pytest.param([12 * 2], 0, 1, None, id="before-onset-is-false"),
+        pytest.param([12 * 2, 12 * 10], 1, 1, 10.0, id="false-then-true"),
+        pytest.param(list(range(12 * 10, 12 * 11)), 1, 0, 10.0, id="one-alert-many-rows"),
+        pytest.param([12 * 21], 1, 0, -1.0, id="late-within-grace"),
+        pytest.param([12 * 30], 0, 0, None, id="long-after-failure-is-late"),
+    ],
+)
+def test_alerts_are_counted_as_people_see_them(
+    alerts: list[int], detected: int, false_alarms: int, lead_h: float | None
+) -> None:
+    data, scores = _timeline(alerts)
+    t0 = data.times[0]
+    episode = Episode("d1", FaultKind.OVERHEATING, onset=t0 + 5 * 3600, failure=t0 + 20 * 3600)
+    q = quality(data, scores, 0.5, [episode], FaultKind.OVERHEATING)
+    assert (q.detected, q.false_alarms, q.episodes) == (detected, false_alarms, 1)
+    if lead_h is None:
+        assert q.median_lead_h is None
+    else:
+        assert q.median_lead_h == pytest.approx(lead_h, abs=0.1)
+    assert q.false_alarms_per_1000_device_days == pytest.approx(
+        1000 * false_alarms / q.device_days, rel=0.01
+    )
+
+
+def test_reasons_name_what_set_the_row_apart(small: Dataset) -> None:
+    healthy = small.data.x[:2000]
+    baseline = Baseline.learn(healthy)
+    row = np.array(baseline.median, dtype=np.float64)
+    row[FEATURE_INDEX["signal_fall_6h"]] = 18.0
+    row[FEATURE_INDEX["reconnects_30m"]] = 7.0
+    reasons = explain(FaultKind.CONNECTIVITY_LOSS, row, baseline)
+    assert "signal fell 18 dB in 6 h" in reasons
+    assert "7 reconnects in the last 30 minutes" in reasons
+    assert explain(FaultKind.CONNECTIVITY_LOSS, np.array(baseline.median), baseline) == ()
+
+
+def test_train_store_evaluate_and_score_live(
+    settings: Settings, db: psycopg.Connection[tuple[Any, ...]]
+) -> None:
+    from forewarn.errors import ConfigError
+    from ingest.service import Ingester
+    from models.flows import evaluate, train
+    from models.scorer import Scorer
+    from tests.conftest import count, wait_for
+
+    history = datetime.now(UTC).replace(microsecond=0) - timedelta(days=5)
+    run_simulation(
+        settings, devices=80, seed=21, speedup=0, duration=None, start=history,
+        sim_span=timedelta(days=2), fault_rate=0.5, sink=DirectWriter(settings),
+        number_from=500_001,
+    )  # fmt: skip
+    small_eval = {"seed": 8, "devices": 40, "days": 1.5}
+    first = train(settings, evaluation=small_eval, say=lambda _m: None)
+    assert first.activated and first.why == "first version"
+    assert first.episodes > 20 and first.devices == 80
+    stored = repository.active_version(db)
+    assert stored is not None and stored.version == first.version
+    assert set(stored.evaluation["faults"]) == {*(f.value for f in FaultKind), "anomaly"}
+    assert stored.training["runs"] == [f"sim-21-{history:%Y%m%dT%H%M%SZ}"]
+    with pytest.raises(ConfigError, match="seed 21 was used for training"):
+        evaluate(settings, seed=21, devices=20, days=1.0, fault_rate=0.3, say=lambda _m: None)
+
+    # Live: a fleet published through the broker, stored by the ingester, scored as it lands.
+    ingester, scorer = (
+        Ingester(settings.with_overrides(ingest_receive_maximum=65535)),
+        Scorer(settings, warmup_hours=0),
+    )
+    ingester.start()
+    scorer.start()
+    try:
+        wait_for(scorer.ready.is_set, what="the scorer to load the active model")
+        summary = run_simulation(
+            settings, devices=30, seed=22, speedup=0, duration=None,
+            start=datetime.now(UTC).replace(microsecond=0) - timedelta(days=1),
+            sim_span=timedelta(hours=20), fault_rate=0.6,
+        )  # fmt: skip
+        stored = "SELECT count(*) FROM telemetry WHERE device_id NOT LIKE '%%-5_____'"
+        wait_for(lambda: count(db, stored) >= summary.readings, timeout=90,
+                 what="the ingester to store every reading")  # fmt: skip
+        wait_for(lambda: scorer.stats().readings >= summary.readings, timeout=30,
+                 what=f"the scorer to fold every reading ({scorer.stats()})")  # fmt: skip
+        wait_for(lambda: count(db, "SELECT count(*) FROM predictions") > 0, timeout=30,
+                 what="a prediction")  # fmt: skip
+    finally:
+        ingester.stop()
+        scorer.stop()
+    assert scorer.failure is None
+    stats = scorer.stats()
+    assert stats.model_version == first.version
+    # Readings that committed out of order (four connections share the flood) had their
+    # device's window rebuilt in time order: every reading counted once.
+    assert stats.readings == summary.readings
+    rows = db.execute(
+        "SELECT device_id, fault, probability, reasons, model_version, updates FROM predictions"
+    ).fetchall()
+    faulty = {e.device_id for e in summary.episodes}
+    predicted = {r[0] for r in rows if r[1] != "anomaly"}
+    assert predicted and predicted <= faulty, (
+        f"predictions for healthy devices: {predicted - faulty}"
+    )
+    assert all(r[4] == first.version and 0 < r[2] <= 1 for r in rows)
+    assert any(r[3] for r in rows), "a prediction without reasons"
+    # One row per device, fault and hour: kept current in place, never duplicated.
+    assert max(r[5] for r in rows) > 1
