@@ -235,5 +235,33 @@ def test_train_store_evaluate_and_score_live(
     )
     assert all(r[4] == first.version and 0 < r[2] <= 1 for r in rows)
     assert any(r[3] for r in rows), "a prediction without reasons"
-    # One row per device, fault and hour: kept current in place, never duplicated.
-    assert max(r[5] for r in rows) > 1
+
+
+def test_a_prediction_is_one_row_per_device_fault_and_hour(
+    settings: Settings, db: psycopg.Connection[tuple[Any, ...]]
+) -> None:
+    from models.bundle import Prediction
+
+    bundle_stub = db.execute(
+        "INSERT INTO model_versions (features, horizon_h, seed, sha256, bundle) "
+        "VALUES ('{}', 24, 0, 'x', '') RETURNING version"
+    ).fetchone()
+    assert bundle_stub is not None
+    at = datetime(2026, 11, 23, 8, 10, tzinfo=UTC)
+
+    def one(minutes: int, p: float) -> Prediction:
+        return Prediction("lock-000001", "battery_failure", at + timedelta(minutes=minutes), p,
+                          24.0, ("battery at 9%",), bundle_stub[0], 30.0)  # fmt: skip
+
+    repository.upsert_predictions(db, predictions=[one(0, 0.97)])
+    repository.upsert_predictions(db, predictions=[one(5, 0.99), one(70, 0.95)])
+    repository.upsert_predictions(db, predictions=[one(10, 0.96)])
+    rows = db.execute(
+        "SELECT window_start, probability, max_probability, updates, first_at, last_at "
+        "FROM predictions ORDER BY window_start"
+    ).fetchall()
+    assert len(rows) == 2  # 08:xx and 09:xx
+    first = rows[0]
+    assert first[0] == at.replace(minute=0)
+    assert (round(first[1], 2), round(first[2], 2), first[3]) == (0.96, 0.99, 3)
+    assert (first[4], first[5]) == (at, at + timedelta(minutes=10))
