@@ -189,6 +189,9 @@ def simulate(
     number_from: Annotated[
         int, typer.Option(min=1, help="First device and owner number (keeps fleets apart).")
     ] = 1,
+    fault_rate: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Share of devices that develop a fault.")
+    ] = 0.15,
 ) -> None:
     """Publish a simulated fleet with injected faults to the configured broker."""
     from forewarn.demo import run_simulate
@@ -208,6 +211,7 @@ def simulate(
             direct=direct,
             days_ago=days_ago,
             number_from=number_from,
+            fault_rate=fault_rate,
         )
 
 

@@ -43,6 +43,7 @@ def run_simulate(
     direct: bool = False,
     days_ago: float | None = None,
     number_from: int = 1,
+    fault_rate: float = 0.15,
 ) -> SimSummary:
     """Publish a simulated fleet to the configured broker (or, `direct`, write it to the
     database through the ingester's write path), printing progress."""
@@ -73,6 +74,7 @@ def run_simulate(
         stop=stop,
         sink=DirectWriter(settings) if direct else None,
         number_from=number_from,
+        fault_rate=fault_rate,
     )
     console.print(_summary_table(summary))
     return summary

@@ -1,1 +1,1 @@
-"""Fault prediction (scikit-learn behind a learn/score interface). Not built yet: issue 3."""
+"""Fault prediction: features, models behind a learn/score interface, training, scoring."""
