@@ -22,6 +22,7 @@ import json
 import os
 import secrets
 import statistics
+import sys
 import threading
 import time
 from datetime import UTC, datetime
@@ -33,15 +34,6 @@ import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
 from sklearn.ensemble import HistGradientBoostingClassifier
 
-from forewarn.settings import Settings
-from ingest.service import Ingester
-from models import repository
-from models.buckets import DeviceBuckets, Sample
-from models.bundle import ModelBundle, learn_bundle
-from models.features import latest_features
-from models.scorer import Scorer
-from models.simulated import simulate
-
 from _services import (
     Deadline,
     create_schema,
@@ -50,6 +42,18 @@ from _services import (
     schema_url,
     start_broker,
 )
+
+# bench/ingest.py would shadow the ingest package: look for packages outside bench/ first.
+sys.path.remove(os.path.dirname(os.path.abspath(__file__)))
+
+from forewarn.settings import Settings
+from ingest.service import Ingester
+from models import repository
+from models.buckets import DeviceBuckets, Sample
+from models.bundle import ModelBundle, learn_bundle
+from models.features import latest_features
+from models.scorer import Scorer
+from models.simulated import simulate
 
 DEFAULT_DB = "postgresql://postgres@127.0.0.1:5432/test"
 
