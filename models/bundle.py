@@ -16,7 +16,7 @@ import numpy.typing as npt
 
 from forewarn.domain import FaultKind
 from models.anomaly import AnomalyScore, BatteryLife
-from models.base import FeatureSet
+from models.base import FeatureSet, Threshold
 from models.evaluation import FaultQuality, choose_threshold
 from models.features import FEATURES
 from models.labels import Episode, label_rows
@@ -84,7 +84,8 @@ class ModelBundle:
         hours = self.battery.hours(data.x)
         times = data.times if at is None else at
         for fault, scores in self.scores(data).items():
-            for i in np.flatnonzero(scores >= self.thresholds.get(fault, ANOMALY_THRESHOLD)):
+            cut = Threshold(self.thresholds.get(fault, ANOMALY_THRESHOLD))
+            for i in np.flatnonzero(cut.alerts(scores)):
                 battery = fault == FaultKind.BATTERY_FAILURE.value and np.isfinite(hours[i])
                 found.append(
                     Prediction(

@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from forewarn.domain import FaultKind
-from models.base import FeatureSet
+from models.base import FeatureSet, Threshold
 from models.labels import LATE_GRACE_H, Episode, by_device
 
 MERGE_GAP_H = 6.0
@@ -46,17 +46,30 @@ class FaultQuality:
     device_days: float
 
 
-def device_days(data: FeatureSet) -> float:
-    """Days of telemetry summed over devices (first to last bucket of each)."""
-    total = 0.0
-    order = np.lexsort((data.buckets, data.device_ids))
+@dataclass(frozen=True, slots=True)
+class Timeline:
+    """A feature set's rows grouped by device in time order, and its device-days.
+
+    Built once per data set: every threshold tried and every fault counted reuses it.
+    """
+
+    order: npt.NDArray[np.int64]  # row positions, by device then time
+    devices: tuple[str, ...]
+    segments: tuple[npt.NDArray[np.int64], ...]  # per device, positions into `order`
+    times: npt.NDArray[np.float64]  # in `order`
+    days: float
+
+
+def timeline(data: FeatureSet) -> Timeline:
+    """Group `data` by device in time order and add up its days of telemetry."""
+    order = np.lexsort((data.buckets, data.device_ids)).astype(np.int64)
     ids, times = data.device_ids[order], data.times[order]
     if not len(ids):
-        return 0.0
+        return Timeline(order, (), (), times, 0.0)
     cuts = np.flatnonzero(ids[1:] != ids[:-1]) + 1
-    for seg in np.split(np.arange(len(ids)), cuts):
-        total += (times[seg[-1]] - times[seg[0]]) / 86400.0
-    return total
+    segments = tuple(np.split(np.arange(len(ids), dtype=np.int64), cuts))
+    days = sum(float(times[seg[-1]] - times[seg[0]]) / 86400.0 for seg in segments)
+    return Timeline(order, tuple(str(ids[seg[0]]) for seg in segments), segments, times, days)
 
 
 def alert_starts(times: npt.NDArray[np.float64], alerts: npt.NDArray[np.bool_]) -> list[float]:
@@ -77,24 +90,23 @@ def quality(
     episodes: Iterable[Episode],
     fault: FaultKind | str,
     *,
-    days: float | None = None,
+    line: Timeline | None = None,
 ) -> FaultQuality:
     """Precision, recall, F1, lead time and false-alarm rate of `fault`'s alerts.
 
-    `fault` "anomaly" matches an alert against an episode of any fault.
+    `fault` "anomaly" matches an alert against an episode of any fault. `line` is
+    ``timeline(data)``, passed in when several thresholds or faults are counted on `data`.
     """
-    days = device_days(data) if days is None else days
+    line = timeline(data) if line is None else line
+    days, times = line.days, line.times
     wanted = [e for e in episodes if fault == "anomaly" or e.fault == fault]
     index = by_device(wanted)
-    order = np.lexsort((data.buckets, data.device_ids))
-    ids, times, alerts = data.device_ids[order], data.times[order], scores[order] >= threshold
+    alerts = Threshold(threshold).alerts(scores[line.order])
     first_seen: dict[str, tuple[float, float]] = {}
     leads: list[float] = []
     detected_ids: set[tuple[str, float]] = set()
     false_alarms = 0
-    cuts = np.flatnonzero(ids[1:] != ids[:-1]) + 1 if len(ids) else np.empty(0, dtype=np.int64)
-    for seg in np.split(np.arange(len(ids)), cuts) if len(ids) else []:
-        device = str(ids[seg[0]])
+    for device, seg in zip(line.devices, line.segments, strict=True):
         first_seen[device] = (float(times[seg[0]]), float(times[seg[-1]]))
         for start in alert_starts(times[seg], alerts[seg]):
             mine = [e for e in index.get(device, ()) if e.onset <= start]
@@ -141,12 +153,10 @@ def choose_threshold(
     Out-of-fold scores often reach the best F1 over a range of thresholds; the middle of that
     range is taken, which leaves room on both sides for a fleet the model has not seen.
     """
-    days = device_days(data)
+    line = timeline(data)
     # Evenly spaced in log-odds: calibrated scores crowd near 1 where alerts are decided.
     candidates = 1.0 / (1.0 + np.exp(-np.linspace(-2.0, 14.0, 97)))
-    results = [quality(data, scores, float(t), episodes, fault, days=days) for t in candidates]
-    if not results:
-        return quality(data, scores, 1.0, episodes, fault, days=days)
+    results = [quality(data, scores, float(t), episodes, fault, line=line) for t in candidates]
     ok = [
         q for q in results
         if q.precision >= min_precision

@@ -17,7 +17,7 @@ from forewarn.settings import Settings
 from models import repository
 from models.base import FeatureSet
 from models.bundle import ModelBundle, learn_bundle
-from models.evaluation import quality
+from models.evaluation import quality, timeline
 from models.features import FEATURES, series_features
 from models.simulated import Dataset, simulate
 
@@ -82,8 +82,9 @@ def evaluate_bundle(
     ds = simulate(devices=devices, seed=seed, days=days, fault_rate=fault_rate,
                   on_progress=progress)  # fmt: skip
     scores = bundle.scores(ds.data)
+    line = timeline(ds.data)
     per_fault = {
-        fault: asdict(quality(ds.data, s, bundle.thresholds[fault], ds.episodes, fault))
+        fault: asdict(quality(ds.data, s, bundle.thresholds[fault], ds.episodes, fault, line=line))
         for fault, s in scores.items()
     }
     return {
