@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from models.base import FeatureSet
 from models.buckets import BUCKET_SECONDS, COL, HISTORY_BUCKETS, Matrix
 
 W30, W2H, W6H, W24H = 6, 24, 72, 288
@@ -201,6 +202,13 @@ def series_features(m: Matrix) -> tuple[IntArray, Matrix]:
     """Features of every bucket of a device's history that holds a reading: (rows, matrix)."""
     rows = np.flatnonzero(m[:, COL["n"]] > 0).astype(np.int64)
     return rows, window_features(m, rows)
+
+
+def device_rows(device_id: str, model: str, first_bucket: int, m: Matrix) -> FeatureSet:
+    """The feature set of one device's bucket matrix whose first row is `first_bucket`."""
+    rows, x = series_features(m)
+    n = len(rows)
+    return FeatureSet(x, np.full(n, device_id), np.full(n, model), rows + first_bucket)
 
 
 def latest_features(ring: Matrix, start: int) -> Matrix:

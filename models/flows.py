@@ -18,7 +18,7 @@ from models import repository
 from models.base import FeatureSet
 from models.bundle import ModelBundle, learn_bundle
 from models.evaluation import quality, timeline
-from models.features import FEATURES, series_features
+from models.features import FEATURES, device_rows
 from models.simulated import Dataset, simulate
 
 Say = Callable[[str], None]
@@ -56,12 +56,8 @@ def stored_dataset(settings: Settings, *, since: datetime | None, until: datetim
         parts: list[FeatureSet] = []
         say(f"loading five-minute buckets {since:%Y-%m-%d %H:%M} → {until:%Y-%m-%d %H:%M} UTC")
         for series in repository.load_buckets(conn, since=since, until=until):
-            rows, x = series_features(series.buckets)
-            n = len(rows)
-            parts.append(FeatureSet(
-                x, np.full(n, series.device_id),
-                np.full(n, models.get(series.device_id, "unknown")), rows + series.first_bucket,
-            ))  # fmt: skip
+            model = models.get(series.device_id, "unknown")
+            parts.append(device_rows(series.device_id, model, series.first_bucket, series.buckets))
             if len(parts) % 200 == 0:
                 say(f"  {len(parts)} devices")
     data = FeatureSet.concat(parts, len(FEATURES))

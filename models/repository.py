@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -13,7 +13,15 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from forewarn.schema.migrate import read_storage
-from models.buckets import AGGREGATES, CRASH_CODES, LINK_CODES, POWER_CODES, TEMP_CODES, Matrix
+from models.buckets import (
+    AGGREGATES,
+    CRASH_CODES,
+    LINK_CODES,
+    POWER_CODES,
+    TEMP_CODES,
+    Matrix,
+    empty_buckets,
+)
 from models.bundle import ModelBundle, Prediction
 from models.labels import Episode
 
@@ -78,8 +86,6 @@ def load_buckets(
     conn: Conn, *, since: datetime, until: datetime, device_ids: Sequence[str] | None = None
 ) -> Iterator[DeviceSeries]:
     """Bucket aggregates per device over [since, until), gaps filled with empty buckets."""
-    from models.buckets import empty_buckets
-
     storage = read_storage(conn) or "partitioned"
     sql = _BUCKETS_SQL.format(
         bucket=_BUCKET_EXPR[storage],
@@ -222,11 +228,11 @@ class VersionInfo:
     note: str | None
 
 
-def versions(conn: Conn) -> list[VersionInfo]:
-    """Every stored version, newest first."""
+def versions(conn: Conn, *, active_only: bool = False) -> list[VersionInfo]:
+    """Every stored version (or only the active one), newest first."""
     rows = conn.execute(
-        "SELECT version, created_at, active, training, evaluation, note "
-        "FROM model_versions ORDER BY version DESC"
+        "SELECT version, created_at, active, training, evaluation, note FROM model_versions "
+        f"{'WHERE active ' if active_only else ''}ORDER BY version DESC"
     ).fetchall()
     return [
         VersionInfo(int(str(v)), c, bool(a), dict(t), dict(e), None if n is None else str(n))  # type: ignore[arg-type, call-overload]
@@ -236,7 +242,7 @@ def versions(conn: Conn) -> list[VersionInfo]:
 
 def active_version(conn: Conn) -> VersionInfo | None:
     """The active version's record, or None."""
-    return next((v for v in versions(conn) if v.active), None)
+    return next(iter(versions(conn, active_only=True)), None)
 
 
 def load_version(conn: Conn, *, version: int | None = None) -> ModelBundle | None:
@@ -359,11 +365,6 @@ def now(conn: Conn) -> datetime:
     row = conn.execute("SELECT clock_timestamp()").fetchone()
     assert row is not None and isinstance(row[0], datetime)
     return row[0]
-
-
-def warmup_start(conn: Conn, *, hours: float) -> datetime:
-    """Where a starting scorer begins replaying: `hours` of writes before now."""
-    return now(conn) - timedelta(hours=hours)
 
 
 @dataclass(frozen=True, slots=True)

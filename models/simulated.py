@@ -10,14 +10,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import numpy as np
-
 from forewarn.domain import Reading
 from forewarn.settings import Settings
 from ingest.router import adapters_from, route
 from models.base import FeatureSet
 from models.buckets import Sample, series_buckets
-from models.features import FEATURES, series_features
+from models.features import FEATURES, device_rows
 from models.labels import Episode
 from simulators.engine import FleetEngine
 from simulators.fleet import Fleet, generate_fleet
@@ -37,19 +35,10 @@ class Dataset:
 
 def features_of(series: dict[str, list[Sample]], models: dict[str, str]) -> FeatureSet:
     """Feature rows of several devices' time-ordered samples."""
-    parts: list[FeatureSet] = []
-    for device_id, samples in series.items():
-        first, m = series_buckets(samples)
-        rows, x = series_features(m)
-        n = len(rows)
-        parts.append(
-            FeatureSet(
-                x,
-                np.full(n, device_id),
-                np.full(n, models.get(device_id, "unknown")),
-                rows + first,
-            )
-        )
+    parts = [
+        device_rows(device_id, models.get(device_id, "unknown"), *series_buckets(samples))
+        for device_id, samples in series.items()
+    ]
     return FeatureSet.concat(parts, len(FEATURES))
 
 
