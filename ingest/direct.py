@@ -62,8 +62,6 @@ class DirectWriter:
                 self._conn, readings=self._readings, statuses=self._statuses,
                 dead_letters=self._dead,
             )  # fmt: skip
-            if result.readings_written:
-                repository.notify_written(self._conn)
         self.written += result.readings_written
         if stamps:
             lo, hi = min(stamps), max(stamps)

@@ -111,6 +111,9 @@ def write_batch(
                 [(d.topic, d.payload, d.reason, d.received_at) for d in dead_letters],
             )
     _upsert_devices(conn, [s.reading for s in readings], statuses)
+    if written:
+        # Every path that stores readings wakes the streaming scorers, at commit.
+        notify_written(conn)
     return WriteResult(written, len(readings) - written, events, len(dead_letters))
 
 

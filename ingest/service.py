@@ -194,8 +194,6 @@ class Ingester:
             result = repository.write_batch(
                 conn, readings=readings, statuses=statuses, dead_letters=dead
             )
-            if result.readings_written:
-                repository.notify_written(conn)
         if span:
             old = self._dirty
             self._dirty = (min(span[0], old[0]), max(span[1], old[1])) if old else span
