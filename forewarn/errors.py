@@ -2,12 +2,15 @@
 
     ForewarnError
     ├── ConfigError          settings that cannot work (bad URL, impossible window)
+    │   ├── RuleError        a rule set that cannot be loaded (names file, line, problem)
+    │   └── GuideError       a knowledge-base guide that cannot be loaded (names the file)
     ├── PayloadError         an MQTT message that cannot become a reading
     │   ├── TopicError       the topic is not one we know how to read
     │   └── ValidationError  the body is malformed, or disagrees with its topic
     ├── StorageError         the database refused or could not be reached
     │   └── MigrationError   a schema migration failed or the schema is too new
-    └── ServiceError         an embedded or external service would not start
+    ├── ServiceError         an embedded or external service would not start
+    └── TicketError          a ticket action its current state does not allow
 
 Callers catch the narrowest class they can act on; everything is raised with
 ``raise ... from exc`` so the original cause stays attached.
@@ -22,6 +25,14 @@ class ForewarnError(Exception):
 
 class ConfigError(ForewarnError):
     """Settings that cannot work."""
+
+
+class RuleError(ConfigError):
+    """A rule set that cannot be loaded; the message names the file, the line and the problem."""
+
+
+class GuideError(ConfigError):
+    """A guide file that cannot be loaded; the message names the file and the problem."""
 
 
 class PayloadError(ForewarnError):
@@ -50,3 +61,7 @@ class MigrationError(StorageError):
 
 class ServiceError(ForewarnError):
     """An embedded or external service would not start."""
+
+
+class TicketError(ForewarnError):
+    """A ticket action that the ticket's current state does not allow."""

@@ -111,6 +111,44 @@ class Settings(BaseSettings):
     compress_after_days: int = Field(default=7, ge=1)
     partitions_ahead_days: int = Field(default=3, ge=1)
 
+    # Acting on predictions
+    rules_path: Path | None = Field(
+        default=None,
+        description="YAML rule set; unset means the shipped rules/default.yaml.",
+    )
+    guides_dir: Path | None = Field(
+        default=None,
+        description="Folder of Markdown guides loaded into the knowledge base; unset: guides/.",
+    )
+    notify_config: str | None = Field(
+        default=None,
+        description=(
+            "Apprise configuration (a file path or URL, YAML or text) naming the staff's "
+            "targets with tags such as support-l1, support-l3, enterprise, leads."
+        ),
+    )
+    ticket_webhook_url: str | None = Field(
+        default=None,
+        description="Generic webhook ticket sink: each ticket is POSTed here as JSON.",
+    )
+    notify_max_attempts: int = Field(
+        default=6, ge=1, le=50, description="Attempts per notification before it is failed."
+    )
+    notify_backoff_seconds: float = Field(
+        default=2.0, gt=0, description="Pause after the first failed attempt; doubles after each."
+    )
+    notify_backoff_max_seconds: float = Field(
+        default=300.0, gt=0, description="Longest pause between attempts."
+    )
+    notify_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="How long one send may take before it counts as failed."
+    )
+    respond_tick_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="How often the responder checks clocks (waits, SLA dues, recoveries).",
+    )
+
     @field_validator("mqtt_url")
     @classmethod
     def _check_mqtt_url(cls, value: str | None) -> str | None:
@@ -121,7 +159,7 @@ class Settings(BaseSettings):
             raise ValueError(f"expected mqtt://host[:port], got {value!r}")
         return value
 
-    @field_validator("database_url", "zigbee2mqtt_base")
+    @field_validator("database_url", "zigbee2mqtt_base", "notify_config", "ticket_webhook_url")
     @classmethod
     def _empty_is_none(cls, value: str | None) -> str | None:
         return value or None

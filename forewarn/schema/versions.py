@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from forewarn.schema.acting import ACTING
+
 
 @dataclass(frozen=True, slots=True)
 class Migration:
@@ -302,4 +304,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(3, "hourly rollups", common="", timescale=ROLLUP_TIMESCALE, plain=ROLLUP_PLAIN),
     Migration(4, "model versions, predictions", common=PREDICTION),
+    Migration(5, "guides, snoozes, incidents, tickets, notifications outbox", common=ACTING),
 )

@@ -1,0 +1,244 @@
+"""What a rule set says, and what the responder knows when it applies one.
+
+Everything here is a frozen, slotted value. ``rules.loader`` builds a ``RuleSet`` from YAML;
+``rules.decide`` maps (signal, device, history, rule set, now) to a ``Decision``.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+
+ANOMALY = "anomaly"  # the models' hint fault; rules may match it like a FaultKind value
+
+
+class Segment(enum.StrEnum):
+    """Owner segments from PRODUCT.md: by time since activation, or by account."""
+
+    NOVICE = "novice"
+    REGULAR = "regular"
+    SENIOR = "senior"
+    ENTERPRISE = "enterprise"
+
+
+class Priority(enum.StrEnum):
+    """Ticket priorities of the support standards manual (P1 to P3)."""
+
+    CRITICAL = "critical"
+    MAJOR = "major"
+    MINOR = "minor"
+
+    @property
+    def label(self) -> str:
+        """P1, P2 or P3."""
+        return {"critical": "P1", "major": "P2", "minor": "P3"}[self.value]
+
+    @property
+    def rank(self) -> int:
+        """3 for critical down to 1 for minor: higher is more urgent."""
+        return {"critical": 3, "major": 2, "minor": 1}[self.value]
+
+
+class Tier(enum.StrEnum):
+    """Escalation tiers: first line, experts, product experts and R&D."""
+
+    L1 = "L1"
+    L2 = "L2"
+    L3 = "L3"
+
+    @property
+    def next(self) -> Tier | None:
+        """The tier a breach escalates to (None at L3)."""
+        return {"L1": Tier.L2, "L2": Tier.L3, "L3": None}[self.value]
+
+
+class Action(enum.StrEnum):
+    """What a rule does with a prediction it matches."""
+
+    IGNORE = "ignore"  # record nothing
+    GUIDE = "guide"  # send the owner a guide and watch; never a ticket
+    GUIDE_THEN_TICKET = "guide_then_ticket"  # guide, then a ticket if not recovered in `wait`
+    TICKET = "ticket"  # open a ticket at once (and warn the owner if `notify_owner`)
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One rule: the first rule whose faults and segments match a prediction decides it."""
+
+    name: str
+    action: Action
+    faults: frozenset[str] = frozenset()  # empty: every fault
+    segments: frozenset[Segment] = frozenset()  # empty: every segment
+    priority: Priority = Priority.MINOR
+    tier: Tier = Tier.L1
+    wait: timedelta = timedelta(hours=4)  # guide_then_ticket: how long the guide gets
+    notify_owner: bool = False  # ticket: also warn the owner (critical: even in quiet hours)
+    min_probability: float = 0.0  # on top of the model's own threshold
+    line: int = 0  # where the rule starts in its file, for messages
+
+    def matches(self, fault: str, segment: Segment, probability: float) -> bool:
+        """Whether this rule applies to a prediction of `fault` for an owner in `segment`."""
+        return (
+            (not self.faults or fault in self.faults)
+            and (not self.segments or segment in self.segments)
+            and probability >= self.min_probability
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Sla:
+    """First response and resolution targets of one priority."""
+
+    first_response: timedelta
+    resolution: timedelta
+
+
+@dataclass(frozen=True, slots=True)
+class TierTimes:
+    """How soon a tier must take a ticket up after hand-over, and solve it."""
+
+    respond: timedelta
+    solve: timedelta
+
+
+@dataclass(frozen=True, slots=True)
+class FleetPolicy:
+    """When devices of one model and firmware with one fault become one fleet incident."""
+
+    min_devices: int = 5
+    window: timedelta = timedelta(hours=6)
+    # (devices hit, priority) in rising order: the fleet ticket takes the highest step reached.
+    steps: tuple[tuple[int, Priority], ...] = ((5, Priority.MAJOR), (20, Priority.CRITICAL))
+
+    def priority_for(self, devices: int) -> Priority:
+        """The priority a fleet incident with `devices` devices deserves."""
+        chosen = self.steps[0][1]
+        for threshold, priority in self.steps:
+            if devices >= threshold:
+                chosen = priority
+        return chosen
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """Windows that apply to every rule."""
+
+    cooldown: timedelta = timedelta(hours=12)  # before the same owner is told again
+    clear_after: timedelta = timedelta(hours=1)  # clean telemetry this long = recovered
+    recurrence_window: timedelta = timedelta(days=30)
+    warn_at: float = 0.8  # share of a due's time after which a breach warning is raised
+    enterprise_first_response: timedelta = timedelta(minutes=10)
+    novice_days: int = 30  # owned this long or less: novice
+    senior_days: int = 180  # owned this long or more: senior
+
+
+def default_sla() -> Mapping[Priority, Sla]:
+    """The support standards manual's table."""
+    return {
+        Priority.CRITICAL: Sla(timedelta(minutes=30), timedelta(hours=4)),
+        Priority.MAJOR: Sla(timedelta(hours=1), timedelta(hours=8)),
+        Priority.MINOR: Sla(timedelta(hours=2), timedelta(hours=24)),
+    }
+
+
+def default_tiers() -> Mapping[Tier, TierTimes]:
+    """The manual's tier times; L1 works to the priority's SLA, so only L2 and L3 are here."""
+    return {
+        Tier.L2: TierTimes(respond=timedelta(hours=1), solve=timedelta(hours=2)),
+        Tier.L3: TierTimes(respond=timedelta(minutes=30), solve=timedelta(hours=4)),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSet:
+    """A validated rule set."""
+
+    rules: tuple[Rule, ...]
+    sla: Mapping[Priority, Sla] = field(default_factory=default_sla)
+    tiers: Mapping[Tier, TierTimes] = field(default_factory=default_tiers)
+    fleet: FleetPolicy = FleetPolicy()
+    timing: Timing = Timing()
+    source: str = "<memory>"
+
+    def rule_for(self, fault: str, segment: Segment, probability: float) -> Rule | None:
+        """The first rule that matches, or None."""
+        return next((r for r in self.rules if r.matches(fault, segment, probability)), None)
+
+
+# ---- What the responder knows when it decides -------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """A stored prediction, as the rules see it."""
+
+    device_id: str
+    fault: str
+    probability: float
+    at: datetime  # the reading time the prediction describes
+    horizon_h: float
+    hours_to_empty: float | None = None
+    reasons: tuple[str, ...] = ()
+    model_version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """An owner: who to tell, in which language, and when not to."""
+
+    owner_id: str
+    name: str
+    contact: str | None = None
+    locale: str = "en-US"
+    time_zone: str = "UTC"
+    quiet_start: time | None = None
+    quiet_end: time | None = None
+    enterprise_account: str | None = None  # set: an enterprise customer
+    targets: tuple[str, ...] = ()  # Apprise URLs
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    """A device and its owner."""
+
+    device_id: str
+    model: str | None
+    kind: str | None
+    firmware: str | None
+    activated_at: datetime | None
+    owner: Owner | None
+    last_seen: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OpenIncident:
+    """The open incident of one device and fault, if there is one."""
+
+    incident_id: int
+    state: str  # watching | guided | ticketed
+    rule: str
+    segment: Segment
+    opened_at: datetime
+    last_predicted_at: datetime
+    guide_sent_at: datetime | None = None
+    ticket_due_at: datetime | None = None
+    ticket_id: int | None = None
+    fleet_incident_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """What happened before, as far as a decision needs it."""
+
+    open: OpenIncident | None = None
+    last_owner_notice_at: datetime | None = None  # last notification queued for this owner
+    previous_incident_id: int | None = None  # closed within the recurrence window
+    previous_ticket_id: int | None = None
+    recurrences: int = 0  # incidents of this device and fault within the recurrence window
+    snoozed_until: datetime | None = None
+    snooze_reason: str | None = None
+    cohort_devices: int = 0  # devices of this model+firmware with this fault in the window
+    fleet_incident_id: int | None = None  # the cohort's open fleet incident
+    fleet_priority: Priority | None = None
