@@ -273,6 +273,9 @@ def active_number(conn: Conn) -> int | None:
     return None if row is None else int(str(row[0]))
 
 
+PREDICTIONS_CHANNEL = "forewarn_predictions"
+
+
 def upsert_predictions(conn: Conn, *, predictions: Sequence[Prediction]) -> int:
     """Write predictions, one row per device, fault and hour (updated in place)."""
     if not predictions:
@@ -311,6 +314,8 @@ def upsert_predictions(conn: Conn, *, predictions: Sequence[Prediction]) -> int:
                 for p in predictions
             ],
         )
+        # Wakes the responders (rules.responder) at commit; a poll covers a missed one.
+        cur.execute("SELECT pg_notify(%s, '')", (PREDICTIONS_CHANNEL,))
     return len(predictions)
 
 

@@ -1,0 +1,205 @@
+"""SQL for tickets and their timelines. Keyword-only functions; the caller owns the transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from notifier.tickets.types import TicketSummary
+from rules.sla import Dues, TicketClock
+from rules.types import Priority, Tier
+
+Conn = psycopg.Connection[Any]
+
+# Evidence keeps at most this many readings: a ticket should load in a glance.
+EVIDENCE_ROWS = 120
+
+
+def insert_ticket(conn: Conn, *, fields: Mapping[str, Any], dues: Dues, opened_at: datetime) -> int:
+    """A new ticket; returns its id. `fields` are column values (evidence as a dict)."""
+    values = dict(fields)
+    values["evidence"] = Jsonb(values.get("evidence", {}))
+    values |= {
+        "opened_at": opened_at, "tier_since": opened_at,
+        "first_response_due": dues.first_response_due, "resolution_due": dues.resolution_due,
+        "tier_respond_due": dues.tier_respond_due, "tier_solve_due": dues.tier_solve_due,
+    }  # fmt: skip
+    columns = ", ".join(values)
+    marks = ", ".join(f"%({k})s" for k in values)
+    row = conn.execute(
+        f"INSERT INTO tickets ({columns}) VALUES ({marks}) RETURNING ticket_id", values
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def add_event(conn: Conn, *, ticket_id: int, at: datetime, kind: str, actor: str = "forewarn",
+              detail: Mapping[str, Any] | None = None) -> None:  # fmt: skip
+    """Append to a ticket's timeline."""
+    conn.execute(
+        "INSERT INTO ticket_events (ticket_id, at, kind, actor, detail) VALUES (%s, %s, %s, %s, %s)",
+        (ticket_id, at, kind, actor, Jsonb(dict(detail or {}))),
+    )
+
+
+def open_clocks(conn: Conn, *, limit: int = 5000) -> list[TicketClock]:
+    """The clock fields of every open ticket, most urgent first."""
+    rows = conn.execute(
+        """SELECT ticket_id, priority, tier, tier_since, tier_respond_due, tier_solve_due,
+                  tier_acknowledged_at, warned_at, breached_at
+           FROM tickets WHERE state NOT IN ('resolved', 'closed')
+           ORDER BY tier_respond_due LIMIT %s""",
+        (limit,),
+    ).fetchall()
+    return [
+        TicketClock(r[0], Priority(r[1]), Tier(r[2]), r[3], r[4], r[5], r[6], r[7], r[8])
+        for r in rows
+    ]
+
+
+def escalate(conn: Conn, *, ticket_id: int, tier: Tier, at: datetime, respond_due: datetime,
+             solve_due: datetime) -> None:  # fmt: skip
+    """Hand a ticket to `tier`: its tier clocks start again and it waits to be taken up."""
+    conn.execute(
+        """UPDATE tickets SET tier = %s, tier_since = %s, tier_respond_due = %s,
+                  tier_solve_due = %s, tier_acknowledged_at = NULL, warned_at = NULL,
+                  escalations = escalations + 1, updated_at = clock_timestamp()
+           WHERE ticket_id = %s""",
+        (tier.value, at, respond_due, solve_due, ticket_id),
+    )
+
+
+def set_warned(conn: Conn, *, ticket_id: int, at: datetime) -> None:
+    """Note that a breach warning was raised."""
+    conn.execute(
+        "UPDATE tickets SET warned_at = %s, updated_at = clock_timestamp() WHERE ticket_id = %s",
+        (at, ticket_id),
+    )
+
+
+def set_breached(conn: Conn, *, ticket_id: int, at: datetime) -> None:
+    """Note that a due passed at the top tier."""
+    conn.execute(
+        "UPDATE tickets SET breached_at = %s, updated_at = clock_timestamp() WHERE ticket_id = %s",
+        (at, ticket_id),
+    )
+
+
+def set_state(conn: Conn, *, ticket_id: int, state: str, at: datetime, actor: str,
+              resolution_code: str | None = None) -> None:  # fmt: skip
+    """Move a ticket to `state`, stamping the times that state change means."""
+    conn.execute(
+        """UPDATE tickets SET state = %(state)s,
+               tier_acknowledged_at = CASE WHEN %(state)s IN ('acknowledged', 'in_progress')
+                   THEN coalesce(tier_acknowledged_at, %(at)s) ELSE tier_acknowledged_at END,
+               first_response_at = CASE WHEN %(state)s <> 'new'
+                   THEN coalesce(first_response_at, %(at)s) ELSE first_response_at END,
+               assignee = CASE WHEN %(state)s IN ('acknowledged', 'in_progress')
+                   THEN coalesce(assignee, %(actor)s) ELSE assignee END,
+               resolved_at = CASE WHEN %(state)s = 'resolved' THEN %(at)s
+                   WHEN %(state)s = 'new' THEN NULL ELSE resolved_at END,
+               resolution_code = CASE WHEN %(state)s = 'resolved' THEN %(code)s
+                   WHEN %(state)s = 'new' THEN NULL ELSE resolution_code END,
+               closed_at = CASE WHEN %(state)s = 'closed' THEN %(at)s
+                   WHEN %(state)s = 'new' THEN NULL ELSE closed_at END,
+               reopened = reopened + CASE WHEN %(state)s = 'new' THEN 1 ELSE 0 END,
+               updated_at = clock_timestamp()
+           WHERE ticket_id = %(id)s""",
+        {"state": state, "at": at, "actor": actor, "code": resolution_code, "id": ticket_id},
+    )
+
+
+def state_of(conn: Conn, *, ticket_id: int) -> str | None:
+    """A ticket's state, locking its row for the caller's transaction (None: no such ticket)."""
+    row = conn.execute(
+        "SELECT state FROM tickets WHERE ticket_id = %s FOR UPDATE", (ticket_id,)
+    ).fetchone()
+    return None if row is None else str(row[0])
+
+
+def suggest_recovery(conn: Conn, *, ticket_id: int, at: datetime) -> bool:
+    """Flag an open ticket whose device recovered; False if it was closed or already flagged."""
+    row = conn.execute(
+        """UPDATE tickets SET recovery_suggested_at = %s, updated_at = clock_timestamp()
+           WHERE ticket_id = %s AND recovery_suggested_at IS NULL
+             AND state NOT IN ('resolved', 'closed')
+           RETURNING ticket_id""",
+        (at, ticket_id),
+    ).fetchone()
+    return row is not None
+
+
+def set_parent(conn: Conn, *, ticket_ids: list[int], parent_ticket_id: int) -> int:
+    """Link device tickets to their fleet ticket; returns how many were linked."""
+    if not ticket_ids:
+        return 0
+    cur = conn.execute(
+        "UPDATE tickets SET parent_ticket_id = %s, updated_at = clock_timestamp() "
+        "WHERE ticket_id = ANY(%s) AND parent_ticket_id IS NULL",
+        (parent_ticket_id, ticket_ids),
+    )
+    return cur.rowcount
+
+
+def raise_priority(conn: Conn, *, ticket_id: int, priority: Priority, resolution_due: datetime,
+                   first_response_due: datetime) -> None:  # fmt: skip
+    """A more urgent priority, with the SLA dues it carries from the opening time."""
+    conn.execute(
+        """UPDATE tickets SET priority = %s, resolution_due = least(resolution_due, %s),
+                  first_response_due = least(first_response_due, %s),
+                  updated_at = clock_timestamp()
+           WHERE ticket_id = %s""",
+        (priority.value, resolution_due, first_response_due, ticket_id),
+    )
+
+
+def ticket_row(conn: Conn, *, ticket_id: int) -> dict[str, Any] | None:
+    """Every column of one ticket."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute("SELECT * FROM tickets WHERE ticket_id = %s", (ticket_id,)).fetchone()
+
+
+def events(conn: Conn, *, ticket_id: int) -> list[tuple[datetime, str, str, dict[str, Any]]]:
+    """A ticket's timeline, oldest first: (at, kind, actor, detail)."""
+    rows = conn.execute(
+        "SELECT at, kind, actor, detail FROM ticket_events WHERE ticket_id = %s "
+        "ORDER BY at, event_id",
+        (ticket_id,),
+    ).fetchall()
+    return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+
+def summaries(conn: Conn, *, since: datetime | None = None) -> list[TicketSummary]:
+    """Every ticket (opened at or after `since`), oldest first."""
+    rows = conn.execute(
+        """SELECT ticket_id, kind, device_id, fault, priority, tier, team, state, opened_at,
+                  escalations, guide_sent, parent_ticket_id, recurrence_of
+           FROM tickets WHERE %(since)s::timestamptz IS NULL OR opened_at >= %(since)s
+           ORDER BY ticket_id""",
+        {"since": since},
+    ).fetchall()
+    return [TicketSummary(*r) for r in rows]
+
+
+def evidence_readings(conn: Conn, *, device_id: str, until: datetime,
+                      span: timedelta) -> list[dict[str, Any]]:  # fmt: skip
+    """The device's readings in the window before `until` (newest `EVIDENCE_ROWS`), oldest
+    first, as JSON-ready dicts."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            """SELECT * FROM (
+                   SELECT ts, firmware, signal_dbm, link_quality, battery_pct, battery_v,
+                          temperature_c, uptime_s, reconnects, error_codes
+                   FROM telemetry WHERE device_id = %s AND ts > %s AND ts <= %s
+                   ORDER BY ts DESC LIMIT %s) w
+               ORDER BY ts""",
+            (device_id, until - span, until, EVIDENCE_ROWS),
+        ).fetchall()
+    for r in rows:
+        r["ts"] = r["ts"].isoformat()
+    return rows

@@ -1,0 +1,248 @@
+"""Decisions: pure functions from (signal, device, history, rule set, now) to what to do.
+
+Nothing here reads the database or the clock; ``rules.flows`` gathers the facts, calls these
+functions and carries the decision out in one transaction. Snooze, dedup (one open incident
+per device and fault), cooldown and quiet hours are applied here, before any side effect.
+
+Hysteresis: an incident opens on the first prediction and closes only after its device has
+reported ``clear_after`` of telemetry without one, so a flapping signal stays one incident.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from rules.sla import Dues, dues
+from rules.types import (
+    Action,
+    Device,
+    History,
+    OpenIncident,
+    Owner,
+    Priority,
+    RuleSet,
+    Segment,
+    Signal,
+    Tier,
+    Timing,
+)
+
+
+class Verdict(enum.StrEnum):
+    """The kind of a decision."""
+
+    NOTHING = "nothing"  # no incident, no action
+    TRACK = "track"  # an incident is open: note the prediction (and maybe join a fleet)
+    OPEN = "open"  # open an incident (with a guide and/or a ticket)
+    TICKET = "ticket"  # the guide's wait passed without recovery: open the ticket
+    RECOVERED = "recovered"  # the device has been clean for `clear_after`: close
+
+
+@dataclass(frozen=True, slots=True)
+class GuideOrder:
+    """Send the owner the fault's guide."""
+
+    send_at: datetime  # now, or the end of the owner's quiet hours
+    quiet_deferred: bool
+    urgent: bool  # critical: sent at once, quiet hours or not
+    onboarding: bool  # a novice also gets the onboarding guide for the product
+
+
+@dataclass(frozen=True, slots=True)
+class TicketOrder:
+    """Open a ticket for support."""
+
+    priority: Priority
+    tier: Tier
+    team: str
+    guide_sent: bool
+    dues: Dues
+    recurrence_of: int | None
+    recurrences: int
+
+
+@dataclass(frozen=True, slots=True)
+class FleetOrder:
+    """Tie the incident to its firmware cohort's fleet incident (opening it if need be)."""
+
+    open_new: bool
+    fleet_incident_id: int | None
+    devices: int
+    priority: Priority
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What to do, and why in words a support agent can read."""
+
+    verdict: Verdict
+    why: str
+    rule: str | None = None
+    segment: Segment | None = None
+    state: str | None = None  # the incident's state afterwards
+    guide: GuideOrder | None = None
+    ticket: TicketOrder | None = None
+    fleet: FleetOrder | None = None
+    ticket_due_at: datetime | None = None
+    outcome: str | None = None  # RECOVERED: recovered_after_guide | recovered
+
+
+def segment_of(device: Device, now: datetime, timing: Timing) -> Segment:
+    """The owner's segment: enterprise by account, else by how long the device has been owned."""
+    owner = device.owner
+    if owner is not None and owner.enterprise_account:
+        return Segment.ENTERPRISE
+    if device.activated_at is None:
+        return Segment.REGULAR
+    owned = now - device.activated_at
+    if owned <= timedelta(days=timing.novice_days):
+        return Segment.NOVICE
+    if owned >= timedelta(days=timing.senior_days):
+        return Segment.SENIOR
+    return Segment.REGULAR
+
+
+def quiet_until(owner: Owner, now: datetime) -> datetime | None:
+    """When the owner's quiet hours end, if `now` falls inside them (None otherwise)."""
+    if owner.quiet_start is None or owner.quiet_end is None or owner.quiet_start == owner.quiet_end:
+        return None
+    try:
+        zone = ZoneInfo(owner.time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")
+    local = now.astimezone(zone)
+    start, end, clock = owner.quiet_start, owner.quiet_end, local.timetz().replace(tzinfo=None)
+    inside = (start <= clock < end) if start < end else (clock >= start or clock < end)
+    if not inside:
+        return None
+    end_day = local.date() if clock < end else local.date() + timedelta(days=1)
+    return datetime.combine(end_day, _naive(end), tzinfo=zone).astimezone(now.tzinfo)
+
+
+def _naive(t: time) -> time:
+    return t.replace(tzinfo=None)
+
+
+def on_signal(signal: Signal, device: Device, history: History, rules: RuleSet,
+              now: datetime) -> Decision:  # fmt: skip
+    """What a new prediction calls for."""
+    timing = rules.timing
+    segment = segment_of(device, now, timing)
+    if history.open is not None:
+        return Decision(Verdict.TRACK, "an incident is already open for this device and fault",
+                        rule=history.open.rule, segment=segment, state=history.open.state,
+                        fleet=_fleet(history, rules, device, joining=history.open))  # fmt: skip
+    if history.snoozed_until is not None and history.snoozed_until > now:
+        why = f"snoozed until {history.snoozed_until:%Y-%m-%d %H:%M} UTC"
+        return Decision(Verdict.NOTHING, f"{why}: {history.snooze_reason or 'no reason given'}")
+    rule = rules.rule_for(signal.fault, segment, signal.probability)
+    if rule is None:
+        return Decision(Verdict.NOTHING, f"no rule matches {signal.fault} for a {segment} owner")
+    if rule.action is Action.IGNORE:
+        return Decision(Verdict.NOTHING, f"rule '{rule.name}' ignores it", rule=rule.name)
+    fleet = _fleet(history, rules, device, joining=None)
+    urgent = rule.action is Action.TICKET and rule.priority is Priority.CRITICAL
+    guide, held = None, ""
+    if rule.action is not Action.TICKET or rule.notify_owner:
+        guide, held = _guide(device.owner, history, now, timing, urgent=urgent, segment=segment)
+    ticket = None
+    if rule.action is Action.TICKET and fleet is None:
+        ticket = _ticket(rules, rule.priority, rule.tier, device, segment, history, now,
+                         guide_sent=False)  # fmt: skip
+    wait = rule.action is Action.GUIDE_THEN_TICKET
+    state = "ticketed" if ticket else "guided" if guide else "watching"
+    parts = [f"rule '{rule.name}' ({rule.action}) for a {segment} owner"]
+    if fleet is not None:
+        parts.append(f"{fleet.devices} devices of {device.model}@{device.firmware} hit: fleet")
+    if held:
+        parts.append(held)
+    return Decision(
+        Verdict.OPEN, "; ".join(parts), rule=rule.name, segment=segment, state=state,
+        guide=guide, ticket=ticket, fleet=fleet,
+        ticket_due_at=now + rule.wait if wait else None,
+    )  # fmt: skip
+
+
+def on_timer(incident: OpenIncident, device: Device, history: History, rules: RuleSet,
+             now: datetime) -> Decision:  # fmt: skip
+    """What the passing of time calls for on an open incident: recovery, or the ticket that
+    a guide's wait promised."""
+    timing = rules.timing
+    clean = None if device.last_seen is None else device.last_seen - incident.last_predicted_at
+    if clean is not None and clean >= timing.clear_after:
+        guided = incident.guide_sent_at is not None and incident.ticket_id is None
+        outcome = "recovered_after_guide" if guided else "recovered"
+        why = f"{_minutes(clean)} min of telemetry without a prediction"
+        return Decision(Verdict.RECOVERED, why, rule=incident.rule, segment=incident.segment,
+                        state="closed", outcome=outcome)  # fmt: skip
+    due = incident.ticket_due_at
+    if due is None or now < due or incident.ticket_id is not None:
+        return Decision(Verdict.NOTHING, "waiting", rule=incident.rule, state=incident.state)
+    if incident.fleet_incident_id is not None:
+        return Decision(Verdict.NOTHING, "covered by its fleet incident's ticket",
+                        rule=incident.rule, state=incident.state)  # fmt: skip
+    if history.snoozed_until is not None and history.snoozed_until > now:
+        return Decision(Verdict.NOTHING, f"snoozed until {history.snoozed_until:%H:%M} UTC",
+                        rule=incident.rule, state=incident.state)  # fmt: skip
+    rule = next((r for r in rules.rules if r.name == incident.rule), None)
+    priority = rule.priority if rule else Priority.MINOR
+    tier = rule.tier if rule else Tier.L1
+    sent = incident.guide_sent_at is not None
+    ticket = _ticket(rules, priority, tier, device, incident.segment, history, now,
+                     guide_sent=sent)  # fmt: skip
+    why = "not recovered within the guide's wait" if sent else "not recovered within the wait"
+    return Decision(Verdict.TICKET, why, rule=incident.rule, segment=incident.segment,
+                    state="ticketed", ticket=ticket)  # fmt: skip
+
+
+def _guide(owner: Owner | None, history: History, now: datetime, timing: Timing, *,
+           urgent: bool, segment: Segment) -> tuple[GuideOrder | None, str]:  # fmt: skip
+    if owner is None or not owner.targets:
+        return None, "no guide: the owner has no notification target"
+    last = history.last_owner_notice_at
+    if not urgent and last is not None and now - last < timing.cooldown:
+        return None, f"guide held: owner told {_minutes(now - last)} min ago (cooldown)"
+    until = None if urgent else quiet_until(owner, now)
+    order = GuideOrder(send_at=until or now, quiet_deferred=until is not None, urgent=urgent,
+                       onboarding=segment is Segment.NOVICE)  # fmt: skip
+    held = f"guide deferred to {until:%H:%M} UTC (quiet hours)" if until else ""
+    return order, held
+
+
+def _ticket(rules: RuleSet, priority: Priority, tier: Tier, device: Device, segment: Segment,
+            history: History, now: datetime, *, guide_sent: bool) -> TicketOrder:  # fmt: skip
+    owner = device.owner
+    if segment is Segment.ENTERPRISE and owner is not None:
+        team = f"enterprise:{owner.enterprise_account}"
+    else:
+        team = f"support-{tier.value.lower()}"
+    return TicketOrder(
+        priority=priority, tier=tier, team=team, guide_sent=guide_sent,
+        dues=dues(rules, priority=priority, tier=tier, segment=segment, opened_at=now),
+        recurrence_of=history.previous_ticket_id, recurrences=history.recurrences,
+    )  # fmt: skip
+
+
+def _fleet(history: History, rules: RuleSet, device: Device, *,
+           joining: OpenIncident | None) -> FleetOrder | None:  # fmt: skip
+    """A fleet order when this device's cohort has reached the fleet threshold."""
+    if device.model is None or device.firmware is None:
+        return None
+    if joining is not None and joining.fleet_incident_id is not None:
+        return None  # already part of it
+    # history.cohort_devices counts the cohort's incidents in the window, this one included
+    # once it is open; a device about to open one adds itself.
+    devices = history.cohort_devices + (0 if joining is not None else 1)
+    policy = rules.fleet
+    if history.fleet_incident_id is not None:
+        return FleetOrder(False, history.fleet_incident_id, devices, policy.priority_for(devices))
+    if devices >= policy.min_devices:
+        return FleetOrder(True, None, devices, policy.priority_for(devices))
+    return None
+
+
+def _minutes(delta: timedelta) -> int:
+    return round(delta.total_seconds() / 60)

@@ -1,0 +1,380 @@
+"""SQL the responder needs: facts about devices, their history, incidents, fleet incidents,
+snoozes and the predictions to follow. Keyword-only; the caller owns the transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+
+from rules.decide import Decision
+from rules.types import (
+    Device,
+    History,
+    OpenIncident,
+    Owner,
+    Priority,
+    RuleSet,
+    Segment,
+    Signal,
+)
+
+Conn = psycopg.Connection[Any]
+
+
+def lock(conn: Conn, *, key: str) -> None:
+    """Serialise deciders on `key` until the transaction ends (two scorers, one incident)."""
+    conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (key,))
+
+
+def device(conn: Conn, *, device_id: str) -> Device | None:
+    """A device with its owner, or None if it is not registered."""
+    row = conn.execute(
+        """SELECT d.device_id, d.model, d.kind, d.firmware, d.activated_at, d.last_seen,
+                  o.owner_id, o.name, o.contact, o.locale, o.time_zone, o.quiet_start,
+                  o.quiet_end, o.account_type, o.enterprise_account, o.notify_targets
+           FROM devices d LEFT JOIN owners o USING (owner_id) WHERE d.device_id = %s""",
+        (device_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    owner = None
+    if row[6] is not None:
+        enterprise = (row[14] or row[7]) if row[13] == "enterprise" else None
+        owner = Owner(row[6], row[7], row[8], row[9], row[10], row[11], row[12], enterprise,
+                      tuple(row[15] or ()))  # fmt: skip
+    return Device(row[0], row[1], row[2], row[3], row[4], owner, row[5])
+
+
+_INCIDENT = """incident_id, state, rule, segment, opened_at, last_predicted_at, guide_sent_at,
+               ticket_due_at, ticket_id, fleet_incident_id"""
+
+
+def _incident(r: tuple[Any, ...]) -> OpenIncident:
+    return OpenIncident(r[0], r[1], r[2], Segment(r[3]), r[4], r[5], r[6], r[7], r[8], r[9])
+
+
+def history(conn: Conn, *, device: Device, fault: str, now: datetime, rules: RuleSet) -> History:
+    """What a decision about `fault` on `device` needs to know of the past."""
+    row = conn.execute(
+        f"SELECT {_INCIDENT} FROM incidents WHERE device_id = %s AND fault = %s "
+        "AND closed_at IS NULL",
+        (device.device_id, fault),
+    ).fetchone()
+    open_incident = None if row is None else _incident(row)
+    since = now - rules.timing.recurrence_window
+    prev = conn.execute(
+        """SELECT incident_id, ticket_id,
+                  count(*) OVER () FROM incidents
+           WHERE device_id = %s AND fault = %s AND closed_at IS NOT NULL AND opened_at >= %s
+           ORDER BY opened_at DESC LIMIT 1""",
+        (device.device_id, fault, since),
+    ).fetchone()
+    prev_ticket = None
+    if prev is not None:
+        t = conn.execute(
+            "SELECT max(ticket_id) FROM tickets WHERE device_id = %s AND fault = %s "
+            "AND kind = 'device' AND opened_at >= %s",
+            (device.device_id, fault, since),
+        ).fetchone()
+        prev_ticket = None if t is None else t[0]
+    told = None
+    if device.owner is not None:
+        r = conn.execute(
+            "SELECT max(created_at) FROM notifications WHERE owner_id = %s AND audience = 'owner'",
+            (device.owner.owner_id,),
+        ).fetchone()
+        told = None if r is None else r[0]
+    snooze = conn.execute(
+        """SELECT ends_at, reason FROM snoozes
+           WHERE starts_at <= %(now)s AND ends_at > %(now)s
+             AND (fault IS NULL OR fault = %(fault)s)
+             AND (device_id = %(device)s OR (model = %(model)s AND firmware = %(firmware)s))
+           ORDER BY ends_at DESC LIMIT 1""",
+        {"now": now, "fault": fault, "device": device.device_id, "model": device.model,
+         "firmware": device.firmware},
+    ).fetchone()  # fmt: skip
+    cohort, fleet_id, fleet_priority = 0, None, None
+    if device.model is not None and device.firmware is not None:
+        c = conn.execute(
+            """SELECT count(DISTINCT i.device_id) FROM incidents i JOIN devices d USING (device_id)
+               WHERE i.fault = %s AND d.model = %s AND d.firmware = %s AND i.opened_at >= %s""",
+            (fault, device.model, device.firmware, now - rules.fleet.window),
+        ).fetchone()
+        cohort = 0 if c is None else int(c[0])
+        f = conn.execute(
+            "SELECT fleet_incident_id, priority FROM fleet_incidents "
+            "WHERE model = %s AND firmware = %s AND fault = %s AND closed_at IS NULL",
+            (device.model, device.firmware, fault),
+        ).fetchone()
+        if f is not None:
+            fleet_id, fleet_priority = int(f[0]), Priority(f[1])
+    return History(
+        open=open_incident, last_owner_notice_at=told,
+        previous_incident_id=None if prev is None else prev[0], previous_ticket_id=prev_ticket,
+        recurrences=0 if prev is None else int(prev[2]),
+        snoozed_until=None if snooze is None else snooze[0],
+        snooze_reason=None if snooze is None else snooze[1],
+        cohort_devices=cohort, fleet_incident_id=fleet_id, fleet_priority=fleet_priority,
+    )  # fmt: skip
+
+
+def insert_incident(conn: Conn, *, signal: Signal, device: Device, decision: Decision,
+                    now: datetime, recurrence_of: int | None) -> int | None:  # fmt: skip
+    """Open an incident; None if one is already open (the partial unique index says so)."""
+    assert decision.segment is not None and decision.rule is not None
+    row = conn.execute(
+        """INSERT INTO incidents (device_id, fault, owner_id, segment, rule, state, opened_at,
+               last_predicted_at, probability, max_probability, hours_to_empty, reasons,
+               model_version, ticket_due_at, recurrence_of)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+           ON CONFLICT (device_id, fault) WHERE closed_at IS NULL DO NOTHING
+           RETURNING incident_id""",
+        (signal.device_id, signal.fault, device.owner.owner_id if device.owner else None,
+         decision.segment.value, decision.rule, decision.state, now, signal.at,
+         signal.probability, signal.probability, signal.hours_to_empty, list(signal.reasons),
+         signal.model_version, decision.ticket_due_at, recurrence_of),
+    ).fetchone()  # fmt: skip
+    return None if row is None else int(row[0])
+
+
+def track(conn: Conn, *, incident_id: int, signal: Signal) -> None:
+    """Note a further prediction on an open incident."""
+    conn.execute(
+        """UPDATE incidents SET last_predicted_at = greatest(last_predicted_at, %s),
+                  probability = %s, max_probability = greatest(max_probability, %s),
+                  hours_to_empty = coalesce(%s, hours_to_empty), reasons = %s,
+                  model_version = %s, updated_at = clock_timestamp()
+           WHERE incident_id = %s""",
+        (signal.at, signal.probability, signal.probability, signal.hours_to_empty,
+         list(signal.reasons), signal.model_version, incident_id),
+    )  # fmt: skip
+
+
+def update_incident(conn: Conn, *, incident_id: int, **values: Any) -> None:
+    """Set some columns of an incident (state, guide_id, guide_sent_at, ticket_id...)."""
+    sets = ", ".join(f"{k} = %({k})s" for k in values)
+    conn.execute(
+        f"UPDATE incidents SET {sets}, updated_at = clock_timestamp() "
+        "WHERE incident_id = %(incident_id)s",
+        values | {"incident_id": incident_id},
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Watched:
+    """An open incident the clock may act on."""
+
+    device_id: str
+    fault: str
+    incident: OpenIncident
+
+
+def open_incidents(conn: Conn, *, limit: int = 10_000) -> list[Watched]:
+    """Every open incident."""
+    rows = conn.execute(
+        f"SELECT device_id, fault, {_INCIDENT} FROM incidents WHERE closed_at IS NULL "
+        "ORDER BY incident_id LIMIT %s",
+        (limit,),
+    ).fetchall()
+    return [Watched(r[0], r[1], _incident(r[2:])) for r in rows]
+
+
+def open_incident(conn: Conn, *, incident_id: int) -> OpenIncident | None:
+    """One incident if it is still open."""
+    row = conn.execute(
+        f"SELECT {_INCIDENT} FROM incidents WHERE incident_id = %s AND closed_at IS NULL",
+        (incident_id,),
+    ).fetchone()
+    return None if row is None else _incident(row)
+
+
+def open_fleet(conn: Conn, *, model: str, firmware: str, fault: str, now: datetime,
+               devices: int, priority: Priority) -> int:  # fmt: skip
+    """A new fleet incident for a firmware cohort; returns its id."""
+    row = conn.execute(
+        """INSERT INTO fleet_incidents (model, firmware, fault, opened_at, devices, priority)
+           VALUES (%s, %s, %s, %s, %s, %s) RETURNING fleet_incident_id""",
+        (model, firmware, fault, now, devices, priority.value),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def link_cohort(conn: Conn, *, fleet_incident_id: int, model: str, firmware: str, fault: str,
+                since: datetime) -> list[int]:  # fmt: skip
+    """Tie the cohort's open incidents since `since` to the fleet incident; returns the
+    device tickets they had, to be linked to the fleet ticket."""
+    rows = conn.execute(
+        """UPDATE incidents i SET fleet_incident_id = %s, updated_at = clock_timestamp()
+           FROM devices d
+           WHERE d.device_id = i.device_id AND d.model = %s AND d.firmware = %s
+             AND i.fault = %s AND i.closed_at IS NULL AND i.opened_at >= %s
+             AND i.fleet_incident_id IS NULL
+           RETURNING i.ticket_id""",
+        (fleet_incident_id, model, firmware, fault, since),
+    ).fetchall()
+    return [int(r[0]) for r in rows if r[0] is not None]
+
+
+def update_fleet(conn: Conn, *, fleet_incident_id: int, devices: int,
+                 priority: Priority | None = None, ticket_id: int | None = None) -> None:  # fmt: skip
+    """Record a fleet incident's device count and priority (never lower) and ticket."""
+    conn.execute(
+        """UPDATE fleet_incidents SET devices = greatest(devices, %(devices)s),
+                  priority = CASE WHEN array_position(%(ranks)s, %(priority)s::text)
+                                       > array_position(%(ranks)s, priority)
+                                  THEN %(priority)s ELSE priority END,
+                  ticket_id = coalesce(%(ticket)s, ticket_id)
+           WHERE fleet_incident_id = %(id)s""",
+        {
+            "devices": devices,
+            "priority": None if priority is None else priority.value,
+            "ticket": ticket_id,
+            "id": fleet_incident_id,
+            "ranks": ["minor", "major", "critical"],
+        },
+    )
+
+
+def fleet_ticket(conn: Conn, *, fleet_incident_id: int) -> int | None:
+    """The fleet incident's ticket."""
+    row = conn.execute(
+        "SELECT ticket_id FROM fleet_incidents WHERE fleet_incident_id = %s",
+        (fleet_incident_id,),
+    ).fetchone()
+    return None if row is None or row[0] is None else int(row[0])
+
+
+def add_snooze(conn: Conn, *, starts_at: datetime, ends_at: datetime, reason: str,
+               device_id: str | None = None, model: str | None = None,
+               firmware: str | None = None, fault: str | None = None,
+               created_by: str | None = None) -> int:  # fmt: skip
+    """A snooze for a device, or a maintenance window for a firmware cohort."""
+    row = conn.execute(
+        """INSERT INTO snoozes (device_id, model, firmware, fault, starts_at, ends_at, reason,
+                                created_by)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING snooze_id""",
+        (device_id, model, firmware, fault, starts_at, ends_at, reason, created_by),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def signals_since(conn: Conn, *, updated_after: datetime, limit: int
+                  ) -> list[tuple[Signal, datetime]]:  # fmt: skip
+    """Predictions written after `updated_after`, oldest write first, with their write time."""
+    rows = conn.execute(
+        """SELECT device_id, fault, probability, last_at, horizon_h, hours_to_empty, reasons,
+                  model_version, updated_at
+           FROM predictions WHERE updated_at > %s ORDER BY updated_at LIMIT %s""",
+        (updated_after, limit),
+    ).fetchall()
+    return [
+        (Signal(r[0], r[1], float(r[2]), r[3], float(r[4]),
+                None if r[5] is None else float(r[5]), tuple(r[6]), r[7]), r[8])
+        for r in rows
+    ]  # fmt: skip
+
+
+def cursor(conn: Conn, *, name: str) -> datetime | None:
+    """Where the responder `name` has read predictions up to."""
+    row = conn.execute(
+        "SELECT updated_after FROM responder_cursors WHERE name = %s", (name,)
+    ).fetchone()
+    return None if row is None else row[0]
+
+
+def save_cursor(conn: Conn, *, name: str, updated_after: datetime) -> None:
+    """Move the responder's cursor (never backwards)."""
+    conn.execute(
+        """INSERT INTO responder_cursors (name, updated_after) VALUES (%s, %s)
+           ON CONFLICT (name) DO UPDATE
+           SET updated_after = greatest(responder_cursors.updated_after, EXCLUDED.updated_after)""",
+        (name, updated_after),
+    )
+
+
+def db_now(conn: Conn) -> datetime:
+    """The database's clock (prediction write times are on it)."""
+    row = conn.execute("SELECT clock_timestamp()").fetchone()
+    assert row is not None
+    return row[0]  # type: ignore[no-any-return]
+
+
+def summary_counts(conn: Conn, *, since: datetime | None = None) -> dict[str, int]:
+    """The figures the demo prints, straight from the tables (incidents opened since `since`)."""
+    row = conn.execute(
+        """SELECT
+             (SELECT count(*) FROM incidents WHERE opened_at >= %(s)s),
+             (SELECT count(*) FROM incidents WHERE opened_at >= %(s)s
+                AND outcome = 'recovered_after_guide'),
+             (SELECT count(*) FROM notifications WHERE created_at >= %(s)s
+                AND audience = 'owner' AND guide_id IS NOT NULL AND status = 'sent'),
+             (SELECT count(*) FROM notifications WHERE created_at >= %(s)s
+                AND audience = 'owner' AND guide_id IS NOT NULL),
+             (SELECT count(*) FROM tickets WHERE opened_at >= %(s)s AND kind = 'device'),
+             (SELECT count(*) FROM tickets WHERE opened_at >= %(s)s AND priority = 'critical'),
+             (SELECT count(*) FROM fleet_incidents WHERE opened_at >= %(s)s),
+             (SELECT coalesce(max(devices), 0) FROM fleet_incidents WHERE opened_at >= %(s)s),
+             (SELECT count(*) FROM ticket_events e JOIN tickets t USING (ticket_id)
+                WHERE t.opened_at >= %(s)s AND e.kind = 'escalated'),
+             (SELECT count(*) FROM ticket_events e JOIN tickets t USING (ticket_id)
+                WHERE t.opened_at >= %(s)s AND e.kind = 'breach_warning'),
+             (SELECT count(*) FROM notifications WHERE created_at >= %(s)s AND status = 'failed')
+        """,
+        {"s": since or datetime(1970, 1, 1).astimezone()},
+    ).fetchone()
+    assert row is not None
+    keys = ("incidents", "recovered_after_guide", "guides_sent", "guides_queued",
+            "device_tickets", "critical_tickets", "fleet_incidents", "fleet_devices",
+            "escalations", "breach_warnings", "notifications_failed")  # fmt: skip
+    return dict(zip(keys, (int(v) for v in row), strict=True))
+
+
+def incident_signal(conn: Conn, *, incident_id: int) -> Signal:
+    """An incident's latest prediction, as a signal (for a ticket opened later)."""
+    row = conn.execute(
+        """SELECT i.device_id, i.fault, i.probability, i.last_predicted_at,
+                  coalesce(p.horizon_h, 24), i.hours_to_empty, i.reasons, i.model_version
+           FROM incidents i
+           LEFT JOIN LATERAL (SELECT horizon_h FROM predictions
+                              WHERE device_id = i.device_id AND fault = i.fault
+                              ORDER BY window_start DESC LIMIT 1) p ON true
+           WHERE i.incident_id = %s""",
+        (incident_id,),
+    ).fetchone()
+    assert row is not None
+    return Signal(row[0], row[1], float(row[2]), row[3], float(row[4]),
+                  None if row[5] is None else float(row[5]), tuple(row[6]), row[7])  # fmt: skip
+
+
+def guides_sent(conn: Conn, *, incident_id: int) -> list[dict[str, Any]]:
+    """The guides queued to the owner for an incident, with where they stand."""
+    rows = conn.execute(
+        """SELECT guide_id, locale, status, created_at, sent_at FROM notifications
+           WHERE incident_id = %s AND audience = 'owner' ORDER BY notification_id""",
+        (incident_id,),
+    ).fetchall()
+    return [
+        {"guide_id": r[0], "locale": r[1], "status": r[2], "queued_at": r[3].isoformat(),
+         "sent_at": None if r[4] is None else r[4].isoformat()}
+        for r in rows
+    ]  # fmt: skip
+
+
+def due_incidents(conn: Conn, *, now: datetime, clear_after: timedelta) -> list[Watched]:
+    """Open incidents the clock may act on: their device looks recovered, or their ticket
+    wait has passed."""
+    rows = conn.execute(
+        f"""SELECT i.device_id, i.fault, {_INCIDENT.replace("incident_id", "i.incident_id")}
+            FROM incidents i JOIN devices d USING (device_id)
+            WHERE i.closed_at IS NULL
+              AND (d.last_seen - i.last_predicted_at >= %s
+                   OR (i.ticket_due_at <= %s AND i.ticket_id IS NULL))
+            ORDER BY i.incident_id""",
+        (clear_after, now),
+    ).fetchall()
+    return [Watched(r[0], r[1], _incident(r[2:])) for r in rows]
