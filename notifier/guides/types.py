@@ -1,0 +1,88 @@
+"""What a knowledge-base guide is, what the caller knows about a device, and what gets sent.
+
+All frozen, slotted values. ``notifier.guides.markdown`` builds ``Guide`` from a file,
+``notifier.guides.repository`` from a ``guides`` row; ``notifier.guides.select`` picks one
+and renders it with ``GuideFacts`` into a ``RenderedGuide``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+CATEGORIES = frozenset({"basic", "troubleshooting", "technical", "after_sales"})
+AUDIENCES = frozenset({"all", "novice", "senior"})
+
+# The product kinds guides may name; a kind outside this set in a file is a typo.
+KINDS = frozenset({"lock", "air_conditioner", "watch", "camera", "temperature_sensor"})
+
+PLACEHOLDERS = frozenset(
+    {"device_name", "days_left", "hours_left", "owner_name", "model", "firmware"}
+)
+"""The only ``{name}`` placeholders a title or body may use."""
+
+DEFAULT_LOCALE = "en-US"
+
+
+@dataclass(frozen=True, slots=True)
+class Guide:
+    """One guide in one locale: a row of the ``guides`` table.
+
+    ``firmware_min`` is inclusive and ``firmware_max`` exclusive (dotted numbers; ``None``:
+    no bound). Empty ``kinds`` or ``models`` means every kind or model.
+    """
+
+    guide_id: str
+    locale: str
+    category: str
+    fault: str | None
+    audience: str
+    kinds: tuple[str, ...]
+    models: tuple[str, ...]
+    firmware_min: str | None
+    firmware_max: str | None
+    title: str
+    problem: str
+    scenario: str
+    steps: tuple[str, ...]
+    cautions: tuple[str, ...]
+    source_path: str
+    sha256: str
+    updated_at: datetime | None = None  # set by the database; None for a guide read from a file
+
+    @property
+    def language(self) -> str:
+        """The language part of the locale ("zh" for "zh-CN")."""
+        return language_of(self.locale)
+
+    @property
+    def has_firmware_range(self) -> bool:
+        """Whether the guide applies to a firmware range rather than every version."""
+        return self.firmware_min is not None or self.firmware_max is not None
+
+
+@dataclass(frozen=True, slots=True)
+class GuideFacts:
+    """What the caller knows about the device and owner, to fill a guide's placeholders."""
+
+    device_name: str | None = None
+    kind: str | None = None
+    model: str | None = None
+    firmware: str | None = None
+    owner_name: str | None = None
+    hours_to_empty: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedGuide:
+    """A guide with its placeholders filled: a notification title and a plain-text body."""
+
+    guide_id: str
+    locale: str
+    title: str
+    body: str
+
+
+def language_of(locale: str) -> str:
+    """The lower-case language part of a locale tag ("zh" for "zh-TW", "en" for "en_US")."""
+    return locale.replace("_", "-").split("-", 1)[0].strip().lower()
