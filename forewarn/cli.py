@@ -2,69 +2,23 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import signal
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated
 
-import psycopg
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from forewarn.errors import ForewarnError
-from forewarn.settings import Settings
+from forewarn.cli_act import register as register_acting
+from forewarn.cli_common import _on_database, _reported, _settings, _stop_on_signals, err
 
 app = typer.Typer(no_args_is_help=True, help="Forewarn: proactive support for smart products.")
 db_app = typer.Typer(no_args_is_help=True, help="Schema migrations, status and maintenance.")
 app.add_typer(db_app, name="db")
-err = Console(stderr=True)
-T = TypeVar("T")
-Conn = psycopg.Connection[tuple[object, ...]]
-
-
-def _settings() -> Settings:
-    try:
-        return Settings()
-    except Exception as exc:  # pydantic's message names the variable and the problem
-        err.print(f"[red]invalid settings:[/red] {exc}")
-        raise typer.Exit(2) from exc
-
-
-@contextlib.contextmanager
-def _reported() -> Iterator[None]:
-    """A ForewarnError becomes one clear line on stderr and exit status 1."""
-    try:
-        yield
-    except ForewarnError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from exc
-
-
-def _on_database(settings: Settings, work: Callable[[Conn], T]) -> T:
-    """Run ``work`` on a fresh connection, reporting Forewarn's errors clearly."""
-    from forewarn.db import connect
-
-    with _reported(), connect(settings) as conn:
-        return work(conn)
-
-
-def _stop_on_signals() -> threading.Event:
-    """An event set by SIGTERM or SIGINT, so services stop cleanly instead of dying."""
-    stop = threading.Event()
-
-    def handler(signum: int, frame: object) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
-    return stop
 
 
 @db_app.command("migrate")
@@ -448,6 +402,9 @@ def backtest_cmd(
     if result.unscored_devices:
         typer.echo(f"{result.unscored_devices:,} device(s) never left the learning phase")
     typer.echo(f"wrote {result.output}")
+
+
+register_acting(app)
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ from rich.live import Live
 from rich.table import Table
 
 from forewarn.db import connect
+from forewarn.demo_acting import Acting, acting, add_live_rows, give_owners_targets, print_summary
 from forewarn.embedded import services
 from forewarn.schema.migrate import migrate
 from forewarn.settings import Settings
@@ -23,6 +24,8 @@ from ingest.service import Ingester
 from models.bootstrap import ensure_model
 from models.repository import StoredPrediction, latest_predictions, prediction_counts
 from models.scorer import Scorer
+from notifier import repository as outbox
+from rules import repository as rules_repo
 from simulators.flows import SimProgress, SimSummary, run_simulation
 
 PROGRESS_SECONDS = 1.0  # how often the live view refreshes
@@ -149,77 +152,99 @@ def run_demo(
         err.print(f"schema v{result.version}, storage: {result.storage} ({result.storage_reason})")
         version = ensure_model(live_settings, say=err.print)
         err.print(f"scoring with model version {version}")
-        ingester = Ingester(live_settings)
-        ingester.start()
-        scorer = Scorer(live_settings, warmup_hours=0)
-        scorer.start()
-        since = datetime.now(UTC)
-        latest: deque[SimProgress] = deque(maxlen=1)  # the newest progress report
-        outcome: list[SimSummary | BaseException] = []
-
-        def simulate() -> None:
-            try:
-                outcome.append(
-                    run_simulation(
-                        live_settings,
-                        devices=devices,
-                        seed=seed,
-                        speedup=speedup,
-                        duration=None,
-                        on_progress=latest.append,
-                        stop=stop,
-                    )
-                )
-            except BaseException as exc:
-                outcome.append(exc)
-                stop.set()
-
-        sim_thread = threading.Thread(target=simulate, name="simulator", daemon=True)
-        sim_thread.start()
-        started = time.monotonic()
-        store: StoreCounts | None = None
+        # The fleet starts two days back and runs `speedup` times faster than real time; the
+        # responder's clock runs with it.
+        origin = _days_ago(2)
+        with connect(live_settings, autocommit=True) as conn:
+            before = rules_repo.marks(conn)
+        with acting(live_settings, origin=origin, speedup=speedup, say=err) as part:
+            _run_live(console, part.settings, duration=duration, devices=devices, seed=seed,
+                      speedup=speedup, stop=stop, origin=origin, part=part, before=before)  # fmt: skip
+            inbox = part.inbox
         with connect(live_settings, autocommit=True) as watch:
-            live = (
-                Live(console=console, refresh_per_second=2, transient=False)
-                if console.is_terminal
-                else None
+            counts = rules_repo.summary_counts(watch, after=before)
+            by_status = outbox.counts(watch)
+        print_summary(console, counts, inbox.counts(), by_status)
+
+
+def _run_live(console: Console, settings: Settings, *, duration: float | None, devices: int,
+              seed: int, speedup: float, stop: threading.Event, origin: datetime,
+              part: Acting, before: rules_repo.Marks) -> None:  # fmt: skip
+    """Ingester, scorer and simulator with the live view, until the duration or a stop."""
+    live_settings = settings
+    ingester = Ingester(live_settings)
+    ingester.start()
+    scorer = Scorer(live_settings, warmup_hours=0)
+    scorer.start()
+    since = datetime.now(UTC)
+    latest: deque[SimProgress] = deque(maxlen=1)  # the newest progress report
+    outcome: list[SimSummary | BaseException] = []
+
+    def simulate() -> None:
+        try:
+            outcome.append(
+                run_simulation(
+                    live_settings,
+                    devices=devices,
+                    seed=seed,
+                    speedup=speedup,
+                    duration=None,
+                    start=origin,
+                    sim_span=timedelta(seconds=duration * speedup) if duration else None,
+                    on_progress=latest.append,
+                    stop=stop,
+                )
             )
-            if live:
-                live.start()
-            last_plain = 0.0
-            try:
-                while not stop.wait(PROGRESS_SECONDS):
-                    elapsed = time.monotonic() - started
-                    store = store_counts(watch)
-                    view = _live_table(
-                        elapsed, latest[-1] if latest else None, ingester.stats(), store
-                    )
-                    _add_predictions(view, prediction_counts(watch, since=since))
-                    if live:
-                        live.update(view)
-                    elif elapsed - last_plain >= PLAIN_PROGRESS_SECONDS:
-                        console.print(view)
-                        last_plain = elapsed
-                    if duration is not None and elapsed >= duration:
-                        stop.set()
-            finally:
-                stop.set()
-                sim_thread.join(30)
-                _settle(ingester, outcome)
-                ingester.stop()
-                scorer.stop()
+        except BaseException as exc:
+            outcome.append(exc)
+            stop.set()
+
+    sim_thread = threading.Thread(target=simulate, name="simulator", daemon=True)
+    sim_thread.start()
+    started = time.monotonic()
+    store: StoreCounts | None = None
+    with connect(live_settings, autocommit=True) as watch:
+        live = (
+            Live(console=console, refresh_per_second=2, transient=False)
+            if console.is_terminal
+            else None
+        )
+        if live:
+            live.start()
+        last_plain = 0.0
+        try:
+            while not stop.wait(PROGRESS_SECONDS):
+                elapsed = time.monotonic() - started
+                give_owners_targets(watch, part)
+                store = store_counts(watch)
+                view = _live_table(elapsed, latest[-1] if latest else None, ingester.stats(), store)
+                _add_predictions(view, prediction_counts(watch, since=since))
+                add_live_rows(view, rules_repo.summary_counts(watch, after=before))
                 if live:
-                    live.stop()
-            store = store_counts(watch)
-            counts = prediction_counts(watch, since=since)
-            top = latest_predictions(watch, limit=8, since=since)
-        summary: SimSummary | None = None
-        if outcome:
-            if isinstance(outcome[0], BaseException):
-                raise outcome[0]
-            summary = outcome[0]
-        _print_summary(console, time.monotonic() - started, summary, ingester.stats(), store)
-        _print_predictions(console, counts, top)
+                    live.update(view)
+                elif elapsed - last_plain >= PLAIN_PROGRESS_SECONDS:
+                    console.print(view)
+                    last_plain = elapsed
+                if duration is not None and elapsed >= duration:
+                    stop.set()
+        finally:
+            stop.set()
+            sim_thread.join(30)
+            _settle(ingester, outcome)
+            ingester.stop()
+            scorer.stop()
+            if live:
+                live.stop()
+        store = store_counts(watch)
+        counts = prediction_counts(watch, since=since)
+        top = latest_predictions(watch, limit=8, since=since)
+    summary: SimSummary | None = None
+    if outcome:
+        if isinstance(outcome[0], BaseException):
+            raise outcome[0]
+        summary = outcome[0]
+    _print_summary(console, time.monotonic() - started, summary, ingester.stats(), store)
+    _print_predictions(console, counts, top)
 
 
 SETTLE_SECONDS = 10.0  # the broker forwards the simulator's last messages in milliseconds

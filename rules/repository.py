@@ -48,8 +48,9 @@ def device(conn: Conn, *, device_id: str) -> Device | None:
     return Device(row[0], row[1], row[2], row[3], row[4], owner, row[5])
 
 
-_INCIDENT = """incident_id, state, rule, segment, opened_at, last_predicted_at, guide_sent_at,
-               ticket_due_at, ticket_id, fleet_incident_id"""
+_COLUMNS = ("incident_id", "state", "rule", "segment", "opened_at", "last_predicted_at",
+            "guide_sent_at", "ticket_due_at", "ticket_id", "fleet_incident_id")
+_INCIDENT = ", ".join(_COLUMNS)
 
 
 def _incident(r: tuple[Any, ...]) -> OpenIncident:
@@ -304,28 +305,53 @@ def db_now(conn: Conn) -> datetime:
     return row[0]  # type: ignore[no-any-return]
 
 
-def summary_counts(conn: Conn, *, since: datetime | None = None) -> dict[str, int]:
-    """The figures the demo prints, straight from the tables (incidents opened since `since`)."""
+@dataclass(frozen=True, slots=True)
+class Marks:
+    """The highest ids in the acting tables at a moment: a run counts only rows above them."""
+
+    incident: int = 0
+    ticket: int = 0
+    fleet: int = 0
+    notification: int = 0
+
+
+def marks(conn: Conn) -> Marks:
+    """The current highest ids."""
+    row = conn.execute(
+        """SELECT (SELECT coalesce(max(incident_id), 0) FROM incidents),
+                  (SELECT coalesce(max(ticket_id), 0) FROM tickets),
+                  (SELECT coalesce(max(fleet_incident_id), 0) FROM fleet_incidents),
+                  (SELECT coalesce(max(notification_id), 0) FROM notifications)"""
+    ).fetchone()
+    assert row is not None
+    return Marks(*(int(v) for v in row))
+
+
+def summary_counts(conn: Conn, *, after: Marks = Marks()) -> dict[str, int]:
+    """The figures the demo prints, straight from the tables (rows created after `after`)."""
     row = conn.execute(
         """SELECT
-             (SELECT count(*) FROM incidents WHERE opened_at >= %(s)s),
-             (SELECT count(*) FROM incidents WHERE opened_at >= %(s)s
+             (SELECT count(*) FROM incidents WHERE incident_id > %(i)s),
+             (SELECT count(*) FROM incidents WHERE incident_id > %(i)s
                 AND outcome = 'recovered_after_guide'),
-             (SELECT count(*) FROM notifications WHERE created_at >= %(s)s
+             (SELECT count(*) FROM notifications WHERE notification_id > %(n)s
                 AND audience = 'owner' AND guide_id IS NOT NULL AND status = 'sent'),
-             (SELECT count(*) FROM notifications WHERE created_at >= %(s)s
+             (SELECT count(*) FROM notifications WHERE notification_id > %(n)s
                 AND audience = 'owner' AND guide_id IS NOT NULL),
-             (SELECT count(*) FROM tickets WHERE opened_at >= %(s)s AND kind = 'device'),
-             (SELECT count(*) FROM tickets WHERE opened_at >= %(s)s AND priority = 'critical'),
-             (SELECT count(*) FROM fleet_incidents WHERE opened_at >= %(s)s),
-             (SELECT coalesce(max(devices), 0) FROM fleet_incidents WHERE opened_at >= %(s)s),
-             (SELECT count(*) FROM ticket_events e JOIN tickets t USING (ticket_id)
-                WHERE t.opened_at >= %(s)s AND e.kind = 'escalated'),
-             (SELECT count(*) FROM ticket_events e JOIN tickets t USING (ticket_id)
-                WHERE t.opened_at >= %(s)s AND e.kind = 'breach_warning'),
-             (SELECT count(*) FROM notifications WHERE created_at >= %(s)s AND status = 'failed')
+             (SELECT count(*) FROM tickets WHERE ticket_id > %(t)s AND kind = 'device'),
+             (SELECT count(*) FROM tickets WHERE ticket_id > %(t)s AND priority = 'critical'
+                AND kind = 'device'),
+             (SELECT count(*) FROM fleet_incidents WHERE fleet_incident_id > %(f)s),
+             (SELECT coalesce(max(devices), 0) FROM fleet_incidents
+                WHERE fleet_incident_id > %(f)s),
+             (SELECT count(*) FROM ticket_events
+                WHERE ticket_id > %(t)s AND kind = 'escalated'),
+             (SELECT count(*) FROM ticket_events
+                WHERE ticket_id > %(t)s AND kind = 'breach_warning'),
+             (SELECT count(*) FROM notifications WHERE notification_id > %(n)s
+                AND status = 'failed')
         """,
-        {"s": since or datetime(1970, 1, 1).astimezone()},
+        {"i": after.incident, "t": after.ticket, "f": after.fleet, "n": after.notification},
     ).fetchone()
     assert row is not None
     keys = ("incidents", "recovered_after_guide", "guides_sent", "guides_queued",
@@ -369,7 +395,7 @@ def due_incidents(conn: Conn, *, now: datetime, clear_after: timedelta) -> list[
     """Open incidents the clock may act on: their device looks recovered, or their ticket
     wait has passed."""
     rows = conn.execute(
-        f"""SELECT i.device_id, i.fault, {_INCIDENT.replace("incident_id", "i.incident_id")}
+        f"""SELECT i.device_id, i.fault, {", ".join("i." + c for c in _COLUMNS)}
             FROM incidents i JOIN devices d USING (device_id)
             WHERE i.closed_at IS NULL
               AND (d.last_seen - i.last_predicted_at >= %s
@@ -378,3 +404,12 @@ def due_incidents(conn: Conn, *, now: datetime, clear_after: timedelta) -> list[
         (clear_after, now),
     ).fetchall()
     return [Watched(r[0], r[1], _incident(r[2:])) for r in rows]
+
+
+def default_owner_targets(conn: Conn, *, prefix: str) -> int:
+    """Give every owner without a notification target the URL `prefix` + owner id."""
+    cur = conn.execute(
+        "UPDATE owners SET notify_targets = ARRAY[%s || owner_id] WHERE notify_targets = '{}'",
+        (prefix,),
+    )
+    return cur.rowcount
