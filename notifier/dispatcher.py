@@ -1,0 +1,285 @@
+"""The outbox dispatcher: claims due notifications one at a time, sends them, records why.
+
+Each row goes through two commits: the claim ('sending', an attempt row with its start) is
+committed before the request leaves, the result after it returns. A dispatcher that dies in
+between leaves the row 'sending'; once its lease has passed, any dispatcher marks it
+'interrupted' and nobody sends it again, because the request may already have arrived. That
+is the outbox's promise: at most once after a crash, retried with backoff otherwise.
+
+Enqueuers call ``repository.notify_outbox`` in their transaction; the dispatcher LISTENs on
+that channel and also polls every second, so a missed wake-up costs at most a second.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import socket
+import threading
+import time
+import uuid
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import timedelta
+
+import psycopg
+
+from forewarn.clock import Clock
+from forewarn.db import connect
+from forewarn.errors import StorageError
+from forewarn.settings import Settings
+from notifier import repository
+from notifier.channels import AppriseChannel, Channel, TicketSink, WebhookSink
+from notifier.types import ClaimedNotification, DispatchStats, SendResult
+
+log = logging.getLogger(__name__)
+
+# Longest wait for a wake-up before looking at the outbox anyway (retries come due silently).
+POLL_SECONDS = 1.0
+# Rows one run_once pass may send before it returns (the thread then checks for stop).
+PASS_LIMIT = 100
+# Backoff grows by up to this fraction at random, so a burst of failures does not retry in step.
+JITTER = 0.1
+# The commits around a send and the gap between them; part of the lease, see default_lease.
+LEASE_MARGIN_SECONDS = 5.0
+# Pauses after a database error, doubling up to the longest; the loop outlives a restart.
+DB_RETRY_FIRST_SECONDS = 0.5
+DB_RETRY_MAX_SECONDS = 10.0
+
+
+def default_lease(settings: Settings) -> timedelta:
+    """How long a row may stay 'sending' before its dispatcher is presumed dead.
+
+    A send is bounded by the timeout twice over (a webhook's connect and read each get the
+    full timeout), plus a margin for the commits around it. A lease that is too short cannot
+    cause a second send: it only marks a slow row 'interrupted', and its result still lands.
+    """
+    return timedelta(seconds=2 * settings.notify_timeout_seconds + LEASE_MARGIN_SECONDS)
+
+
+def backoff(settings: Settings, attempt: int) -> timedelta:
+    """The pause after failed attempt number `attempt`: doubling, capped, a little jitter."""
+    base = settings.notify_backoff_seconds * 2 ** min(attempt - 1, 32)
+    seconds = min(base * (1 + random.uniform(0, JITTER)), settings.notify_backoff_max_seconds)
+    return timedelta(seconds=seconds)
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A result whose commit failed: written first once the database is back."""
+
+    claimed: ClaimedNotification
+    result: SendResult
+
+
+class Dispatcher:
+    """Sends the outbox's due notifications, in a thread of its own or pass by pass."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock,
+        *,
+        worker: str | None = None,
+        apprise_channel: Channel | None = None,
+        sink: TicketSink | None = None,
+        lease: timedelta | None = None,
+    ) -> None:
+        self._settings = settings
+        self._clock = clock
+        self.worker = worker or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+        self._apprise = apprise_channel or AppriseChannel(settings)
+        if sink is None and settings.ticket_webhook_url is not None:
+            sink = WebhookSink(settings.ticket_webhook_url, settings.notify_timeout_seconds)
+        self._sink = sink
+        self.lease = lease if lease is not None else default_lease(settings)
+        self._conn: repository.Conn | None = None
+        self._unrecorded: list[_Pending] = []
+        self._next_retry = 0.0  # monotonic time of the soonest retry this dispatcher scheduled
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="forewarn-dispatcher", daemon=True)
+        self._lock = threading.Lock()
+        self._counts = dict.fromkeys(DispatchStats.__slots__, 0)
+        self.failure: BaseException | None = None
+        self.ready = threading.Event()
+
+    def start(self) -> None:
+        """Start dispatching in the background."""
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop after the current send and close the connection (also when never started)."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        self.close()
+
+    def close(self) -> None:
+        """Close the database connection (run_once opens it again if called)."""
+        if self._conn is not None:
+            with suppress(psycopg.Error):
+                self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> Dispatcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stats(self) -> DispatchStats:
+        """A snapshot of the counters."""
+        with self._lock:
+            return DispatchStats(**self._counts)
+
+    def _recover(self) -> int:
+        """Mark rows abandoned mid-send (older than the lease) 'interrupted'; returns how many."""
+        conn = self._connection()
+        with conn.transaction():
+            found = repository.mark_interrupted(conn, lease=self.lease)
+        if found:
+            log.warning("%d notification(s) were interrupted mid-send by a crash; they are "
+                        "not sent again (at most once)", found)  # fmt: skip
+            self._count("interrupted", found)
+        return found
+
+    def run_once(self) -> int:
+        """Send every due row, one at a time; returns the number of attempts made.
+
+        For tests and one-shot tools: it opens a connection and closes it before returning.
+        Do not call it while the thread started by ``start`` runs. Database errors propagate;
+        a failing target does not.
+        """
+        try:
+            return self._pass()
+        finally:
+            self.close()
+
+    def _pass(self) -> int:
+        """One claim-send-finish pass on the kept connection (the thread's unit of work)."""
+        conn = self._connection()
+        self._record_unrecorded(conn)
+        done = 0
+        while done < PASS_LIMIT and not self._stop.is_set():
+            with conn.transaction():
+                claimed = repository.claim(
+                    conn, worker=self.worker, now=self._clock.now(), limit=1,
+                    redact=self._redact,
+                )  # fmt: skip
+            if not claimed:
+                break
+            for row in claimed:
+                result = self._send(row)
+                self._unrecorded.append(_Pending(row, result))
+                self._record_unrecorded(conn)
+                done += 1
+        return done
+
+    def _send(self, row: ClaimedNotification) -> SendResult:
+        message = row.message
+        self._count("attempts")
+        try:
+            if message.channel == "apprise":
+                return self._apprise.send(message)
+            if self._sink is None:
+                return SendResult(
+                    False, "no ticket sink configured (set FOREWARN_TICKET_WEBHOOK_URL)",
+                    message.target,
+                )  # fmt: skip
+            return self._sink.send(message.payload, message.key)
+        except Exception as exc:  # channels return failures; this guards a buggy one
+            log.exception("channel raised while sending %s", message.key)
+            return SendResult(False, f"channel raised {exc!r}", self._redact(message.target))
+
+    def _record_unrecorded(self, conn: repository.Conn) -> None:
+        """Commit the results of finished sends (kept in memory if the database is away)."""
+        while self._unrecorded:
+            pending = self._unrecorded[0]
+            row, result = pending.claimed, pending.result
+            retry_in = None
+            if not result.ok and not result.permanent and row.attempt < self._max_attempts:
+                retry_in = backoff(self._settings, row.attempt)
+            with conn.transaction():
+                status = repository.finish(
+                    conn, notification_id=row.notification_id, attempt=row.attempt,
+                    result=result, retry_in=retry_in,
+                )  # fmt: skip
+            self._unrecorded.pop(0)
+            if status == "sent":
+                self._count("sent")
+            elif status == "pending":
+                self._count("retried")
+                assert retry_in is not None
+                due = time.monotonic() + retry_in.total_seconds()
+                self._next_retry = due if self._next_retry <= time.monotonic() else min(
+                    self._next_retry, due
+                )  # fmt: skip
+            else:
+                self._count("failed")
+                log.error("notification %s failed for good after %d attempt(s): %s",
+                          row.message.key, row.attempt, result.error)  # fmt: skip
+
+    @property
+    def _max_attempts(self) -> int:
+        return self._settings.notify_max_attempts
+
+    def _redact(self, target: str) -> str:
+        if target == "webhook" and self._sink is not None:
+            return self._sink.name
+        return self._apprise.redact(target)
+
+    def _connection(self) -> repository.Conn:
+        if self._conn is None or self._conn.closed:
+            self._conn = connect(self._settings)
+        return self._conn
+
+    def _run(self) -> None:
+        try:
+            self._loop()
+        except BaseException as exc:  # surfaced through .failure, as the scorer does
+            self.failure = exc
+            log.exception("dispatcher stopped")
+            raise
+        finally:
+            self.close()
+
+    def _loop(self) -> None:
+        listen: repository.Conn | None = None
+        pause = DB_RETRY_FIRST_SECONDS
+        next_recovery = 0.0
+        recovery_every = max(1.0, self.lease.total_seconds() / 4)
+        while not self._stop.is_set():
+            try:
+                if listen is None or listen.closed:
+                    listen = connect(self._settings, autocommit=True)
+                    repository.listen(listen)
+                if time.monotonic() >= next_recovery:
+                    self._recover()
+                    next_recovery = time.monotonic() + recovery_every
+                self.ready.set()
+                if self._pass() >= PASS_LIMIT:
+                    continue  # more are due: no sleep
+                pause = DB_RETRY_FIRST_SECONDS
+                wait = POLL_SECONDS
+                if self._next_retry > time.monotonic():
+                    wait = min(wait, self._next_retry - time.monotonic())
+                for _ in listen.notifies(timeout=max(wait, 0.01), stop_after=1):
+                    pass
+            except (psycopg.Error, StorageError) as exc:
+                self._count("database_errors")
+                log.warning("database error in the dispatcher (%s); retrying in %.1f s",
+                            str(exc).strip() or type(exc).__name__, pause)  # fmt: skip
+                for conn in (listen, self._conn):
+                    if conn is not None:
+                        with suppress(psycopg.Error):
+                            conn.close()
+                listen, self._conn = None, None
+                self._stop.wait(pause)
+                pause = min(pause * 2, DB_RETRY_MAX_SECONDS)
+        if listen is not None:
+            with suppress(psycopg.Error):
+                listen.close()
+
+    def _count(self, key: str, n: int = 1) -> None:
+        with self._lock:
+            self._counts[key] += n
