@@ -30,7 +30,7 @@ from forewarn.errors import StorageError
 from forewarn.settings import Settings
 from notifier import repository
 from notifier.channels import AppriseChannel, Channel, TicketSink, WebhookSink
-from notifier.types import ClaimedNotification, DispatchStats, SendResult
+from notifier.types import WEBHOOK_TARGET, ClaimedNotification, DispatchStats, SendResult
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +184,7 @@ class Dispatcher:
             if self._sink is None:
                 return SendResult(
                     False, "no ticket sink configured (set FOREWARN_TICKET_WEBHOOK_URL)",
-                    message.target,
+                    self._redact(message.target),
                 )  # fmt: skip
             return self._sink.send(message.payload, message.key)
         except Exception as exc:  # channels return failures; this guards a buggy one
@@ -224,8 +224,8 @@ class Dispatcher:
         return self._settings.notify_max_attempts
 
     def _redact(self, target: str) -> str:
-        if target == "webhook" and self._sink is not None:
-            return self._sink.name
+        if target == WEBHOOK_TARGET:
+            return self._sink.name if self._sink is not None else "webhook (no sink configured)"
         return self._apprise.redact(target)
 
     def _connection(self) -> repository.Conn:

@@ -309,6 +309,7 @@ def test_ticket_row_without_sink_fails_clearly(settings: Settings, db: Conn) -> 
         dispatcher.close()
     [attempt] = repository.attempts(db, notification_id=nid)
     assert attempt.error == "no ticket sink configured (set FOREWARN_TICKET_WEBHOOK_URL)"
+    assert attempt.target == "webhook (no sink configured)"
 
 
 def test_channels_can_be_injected(settings: Settings, db: Conn, rx: HttpReceiver) -> None:
