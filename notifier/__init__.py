@@ -1,1 +1,3 @@
-"""Guides to owners through Apprise, tickets to helpdesks. Not built yet: issue 4."""
+"""What Forewarn sends: the notification outbox and its dispatcher (Apprise, the webhook
+ticket sink), the knowledge base of guides (``notifier.guides``) and tickets with their SLA
+clocks (``notifier.tickets``)."""
