@@ -48,8 +48,18 @@ def device(conn: Conn, *, device_id: str) -> Device | None:
     return Device(row[0], row[1], row[2], row[3], row[4], owner, row[5])
 
 
-_COLUMNS = ("incident_id", "state", "rule", "segment", "opened_at", "last_predicted_at",
-            "guide_sent_at", "ticket_due_at", "ticket_id", "fleet_incident_id")
+_COLUMNS = (
+    "incident_id",
+    "state",
+    "rule",
+    "segment",
+    "opened_at",
+    "last_predicted_at",
+    "guide_sent_at",
+    "ticket_due_at",
+    "ticket_id",
+    "fleet_incident_id",
+)
 _INCIDENT = ", ".join(_COLUMNS)
 
 

@@ -34,7 +34,7 @@ from tests.receiver import HttpReceiver
 
 DB = psycopg.Connection[tuple[Any, ...]]
 RULES = load_rules()
-# 10:00 UTC: 11:00 in Berlin, outside the default owner's quiet hours (22:00–07:00).
+# 10:00 UTC: 11:00 in Berlin, outside the default owner's quiet hours (22:00-07:00).
 T0 = datetime.now(UTC).replace(hour=10, minute=0, second=0, microsecond=0) - timedelta(days=1)
 H = timedelta(hours=1)
 M = timedelta(minutes=1)
@@ -54,34 +54,77 @@ class World:
     cursor: datetime
     version: int
 
-    def owner(self, owner_id: str, *, quiet: tuple[time, time] | None = (time(22), time(7)),
-              zone: str = "Europe/Berlin", locale: str = "en-US",
-              enterprise: str | None = None, targets: int = 1) -> None:  # fmt: skip
-        urls = [f"json://127.0.0.1:{self.receiver.port}/owners/{owner_id}/{i}"
-                for i in range(targets)]  # fmt: skip
+    def owner(
+        self,
+        owner_id: str,
+        *,
+        quiet: tuple[time, time] | None = (time(22), time(7)),
+        zone: str = "Europe/Berlin",
+        locale: str = "en-US",
+        enterprise: str | None = None,
+        targets: int = 1,
+    ) -> None:
+        urls = [
+            f"json://127.0.0.1:{self.receiver.port}/owners/{owner_id}/{i}" for i in range(targets)
+        ]
         self.db.execute(
             """INSERT INTO owners (owner_id, name, contact, locale, time_zone, quiet_start,
                    quiet_end, account_type, enterprise_account, notify_targets)
                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
-            (owner_id, f"Owner {owner_id}", f"{owner_id}@example.com", locale, zone,
-             quiet[0] if quiet else None, quiet[1] if quiet else None,
-             "enterprise" if enterprise else "consumer", enterprise, urls),
-        )  # fmt: skip
+            (
+                owner_id,
+                f"Owner {owner_id}",
+                f"{owner_id}@example.com",
+                locale,
+                zone,
+                quiet[0] if quiet else None,
+                quiet[1] if quiet else None,
+                "enterprise" if enterprise else "consumer",
+                enterprise,
+                urls,
+            ),
+        )
 
-    def device(self, device_id: str, owner_id: str, *, model: str = "lock-s2",
-               kind: str = "lock", firmware: str = "2.4.1", owned_days: float = 90) -> None:  # fmt: skip
+    def device(
+        self,
+        device_id: str,
+        owner_id: str,
+        *,
+        model: str = "lock-s2",
+        kind: str = "lock",
+        firmware: str = "2.4.1",
+        owned_days: float = 90,
+    ) -> None:
         self.db.execute(
             """INSERT INTO devices (device_id, model, kind, firmware, owner_id, activated_at,
                    last_seen, registered_by) VALUES (%s, %s, %s, %s, %s, %s, %s, 'test')""",
             (device_id, model, kind, firmware, owner_id, T0 - timedelta(days=owned_days), T0),
         )
 
-    def predict(self, device_id: str, fault: str, *, at: datetime, p: float = 0.97,
-                hours_to_empty: float | None = None) -> None:  # fmt: skip
-        upsert_predictions(self.db, predictions=[Prediction(
-            device_id, fault, at, p, 24.0, ("battery draining 3x faster than usual",),
-            self.version, hours_to_empty,
-        )])  # fmt: skip
+    def predict(
+        self,
+        device_id: str,
+        fault: str,
+        *,
+        at: datetime,
+        p: float = 0.97,
+        hours_to_empty: float | None = None,
+    ) -> None:
+        upsert_predictions(
+            self.db,
+            predictions=[
+                Prediction(
+                    device_id,
+                    fault,
+                    at,
+                    p,
+                    24.0,
+                    ("battery draining 3x faster than usual",),
+                    self.version,
+                    hours_to_empty,
+                )
+            ],
+        )
 
     def readings(self, device_id: str, start: datetime, end: datetime, **values: float) -> None:
         writer = DirectWriter(self.settings)
@@ -106,14 +149,17 @@ def world(settings: Settings, db: DB) -> Iterator[World]:
         config = settings.data_dir.parent / f"apprise-{settings.topic_prefix.split('/')[0]}.yaml"
         config.write_text(
             "urls:\n"
-            + "".join(f"  - json://127.0.0.1:{receiver.port}/staff/{t}:\n    - tag: {t}\n"
-                      for t in ("support-l1", "support-l2", "support-l3", "enterprise", "leads")),
+            + "".join(
+                f"  - json://127.0.0.1:{receiver.port}/staff/{t}:\n    - tag: {t}\n"
+                for t in ("support-l1", "support-l2", "support-l3", "enterprise", "leads")
+            ),
             encoding="utf-8",
-        )  # fmt: skip
+        )
         live = settings.with_overrides(
-            notify_config=str(config), notify_backoff_seconds=0.05,
+            notify_config=str(config),
+            notify_backoff_seconds=0.05,
             ticket_webhook_url=f"http://127.0.0.1:{receiver.port}/helpdesk",
-        )  # fmt: skip
+        )
         clock = FixedClock(T0)
         with connect(live) as conn:
             load_directory(conn, default_directory())
@@ -125,8 +171,17 @@ def world(settings: Settings, db: DB) -> Iterator[World]:
             assert row is not None
             cursor = rules_repo.db_now(conn) - OVERLAP
             conn.commit()
-            w = World(live, db, receiver, clock, conn, Responder(live, RULES, clock),
-                      Dispatcher(live, clock), cursor, int(row[0]))  # fmt: skip
+            w = World(
+                live,
+                db,
+                receiver,
+                clock,
+                conn,
+                Responder(live, RULES, clock),
+                Dispatcher(live, clock),
+                cursor,
+                int(row[0]),
+            )
             yield w
         config.unlink(missing_ok=True)
 
@@ -168,7 +223,11 @@ def test_battery_guide_first_then_ticket_with_sla_dues(world: World) -> None:
     assert evidence["prediction"]["fault"] == "battery_failure" and evidence["reasons"]
     assert evidence["telemetry"] and evidence["guides_sent"][0]["status"] == "sent"
     assert (t["customer_id"], t["contact"], t["model"], t["firmware"]) == (
-        "o1", "o1@example.com", "lock-s2", "2.4.1")  # fmt: skip
+        "o1",
+        "o1@example.com",
+        "lock-s2",
+        "2.4.1",
+    )
     # Staff were told, and the helpdesk webhook got the ticket.
     assert w.receiver.wait_for(1, path="/staff/support-l1")
     [sink] = w.receiver.wait_for(1, path="/helpdesk")
@@ -213,7 +272,8 @@ def test_firmware_cohort_is_one_fleet_incident(world: World) -> None:
         w.step()
     assert count(db, "SELECT count(*) FROM fleet_incidents") == 1
     devices, priority, fleet_ticket = db.execute(
-        "SELECT devices, priority, ticket_id FROM fleet_incidents").fetchone() or (0, "", 0)  # fmt: skip
+        "SELECT devices, priority, ticket_id FROM fleet_incidents"
+    ).fetchone() or (0, "", 0)
     assert (devices, priority) == (8, "major")
     # The first four opened device tickets (reboot loop: ticket at once); the fifth made the
     # fleet incident, which took them as children; the rest opened no ticket of their own.
@@ -273,7 +333,9 @@ def test_recovery_after_a_guide_closes_the_incident(world: World) -> None:
     w.clock.advance(90 * M)
     w.step()
     assert db.execute("SELECT state, outcome FROM incidents").fetchone() == (
-        "closed", "recovered_after_guide")  # fmt: skip
+        "closed",
+        "recovered_after_guide",
+    )
     assert count(db, "SELECT count(*) FROM tickets") == 0
     # It comes back within 30 days: a new incident, linked as a recurrence.
     w.clock.advance(3 * H)
@@ -315,11 +377,21 @@ def test_live_pipeline_acts(settings: Settings, db: DB) -> None:
     from tests.conftest import wait_for
 
     history = datetime.now(UTC).replace(microsecond=0) - timedelta(days=5)
-    run_simulation(settings, devices=80, seed=21, speedup=0, duration=None, start=history,
-                   sim_span=timedelta(days=2), fault_rate=0.5, sink=DirectWriter(settings),
-                   number_from=500_001)  # fmt: skip
-    assert train(settings, evaluation={"seed": 8, "devices": 40, "days": 1.5},
-                 say=lambda _m: None).activated  # fmt: skip
+    run_simulation(
+        settings,
+        devices=80,
+        seed=21,
+        speedup=0,
+        duration=None,
+        start=history,
+        sim_span=timedelta(days=2),
+        fault_rate=0.5,
+        sink=DirectWriter(settings),
+        number_from=500_001,
+    )
+    assert train(
+        settings, evaluation={"seed": 8, "devices": 40, "days": 1.5}, say=lambda _m: None
+    ).activated
     ingester = Ingester(settings.with_overrides(ingest_receive_maximum=65535))
     scorer = Scorer(settings, warmup_hours=0)
     ingester.start()
@@ -329,26 +401,43 @@ def test_live_pipeline_acts(settings: Settings, db: DB) -> None:
         wait_for(scorer.ready.is_set, what="the scorer to load the active model")
         with connect(settings) as conn:
             cursor = rules_repo.db_now(conn) - OVERLAP
-        summary = run_simulation(settings, devices=40, seed=22, speedup=0, duration=None,
-                                 start=start, sim_span=timedelta(hours=20), fault_rate=0.6)  # fmt: skip
+        summary = run_simulation(
+            settings,
+            devices=40,
+            seed=22,
+            speedup=0,
+            duration=None,
+            start=start,
+            sim_span=timedelta(hours=20),
+            fault_rate=0.6,
+        )
         live = "SELECT count(*) FROM telemetry WHERE device_id NOT LIKE '%%-5_____'"
-        wait_for(lambda: count(db, live) >= summary.readings, timeout=90,
-                 what="the ingester to store every reading")  # fmt: skip
-        wait_for(lambda: scorer.stats().readings >= summary.readings, timeout=60,
-                 what="the scorer to fold every reading")  # fmt: skip
+        wait_for(
+            lambda: count(db, live) >= summary.readings,
+            timeout=90,
+            what="the ingester to store every reading",
+        )
+        wait_for(
+            lambda: scorer.stats().readings >= summary.readings,
+            timeout=60,
+            what="the scorer to fold every reading",
+        )
     finally:
         ingester.stop()
         scorer.stop()
     faulty = {e.device_id for e in summary.episodes}
-    predicted = {r[0] for r in db.execute(
-        "SELECT DISTINCT device_id FROM predictions WHERE fault <> 'anomaly'")}  # fmt: skip
+    predicted = {
+        r[0]
+        for r in db.execute("SELECT DISTINCT device_id FROM predictions WHERE fault <> 'anomaly'")
+    }
     assert predicted and predicted <= faulty
 
     with HttpReceiver() as receiver, connect(settings) as conn:
         load_directory(conn, default_directory())
         with conn.transaction():
             rules_repo.default_owner_targets(
-                conn, prefix=f"json://127.0.0.1:{receiver.port}/owners/")  # fmt: skip
+                conn, prefix=f"json://127.0.0.1:{receiver.port}/owners/"
+            )
         # Everyone answers at any hour: this test is about the path, not quiet hours.
         db.execute("UPDATE owners SET quiet_start = NULL, quiet_end = NULL")
         clock = FixedClock(start + timedelta(hours=20))

@@ -41,25 +41,50 @@ STUCK = FaultKind.STUCK_SENSOR.value
 
 
 def owner(**kw: object) -> Owner:
-    base = Owner("o1", "Anna Miller", "anna@example.com", "en-US", "Europe/Berlin",
-                 time(22, 0), time(7, 0), None, ("json://127.0.0.1:1/owner",))  # fmt: skip
+    base = Owner(
+        "o1",
+        "Anna Miller",
+        "anna@example.com",
+        "en-US",
+        "Europe/Berlin",
+        time(22, 0),
+        time(7, 0),
+        None,
+        ("json://127.0.0.1:1/owner",),
+    )
     return replace(base, **kw)  # type: ignore[arg-type]
 
 
 def device(days_owned: float = 90, **kw: object) -> Device:
-    base = Device("lock-000001", "lock-s2", "lock", "2.4.1", NOW - timedelta(days=days_owned),
-                  owner(), NOW)  # fmt: skip
+    base = Device(
+        "lock-000001", "lock-s2", "lock", "2.4.1", NOW - timedelta(days=days_owned), owner(), NOW
+    )
     return replace(base, **kw)  # type: ignore[arg-type]
 
 
 def signal(fault: str = BATTERY, p: float = 0.97) -> Signal:
-    return Signal("lock-000001", fault, p, NOW, 24.0, 120.0 if fault == BATTERY else None,
-                  ("battery draining fast",))  # fmt: skip
+    return Signal(
+        "lock-000001",
+        fault,
+        p,
+        NOW,
+        24.0,
+        120.0 if fault == BATTERY else None,
+        ("battery draining fast",),
+    )
 
 
 def incident(**kw: object) -> OpenIncident:
-    base = OpenIncident(1, "guided", "battery: guide, then a ticket", Segment.REGULAR,
-                        NOW - 2 * H, NOW - 10 * M, NOW - 2 * H, NOW + 4 * H)  # fmt: skip
+    base = OpenIncident(
+        1,
+        "guided",
+        "battery: guide, then a ticket",
+        Segment.REGULAR,
+        NOW - 2 * H,
+        NOW - 10 * M,
+        NOW - 2 * H,
+        NOW + 4 * H,
+    )
     return replace(base, **kw)  # type: ignore[arg-type]
 
 
@@ -74,8 +99,11 @@ ENTERPRISE = owner(enterprise_account="Lotus Hotel")
         pytest.param(device(days_owned=31), Segment.REGULAR, id="31-days-regular"),
         pytest.param(device(days_owned=179), Segment.REGULAR, id="179-days-regular"),
         pytest.param(device(days_owned=180), Segment.SENIOR, id="180-days-senior"),
-        pytest.param(device(days_owned=3, owner=ENTERPRISE), Segment.ENTERPRISE,
-                     id="enterprise-by-account-whatever-the-age"),  # fmt: skip
+        pytest.param(
+            device(days_owned=3, owner=ENTERPRISE),
+            Segment.ENTERPRISE,
+            id="enterprise-by-account-whatever-the-age",
+        ),
         pytest.param(device(activated_at=None), Segment.REGULAR, id="unknown-activation"),
     ],
 )
@@ -86,29 +114,117 @@ def test_segments(dev: Device, expected: Segment) -> None:
 @pytest.mark.parametrize(
     ("fault", "dev", "rule", "state", "has_guide", "priority", "tier", "team"),
     [
-        pytest.param(BATTERY, device(), "battery: guide, then a ticket", "guided", True, None,
-                     None, None, id="battery-regular-guide-first"),  # fmt: skip
-        pytest.param(BATTERY, device(days_owned=3), "battery: guide, then a ticket", "guided",
-                     True, None, None, None, id="battery-novice-guide-first"),  # fmt: skip
-        pytest.param(HEAT, device(), "overheating is critical", "ticketed", True, "critical",
-                     "L3", "support-l3", id="overheating-critical-ticket-and-warning"),  # fmt: skip
-        pytest.param(REBOOT, device(), "reboot loop", "ticketed", True, "major", "L2",
-                     "support-l2", id="reboot-regular-ticket-at-once"),  # fmt: skip
-        pytest.param(REBOOT, device(days_owned=3), "novices: guide first for reboot loops",
-                     "guided", True, None, None, None, id="reboot-novice-guide-first"),  # fmt: skip
-        pytest.param(STUCK, device(days_owned=400), "seniors: stuck sensor to the experts",
-                     "guided", True, None, None, None, id="stuck-senior-rule"),  # fmt: skip
-        pytest.param(BATTERY, device(owner=ENTERPRISE), "enterprise", "ticketed", True, "major",
-                     "L2", "enterprise:Lotus Hotel", id="enterprise-dedicated-team"),  # fmt: skip
-        pytest.param(HEAT, device(owner=ENTERPRISE), "enterprise dedicated team", "ticketed",
-                     True, "critical", "L3", "enterprise:Lotus Hotel",
-                     id="enterprise-overheating-critical"),  # fmt: skip
-        pytest.param(BATTERY, device(owner=owner(targets=())), "battery: guide, then a ticket",
-                     "watching", False, None, None, None, id="owner-without-targets-watched"),  # fmt: skip
+        pytest.param(
+            BATTERY,
+            device(),
+            "battery: guide, then a ticket",
+            "guided",
+            True,
+            None,
+            None,
+            None,
+            id="battery-regular-guide-first",
+        ),
+        pytest.param(
+            BATTERY,
+            device(days_owned=3),
+            "battery: guide, then a ticket",
+            "guided",
+            True,
+            None,
+            None,
+            None,
+            id="battery-novice-guide-first",
+        ),
+        pytest.param(
+            HEAT,
+            device(),
+            "overheating is critical",
+            "ticketed",
+            True,
+            "critical",
+            "L3",
+            "support-l3",
+            id="overheating-critical-ticket-and-warning",
+        ),
+        pytest.param(
+            REBOOT,
+            device(),
+            "reboot loop",
+            "ticketed",
+            True,
+            "major",
+            "L2",
+            "support-l2",
+            id="reboot-regular-ticket-at-once",
+        ),
+        pytest.param(
+            REBOOT,
+            device(days_owned=3),
+            "novices: guide first for reboot loops",
+            "guided",
+            True,
+            None,
+            None,
+            None,
+            id="reboot-novice-guide-first",
+        ),
+        pytest.param(
+            STUCK,
+            device(days_owned=400),
+            "seniors: stuck sensor to the experts",
+            "guided",
+            True,
+            None,
+            None,
+            None,
+            id="stuck-senior-rule",
+        ),
+        pytest.param(
+            BATTERY,
+            device(owner=ENTERPRISE),
+            "enterprise",
+            "ticketed",
+            True,
+            "major",
+            "L2",
+            "enterprise:Lotus Hotel",
+            id="enterprise-dedicated-team",
+        ),
+        pytest.param(
+            HEAT,
+            device(owner=ENTERPRISE),
+            "enterprise dedicated team",
+            "ticketed",
+            True,
+            "critical",
+            "L3",
+            "enterprise:Lotus Hotel",
+            id="enterprise-overheating-critical",
+        ),
+        pytest.param(
+            BATTERY,
+            device(owner=owner(targets=())),
+            "battery: guide, then a ticket",
+            "watching",
+            False,
+            None,
+            None,
+            None,
+            id="owner-without-targets-watched",
+        ),
     ],
 )
-def test_first_prediction(fault: str, dev: Device, rule: str, state: str, has_guide: bool,
-                          priority: str | None, tier: str | None, team: str | None) -> None:  # fmt: skip
+def test_first_prediction(
+    fault: str,
+    dev: Device,
+    rule: str,
+    state: str,
+    has_guide: bool,
+    priority: str | None,
+    tier: str | None,
+    team: str | None,
+) -> None:
     d = on_signal(signal(fault), dev, History(), RULES, NOW)
     assert d.verdict is Verdict.OPEN
     assert (d.rule, d.state) == (rule, state)
@@ -119,7 +235,10 @@ def test_first_prediction(fault: str, dev: Device, rule: str, state: str, has_gu
     else:
         assert d.ticket is not None
         assert (d.ticket.priority.value, d.ticket.tier.value, d.ticket.team) == (
-            priority, tier, team)  # fmt: skip
+            priority,
+            tier,
+            team,
+        )
 
 
 def test_enterprise_gets_its_ten_minute_first_response() -> None:
@@ -150,24 +269,39 @@ BERLIN_NIGHT = datetime(2026, 11, 23, 23, 30, tzinfo=UTC)  # 00:30 in Berlin
     ("who", "at", "until"),
     [
         pytest.param(owner(), NOW, None, id="berlin-11am-not-quiet"),
-        pytest.param(owner(), BERLIN_NIGHT, datetime(2026, 11, 24, 6, 0, tzinfo=UTC),
-                     id="berlin-after-midnight-until-7-local"),  # fmt: skip
-        pytest.param(owner(), datetime(2026, 11, 23, 21, 0, tzinfo=UTC),
-                     datetime(2026, 11, 24, 6, 0, tzinfo=UTC), id="berlin-22h-start-included"),  # fmt: skip
-        pytest.param(owner(), datetime(2026, 11, 24, 6, 0, tzinfo=UTC), None,
-                     id="berlin-07h-end-excluded"),  # fmt: skip
-        pytest.param(owner(time_zone="Asia/Shanghai", quiet_start=time(13, 0),
-                           quiet_end=time(14, 0)),
-                     datetime(2026, 11, 23, 5, 30, tzinfo=UTC),
-                     datetime(2026, 11, 23, 6, 0, tzinfo=UTC), id="shanghai-siesta-same-day"),  # fmt: skip
+        pytest.param(
+            owner(),
+            BERLIN_NIGHT,
+            datetime(2026, 11, 24, 6, 0, tzinfo=UTC),
+            id="berlin-after-midnight-until-7-local",
+        ),
+        pytest.param(
+            owner(),
+            datetime(2026, 11, 23, 21, 0, tzinfo=UTC),
+            datetime(2026, 11, 24, 6, 0, tzinfo=UTC),
+            id="berlin-22h-start-included",
+        ),
+        pytest.param(
+            owner(), datetime(2026, 11, 24, 6, 0, tzinfo=UTC), None, id="berlin-07h-end-excluded"
+        ),
+        pytest.param(
+            owner(time_zone="Asia/Shanghai", quiet_start=time(13, 0), quiet_end=time(14, 0)),
+            datetime(2026, 11, 23, 5, 30, tzinfo=UTC),
+            datetime(2026, 11, 23, 6, 0, tzinfo=UTC),
+            id="shanghai-siesta-same-day",
+        ),
         pytest.param(owner(quiet_start=None), BERLIN_NIGHT, None, id="no-quiet-hours"),
-        pytest.param(owner(time_zone="Mars/Olympus"), BERLIN_NIGHT, None,
-                     id="unknown-zone-read-as-utc-23h30-before-22h-end"),  # fmt: skip
+        pytest.param(
+            owner(time_zone="Mars/Olympus"),
+            BERLIN_NIGHT,
+            None,
+            id="unknown-zone-read-as-utc-23h30-before-22h-end",
+        ),
     ],
 )
 def test_quiet_hours(who: Owner, at: datetime, until: datetime | None) -> None:
     if who.time_zone == "Mars/Olympus":
-        # 23:30 UTC is inside 22:00–07:00 UTC: quiet until 07:00 UTC.
+        # 23:30 UTC is inside 22:00-07:00 UTC: quiet until 07:00 UTC.
         until = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
     assert quiet_until(who, at) == until
 
@@ -186,6 +320,7 @@ def test_critical_overrides_quiet_hours() -> None:
 
 
 # ---- cooldown ------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("told_ago", "fault", "guided"),
@@ -207,6 +342,7 @@ def test_cooldown(told_ago: timedelta | None, fault: str, guided: bool) -> None:
 
 
 # ---- one incident, hysteresis ----------------------------------------------------------
+
 
 def test_open_incident_is_tracked_not_reopened() -> None:
     d = on_signal(signal(BATTERY), device(), History(open=incident()), RULES, NOW)
@@ -255,6 +391,7 @@ def test_recovered_ticketed_incident_is_plain_recovered() -> None:
 
 # ---- snooze and maintenance windows ------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("until", "verdict"),
     [
@@ -278,6 +415,7 @@ def test_snooze_holds_the_promised_ticket() -> None:
 
 # ---- fleet correlation -------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("others", "fleet_id", "open_new", "devices", "priority", "device_ticket"),
     [
@@ -287,8 +425,14 @@ def test_snooze_holds_the_promised_ticket() -> None:
         pytest.param(19, 9, False, 20, Priority.CRITICAL, False, id="20th-raises-to-critical"),
     ],
 )
-def test_fleet(others: int, fleet_id: int | None, open_new: bool | None, devices: int,
-               priority: Priority | None, device_ticket: bool) -> None:  # fmt: skip
+def test_fleet(
+    others: int,
+    fleet_id: int | None,
+    open_new: bool | None,
+    devices: int,
+    priority: Priority | None,
+    device_ticket: bool,
+) -> None:
     cam = device(device_id="cam-000001", model="cam-c2", kind="camera", firmware="3.1.0")
     history = History(cohort_devices=others, fleet_incident_id=fleet_id)
     d = on_signal(signal(REBOOT), cam, history, RULES, NOW)
@@ -297,18 +441,23 @@ def test_fleet(others: int, fleet_id: int | None, open_new: bool | None, devices
         assert d.fleet is None
     else:
         assert d.fleet is not None
-        assert (d.fleet.open_new, d.fleet.devices, d.fleet.priority) == (open_new, devices,
-                                                                         priority)  # fmt: skip
+        assert (d.fleet.open_new, d.fleet.devices, d.fleet.priority) == (
+            open_new,
+            devices,
+            priority,
+        )
     assert (d.ticket is not None) == device_ticket
 
 
 def test_fleet_incident_covers_the_promised_ticket() -> None:
-    d = on_timer(incident(ticket_due_at=NOW - M, fleet_incident_id=3), device(), History(),
-                 RULES, NOW)  # fmt: skip
+    d = on_timer(
+        incident(ticket_due_at=NOW - M, fleet_incident_id=3), device(), History(), RULES, NOW
+    )
     assert d.verdict is Verdict.NOTHING and "fleet" in d.why
 
 
 # ---- SLA dues and escalation -------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("priority", "tier", "segment", "respond", "solve", "first", "resolution"),
@@ -317,21 +466,34 @@ def test_fleet_incident_covers_the_promised_ticket() -> None:
         pytest.param(Priority.MAJOR, Tier.L2, None, 1 * H, 2 * H, 1 * H, 8 * H, id="P2-L2"),
         pytest.param(Priority.MAJOR, Tier.L1, None, 1 * H, 8 * H, 1 * H, 8 * H, id="P2-L1"),
         pytest.param(Priority.MINOR, Tier.L1, None, 2 * H, 24 * H, 2 * H, 24 * H, id="P3-L1"),
-        pytest.param(Priority.MAJOR, Tier.L2, Segment.ENTERPRISE, 10 * M, 2 * H, 10 * M, 8 * H,
-                     id="P2-enterprise"),  # fmt: skip
+        pytest.param(
+            Priority.MAJOR,
+            Tier.L2,
+            Segment.ENTERPRISE,
+            10 * M,
+            2 * H,
+            10 * M,
+            8 * H,
+            id="P2-enterprise",
+        ),
     ],
 )
-def test_dues_follow_the_table(priority: Priority, tier: Tier, segment: Segment | None,
-                               respond: timedelta, solve: timedelta, first: timedelta,
-                               resolution: timedelta) -> None:  # fmt: skip
+def test_dues_follow_the_table(
+    priority: Priority,
+    tier: Tier,
+    segment: Segment | None,
+    respond: timedelta,
+    solve: timedelta,
+    first: timedelta,
+    resolution: timedelta,
+) -> None:
     d = dues(RULES, priority=priority, tier=tier, segment=segment, opened_at=NOW)
     assert (d.tier_respond_due, d.tier_solve_due) == (NOW + respond, NOW + solve)
     assert (d.first_response_due, d.resolution_due) == (NOW + first, NOW + resolution)
 
 
 def clock(**kw: object) -> TicketClock:
-    base = TicketClock(1, Priority.MINOR, Tier.L1, NOW, NOW + 2 * H, NOW + 24 * H, None, None,
-                       None)  # fmt: skip
+    base = TicketClock(1, Priority.MINOR, Tier.L1, NOW, NOW + 2 * H, NOW + 24 * H, None, None, None)
     return replace(base, **kw)  # type: ignore[arg-type]
 
 
@@ -342,15 +504,30 @@ def clock(**kw: object) -> TicketClock:
         pytest.param(clock(), NOW + 97 * M, Warn, id="80-percent-warn"),
         pytest.param(clock(warned_at=NOW + 97 * M), NOW + 100 * M, None, id="warned-once"),
         pytest.param(clock(), NOW + 2 * H, Escalate, id="no-answer-escalates-to-L2"),
-        pytest.param(clock(tier_acknowledged_at=NOW + 10 * M), NOW + 3 * H, None,
-                     id="acknowledged-no-respond-breach"),  # fmt: skip
-        pytest.param(clock(tier_acknowledged_at=NOW + 10 * M), NOW + 24 * H, Escalate,
-                     id="unsolved-escalates"),  # fmt: skip
-        pytest.param(clock(tier=Tier.L3, tier_respond_due=NOW + 30 * M), NOW + 31 * M, Breach,
-                     id="L3-breach-has-nowhere-to-go"),  # fmt: skip
-        pytest.param(clock(tier=Tier.L3, tier_respond_due=NOW + 30 * M,
-                           breached_at=NOW + 31 * M), NOW + 40 * M, None,
-                     id="L3-breach-noted-once"),  # fmt: skip
+        pytest.param(
+            clock(tier_acknowledged_at=NOW + 10 * M),
+            NOW + 3 * H,
+            None,
+            id="acknowledged-no-respond-breach",
+        ),
+        pytest.param(
+            clock(tier_acknowledged_at=NOW + 10 * M),
+            NOW + 24 * H,
+            Escalate,
+            id="unsolved-escalates",
+        ),
+        pytest.param(
+            clock(tier=Tier.L3, tier_respond_due=NOW + 30 * M),
+            NOW + 31 * M,
+            Breach,
+            id="L3-breach-has-nowhere-to-go",
+        ),
+        pytest.param(
+            clock(tier=Tier.L3, tier_respond_due=NOW + 30 * M, breached_at=NOW + 31 * M),
+            NOW + 40 * M,
+            None,
+            id="L3-breach-noted-once",
+        ),
     ],
 )
 def test_ticket_clock(t: TicketClock, at: datetime, expected: type | None) -> None:
@@ -366,8 +543,13 @@ def test_escalation_chain_uses_the_tier_times() -> None:
     assert isinstance(step, Escalate) and step.to_tier is Tier.L2
     at = NOW + 2 * H
     assert (step.respond_due, step.solve_due) == (at + H, at + 2 * H)
-    l2 = clock(tier=Tier.L2, tier_since=at, tier_respond_due=step.respond_due,
-               tier_solve_due=step.solve_due, tier_acknowledged_at=at + 5 * M)  # fmt: skip
+    l2 = clock(
+        tier=Tier.L2,
+        tier_since=at,
+        tier_respond_due=step.respond_due,
+        tier_solve_due=step.solve_due,
+        tier_acknowledged_at=at + 5 * M,
+    )
     step = ticket_step(l2, RULES, at + 2 * H)
     assert isinstance(step, Escalate) and step.to_tier is Tier.L3
     assert step.respond_due == at + 2 * H + 30 * M
