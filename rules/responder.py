@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 import psycopg
 
@@ -24,7 +26,7 @@ from models.repository import PREDICTIONS_CHANNEL
 from notifier.tickets import flows as tickets
 from rules import repository as repo
 from rules.decide import Verdict
-from rules.flows import apply_signal, apply_timer
+from rules.flows import Outcome, apply_signal, apply_timer
 from rules.types import RuleSet, Signal
 
 log = logging.getLogger(__name__)
@@ -112,8 +114,12 @@ class Responder:
         due = repo.due_incidents(conn, now=now, clear_after=self._rules.timing.clear_after)
         conn.commit()
         for w in due:
-            out = apply_timer(conn, self._settings, self._rules, incident_id=w.incident.incident_id,
-                              device_id=w.device_id, fault=w.fault, now=now)  # fmt: skip
+            out = self._guarded(partial(
+                apply_timer, conn, self._settings, self._rules,
+                incident_id=w.incident.incident_id, device_id=w.device_id, fault=w.fault,
+                now=now))  # fmt: skip
+            if out is None:
+                continue
             if out.decision.verdict is Verdict.RECOVERED:
                 self._count("recovered")
             elif out.decision.verdict is Verdict.TICKET:
@@ -136,9 +142,11 @@ class Responder:
                 self._seen[key] = written
                 newest[(signal.device_id, signal.fault)] = signal
             for signal in newest.values():
-                out = apply_signal(conn, self._settings, self._rules, signal=signal,
-                                   now=self._clock.now())  # fmt: skip
+                out = self._guarded(partial(apply_signal, conn, self._settings, self._rules,
+                                            signal=signal, now=self._clock.now()))  # fmt: skip
                 self._count("signals")
+                if out is None:
+                    continue
                 if out.decision.verdict is Verdict.OPEN:
                     self._count("opened")
                     if out.ticket_id is not None:
@@ -152,6 +160,20 @@ class Responder:
             if len(rows) < READ_LIMIT:
                 break
         return cursor
+
+    def _guarded(self, decide: Callable[[], Outcome]) -> Outcome | None:
+        """Run one decision; a decision the database refuses is logged and skipped (its
+        transaction rolled back), so one bad row cannot stop the responder. Losing the
+        connection is not skipped: the loop reconnects."""
+        try:
+            return decide()
+        except psycopg.OperationalError:
+            raise
+        except psycopg.Error:
+            log.exception("a decision failed and was rolled back; it is retried when the "
+                          "prediction or the clock brings it up again")  # fmt: skip
+            self._count("errors")
+            return None
 
     def _count(self, key: str, n: int = 1) -> None:
         if n:

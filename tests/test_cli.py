@@ -60,6 +60,19 @@ def test_demo_runs_for_a_duration_and_its_summary_matches_the_database(
     assert int(_row(out, "messages ingested")) == published  # nothing left behind at the stop
     assert count(db, "SELECT count(*) FROM owners") > 0
     assert count(db, "SELECT count(*) FROM fault_labels WHERE source = 'simulator'") > 0
+    # Acting on predictions: every figure of the summary is what the tables hold.
+    assert "acting on predictions" in out
+    assert int(_row(out, "incidents opened")) == count(db, "SELECT count(*) FROM incidents")
+    sent = re.findall(r"\d+", _row(out, "guides sent to owners"))
+    guides = "SELECT count(*) FROM notifications WHERE audience = 'owner' AND guide_id IS NOT NULL"
+    assert int(sent[0]) == count(db, guides + " AND status = 'sent'")
+    assert int(sent[1]) == count(db, guides)
+    device_tickets = int(re.findall(r"\d+", _row(out, "device tickets opened"))[0])
+    assert device_tickets == count(db, "SELECT count(*) FROM tickets WHERE kind = 'device'")
+    fleet = int(re.findall(r"\d+", _row(out, "fleet incidents"))[0])
+    assert fleet == count(db, "SELECT count(*) FROM fleet_incidents")
+    escalations = "SELECT count(*) FROM ticket_events WHERE kind = 'escalated'"
+    assert int(_row(out, "escalations")) == count(db, escalations)
 
 
 def test_db_commands_report_what_they_did(bare_settings: Settings) -> None:
@@ -67,11 +80,11 @@ def test_db_commands_report_what_they_did(bare_settings: Settings) -> None:
     assert before.returncode == 0 and "none yet" in before.stdout
     migrated = forewarn(bare_settings, "db", "migrate")
     assert migrated.returncode == 0, migrated.stderr
-    assert "applied: 1, 2, 3, 4" in migrated.stdout
+    assert "applied: 1, 2, 3, 4, 5" in migrated.stdout
     again = forewarn(bare_settings, "db", "migrate")
     assert "already up to date" in again.stdout
     status = forewarn(bare_settings, "db", "status")
-    assert re.search(r"schema version\s+4 of 4", status.stdout)
+    assert re.search(r"schema version\s+5 of 5", status.stdout)
     assert re.search(r"storage\s+(partitioned|timescaledb)", status.stdout)
     maintained = forewarn(bare_settings, "db", "maintain")
     assert maintained.returncode == 0, maintained.stderr
