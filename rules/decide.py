@@ -153,7 +153,9 @@ def on_signal(signal: Signal, device: Device, history: History, rules: RuleSet,
         ticket = _ticket(rules, rule.priority, rule.tier, device, segment, history, now,
                          guide_sent=False)  # fmt: skip
     wait = rule.action is Action.GUIDE_THEN_TICKET
-    state = "ticketed" if ticket else "guided" if guide else "watching"
+    # A ticket rule whose device joined a fleet incident is ticketed: the fleet ticket covers it.
+    ticketed = ticket is not None or (fleet is not None and rule.action is Action.TICKET)
+    state = "ticketed" if ticketed else "guided" if guide else "watching"
     parts = [f"rule '{rule.name}' ({rule.action}) for a {segment} owner"]
     if fleet is not None:
         parts.append(f"{fleet.devices} devices of {device.model}@{device.firmware} hit: fleet")

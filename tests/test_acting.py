@@ -280,6 +280,7 @@ def test_firmware_cohort_is_one_fleet_incident(world: World) -> None:
     assert count(db, "SELECT count(*) FROM tickets WHERE kind = 'device'") == 4
     assert count(db, "SELECT count(*) FROM tickets WHERE parent_ticket_id = %s", fleet_ticket) == 4
     assert count(db, "SELECT count(*) FROM incidents WHERE fleet_incident_id IS NULL") == 0
+    assert count(db, "SELECT count(*) FROM incidents WHERE state <> 'ticketed'") == 0
     assert ticket_tier(db, fleet_ticket) == "L3"
 
 
@@ -358,7 +359,7 @@ def test_unanswered_ticket_escalates_and_warns(world: World) -> None:
     w.clock.advance(15 * M)
     w.step()
     t = ticket(db, "cam-1")
-    assert (t["tier"], t["escalations"]) == ("L3", 1)
+    assert (t["tier"], t["team"], t["escalations"]) == ("L3", "support-l3", 1)
     assert w.receiver.wait_for(1, path="/staff/support-l3")
 
 

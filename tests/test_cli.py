@@ -36,7 +36,11 @@ def _row(output: str, label: str) -> str:
 def test_demo_runs_for_a_duration_and_its_summary_matches_the_database(
     settings: Settings, db: psycopg.Connection[tuple[Any, ...]]
 ) -> None:
-    result = forewarn(settings, "demo", "--duration", "6", "--devices", "30", "--speedup", "900")
+    # A fresh database: the demo first simulates a history and trains on it (minutes on a
+    # busy two-core machine), hence the long timeout.
+    result = forewarn(
+        settings, "demo", "--duration", "6", "--devices", "30", "--speedup", "900", timeout=600
+    )
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "demo summary" in out

@@ -64,13 +64,16 @@ def open_clocks(conn: Conn, *, limit: int = 5000) -> list[TicketClock]:
 
 def escalate(conn: Conn, *, ticket_id: int, tier: Tier, at: datetime, respond_due: datetime,
              solve_due: datetime) -> None:  # fmt: skip
-    """Hand a ticket to `tier`: its tier clocks start again and it waits to be taken up."""
+    """Hand a ticket to `tier`: its tier clocks start again and it waits to be taken up.
+    Support tickets move to that tier's team; an enterprise's dedicated team keeps them."""
     conn.execute(
         """UPDATE tickets SET tier = %s, tier_since = %s, tier_respond_due = %s,
+                  team = CASE WHEN team LIKE 'support-%%' THEN 'support-' || lower(%s)
+                              ELSE team END,
                   tier_solve_due = %s, tier_acknowledged_at = NULL, warned_at = NULL,
                   escalations = escalations + 1, updated_at = clock_timestamp()
            WHERE ticket_id = %s""",
-        (tier.value, at, respond_due, solve_due, ticket_id),
+        (tier.value, at, respond_due, tier.value, solve_due, ticket_id),
     )
 
 
