@@ -114,7 +114,8 @@ def print_summary(console: Console, counts: dict[str, int], inbox: dict[str, int
     table.add_row("breach warnings", str(counts["breach_warnings"]))
     table.add_row("notifications failed", str(counts["notifications_failed"]))
     table.add_row(
-        "outbox by status", ", ".join(f"{k} {v}" for k, v in sorted(notifications.items()))
+        "outbox by status (all runs)",
+        ", ".join(f"{k} {v}" for k, v in sorted(notifications.items())),
     )
     table.add_row("received by the demo inbox",
                   ", ".join(f"{k} {v}" for k, v in sorted(inbox.items())) or "nothing")  # fmt: skip
