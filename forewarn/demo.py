@@ -158,8 +158,8 @@ def run_demo(
         with connect(live_settings, autocommit=True) as conn:
             before = rules_repo.marks(conn)
         with acting(live_settings, origin=origin, speedup=speedup, say=err) as part:
-            _run_live(console, part.settings, duration=duration, devices=devices, seed=seed,
-                      speedup=speedup, stop=stop, origin=origin, part=part, before=before)  # fmt: skip
+            _run_live(console, part, duration=duration, devices=devices, seed=seed,
+                      speedup=speedup, stop=stop, origin=origin, before=before)  # fmt: skip
             inbox = part.inbox
         with connect(live_settings, autocommit=True) as watch:
             counts = rules_repo.summary_counts(watch, after=before)
@@ -167,11 +167,11 @@ def run_demo(
         print_summary(console, counts, inbox.counts(), by_status)
 
 
-def _run_live(console: Console, settings: Settings, *, duration: float | None, devices: int,
+def _run_live(console: Console, part: Acting, *, duration: float | None, devices: int,
               seed: int, speedup: float, stop: threading.Event, origin: datetime,
-              part: Acting, before: rules_repo.Marks) -> None:  # fmt: skip
+              before: rules_repo.Marks) -> None:  # fmt: skip
     """Ingester, scorer and simulator with the live view, until the duration or a stop."""
-    live_settings = settings
+    live_settings = part.settings
     ingester = Ingester(live_settings)
     ingester.start()
     scorer = Scorer(live_settings, warmup_hours=0)

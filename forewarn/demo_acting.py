@@ -36,12 +36,8 @@ DRAIN_SECONDS = 5.0
 class Acting:
     """The running acting half of the demo."""
 
-    settings: Settings
+    settings: Settings  # with the inbox as staff channel and helpdesk, unless configured
     inbox: DemoInbox
-    responder: Responder
-    dispatcher: Dispatcher
-    clock: ScaledClock
-    rules_source: str
 
 
 @contextlib.contextmanager
@@ -68,7 +64,7 @@ def acting(settings: Settings, *, origin: datetime, speedup: float,
     responder.start()
     dispatcher.start()
     try:
-        yield Acting(live, inbox, responder, dispatcher, clock, rules.source)
+        yield Acting(live, inbox)
     finally:
         _drain(live, clock)
         responder.stop()
