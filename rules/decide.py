@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from rules.sla import Dues, dues
@@ -114,16 +114,13 @@ def quiet_until(owner: Owner, now: datetime) -> datetime | None:
     except (ZoneInfoNotFoundError, ValueError):
         zone = ZoneInfo("UTC")
     local = now.astimezone(zone)
-    start, end, clock = owner.quiet_start, owner.quiet_end, local.timetz().replace(tzinfo=None)
+    start, end, clock = owner.quiet_start, owner.quiet_end, local.time()
     inside = (start <= clock < end) if start < end else (clock >= start or clock < end)
     if not inside:
         return None
     end_day = local.date() if clock < end else local.date() + timedelta(days=1)
-    return datetime.combine(end_day, _naive(end), tzinfo=zone).astimezone(now.tzinfo)
-
-
-def _naive(t: time) -> time:
-    return t.replace(tzinfo=None)
+    # combine's tzinfo replaces any the stored time carries.
+    return datetime.combine(end_day, end, tzinfo=zone).astimezone(now.tzinfo)
 
 
 def on_signal(signal: Signal, device: Device, history: History, rules: RuleSet,
@@ -220,7 +217,7 @@ def _ticket(rules: RuleSet, priority: Priority, tier: Tier, device: Device, segm
     if segment is Segment.ENTERPRISE and owner is not None:
         team = f"enterprise:{owner.enterprise_account}"
     else:
-        team = f"support-{tier.value.lower()}"
+        team = tier.team
     return TicketOrder(
         priority=priority, tier=tier, team=team, guide_sent=guide_sent,
         dues=dues(rules, priority=priority, tier=tier, segment=segment, opened_at=now),

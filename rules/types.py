@@ -49,6 +49,11 @@ class Tier(enum.StrEnum):
     L3 = "L3"
 
     @property
+    def team(self) -> str:
+        """The support team that works this tier (also its Apprise staff tag)."""
+        return f"support-{self.value.lower()}"
+
+    @property
     def next(self) -> Tier | None:
         """The tier a breach escalates to (None at L3)."""
         return {"L1": Tier.L2, "L2": Tier.L3, "L3": None}[self.value]

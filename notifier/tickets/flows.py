@@ -4,7 +4,6 @@ caller's transaction; notifications go to the outbox in that same transaction.""
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -95,13 +94,13 @@ def open_fleet_ticket(conn: Conn, settings: Settings, rules: RuleSet, *, fleet_i
                    f"{rules.fleet.min_devices})",
         "scope": f"fleet: {model}@{firmware}, {devices} devices so far",
         "evidence": {"devices": devices}, "priority": priority.value, "tier": Tier.L3.value,
-        "team": "support-l3",
+        "team": Tier.L3.team,
     }  # fmt: skip
     d = dues(rules, priority=priority, tier=Tier.L3, segment=None, opened_at=now)
     ticket_id = repository.insert_ticket(conn, fields=fields, dues=d, opened_at=now)
     repository.add_event(conn, ticket_id=ticket_id, at=now, kind="opened",
                          detail={"fleet_incident_id": fleet_incident_id, "devices": devices})  # fmt: skip
-    _tell_staff(conn, settings, ticket_id=ticket_id, tag="support-l3", now=now,
+    _tell_staff(conn, settings, ticket_id=ticket_id, tag=Tier.L3.team, now=now,
                 title=f"[{priority.label}][L3] fleet incident: {fields['symptom']}",
                 body=str(fields["trigger"]), key=f"ticket:{ticket_id}:opened")  # fmt: skip
     _to_helpdesk(conn, settings, ticket_id=ticket_id, now=now, key=f"ticket:{ticket_id}:sink")
@@ -159,7 +158,7 @@ def run_clocks(conn: Conn, settings: Settings, rules: RuleSet, *, now: datetime)
                                  detail={"which": step.which, "why": step.why})  # fmt: skip
             _tell_staff(conn, settings, ticket_id=tid, tag="leads", now=now,
                         title=f"[{clock.priority.label}] ticket {tid} breached its SLA at L3",
-                        body=step.why, key=f"ticket:{tid}:breached:{_stamp(clock.tier_since)}")  # fmt: skip
+                        body=step.why, key=f"ticket:{tid}:breached:{clock.tier_since.isoformat()}")  # fmt: skip
             breached += 1
     return ClockReport(warned, escalated, breached)
 
@@ -191,7 +190,7 @@ def suggest_resolve(conn: Conn, *, ticket_id: int, now: datetime, why: str) -> b
 
 
 def _tag(team: str, tier: Tier) -> str:
-    return "enterprise" if team.startswith("enterprise") else f"support-{tier.value.lower()}"
+    return "enterprise" if team.startswith("enterprise") else tier.team
 
 
 def _tell_staff(conn: Conn, settings: Settings, *, ticket_id: int, tag: str, now: datetime,
@@ -219,10 +218,6 @@ def _to_helpdesk(conn: Conn, settings: Settings, *, ticket_id: int, now: datetim
         title=str(row["symptom"]), body=str(row["trigger"]), payload=payload,
         ticket_id=ticket_id, device_id=row["device_id"], created_at=now, not_before=now,
     ))  # fmt: skip
-
-
-def _stamp(at: datetime) -> str:
-    return hashlib.sha1(at.isoformat().encode(), usedforsecurity=False).hexdigest()[:8]
 
 
 def link_children(
