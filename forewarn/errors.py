@@ -10,7 +10,10 @@
     ├── StorageError         the database refused or could not be reached
     │   └── MigrationError   a schema migration failed or the schema is too new
     ├── ServiceError         an embedded or external service would not start
-    └── TicketError          a ticket action its current state does not allow
+    ├── TicketError          a ticket action its current state does not allow
+    ├── NotFoundError        a thing asked for by id that does not exist
+    └── AuthError            a missing, unknown or revoked API key
+        └── ForbiddenError   a known key whose role may not do this
 
 Callers catch the narrowest class they can act on; everything is raised with
 ``raise ... from exc`` so the original cause stays attached.
@@ -65,3 +68,15 @@ class ServiceError(ForewarnError):
 
 class TicketError(ForewarnError):
     """A ticket action that the ticket's current state does not allow."""
+
+
+class NotFoundError(ForewarnError):
+    """A thing asked for by id (ticket, device, guide...) that does not exist."""
+
+
+class AuthError(ForewarnError):
+    """A missing, unknown or revoked API key."""
+
+
+class ForbiddenError(AuthError):
+    """A known API key whose role does not allow the action."""

@@ -149,6 +149,16 @@ class Settings(BaseSettings):
         description="How often the responder checks clocks (waits, SLA dues, recoveries).",
     )
 
+    # API and console
+    api_host: str = Field(default="127.0.0.1", description="Address the API and console bind to.")
+    api_port: int = Field(default=8000, ge=0, le=65535, description="Port of the API and console.")
+    api_pool_size: int = Field(
+        default=8,
+        ge=1,
+        le=100,
+        description="Database connections the API keeps; one per request being served.",
+    )
+
     @field_validator("mqtt_url")
     @classmethod
     def _check_mqtt_url(cls, value: str | None) -> str | None:

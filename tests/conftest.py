@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -22,8 +23,13 @@ from urllib.parse import quote
 import paho.mqtt.client as mqtt
 import psycopg
 import pytest
+from fastapi.testclient import TestClient
 from paho.mqtt.enums import CallbackAPIVersion
 
+from api.app import create_app
+from api.keys.flows import create_key
+from api.keys.types import Role
+from forewarn.clock import FixedClock
 from forewarn.embedded import EmbeddedBroker, embedded_postgres
 from forewarn.schema.migrate import migrate
 from forewarn.settings import Settings
@@ -207,6 +213,30 @@ def count(conn: psycopg.Connection[tuple[Any, ...]], sql: str, *args: object) ->
     row = conn.execute(sql, args or None).fetchone()
     assert row is not None
     return int(row[0])
+
+
+API_NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def api_clock() -> FixedClock:
+    """The API's business clock in tests: 2026-11-23 12:00 UTC until a test moves it."""
+    return FixedClock(API_NOW)
+
+
+@pytest.fixture
+def api_client(settings: Settings, api_clock: FixedClock) -> Iterator[TestClient]:
+    """A TestClient on the API for this test's schema (its lifespan opened: pool running)."""
+    with TestClient(create_app(settings, clock=api_clock)) as client:
+        yield client
+
+
+@pytest.fixture
+def keys(settings: Settings) -> dict[str, dict[str, str]]:
+    """One API key per role, as request headers: ``keys["agent"]``."""
+    with psycopg.connect(settings.database_url or "") as conn:
+        made = {r.value: create_key(conn, name=f"test {r.value}", role=r) for r in Role}
+    return {role: {"X-API-Key": new.secret} for role, new in made.items()}
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from forewarn.schema.acting import ACTING
+from forewarn.schema.console import CONSOLE
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,4 +306,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "hourly rollups", common="", timescale=ROLLUP_TIMESCALE, plain=ROLLUP_PLAIN),
     Migration(4, "model versions, predictions", common=PREDICTION),
     Migration(5, "guides, snoozes, incidents, tickets, notifications outbox", common=ACTING),
+    Migration(6, "API keys, ticket feedback, guide embeddings", common=CONSOLE),
 )

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from forewarn.errors import TicketError
+from forewarn.errors import NotFoundError, TicketError
 from forewarn.settings import Settings
 from notifier import repository as outbox
 from notifier.tickets import repository
@@ -137,14 +137,8 @@ def run_clocks(conn: Conn, settings: Settings, rules: RuleSet, *, now: datetime)
         step = ticket_step(clock, rules, now)
         tid = clock.ticket_id
         if isinstance(step, Escalate):
-            repository.escalate(conn, ticket_id=tid, tier=step.to_tier, at=now,
-                                respond_due=step.respond_due, solve_due=step.solve_due)  # fmt: skip
-            repository.add_event(conn, ticket_id=tid, at=now, kind="escalated",
-                                 detail={"from": clock.tier.value, "to": step.to_tier.value,
-                                         "why": step.why})  # fmt: skip
-            _tell_staff(conn, settings, ticket_id=tid, tag=_tag("", step.to_tier), now=now,
-                        title=f"[{clock.priority.label}] ticket {tid} escalated to {step.to_tier}",
-                        body=step.why, key=f"ticket:{tid}:escalated:{step.to_tier}")  # fmt: skip
+            hand_over(conn, settings, ticket_id=tid, priority=clock.priority, step=step,
+                      from_tier=clock.tier, now=now)  # fmt: skip
             escalated += 1
         elif isinstance(step, Warn):
             repository.set_warned(conn, ticket_id=tid, at=now)
@@ -163,12 +157,29 @@ def run_clocks(conn: Conn, settings: Settings, rules: RuleSet, *, now: datetime)
     return ClockReport(warned, escalated, breached)
 
 
+def hand_over(conn: Conn, settings: Settings, *, ticket_id: int, priority: Priority,
+              step: Escalate, from_tier: Tier, now: datetime, actor: str = "forewarn") -> None:  # fmt: skip
+    """Escalate a ticket to `step.to_tier` (by its clock, or by staff), note it on the
+    timeline and tell that tier's team."""
+    tid, to = ticket_id, step.to_tier
+    # The clock escalates to a tier once (racing responders make one notification); staff may
+    # hand a reopened ticket over again, so theirs are keyed by time.
+    key = f"ticket:{tid}:escalated:{to}" + ("" if actor == "forewarn" else f":{now.isoformat()}")
+    repository.escalate(conn, ticket_id=tid, tier=to, at=now,
+                        respond_due=step.respond_due, solve_due=step.solve_due)  # fmt: skip
+    repository.add_event(conn, ticket_id=tid, at=now, kind="escalated", actor=actor,
+                         detail={"from": from_tier.value, "to": to.value, "why": step.why})  # fmt: skip
+    _tell_staff(conn, settings, ticket_id=tid, tag=_tag("", to), now=now,
+                title=f"[{priority.label}] ticket {tid} escalated to {to}",
+                body=step.why, key=key)  # fmt: skip
+
+
 def act(conn: Conn, *, ticket_id: int, action: TicketAction, actor: str, now: datetime,
         resolution_code: str | None = None, note: str | None = None) -> TicketState:  # fmt: skip
     """Apply a staff action to a ticket's state; TicketError if the state does not allow it."""
     current = repository.state_of(conn, ticket_id=ticket_id)
     if current is None:
-        raise TicketError(f"no ticket {ticket_id}")
+        raise NotFoundError(f"no ticket {ticket_id}")
     if action is TicketAction.RESOLVE and not resolution_code:
         raise TicketError("resolving a ticket needs a resolution code")
     state = next_state(TicketState(current), action)

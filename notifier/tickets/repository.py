@@ -206,3 +206,47 @@ def evidence_readings(conn: Conn, *, device_id: str, until: datetime,
     for r in rows:
         r["ts"] = r["ts"].isoformat()
     return rows
+
+
+def set_assignee(conn: Conn, *, ticket_id: int, assignee: str) -> None:
+    """Give a ticket to a named person or team member."""
+    conn.execute(
+        "UPDATE tickets SET assignee = %s, updated_at = clock_timestamp() WHERE ticket_id = %s",
+        (assignee, ticket_id),
+    )
+
+
+def set_feedback(conn: Conn, *, ticket_id: int, verdict: str, at: datetime, by: str) -> None:
+    """Record staff's verdict on the ticket's prediction."""
+    conn.execute(
+        "UPDATE tickets SET feedback = %s, feedback_at = %s, feedback_by = %s, "
+        "updated_at = clock_timestamp() WHERE ticket_id = %s",
+        (verdict, at, by, ticket_id),
+    )
+
+
+def labelled_incidents(conn: Conn, *, ticket_id: int) -> list[tuple[str, str, datetime]]:
+    """(device, fault, opened at) of the incidents a ticket is about: its own, or for a fleet
+    ticket every incident of its fleet incident."""
+    rows = conn.execute(
+        """SELECT i.device_id, i.fault, i.opened_at FROM tickets t
+           JOIN incidents i ON i.incident_id = t.incident_id
+                            OR (t.kind = 'fleet' AND i.fleet_incident_id = t.fleet_incident_id)
+           WHERE t.ticket_id = %s ORDER BY i.incident_id""",
+        (ticket_id,),
+    ).fetchall()
+    return [(str(r[0]), str(r[1]), r[2]) for r in rows]
+
+
+def upsert_staff_label(conn: Conn, *, device_id: str, fault: str, onset_at: datetime,
+                       until: datetime, verdict: str, ticket_id: int, by: str) -> None:  # fmt: skip
+    """A 'staff' fault label for training; a later verdict on the same episode replaces it."""
+    conn.execute(
+        """INSERT INTO fault_labels (device_id, fault, onset_at, failure_at, source, verdict, detail)
+           VALUES (%s, %s, %s, %s, 'staff', %s, %s)
+           ON CONFLICT (device_id, fault, onset_at, source) DO UPDATE
+           SET verdict = EXCLUDED.verdict, failure_at = EXCLUDED.failure_at,
+               detail = EXCLUDED.detail, created_at = now()""",
+        (device_id, fault, onset_at, until, verdict,
+         Jsonb({"ticket_id": ticket_id, "by": by})),
+    )  # fmt: skip

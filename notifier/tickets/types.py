@@ -82,3 +82,18 @@ class TicketSummary:
     guide_sent: bool
     parent_ticket_id: int | None
     recurrence_of: int | None
+
+
+class ResolutionCode(enum.StrEnum):
+    """How a ticket was resolved; the console offers these and KPIs can group by them."""
+
+    FIXED_BY_GUIDE = "fixed_by_guide"
+    FIXED_REMOTELY = "fixed_remotely"
+    FIRMWARE_UPDATE = "firmware_update"
+    PART_REPLACED = "part_replaced"
+    DEVICE_REPLACED = "device_replaced"
+    USER_ACTION = "user_action"
+    NO_FAULT_FOUND = "no_fault_found"
+    FALSE_ALARM = "false_alarm"
+    DUPLICATE = "duplicate"
+    OTHER = "other"

@@ -1,0 +1,139 @@
+"""The FastAPI application: routes, error mapping, metrics and the console's static files.
+
+``create_app`` is the one way to build it; ``forewarn api`` and ``forewarn demo`` serve it
+with uvicorn, tests drive it with TestClient.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CollectorRegistry
+from psycopg_pool import ConnectionPool
+
+from api import __doc__ as api_doc
+from api.devices.views import router as devices
+from api.guides.views import router as guides
+from api.incidents.views import router as incidents
+from api.keys.views import router as keys
+from api.kpis.views import router as kpis
+from api.notifications.views import router as notifications
+from api.ops.metrics import ApiMetrics
+from api.ops.views import router as ops
+from api.rules.views import router as rules
+from api.tickets.views import router as tickets
+from forewarn.clock import Clock, SystemClock
+from forewarn.errors import (
+    AuthError,
+    ConfigError,
+    ForbiddenError,
+    ForewarnError,
+    NotFoundError,
+    StorageError,
+    TicketError,
+)
+from forewarn.settings import Settings
+from rules.loader import load_rules
+
+log = logging.getLogger(__name__)
+
+CONSOLE_DIR = Path(__file__).parent / "console"
+
+# Most specific first: ForbiddenError is an AuthError, RuleError a ConfigError.
+_STATUS: tuple[tuple[type[ForewarnError], int], ...] = (
+    (ForbiddenError, 403),
+    (AuthError, 401),
+    (NotFoundError, 404),
+    (TicketError, 409),
+    (ConfigError, 422),
+    (StorageError, 503),
+)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    registries: Sequence[CollectorRegistry] = (),
+) -> FastAPI:
+    """The API for `settings`' database, telling business time by `clock` (the wall clock by
+    default) and exposing `registries` (an in-process ingester's, say) on /metrics."""
+    if settings.database_url is None:
+        raise ConfigError("the API needs a database (set FOREWARN_DATABASE_URL)")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        with ConnectionPool(
+            settings.database_url or "",
+            min_size=1,
+            max_size=settings.api_pool_size,
+            open=False,
+            kwargs={"connect_timeout": 10},
+        ) as pool:
+            app.state.pool = pool
+            yield
+
+    app = FastAPI(
+        title="Forewarn",
+        version="1",
+        summary="Proactive support for smart products: devices, predictions, tickets, guides.",
+        description=api_doc,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.clock = clock or SystemClock()
+    app.state.rules = load_rules(settings.rules_path)
+    app.state.metrics = ApiMetrics(extra=registries)
+    for router in (ops, devices, tickets, incidents, guides, rules, notifications, kpis, keys):
+        app.include_router(router)
+    _errors(app)
+    _measure(app)
+    app.mount("/console", StaticFiles(directory=CONSOLE_DIR, html=True), name="console")
+
+    @app.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:
+        return RedirectResponse("/console/")
+
+    return app
+
+
+def _errors(app: FastAPI) -> None:
+    """Our errors as JSON ``{"detail": message}`` with the status their class means."""
+
+    @app.exception_handler(ForewarnError)
+    async def known(request: Request, exc: ForewarnError) -> JSONResponse:
+        status = next((code for cls, code in _STATUS if isinstance(exc, cls)), 400)
+        headers = {"WWW-Authenticate": "APIKey"} if status == 401 else None
+        return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
+
+    @app.exception_handler(Exception)
+    async def unknown(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse(
+            {"detail": f"internal error ({type(exc).__name__}); it has been logged"},
+            status_code=500,
+        )
+
+
+def _measure(app: FastAPI) -> None:
+    """Count and time every request by route template (not raw path: ids would explode it)."""
+    metrics: ApiMetrics = app.state.metrics
+
+    @app.middleware("http")
+    async def timed(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        template = getattr(route, "path", "unmatched")
+        metrics.observe(request.method, template, response.status_code,
+                        time.perf_counter() - started)  # fmt: skip
+        return response

@@ -1,0 +1,68 @@
+"""API keys: roles, what each role may do, and who is asking."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+
+
+class Role(enum.StrEnum):
+    """What an API key is for."""
+
+    VIEWER = "viewer"  # team leads, dashboards: read everything
+    AGENT = "agent"  # support staff: work tickets, edit the knowledge base
+    INTEGRATION = "integration"  # a helpdesk or CRM: read, and work tickets
+    ADMIN = "admin"  # everything, including keys and rule sets
+
+
+class Permission(enum.StrEnum):
+    """One kind of thing an API call does."""
+
+    READ = "read"
+    ACT_TICKETS = "act_tickets"
+    EDIT_GUIDES = "edit_guides"
+    MANAGE_RULES = "manage_rules"
+    MANAGE_KEYS = "manage_keys"
+
+
+GRANTS: dict[Role, frozenset[Permission]] = {
+    Role.VIEWER: frozenset({Permission.READ}),
+    Role.AGENT: frozenset({Permission.READ, Permission.ACT_TICKETS, Permission.EDIT_GUIDES}),
+    Role.INTEGRATION: frozenset({Permission.READ, Permission.ACT_TICKETS}),
+    Role.ADMIN: frozenset(Permission),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The holder of a valid API key."""
+
+    key_id: int
+    name: str
+    role: Role
+
+    def may(self, permission: Permission) -> bool:
+        """Whether this key's role grants `permission`."""
+        return permission in GRANTS[self.role]
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """A stored key as lists show it (never its secret)."""
+
+    key_id: int
+    name: str
+    role: Role
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewKey:
+    """A key just created: the only time its secret is known."""
+
+    key: ApiKey
+    secret: str

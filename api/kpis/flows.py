@@ -1,0 +1,177 @@
+"""Compute the support KPIs for a period: the repository counts, pure functions here turn
+the counts into KPIs with their targets. docs/kpis.md defines every figure."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from api.kpis import repository
+from api.kpis.types import (
+    FCR_TARGET,
+    FIRST_RESPONSE_TARGET,
+    RECURRENCE_TARGET,
+    RECURRENCE_WINDOW,
+    SELF_SERVICE_TARGET,
+    Bucket,
+    BucketCounts,
+    Direction,
+    GuideCounts,
+    IncidentCounts,
+    KpiReport,
+    KpiSeries,
+    Mean,
+    OpenedTickets,
+    Period,
+    Ratio,
+    ResolvedTickets,
+    SeriesPoint,
+    SlaCompliance,
+    SlaCounts,
+    Target,
+)
+from rules.types import Priority
+
+Conn = repository.Conn
+
+# The period a report covers when the caller names none.
+DEFAULT_SPAN = timedelta(days=7)
+# A series longer than this many buckets is refused: a year of hours fits, a decade of them
+# (87,600 rows from one request) does not.
+MAX_BUCKETS = 10_000
+
+FIRST_RESPONSE = Target(FIRST_RESPONSE_TARGET.total_seconds(), Direction.AT_MOST)
+FCR = Target(FCR_TARGET, Direction.AT_LEAST)
+RECURRENCE = Target(RECURRENCE_TARGET, Direction.AT_MOST)
+SELF_SERVICE = Target(SELF_SERVICE_TARGET, Direction.AT_LEAST)
+
+
+def period(since: datetime | None, until: datetime | None, *, now: datetime) -> Period:
+    """[since, until) with defaults (until: now; since: DEFAULT_SPAN before until), naive
+    times read as UTC; ValueError unless since is before until."""
+    end = _utc(until) if until is not None else now
+    start = _utc(since) if since is not None else end - DEFAULT_SPAN
+    if start >= end:
+        raise ValueError(
+            f"since ({start.isoformat()}) must be before until ({end.isoformat()}): "
+            "the period is [since, until)"
+        )
+    return Period(start, end)
+
+
+def kpi_report(conn: Conn, *, period: Period, now: datetime) -> KpiReport:
+    """Every KPI for the period, as known at `now` (business time)."""
+    return build_report(
+        period,
+        now,
+        opened=repository.opened_tickets(conn, period=period, now=now),
+        resolved=repository.resolved_tickets(conn, period=period, now=now),
+        sla=repository.sla_counts(conn, period=period, now=now),
+        incidents=repository.incident_counts(
+            conn, period=period, now=now, recurrence_window=RECURRENCE_WINDOW
+        ),
+        guides=repository.guide_counts(conn, period=period),
+    )
+
+
+def build_report(
+    period: Period,
+    now: datetime,
+    *,
+    opened: OpenedTickets,
+    resolved: ResolvedTickets,
+    sla: list[SlaCounts],
+    incidents: IncidentCounts,
+    guides: GuideCounts,
+) -> KpiReport:
+    """The KPIs the counts make, each with its target where the customer set one."""
+    by_priority = {c.priority: c for c in sla}
+    return KpiReport(
+        since=period.since,
+        until=period.until,
+        now=now,
+        first_response=Mean(
+            opened.response_seconds,
+            opened.responded,
+            pending=opened.opened - opened.responded,
+            target=FIRST_RESPONSE,
+        ),
+        first_contact_resolution=Ratio(resolved.first_contact, resolved.resolved, target=FCR),
+        time_to_resolve=Mean(resolved.resolve_seconds, resolved.resolved),
+        # Every priority appears, measured or not, so a chart's legend does not shift.
+        sla=tuple(_sla(p.value, by_priority.get(p.value)) for p in _BY_URGENCY),
+        recurrence=Ratio(incidents.recurrences, incidents.opened, target=RECURRENCE),
+        self_service=Ratio(
+            incidents.self_served,
+            incidents.closed,
+            pending=incidents.opened - incidents.closed,
+            target=SELF_SERVICE,
+        ),
+        false_alarms=Ratio(
+            opened.false_alarms, opened.feedback, pending=opened.opened - opened.feedback
+        ),
+        guide_delivery=Ratio(guides.sent, guides.final, pending=guides.pending),
+    )
+
+
+_BY_URGENCY = sorted(Priority, key=lambda p: -p.rank)
+
+
+def _sla(priority: str, counts: SlaCounts | None) -> SlaCompliance:
+    if counts is None:
+        return SlaCompliance(priority, Ratio(0, 0), Ratio(0, 0))
+    return SlaCompliance(
+        priority,
+        Ratio(
+            counts.response_met,
+            counts.response_known,
+            pending=counts.opened - counts.response_known,
+        ),
+        Ratio(
+            counts.resolution_met,
+            counts.resolution_known,
+            pending=counts.opened - counts.resolution_known,
+        ),
+    )
+
+
+def kpi_series(conn: Conn, *, period: Period, now: datetime, bucket: Bucket) -> KpiSeries:
+    """The chart series for the period in `bucket`-wide buckets; ValueError if too many."""
+    check_buckets(period, bucket)
+    rows = repository.buckets(conn, period=period, now=now, width=bucket.width)
+    return build_series(period, bucket, rows)
+
+
+def check_buckets(period: Period, bucket: Bucket) -> None:
+    """ValueError if the period holds more than MAX_BUCKETS buckets."""
+    # +2: the first and last buckets may stick out of the period at both ends.
+    if (period.until - period.since) / bucket.width + 2 > MAX_BUCKETS:
+        raise ValueError(
+            f"a {bucket.value}ly series of this period would have more than {MAX_BUCKETS} "
+            "buckets; choose a shorter period or bucket=day"
+        )
+
+
+def build_series(period: Period, bucket: Bucket, rows: list[BucketCounts]) -> KpiSeries:
+    """The series points the bucket counts make."""
+    points = tuple(
+        SeriesPoint(
+            start=r.start,
+            tickets_opened=r.opened,
+            tickets_resolved=r.resolved,
+            first_response=Mean(
+                r.response_seconds,
+                r.responded,
+                pending=r.opened - r.responded,
+                target=FIRST_RESPONSE,
+            ),
+            sla_met=Ratio(r.sla_met, r.sla_known, pending=r.opened - r.sla_known),
+            guides_sent=r.guides_sent,
+        )
+        for r in rows
+    )
+    return KpiSeries(period.since, period.until, bucket, points)
+
+
+def _utc(t: datetime) -> datetime:
+    """An aware time; a naive one is taken to be UTC (the API's times are UTC)."""
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t

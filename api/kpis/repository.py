@@ -1,0 +1,191 @@
+"""SQL for the support KPIs: counts over tickets, incidents and notifications for a period.
+
+Keyword-only functions; the caller owns the transaction. Periods are [since, until) on the
+rows' own business timestamps, and "now" is always passed in, never the database's now():
+the demo runs a scaled clock, so only the caller knows what time it is. An event stamped
+after `now` (a response, a resolution, a closure) is treated as not having happened yet.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+
+from api.kpis.types import (
+    BucketCounts,
+    GuideCounts,
+    IncidentCounts,
+    OpenedTickets,
+    Period,
+    ResolvedTickets,
+    SlaCounts,
+)
+
+Conn = psycopg.Connection[Any]
+
+# Buckets are aligned to UTC hours and days: date_bin needs an origin, and this one makes
+# day buckets start at midnight UTC whatever the session's time zone.
+BUCKET_ORIGIN = datetime(2000, 1, 1, tzinfo=UTC)
+
+# Tickets opened in the period with their two SLA dues judged as known at `now`:
+# `*_met` is NULL until there is an answer (an event at or before now), and `*_known` holds
+# once there is one or the due has passed without it (a breach).
+_CLOCKS = """
+clocks AS (
+    SELECT ticket_id, priority, opened_at, fr, rs, feedback,
+           fr <= first_response_due AS fr_met,
+           fr IS NOT NULL OR first_response_due < %(now)s AS fr_known,
+           rs <= resolution_due AS rs_met,
+           rs IS NOT NULL OR resolution_due < %(now)s AS rs_known
+    FROM (SELECT t.*,
+                 CASE WHEN first_response_at <= %(now)s THEN first_response_at END AS fr,
+                 CASE WHEN resolved_at <= %(now)s THEN resolved_at END AS rs,
+                 CASE WHEN feedback_at <= %(now)s THEN feedback END AS feedback
+          FROM tickets t
+          WHERE opened_at >= %(since)s AND opened_at < %(until)s) t
+)"""
+
+# Owner notifications that carry a guide (fault guides and onboarding alike).
+_GUIDES = "audience = 'owner' AND guide_id IS NOT NULL"
+
+
+def _params(period: Period, now: datetime) -> dict[str, Any]:
+    return {"since": period.since, "until": period.until, "now": now}
+
+
+def opened_tickets(conn: Conn, *, period: Period, now: datetime) -> OpenedTickets:
+    """First responses and staff feedback on the tickets opened in the period."""
+    row = conn.execute(
+        f"""WITH {_CLOCKS}
+            SELECT count(*), count(fr),
+                   coalesce(sum(extract(epoch FROM fr - opened_at)), 0)::float8,
+                   count(feedback), count(*) FILTER (WHERE feedback = 'false_alarm')
+            FROM clocks""",
+        _params(period, now),
+    ).fetchone()
+    assert row is not None
+    return OpenedTickets(int(row[0]), int(row[1]), float(row[2]), int(row[3]), int(row[4]))
+
+
+def resolved_tickets(conn: Conn, *, period: Period, now: datetime) -> ResolvedTickets:
+    """The tickets resolved in the period (and still resolved or closed: reopening clears
+    resolved_at), how many at first contact, and their total time to resolve."""
+    row = conn.execute(
+        """SELECT count(*), count(*) FILTER (WHERE escalations = 0 AND reopened = 0),
+                  coalesce(sum(extract(epoch FROM resolved_at - opened_at)), 0)::float8
+           FROM tickets
+           WHERE resolved_at >= %(since)s AND resolved_at < %(until)s
+             AND resolved_at <= %(now)s""",
+        _params(period, now),
+    ).fetchone()
+    assert row is not None
+    return ResolvedTickets(int(row[0]), int(row[1]), float(row[2]))
+
+
+def sla_counts(conn: Conn, *, period: Period, now: datetime) -> list[SlaCounts]:
+    """Per priority with tickets opened in the period: dues met and dues whose outcome is
+    known at `now`."""
+    rows = conn.execute(
+        f"""WITH {_CLOCKS}
+            SELECT priority, count(*),
+                   count(*) FILTER (WHERE fr_met), count(*) FILTER (WHERE fr_known),
+                   count(*) FILTER (WHERE rs_met), count(*) FILTER (WHERE rs_known)
+            FROM clocks GROUP BY priority ORDER BY priority""",
+        _params(period, now),
+    ).fetchall()
+    return [SlaCounts(r[0], *(int(v) for v in r[1:])) for r in rows]
+
+
+def incident_counts(conn: Conn, *, period: Period, now: datetime,
+                    recurrence_window: timedelta) -> IncidentCounts:  # fmt: skip
+    """Incidents opened in the period: recurrences, closed ones, and closed ones the owner's
+    guide solved with no ticket, the incident's own or its fleet's."""
+    row = conn.execute(
+        """WITH i AS (
+               SELECT i.*, p.incident_id IS NOT NULL
+                          AND p.device_id = i.device_id AND p.fault = i.fault
+                          AND p.opened_at >= i.opened_at - %(window)s
+                          AND p.opened_at < i.opened_at AS recurrence,
+                      i.closed_at <= %(now)s AS closed,
+                      f.ticket_id AS fleet_ticket_id,
+                      EXISTS (SELECT 1 FROM notifications n
+                              WHERE n.incident_id = i.incident_id AND n.audience = 'owner'
+                                AND n.guide_id IS NOT NULL AND n.status = 'sent') AS guide_sent
+               FROM incidents i
+               LEFT JOIN incidents p ON p.incident_id = i.recurrence_of
+               LEFT JOIN fleet_incidents f ON f.fleet_incident_id = i.fleet_incident_id
+               WHERE i.opened_at >= %(since)s AND i.opened_at < %(until)s)
+           SELECT count(*), count(*) FILTER (WHERE recurrence), count(*) FILTER (WHERE closed),
+                  count(*) FILTER (WHERE closed AND outcome = 'recovered_after_guide'
+                                   AND ticket_id IS NULL AND fleet_ticket_id IS NULL
+                                   AND guide_sent)
+           FROM i""",
+        _params(period, now) | {"window": recurrence_window},
+    ).fetchone()
+    assert row is not None
+    return IncidentCounts(*(int(v) for v in row))
+
+
+def guide_counts(conn: Conn, *, period: Period) -> GuideCounts:
+    """Guides queued to owners in the period (business time `created_at`), by delivery
+    status as it stands: `sent_at` is wall time, so it cannot place a send in the period."""
+    row = conn.execute(
+        f"""SELECT count(*) FILTER (WHERE status = 'sent'),
+                   count(*) FILTER (WHERE status IN ('sent', 'failed', 'interrupted')),
+                   count(*) FILTER (WHERE status IN ('pending', 'sending'))
+            FROM notifications
+            WHERE {_GUIDES} AND created_at >= %(since)s AND created_at < %(until)s""",
+        {"since": period.since, "until": period.until},
+    ).fetchone()
+    assert row is not None
+    return GuideCounts(*(int(v) for v in row))
+
+
+def buckets(conn: Conn, *, period: Period, now: datetime, width: timedelta
+            ) -> list[BucketCounts]:  # fmt: skip
+    """One row per bucket of `width` overlapping the period, oldest first, empty ones
+    included. A ticket's SLA is met when both dues are, known once either is breached."""
+    rows = conn.execute(
+        f"""WITH {_CLOCKS},
+            buckets AS (
+                SELECT start FROM generate_series(
+                    date_bin(%(width)s, %(since)s, %(origin)s), %(until)s, %(width)s) AS start
+                WHERE start < %(until)s),
+            opened AS (
+                SELECT date_bin(%(width)s, opened_at, %(origin)s) AS start, count(*) AS n,
+                       count(fr) AS responded,
+                       coalesce(sum(extract(epoch FROM fr - opened_at)), 0)::float8 AS secs,
+                       count(*) FILTER (WHERE fr_met AND rs_met) AS met,
+                       count(*) FILTER (WHERE (fr_met AND rs_met)
+                                        OR (fr_known AND fr_met IS NOT TRUE)
+                                        OR (rs_known AND rs_met IS NOT TRUE)) AS known
+                FROM clocks GROUP BY 1),
+            resolved AS (
+                SELECT date_bin(%(width)s, resolved_at, %(origin)s) AS start, count(*) AS n
+                FROM tickets
+                WHERE resolved_at >= %(since)s AND resolved_at < %(until)s
+                  AND resolved_at <= %(now)s
+                GROUP BY 1),
+            guides AS (
+                SELECT date_bin(%(width)s, created_at, %(origin)s) AS start, count(*) AS n
+                FROM notifications
+                WHERE {_GUIDES} AND status = 'sent'
+                  AND created_at >= %(since)s AND created_at < %(until)s
+                GROUP BY 1)
+            SELECT b.start, coalesce(o.n, 0), coalesce(r.n, 0), coalesce(o.responded, 0),
+                   coalesce(o.secs, 0), coalesce(o.met, 0), coalesce(o.known, 0),
+                   coalesce(g.n, 0)
+            FROM buckets b
+            LEFT JOIN opened o USING (start)
+            LEFT JOIN resolved r USING (start)
+            LEFT JOIN guides g USING (start)
+            ORDER BY b.start""",
+        _params(period, now) | {"width": width, "origin": BUCKET_ORIGIN},
+    ).fetchall()
+    return [
+        BucketCounts(r[0], int(r[1]), int(r[2]), int(r[3]), float(r[4]), int(r[5]), int(r[6]),
+                     int(r[7]))
+        for r in rows
+    ]  # fmt: skip

@@ -1,0 +1,215 @@
+"""The support KPIs: the customer's targets, the figures SQL returns, and the report built from
+them. Every value is None when there is nothing to measure, never a made-up 0."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+# The customer's targets, from PRODUCT.md "What the customer measures".
+FIRST_RESPONSE_TARGET = timedelta(minutes=30)  # "Average first response time ≤ 30 min"
+FCR_TARGET = 0.80  # "First-contact resolution (FCR) ≥ 80%"
+RECURRENCE_TARGET = 0.05  # "the same problem on the same device within 30 days ≤ 5%"
+RECURRENCE_WINDOW = timedelta(days=30)  # the "within 30 days" of that same line
+SELF_SERVICE_TARGET = 0.70  # "Share of problems solved by self-service or automation ≥ 70%"
+
+
+class Direction(enum.StrEnum):
+    """Which side of its target a KPI should be on."""
+
+    AT_MOST = "at_most"
+    AT_LEAST = "at_least"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A customer's target: a value and the side of it that passes."""
+
+    value: float
+    direction: Direction
+
+    def met_by(self, value: float | None) -> bool | None:
+        """Whether `value` meets the target (None: nothing was measured)."""
+        if value is None:
+            return None
+        return value <= self.value if self.direction is Direction.AT_MOST else value >= self.value
+
+
+@dataclass(frozen=True, slots=True)
+class Ratio:
+    """numerator / denominator, with `pending` in scope but not yet decided (left out)."""
+
+    numerator: int
+    denominator: int
+    pending: int = 0
+    target: Target | None = None
+
+    @property
+    def value(self) -> float | None:
+        """The share, from 0 to 1; None when the denominator is 0."""
+        return self.numerator / self.denominator if self.denominator else None
+
+    @property
+    def meets_target(self) -> bool | None:
+        """Whether the share meets the target (None: no target, or nothing measured)."""
+        return None if self.target is None else self.target.met_by(self.value)
+
+
+@dataclass(frozen=True, slots=True)
+class Mean:
+    """A mean duration: `total_seconds` over `count` items, `pending` ones not yet measurable."""
+
+    total_seconds: float
+    count: int
+    pending: int = 0
+    target: Target | None = None
+
+    @property
+    def value(self) -> float | None:
+        """The mean in seconds; None when nothing was measured."""
+        return self.total_seconds / self.count if self.count else None
+
+    @property
+    def meets_target(self) -> bool | None:
+        """Whether the mean meets the target (None: no target, or nothing measured)."""
+        return None if self.target is None else self.target.met_by(self.value)
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """[since, until), both timezone-aware, since strictly before until."""
+
+    since: datetime
+    until: datetime
+
+
+# What the repository returns: raw counts for one period, straight from SQL.
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedTickets:
+    """Tickets opened in the period: first responses and staff feedback."""
+
+    opened: int
+    responded: int
+    response_seconds: float
+    feedback: int
+    false_alarms: int
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedTickets:
+    """Tickets resolved in the period."""
+
+    resolved: int
+    first_contact: int  # never escalated, never reopened
+    resolve_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class SlaCounts:
+    """One priority's tickets opened in the period, against their two dues."""
+
+    priority: str
+    opened: int
+    response_met: int
+    response_known: int
+    resolution_met: int
+    resolution_known: int
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentCounts:
+    """Incidents (predicted faults) opened in the period."""
+
+    opened: int
+    recurrences: int
+    closed: int
+    self_served: int
+
+
+@dataclass(frozen=True, slots=True)
+class GuideCounts:
+    """Guides queued to owners in the period, by where their delivery stands."""
+
+    sent: int
+    final: int  # sent, failed or interrupted
+    pending: int  # pending or sending
+
+
+@dataclass(frozen=True, slots=True)
+class BucketCounts:
+    """One bucket of the series, as SQL counts it."""
+
+    start: datetime
+    opened: int
+    resolved: int
+    responded: int
+    response_seconds: float
+    sla_met: int
+    sla_known: int
+    guides_sent: int
+
+
+# What the flows return.
+
+
+@dataclass(frozen=True, slots=True)
+class SlaCompliance:
+    """One priority's SLA compliance: first response and resolution on time."""
+
+    priority: str
+    first_response: Ratio
+    resolution: Ratio
+
+
+@dataclass(frozen=True, slots=True)
+class KpiReport:
+    """Every support KPI for [since, until), as known at `now`."""
+
+    since: datetime
+    until: datetime
+    now: datetime
+    first_response: Mean
+    first_contact_resolution: Ratio
+    time_to_resolve: Mean
+    sla: tuple[SlaCompliance, ...]
+    recurrence: Ratio
+    self_service: Ratio
+    false_alarms: Ratio
+    guide_delivery: Ratio
+
+
+class Bucket(enum.StrEnum):
+    """The width of a series' buckets."""
+
+    HOUR = "hour"
+    DAY = "day"
+
+    @property
+    def width(self) -> timedelta:
+        """The bucket's length."""
+        return timedelta(hours=1) if self is Bucket.HOUR else timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesPoint:
+    """One bucket of the chart series, starting at `start` (UTC-aligned)."""
+
+    start: datetime
+    tickets_opened: int
+    tickets_resolved: int
+    first_response: Mean
+    sla_met: Ratio
+    guides_sent: int
+
+
+@dataclass(frozen=True, slots=True)
+class KpiSeries:
+    """The chart series for [since, until) in buckets of one width."""
+
+    since: datetime
+    until: datetime
+    bucket: Bucket
+    points: tuple[SeriesPoint, ...]

@@ -1,0 +1,28 @@
+"""The error bodies routes declare, so the OpenAPI document shows every status they return."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+Responses = dict[int | str, dict[str, Any]]
+
+
+class ErrorBody(BaseModel):
+    """Every error the API returns on purpose."""
+
+    detail: str = Field(description="What went wrong, in words")
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": description}
+
+
+AUTH: Responses = {
+    401: _error("Missing, unknown or revoked API key"),
+    403: _error("The key's role may not do this"),
+}
+NOT_FOUND: Responses = {404: _error("No such thing")}
+CONFLICT: Responses = {409: _error("Its current state does not allow this")}
+INVALID: Responses = {422: _error("The request is not valid; the detail says why")}

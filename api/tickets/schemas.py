@@ -1,0 +1,166 @@
+"""The ticket API's request and response bodies."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from notifier.tickets.staff import Verdict
+from notifier.tickets.types import ResolutionCode
+
+Urgency = Literal["ok", "near", "breached", "done"]
+
+
+class TicketItem(BaseModel):
+    """A ticket as the queue shows it."""
+
+    ticket_id: int
+    kind: str = Field(description="'device' (one device) or 'fleet' (a firmware cohort)")
+    device_id: str | None
+    model: str | None
+    firmware: str | None
+    fault: str = Field(description="The predicted fault")
+    symptom: str
+    customer_id: str | None
+    segment: str | None = Field(description="novice, regular, senior or enterprise")
+    priority: str = Field(description="critical (P1), major (P2) or minor (P3)")
+    tier: str = Field(description="L1, L2 or L3")
+    team: str
+    state: str = Field(description="new, acknowledged, in_progress, resolved or closed")
+    assignee: str | None
+    opened_at: datetime
+    guide_sent: bool = Field(description="Whether a self-help guide went to the owner first")
+    escalations: int
+    reopened: int
+    parent_ticket_id: int | None = Field(description="The fleet ticket this one is part of")
+    recurrence_of: int | None = Field(description="An earlier ticket for the same problem")
+    feedback: str | None = Field(description="Staff's verdict: confirmed or false_alarm")
+    first_response_due: datetime = Field(description="SLA first-response due")
+    resolution_due: datetime = Field(description="SLA resolution due")
+    first_response_at: datetime | None
+    resolved_at: datetime | None
+    due_at: datetime | None = Field(
+        description="The due the ticket works to now: its tier's answer due until "
+        "acknowledged, then its solve due. None once resolved."
+    )
+    due_kind: str | None = Field(description="'respond' or 'solve'")
+    seconds_left: float | None = Field(description="Until due_at on the business clock")
+    urgency: Urgency = Field(
+        description="'breached' past due_at; 'near' once the breach-warning share of the time "
+        "to due_at has passed; 'ok' before; 'done' when resolved or closed"
+    )
+
+
+class TicketPage(BaseModel):
+    """One page of the queue."""
+
+    now: datetime = Field(description="Business time the urgencies were computed at")
+    total: int = Field(description="Tickets matching the filters")
+    limit: int
+    offset: int
+    items: list[TicketItem]
+
+
+class TicketEvent(BaseModel):
+    """One entry of a ticket's timeline."""
+
+    event_id: int
+    at: datetime
+    kind: str = Field(description="opened, acknowledge, escalated, breach_warning, comment...")
+    actor: str
+    detail: dict[str, Any]
+
+
+class GuideSent(BaseModel):
+    """A guide queued for the owner, and what became of it."""
+
+    notification_id: int
+    guide_id: str
+    locale: str | None
+    title: str
+    status: str = Field(description="pending, sending, sent, failed or interrupted")
+    created_at: datetime
+    not_before: datetime = Field(description="Held until then (the owner's quiet hours)")
+    sent_at: datetime | None
+    attempts: int
+    last_error: str | None
+
+
+class Prediction(BaseModel):
+    """The incident behind a device ticket: what the model predicted and why."""
+
+    incident_id: int
+    state: str
+    rule: str
+    opened_at: datetime
+    last_predicted_at: datetime
+    probability: float
+    max_probability: float
+    hours_to_empty: float | None
+    reasons: list[str] = Field(description="The model's reasons, in plain words")
+    model_version: int | None
+    guide_id: str | None
+    guide_sent_at: datetime | None
+    recovered_at: datetime | None
+    outcome: str | None
+
+
+class TicketDetail(TicketItem):
+    """Everything about one ticket."""
+
+    trigger: str
+    scope: str
+    contact: str | None
+    evidence: dict[str, Any] = Field(
+        description="At opening: the prediction, its reasons, the guides sent and the last "
+        "hours of telemetry"
+    )
+    resolution_code: str | None
+    closed_at: datetime | None
+    recovery_suggested_at: datetime | None
+    recurrences: int
+    prediction: Prediction | None
+    guides: list[GuideSent]
+    children: list[int] = Field(description="Device tickets under this fleet ticket")
+    timeline: list[TicketEvent]
+
+
+class Note(BaseModel):
+    """An optional note kept on the timeline."""
+
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class Resolve(Note):
+    """Resolve with a code."""
+
+    code: ResolutionCode = Field(description="How it was resolved")
+
+
+class Assign(BaseModel):
+    """Who takes the ticket."""
+
+    assignee: str = Field(min_length=1, max_length=200)
+
+
+class Comment(BaseModel):
+    """A comment for the timeline."""
+
+    text: str = Field(min_length=1, max_length=5000)
+
+
+class Escalation(BaseModel):
+    """Why the ticket goes to the next tier."""
+
+    reason: str = Field(default="", max_length=2000)
+
+
+class Feedback(Note):
+    """Staff's verdict on the prediction."""
+
+    verdict: Verdict = Field(
+        description="confirmed or false_alarm; becomes a training label ('staff') for "
+        "`forewarn train`; false_alarm also resolves an open ticket"
+    )

@@ -1,0 +1,199 @@
+"""Routes: /api/v1/tickets, the queue and what staff do to tickets."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+
+from api.deps import Agent, ClockDep, ConnDep, Reader, RulesDep, SettingsDep
+from api.responses import AUTH, CONFLICT, NOT_FOUND
+from api.tickets import flows
+from api.tickets.repository import OPEN_STATES, QueueFilter
+from api.tickets.schemas import (
+    Assign,
+    Comment,
+    Escalation,
+    Feedback,
+    Note,
+    Resolve,
+    TicketDetail,
+    TicketPage,
+)
+from notifier.tickets import flows as tickets
+from notifier.tickets import staff
+from notifier.tickets.types import TicketAction
+
+router = APIRouter(prefix="/api/v1/tickets", tags=["tickets"], responses=AUTH)
+
+
+StateFilter = Literal["open", "all", "new", "acknowledged", "in_progress", "resolved", "closed"]
+
+
+@router.get(
+    "",
+    response_model=TicketPage,
+    summary="The ticket queue",
+    description=(
+        "Tickets matching the filters, most urgent first by default: open tickets by the due "
+        "they work to now (answer at their tier, then solve), with the time left and an "
+        "urgency of ok, near (breach warning) or breached."
+    ),
+)
+def queue(
+    conn: ConnDep,
+    clock: ClockDep,
+    rules: RulesDep,
+    who: Reader,
+    state: Annotated[
+        StateFilter, Query(description="'open' (default), 'all' or one state")
+    ] = "open",
+    priority: Annotated[Literal["critical", "major", "minor"] | None, Query()] = None,
+    tier: Annotated[Literal["L1", "L2", "L3"] | None, Query()] = None,
+    team: Annotated[str | None, Query(max_length=200)] = None,
+    kind: Annotated[Literal["device", "fleet"] | None, Query()] = None,
+    device_id: Annotated[str | None, Query(max_length=200)] = None,
+    fault: Annotated[str | None, Query(max_length=100)] = None,
+    assignee: Annotated[str | None, Query(max_length=200)] = None,
+    sort: Annotated[
+        Literal["urgency", "opened", "-opened", "priority"],
+        Query(description="urgency (default), opened, -opened (newest first), priority"),
+    ] = "urgency",
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> TicketPage:
+    """The queue."""
+    states = {"open": OPEN_STATES, "all": None}.get(state, (state,))
+    where = QueueFilter(states, priority, tier, team, kind, device_id, fault, assignee)
+    return flows.page(conn, where=where, sort=sort, limit=limit, offset=offset,
+                      now=clock.now(), warn_at=rules.timing.warn_at)  # fmt: skip
+
+
+@router.get(
+    "/{ticket_id}",
+    response_model=TicketDetail,
+    summary="One ticket",
+    description=(
+        "The ticket with its evidence (telemetry, prediction, reasons at opening), the "
+        "incident's prediction, the guides sent to the owner and their delivery, the fleet "
+        "ticket's children, and the timeline."
+    ),
+    responses=NOT_FOUND,
+)
+def get_ticket(
+    ticket_id: int, conn: ConnDep, clock: ClockDep, rules: RulesDep, who: Reader
+) -> TicketDetail:
+    """One ticket."""
+    return flows.detail(conn, ticket_id=ticket_id, now=clock.now(), warn_at=rules.timing.warn_at)
+
+
+def _state_route(action: TicketAction, summary: str, description: str) -> None:
+    @router.post(
+        f"/{{ticket_id}}/{action.value}",
+        response_model=TicketDetail,
+        summary=summary,
+        description=description,
+        responses=NOT_FOUND | CONFLICT,
+        name=f"{action.value}_ticket",
+    )
+    def change(ticket_id: int, body: Note, conn: ConnDep, clock: ClockDep, rules: RulesDep,
+               who: Agent) -> TicketDetail:  # fmt: skip
+        now = clock.now()
+        tickets.act(conn, ticket_id=ticket_id, action=action, actor=who.name, now=now,
+                    note=body.note)  # fmt: skip
+        return flows.detail(conn, ticket_id=ticket_id, now=now, warn_at=rules.timing.warn_at)
+
+
+_state_route(TicketAction.ACKNOWLEDGE, "Acknowledge",
+             "Take the ticket up: stops its tier's answer clock and records the first "
+             "response. Only from 'new'.")  # fmt: skip
+_state_route(TicketAction.START, "Start work", "Mark the ticket in progress.")
+_state_route(TicketAction.CLOSE, "Close", "Archive a resolved ticket.")
+_state_route(TicketAction.REOPEN, "Reopen",
+             "The problem is back or was not solved: the ticket is new again and counted as "
+             "reopened (it no longer counts as resolved at first contact).")  # fmt: skip
+
+
+@router.post(
+    "/{ticket_id}/resolve",
+    response_model=TicketDetail,
+    summary="Resolve with a code",
+    description="Resolve an open ticket; the code says how (see ResolutionCode).",
+    responses=NOT_FOUND | CONFLICT,
+)
+def resolve(ticket_id: int, body: Resolve, conn: ConnDep, clock: ClockDep, rules: RulesDep,
+            who: Agent) -> TicketDetail:  # fmt: skip
+    """Resolve."""
+    now = clock.now()
+    tickets.act(conn, ticket_id=ticket_id, action=TicketAction.RESOLVE, actor=who.name, now=now,
+                resolution_code=body.code.value, note=body.note)  # fmt: skip
+    return flows.detail(conn, ticket_id=ticket_id, now=now, warn_at=rules.timing.warn_at)
+
+
+@router.post(
+    "/{ticket_id}/assign",
+    response_model=TicketDetail,
+    summary="Assign",
+    description="Give the ticket to someone; noted on the timeline.",
+    responses=NOT_FOUND,
+)
+def assign(ticket_id: int, body: Assign, conn: ConnDep, clock: ClockDep, rules: RulesDep,
+           who: Agent) -> TicketDetail:  # fmt: skip
+    """Assign."""
+    now = clock.now()
+    staff.assign(conn, ticket_id=ticket_id, assignee=body.assignee, actor=who.name, now=now)
+    return flows.detail(conn, ticket_id=ticket_id, now=now, warn_at=rules.timing.warn_at)
+
+
+@router.post(
+    "/{ticket_id}/comment",
+    response_model=TicketDetail,
+    summary="Comment",
+    description="Add a comment to the timeline.",
+    responses=NOT_FOUND,
+)
+def comment(ticket_id: int, body: Comment, conn: ConnDep, clock: ClockDep, rules: RulesDep,
+            who: Agent) -> TicketDetail:  # fmt: skip
+    """Comment."""
+    now = clock.now()
+    staff.comment(conn, ticket_id=ticket_id, text=body.text, actor=who.name, now=now)
+    return flows.detail(conn, ticket_id=ticket_id, now=now, warn_at=rules.timing.warn_at)
+
+
+@router.post(
+    "/{ticket_id}/escalate",
+    response_model=TicketDetail,
+    summary="Escalate",
+    description=(
+        "Hand an open ticket to the next tier now (L1 → L2 → L3) with that tier's dues; its "
+        "team is told. 409 at L3 or when the ticket is not open."
+    ),
+    responses=NOT_FOUND | CONFLICT,
+)
+def escalate(ticket_id: int, body: Escalation, conn: ConnDep, clock: ClockDep, rules: RulesDep,
+             settings: SettingsDep, who: Agent) -> TicketDetail:  # fmt: skip
+    """Escalate."""
+    now = clock.now()
+    staff.escalate(conn, settings, rules, ticket_id=ticket_id, reason=body.reason,
+                   actor=who.name, now=now)  # fmt: skip
+    return flows.detail(conn, ticket_id=ticket_id, now=now, warn_at=rules.timing.warn_at)
+
+
+@router.post(
+    "/{ticket_id}/feedback",
+    response_model=TicketDetail,
+    summary="Mark false alarm or confirmed",
+    description=(
+        "Staff's verdict on the prediction. Each incident behind the ticket becomes a 'staff' "
+        "fault label that `forewarn train` learns from (a false alarm cancels the episode). "
+        "A false alarm also resolves an open ticket with the code false_alarm."
+    ),
+    responses=NOT_FOUND,
+)
+def feedback(ticket_id: int, body: Feedback, conn: ConnDep, clock: ClockDep, rules: RulesDep,
+             who: Agent) -> TicketDetail:  # fmt: skip
+    """Feedback."""
+    now = clock.now()
+    staff.feedback(conn, ticket_id=ticket_id, verdict=body.verdict, actor=who.name, now=now,
+                   note=body.note)  # fmt: skip
+    return flows.detail(conn, ticket_id=ticket_id, now=now, warn_at=rules.timing.warn_at)

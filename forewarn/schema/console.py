@@ -1,0 +1,40 @@
+"""Migration 6: what the staff API and console need (API keys, staff feedback on tickets,
+guide embeddings for search by meaning). Plain SQL common to both storage paths."""
+
+from __future__ import annotations
+
+CONSOLE = """
+-- API keys. Only the SHA-256 of the secret is kept: keys are long random tokens, so a fast
+-- hash is enough (there is no password to guess), and the secret is shown once at creation.
+CREATE TABLE api_keys (
+    key_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name text NOT NULL,
+    role text NOT NULL CHECK (role IN ('viewer', 'agent', 'admin', 'integration')),
+    prefix text NOT NULL,                   -- the key's first characters, to recognise it
+    sha256 text NOT NULL UNIQUE,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    last_used_at timestamptz,
+    revoked_at timestamptz
+);
+
+-- Staff feedback on a ticket's prediction; it also becomes a 'staff' row of fault_labels.
+ALTER TABLE tickets
+    ADD COLUMN feedback text CHECK (feedback IN ('confirmed', 'false_alarm')),
+    ADD COLUMN feedback_at timestamptz,
+    ADD COLUMN feedback_by text;
+CREATE INDEX tickets_opened ON tickets (opened_at);
+CREATE INDEX tickets_open_resolution_due ON tickets (resolution_due)
+    WHERE state NOT IN ('resolved', 'closed');
+
+-- One sentence embedding per guide and locale, for search by meaning. `sha256` is the guide's
+-- own: a changed guide gets a new vector. `model` names the embedding model that made it.
+CREATE TABLE guide_embeddings (
+    guide_id text NOT NULL,
+    locale text NOT NULL,
+    model text NOT NULL,
+    sha256 text NOT NULL,
+    vector real[] NOT NULL,
+    PRIMARY KEY (guide_id, locale),
+    FOREIGN KEY (guide_id, locale) REFERENCES guides (guide_id, locale) ON DELETE CASCADE
+);
+"""
