@@ -34,15 +34,15 @@ BUCKET_ORIGIN = datetime(2000, 1, 1, tzinfo=UTC)
 # once there is one or the due has passed without it (a breach).
 _CLOCKS = """
 clocks AS (
-    SELECT ticket_id, priority, opened_at, fr, rs, feedback,
+    SELECT priority, opened_at, fr, rs, fb,
            fr <= first_response_due AS fr_met,
            fr IS NOT NULL OR first_response_due < %(now)s AS fr_known,
            rs <= resolution_due AS rs_met,
            rs IS NOT NULL OR resolution_due < %(now)s AS rs_known
-    FROM (SELECT t.*,
+    FROM (SELECT priority, opened_at, first_response_due, resolution_due,
                  CASE WHEN first_response_at <= %(now)s THEN first_response_at END AS fr,
                  CASE WHEN resolved_at <= %(now)s THEN resolved_at END AS rs,
-                 CASE WHEN feedback_at <= %(now)s THEN feedback END AS feedback
+                 CASE WHEN feedback_at <= %(now)s THEN feedback END AS fb
           FROM tickets t
           WHERE opened_at >= %(since)s AND opened_at < %(until)s) t
 )"""
@@ -61,7 +61,7 @@ def opened_tickets(conn: Conn, *, period: Period, now: datetime) -> OpenedTicket
         f"""WITH {_CLOCKS}
             SELECT count(*), count(fr),
                    coalesce(sum(extract(epoch FROM fr - opened_at)), 0)::float8,
-                   count(feedback), count(*) FILTER (WHERE feedback = 'false_alarm')
+                   count(fb), count(*) FILTER (WHERE fb = 'false_alarm')
             FROM clocks""",
         _params(period, now),
     ).fetchone()
