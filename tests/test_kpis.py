@@ -48,22 +48,24 @@ def ticket(
     reopened: int = 0,
     feedback: str | None = None,
     feedback_at: datetime | None = None,
+    code: str | None = None,
     kind: str = "device",
 ) -> int:
     """A ticket with PRODUCT.md's dues for its priority, and the events its times imply."""
     respond, solve = SLA[priority]
     state = "resolved" if resolved else "acknowledged" if responded else "new"
+    code = code or ("fixed_remotely" if resolved else None)
     row = db.execute(
         """INSERT INTO tickets (kind, device_id, fault, symptom, trigger, scope, priority, tier,
                team, state, opened_at, first_response_due, resolution_due, tier_since,
-               tier_respond_due, tier_solve_due, first_response_at, resolved_at, escalations,
-               reopened, feedback, feedback_at, feedback_by)
+               tier_respond_due, tier_solve_due, first_response_at, resolved_at,
+               resolution_code, escalations, reopened, feedback, feedback_at, feedback_by)
            VALUES (%s, 'lock-1', 'battery_failure', 'battery empty soon', 'prediction',
                '1 device', %s, 'L1', 'support-l1', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
-               %s, %s, %s)
+               %s, %s, %s, %s)
            RETURNING ticket_id""",
         (kind, priority, state, opened, opened + respond, opened + solve, opened,
-         opened + respond, opened + solve, responded, resolved, escalations, reopened,
+         opened + respond, opened + solve, responded, resolved, code, escalations, reopened,
          feedback, feedback_at, "ana" if feedback else None),
     ).fetchone()  # fmt: skip
     assert row is not None
@@ -163,7 +165,8 @@ def first_responses(db: DB) -> None:
 
 def resolutions(db: DB) -> None:
     """Opened before the period, resolved inside it: three at first contact, one escalated,
-    one reopened then resolved again; one reopened and open; one resolved before."""
+    one reopened then resolved again; left out: one reopened and open, one resolved before,
+    two false alarms (resolved as one; marked one by feedback), a duplicate."""
     before = SINCE - 1 * H
     ticket(db, before, responded=SINCE - 50 * M, resolved=SINCE + 1 * H)  # 2 h
     ticket(db, before, resolved=SINCE + 3 * H)  # 4 h
@@ -172,6 +175,9 @@ def resolutions(db: DB) -> None:
     ticket(db, before, reopened=1, resolved=SINCE + 7 * H)  # 8 h
     ticket(db, before, reopened=1)
     ticket(db, SINCE - D, resolved=SINCE - M)
+    ticket(db, before, resolved=SINCE + 1 * H, code="false_alarm")
+    ticket(db, before, resolved=SINCE + 2 * H, feedback="false_alarm", feedback_at=SINCE + H)
+    ticket(db, before, resolved=SINCE + 2 * H, code="duplicate")
 
 
 def sla_per_priority(db: DB) -> None:

@@ -14,7 +14,6 @@ from api.kpis.types import (
     SELF_SERVICE_TARGET,
     Bucket,
     BucketCounts,
-    Direction,
     GuideCounts,
     IncidentCounts,
     KpiReport,
@@ -27,7 +26,6 @@ from api.kpis.types import (
     SeriesPoint,
     SlaCompliance,
     SlaCounts,
-    Target,
 )
 from rules.types import Priority
 
@@ -38,11 +36,6 @@ DEFAULT_SPAN = timedelta(days=7)
 # A series longer than this many buckets is refused: a year of hours fits, a decade of them
 # (87,600 rows from one request) does not.
 MAX_BUCKETS = 10_000
-
-FIRST_RESPONSE = Target(FIRST_RESPONSE_TARGET.total_seconds(), Direction.AT_MOST)
-FCR = Target(FCR_TARGET, Direction.AT_LEAST)
-RECURRENCE = Target(RECURRENCE_TARGET, Direction.AT_MOST)
-SELF_SERVICE = Target(SELF_SERVICE_TARGET, Direction.AT_LEAST)
 
 
 def period(since: datetime | None, until: datetime | None, *, now: datetime) -> Period:
@@ -93,18 +86,20 @@ def build_report(
             opened.response_seconds,
             opened.responded,
             pending=opened.opened - opened.responded,
-            target=FIRST_RESPONSE,
+            target=FIRST_RESPONSE_TARGET,
         ),
-        first_contact_resolution=Ratio(resolved.first_contact, resolved.resolved, target=FCR),
+        first_contact_resolution=Ratio(
+            resolved.first_contact, resolved.resolved, target=FCR_TARGET
+        ),
         time_to_resolve=Mean(resolved.resolve_seconds, resolved.resolved),
         # Every priority appears, measured or not, so a chart's legend does not shift.
         sla=tuple(_sla(p.value, by_priority.get(p.value)) for p in _BY_URGENCY),
-        recurrence=Ratio(incidents.recurrences, incidents.opened, target=RECURRENCE),
+        recurrence=Ratio(incidents.recurrences, incidents.opened, target=RECURRENCE_TARGET),
         self_service=Ratio(
             incidents.self_served,
             incidents.closed,
             pending=incidents.opened - incidents.closed,
-            target=SELF_SERVICE,
+            target=SELF_SERVICE_TARGET,
         ),
         false_alarms=Ratio(
             opened.false_alarms, opened.feedback, pending=opened.opened - opened.feedback
@@ -162,7 +157,7 @@ def build_series(period: Period, bucket: Bucket, rows: list[BucketCounts]) -> Kp
                 r.response_seconds,
                 r.responded,
                 pending=r.opened - r.responded,
-                target=FIRST_RESPONSE,
+                target=FIRST_RESPONSE_TARGET,
             ),
             sla_met=Ratio(r.sla_met, r.sla_known, pending=r.opened - r.sla_known),
             guides_sent=r.guides_sent,

@@ -71,13 +71,18 @@ def opened_tickets(conn: Conn, *, period: Period, now: datetime) -> OpenedTicket
 
 def resolved_tickets(conn: Conn, *, period: Period, now: datetime) -> ResolvedTickets:
     """The tickets resolved in the period (and still resolved or closed: reopening clears
-    resolved_at), how many at first contact, and their total time to resolve."""
+    resolved_at), how many at first contact, and their total time to resolve. False alarms
+    and duplicates are left out: they had no problem of their own to resolve, and staff
+    resolve them at once, which would flatter both figures."""
     row = conn.execute(
         """SELECT count(*), count(*) FILTER (WHERE escalations = 0 AND reopened = 0),
                   coalesce(sum(extract(epoch FROM resolved_at - opened_at)), 0)::float8
            FROM tickets
            WHERE resolved_at >= %(since)s AND resolved_at < %(until)s
-             AND resolved_at <= %(now)s""",
+             AND resolved_at <= %(now)s
+             AND resolution_code IS DISTINCT FROM 'false_alarm'
+             AND resolution_code IS DISTINCT FROM 'duplicate'
+             AND NOT coalesce(feedback = 'false_alarm' AND feedback_at <= %(now)s, false)""",
         _params(period, now),
     ).fetchone()
     assert row is not None

@@ -1,7 +1,87 @@
-"""Routes: /api/v1/kpis (being written)."""
+"""Routes: /api/v1/kpis, the support KPIs for a period and their series for charts."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import datetime
+from typing import Annotated
 
-router = APIRouter(prefix="/api/v1/kpis", tags=["kpis"])
+from fastapi import APIRouter, HTTPException, Query
+
+from api.deps import ClockDep, ConnDep, Reader
+from api.kpis import flows
+from api.kpis.schemas import KpiReportOut, KpiSeriesOut
+from api.kpis.types import Bucket, Period
+from api.responses import AUTH, INVALID
+
+router = APIRouter(prefix="/api/v1/kpis", tags=["kpis"], responses=AUTH | INVALID)
+
+Since = Annotated[
+    datetime | None,
+    Query(description="Start of the period, included (ISO 8601; no offset means UTC). "
+                      "Default: 7 days before `until`."),
+]  # fmt: skip
+Until = Annotated[
+    datetime | None,
+    Query(description="End of the period, excluded (ISO 8601; no offset means UTC). "
+                      "Default: now on the business clock."),
+]  # fmt: skip
+
+
+def _period(since: datetime | None, until: datetime | None, now: datetime) -> Period:
+    """The asked-for period, or 422 saying what is wrong with it."""
+    try:
+        return flows.period(since, until, now=now)
+    except ValueError as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from exc
+
+
+@router.get(
+    "",
+    response_model=KpiReportOut,
+    summary="Support KPIs for a period",
+    description=(
+        "The figures the customer measures, for [since, until) on business time: mean first "
+        "response (target ≤ 30 min), first-contact resolution (≥ 80%), mean time to resolve, "
+        "SLA compliance per priority, 30-day recurrence (≤ 5%), the share of predicted "
+        "problems solved by a guide without a ticket (≥ 70%), the false-alarm rate from "
+        "staff feedback and guide delivery. Each KPI gives its value (null when there is "
+        "nothing to measure), numerator and denominator, what is still pending, its target "
+        "and whether it is met. Definitions: docs/kpis.md."
+    ),
+)
+def report(conn: ConnDep, clock: ClockDep, who: Reader, since: Since = None,
+           until: Until = None) -> KpiReportOut:  # fmt: skip
+    """The KPI report."""
+    now = clock.now()
+    return KpiReportOut.of(flows.kpi_report(conn, period=_period(since, until, now), now=now))
+
+
+@router.get(
+    "/series",
+    response_model=KpiSeriesOut,
+    summary="Support KPIs over time",
+    description=(
+        "Per hour or day bucket (aligned to UTC) of [since, until): tickets opened and "
+        "resolved, the mean first response of the tickets opened, the share of them that met "
+        "both SLA dues, and guides sent to owners. Every bucket is listed, empty ones too. "
+        f"At most {flows.MAX_BUCKETS} buckets: a longer period needs bucket=day."
+    ),
+)
+def series(
+    conn: ConnDep,
+    clock: ClockDep,
+    who: Reader,
+    since: Since = None,
+    until: Until = None,
+    bucket: Annotated[Bucket, Query(description="Bucket width: hour (default) or day")] = (
+        Bucket.HOUR
+    ),
+) -> KpiSeriesOut:
+    """The KPI series."""
+    now = clock.now()
+    period = _period(since, until, now)
+    try:
+        flows.check_buckets(period, bucket)
+    except ValueError as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from exc
+    return KpiSeriesOut.of(flows.kpi_series(conn, period=period, now=now, bucket=bucket))
