@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from forewarn.cli_act import register as register_acting
+from forewarn.cli_api import register as register_api
 from forewarn.cli_common import _on_database, _reported, _settings, _stop_on_signals, err
 
 app = typer.Typer(no_args_is_help=True, help="Forewarn: proactive support for smart products.")
@@ -405,6 +406,7 @@ def backtest_cmd(
 
 
 register_acting(app)
+register_api(app)
 
 
 def main() -> None:

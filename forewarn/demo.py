@@ -15,6 +15,7 @@ from rich.table import Table
 
 from forewarn.db import connect
 from forewarn.demo_acting import Acting, acting, add_live_rows, give_owners_targets, print_summary
+from forewarn.demo_console import console as staff_console
 from forewarn.embedded import services
 from forewarn.schema.migrate import migrate
 from forewarn.settings import Settings
@@ -176,6 +177,18 @@ def _run_live(console: Console, part: Acting, *, duration: float | None, devices
     ingester.start()
     scorer = Scorer(live_settings, warmup_hours=0)
     scorer.start()
+    with staff_console(live_settings, clock=part.clock, registries=[ingester.metrics.registry],
+                       say=Console(stderr=True)):  # fmt: skip
+        _watch(console, part, ingester, scorer, duration=duration, devices=devices, seed=seed,
+               speedup=speedup, stop=stop, origin=origin, before=before)  # fmt: skip
+
+
+def _watch(console: Console, part: Acting, ingester: Ingester, scorer: Scorer, *,
+           duration: float | None, devices: int, seed: int, speedup: float,
+           stop: threading.Event, origin: datetime, before: rules_repo.Marks) -> None:  # fmt: skip
+    """Run the simulator and show the live view until the duration or a stop; then stop the
+    ingester and scorer and print what happened."""
+    live_settings = part.settings
     since = datetime.now(UTC)
     latest: deque[SimProgress] = deque(maxlen=1)  # the newest progress report
     outcome: list[SimSummary | BaseException] = []

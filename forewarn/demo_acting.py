@@ -38,6 +38,7 @@ class Acting:
 
     settings: Settings  # with the inbox as staff channel and helpdesk, unless configured
     inbox: DemoInbox
+    clock: ScaledClock  # business time: the responder's, the dispatcher's and the console's
 
 
 @contextlib.contextmanager
@@ -64,7 +65,7 @@ def acting(settings: Settings, *, origin: datetime, speedup: float,
     responder.start()
     dispatcher.start()
     try:
-        yield Acting(live, inbox)
+        yield Acting(live, inbox, clock)
     finally:
         _drain(live, clock)
         responder.stop()

@@ -39,9 +39,15 @@ def test_demo_runs_for_a_duration_and_its_summary_matches_the_database(
     # A fresh database: the demo first simulates a history and trains on it (minutes on a
     # busy two-core machine), hence the long timeout.
     result = forewarn(
-        settings, "demo", "--duration", "6", "--devices", "30", "--speedup", "900", timeout=600
-    )
+        settings.model_copy(update={"api_port": 0}),  # any free port: 8000 may be taken
+        "demo", "--duration", "6", "--devices", "30", "--speedup", "900", timeout=600,
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
+    # The console served on the demo's clock, with keys made for this run.
+    assert re.search(r"console: http://127\.0\.0\.1:\d+/", result.stderr)
+    shown = re.findall(r"sign in as (\w+):\s+(fw_\S+)", result.stderr)
+    assert [role for role, _ in shown] == ["agent", "viewer", "admin"]
+    assert count(db, "SELECT count(*) FROM api_keys WHERE name LIKE 'demo %%'") == 3
     out = result.stdout
     assert "demo summary" in out
     stored = int(_row(out, "readings stored (all runs)"))
@@ -85,11 +91,11 @@ def test_db_commands_report_what_they_did(bare_settings: Settings) -> None:
     assert before.returncode == 0 and "none yet" in before.stdout
     migrated = forewarn(bare_settings, "db", "migrate")
     assert migrated.returncode == 0, migrated.stderr
-    assert "applied: 1, 2, 3, 4, 5" in migrated.stdout
+    assert "applied: 1, 2, 3, 4, 5, 6" in migrated.stdout
     again = forewarn(bare_settings, "db", "migrate")
     assert "already up to date" in again.stdout
     status = forewarn(bare_settings, "db", "status")
-    assert re.search(r"schema version\s+5 of 5", status.stdout)
+    assert re.search(r"schema version\s+6 of 6", status.stdout)
     assert re.search(r"storage\s+(partitioned|timescaledb)", status.stdout)
     maintained = forewarn(bare_settings, "db", "maintain")
     assert maintained.returncode == 0, maintained.stderr
@@ -106,3 +112,18 @@ def test_bad_settings_and_unreachable_services_fail_clearly(bare_settings: Setti
     )
     assert no_db.returncode == 1
     assert "cannot connect to the database" in no_db.stderr
+
+
+def test_keys_commands_create_list_and_revoke(settings: Settings) -> None:
+    made = forewarn(settings, "keys", "create", "--name", "helpdesk", "--role", "integration")
+    assert made.returncode == 0, made.stderr
+    secret = made.stdout.strip()
+    assert secret.startswith("fw_") and "not shown again" in made.stderr
+    listed = forewarn(settings, "keys", "list")
+    assert "helpdesk" in listed.stdout and "integration" in listed.stdout
+    assert secret not in listed.stdout
+    bad = forewarn(settings, "keys", "create", "--name", "x", "--role", "boss")
+    assert bad.returncode == 2 and "unknown role 'boss'" in bad.stderr
+    assert forewarn(settings, "keys", "revoke", "1").returncode == 0
+    again = forewarn(settings, "keys", "revoke", "1")
+    assert again.returncode == 1 and "no active key 1" in again.stderr

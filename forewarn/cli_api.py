@@ -1,0 +1,94 @@
+"""``forewarn api`` and ``forewarn keys``: the staff API and console, and its keys."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from forewarn.cli_common import Conn, _on_database, _reported, _settings, err
+
+keys_app = typer.Typer(no_args_is_help=True, help="API keys for staff and integrations.")
+ROLES = "viewer, agent, integration or admin"
+
+
+def register(app: typer.Typer) -> None:
+    """Add these commands to the main ``forewarn`` command."""
+    app.command("api")(serve)
+    app.add_typer(keys_app, name="keys")
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (FOREWARN_API_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (FOREWARN_API_PORT).")] = None,
+) -> None:
+    """Serve the API and the console (http://HOST:PORT/) until Ctrl-C."""
+    import uvicorn
+
+    from api.server import config
+
+    settings = _settings()
+    with _reported():
+        cfg = config(settings, host=host, port=port)
+    err.print(f"Forewarn API and console on http://{cfg.host}:{cfg.port}/ "
+              "(keys: forewarn keys create --name NAME --role ROLE)")  # fmt: skip
+    uvicorn.Server(cfg).run()
+
+
+@keys_app.command("create")
+def create(
+    name: Annotated[str, typer.Option(help="Who or what uses the key.")],
+    role: Annotated[str, typer.Option(help=f"One of: {ROLES}.")],
+) -> None:
+    """Create a key and print its secret (shown this once; only its hash is stored)."""
+    from api.keys.flows import create_key
+    from api.keys.types import Role
+
+    try:
+        chosen = Role(role)
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] unknown role {role!r}: use {ROLES}")
+        raise typer.Exit(2) from exc
+
+    def work(conn: Conn) -> str:
+        made = create_key(conn, name=name, role=chosen)
+        conn.commit()
+        return made.secret
+
+    secret = _on_database(_settings(), work)
+    err.print(f"{chosen.value} key for {name!r} (store it now; it is not shown again):")
+    print(secret)
+
+
+@keys_app.command("list")
+def list_keys() -> None:
+    """List keys (never their secrets)."""
+    from api.keys.repository import list_keys as stored
+
+    keys = _on_database(_settings(), stored)
+    table = Table("id", "name", "role", "starts with", "created", "last used", "revoked")
+    for k in keys:
+        table.add_row(str(k.key_id), k.name, k.role.value, k.prefix + "…",
+                      f"{k.created_at:%Y-%m-%d %H:%M}",
+                      f"{k.last_used_at:%Y-%m-%d %H:%M}" if k.last_used_at else "-",
+                      f"{k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "-")  # fmt: skip
+    Console().print(table)
+
+
+@keys_app.command("revoke")
+def revoke(key_id: Annotated[int, typer.Argument(help="The key's id (see keys list).")]) -> None:
+    """Revoke a key: requests with it get 401 from now on."""
+    from api.keys.repository import revoke as revoke_key
+
+    def work(conn: Conn) -> bool:
+        done = revoke_key(conn, key_id=key_id)
+        conn.commit()
+        return done
+
+    with _reported():
+        if not _on_database(_settings(), work):
+            err.print(f"[red]error:[/red] no active key {key_id}")
+            raise typer.Exit(1)
+    err.print(f"key {key_id} revoked")
