@@ -163,3 +163,20 @@ def test_series_default_bucket_is_hourly(
     assert datetime.fromisoformat(body["points"][0]["start"]) == api_clock.now() - 7 * 24 * H
     assert body["points"][0]["start"].endswith(("Z", "+00:00"))
     assert datetime.fromisoformat(body["points"][-1]["start"]).tzinfo == UTC
+
+
+def test_the_widest_period_is_answered(api_client: TestClient, keys: Keys, db: DB) -> None:
+    """Year 1 to year 9999: the report is computed (no overflow); a daily series is refused."""
+    everything(db)
+    wide = {"since": "0001-01-01T00:00:00Z", "until": "9999-12-31T23:59:59Z"}
+    got = api_client.get("/api/v1/kpis", params=wide, headers=keys["viewer"])
+    assert got.status_code == 200, got.text
+    # the SLA case's 5 critical tickets and the fleet ticket, all past their dues by now
+    assert got.json()["sla"][0]["first_response"]["denominator"] == 6
+    series = api_client.get("/api/v1/kpis/series", params=wide | {"bucket": "day"},
+                            headers=keys["viewer"])  # fmt: skip
+    assert series.status_code == 422
+    early = api_client.get("/api/v1/kpis", params={"until": "0001-01-02T00:00:00Z"},
+                           headers=keys["viewer"])  # fmt: skip
+    assert early.status_code == 422
+    assert "too early" in early.json()["detail"]

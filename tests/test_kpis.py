@@ -350,6 +350,8 @@ def test_period_defaults_and_refusals() -> None:
     for since, until in ((UNTIL, SINCE), (SINCE, SINCE)):
         with pytest.raises(ValueError, match=r"since .* must be before until"):
             flows.period(since, until, now=now)
+    with pytest.raises(ValueError, match="too early: give since too"):
+        flows.period(None, datetime(1, 1, 2, tzinfo=UTC), now=now)
     with pytest.raises(ValueError, match="more than 10000 buckets"):
         flows.check_buckets(Period(SINCE, SINCE + 2 * 365 * D), Bucket.HOUR)
     flows.check_buckets(Period(SINCE, SINCE + 2 * 365 * D), Bucket.DAY)

@@ -42,7 +42,10 @@ def period(since: datetime | None, until: datetime | None, *, now: datetime) -> 
     """[since, until) with defaults (until: now; since: DEFAULT_SPAN before until), naive
     times read as UTC; ValueError unless since is before until."""
     end = _utc(until) if until is not None else now
-    start = _utc(since) if since is not None else end - DEFAULT_SPAN
+    try:
+        start = _utc(since) if since is not None else end - DEFAULT_SPAN
+    except OverflowError as exc:  # until within 7 days of year 1
+        raise ValueError(f"until ({end.isoformat()}) is too early: give since too") from exc
     if start >= end:
         raise ValueError(
             f"since ({start.isoformat()}) must be before until ({end.isoformat()}): "
