@@ -424,3 +424,39 @@ def test_errors_are_json_with_a_message(api_client: TestClient, keys: Keys) -> N
         if not op.get("summary") or not op.get("description", op.get("summary"))
     ]  # fmt: skip
     assert missing == []
+
+
+def test_resolving_closes_the_incidents_behind_the_ticket(
+    api_client: TestClient, keys: Keys, db: Db
+) -> None:
+    for i in range(2):
+        factories.device(db, f"cam-{i}", model="cam-c2", firmware="3.1.0", kind="camera")
+    fleet = count(
+        db,
+        "INSERT INTO fleet_incidents (model, firmware, fault, opened_at, devices, priority) "
+        "VALUES ('cam-c2', '3.1.0', 'reboot_loop', %s, 2, 'major') RETURNING fleet_incident_id",
+        API_NOW,
+    )
+    incidents = [
+        factories.incident(db, f"cam-{i}", fault="reboot_loop", opened_at=API_NOW) for i in range(2)
+    ]
+    db.execute("UPDATE incidents SET fleet_incident_id = %s", (fleet,))
+    tid = factories.ticket(
+        db, "cam-0", opened_at=API_NOW, fault="reboot_loop", incident_id=incidents[0]
+    )
+    db.execute(
+        "UPDATE tickets SET kind = 'fleet', fleet_incident_id = %s, device_id = NULL WHERE ticket_id = %s",
+        (fleet, tid),
+    )
+    r = api_client.post(
+        f"/api/v1/tickets/{tid}/resolve", json={"code": "firmware_update"}, headers=keys["agent"]
+    )
+    assert r.status_code == 200
+    assert r.json()["timeline"][-1]["detail"]["incidents_closed"] == 2
+    rows = db.execute(
+        "SELECT state, outcome, closed_at FROM incidents ORDER BY incident_id"
+    ).fetchall()
+    assert rows == [("closed", "ticket_closed", API_NOW)] * 2
+    assert count(db, "SELECT count(*) FROM fleet_incidents WHERE closed_at IS NULL") == 0
+    # A new prediction for the device can open a new incident (the old one no longer blocks it).
+    factories.incident(db, "cam-0", fault="reboot_loop", opened_at=API_NOW + timedelta(hours=1))

@@ -185,7 +185,12 @@ def act(conn: Conn, *, ticket_id: int, action: TicketAction, actor: str, now: da
     state = next_state(TicketState(current), action)
     repository.set_state(conn, ticket_id=ticket_id, state=state.value, at=now, actor=actor,
                          resolution_code=resolution_code)  # fmt: skip
-    detail = {"from": current, "to": state.value, "code": resolution_code, "note": note}
+    detail: dict[str, Any] = {"from": current, "to": state.value, "code": resolution_code,
+                              "note": note}  # fmt: skip
+    if state is TicketState.RESOLVED:
+        # Resolved means the problem is dealt with: its incidents close, so a new prediction
+        # for the device opens a new incident (a recurrence) instead of joining a stale one.
+        detail["incidents_closed"] = repository.close_incidents(conn, ticket_id=ticket_id, at=now)
     repository.add_event(conn, ticket_id=ticket_id, at=now, kind=action.value, actor=actor,
                          detail={k: v for k, v in detail.items() if v is not None})  # fmt: skip
     return state

@@ -250,3 +250,26 @@ def upsert_staff_label(conn: Conn, *, device_id: str, fault: str, onset_at: date
         (device_id, fault, onset_at, until, verdict,
          Jsonb({"ticket_id": ticket_id, "by": by})),
     )  # fmt: skip
+
+
+def close_incidents(conn: Conn, *, ticket_id: int, at: datetime) -> int:
+    """Close the open incidents a resolved ticket was about (outcome 'ticket_closed'): its
+    own, or for a fleet ticket its fleet incident and every device incident in it. Returns
+    how many device incidents were closed."""
+    args = {"id": ticket_id, "at": at}
+    closed = conn.execute(
+        """UPDATE incidents i SET state = 'closed', closed_at = %(at)s,
+                  outcome = 'ticket_closed', updated_at = clock_timestamp()
+           FROM tickets t
+           WHERE t.ticket_id = %(id)s AND i.closed_at IS NULL
+             AND (i.incident_id = t.incident_id
+                  OR (t.kind = 'fleet' AND i.fleet_incident_id = t.fleet_incident_id))""",
+        args,
+    ).rowcount
+    conn.execute(
+        """UPDATE fleet_incidents f SET closed_at = %(at)s FROM tickets t
+           WHERE t.ticket_id = %(id)s AND t.kind = 'fleet' AND f.closed_at IS NULL
+             AND f.fleet_incident_id = t.fleet_incident_id""",
+        args,
+    )
+    return closed
