@@ -124,7 +124,7 @@ def guides_load(
     folder = directory or settings.guides_dir or default_directory()
     report = _on_database(settings, lambda conn: load_directory(conn, folder))
     typer.echo(f"{report.files} guides read from {folder}: {report.upserted} new or changed, "
-               f"{report.unchanged} unchanged")  # fmt: skip
+               f"{report.unchanged} unchanged; {report.indexed} embedded for search")  # fmt: skip
 
 
 @guides_app.command("list")

@@ -1,6 +1,8 @@
 """Guides as files: ``guides/<guide_id>.<lang>.md``, a YAML header and four ``##`` sections.
 
-Every problem raises ``GuideError`` naming the file, and the line where there is one.
+Every problem raises ``GuideError`` naming the file, and the line where there is one. The
+file format is checked here; what any guide needs (fields, range, placeholders) in
+``notifier.guides.validate``, which the API's create and edit share.
 """
 
 from __future__ import annotations
@@ -13,22 +15,16 @@ from pathlib import Path
 import frontmatter
 import yaml
 
-from forewarn.domain import FaultKind
 from forewarn.errors import GuideError
-from notifier.guides.select import compare_versions, parse_version
-from notifier.guides.types import AUDIENCES, CATEGORIES, KINDS, PLACEHOLDERS, Guide, language_of
+from notifier.guides.types import Guide, GuideDraft, language_of
+from notifier.guides.validate import build_guide, check_identity, parse_firmware_range
 
 _FIELDS = frozenset(
     {"id", "locale", "category", "fault", "audience", "kinds", "models", "firmware", "title"}
 )
-_FAULTS = frozenset(f.value for f in FaultKind)
-_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-_LOCALE = re.compile(r"^[a-z]{2,3}-[A-Z]{2}$")
 _HEADING = re.compile(r"^##\s+(.+?)\s*#*\s*$")
 _STEP = re.compile(r"^\d+[.)]\s+(.*)$")
 _BULLET = re.compile(r"^[-*+]\s+(.*)$")
-_BOUND = re.compile(r"^(>=|<=|==|=|>|<)?\s*(\S+)$")
-_PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 # Headings are matched case-insensitively; Chinese files may use the Chinese names.
 _SECTIONS = {
@@ -73,33 +69,21 @@ def parse_guide(path: Path) -> Guide:
     category = _text(path, meta, "category")
     fault = _text(path, meta, "fault", required=False) or None
     audience = _text(path, meta, "audience", required=False) or "all"
-    if not _ID.match(guide_id):
-        raise GuideError(f"{path}: id {guide_id!r} must be lower-case letters, digits, _ or -")
-    if not _LOCALE.match(locale):
-        raise GuideError(f"{path}: locale {locale!r} must look like en-US or zh-CN")
+    title = _text(path, meta, "title")
+    kinds = _list(path, meta, "kinds")
+    models = _list(path, meta, "models")
+    firmware = _text(path, meta, "firmware", required=False) or None
+    check_identity(str(path), guide_id, locale)
     # <id>.<lang>.md; <id>.<locale>.md when one language has several locales (zh-CN, zh-TW).
     names = (f"{guide_id}.{language_of(locale)}.md", f"{guide_id}.{locale}.md")
     if path.name not in names:
         raise GuideError(
             f"{path}: id {guide_id!r} and locale {locale!r} need the name {' or '.join(names)}"
         )
-    _one_of(path, "category", category, CATEGORIES)
-    _one_of(path, "audience", audience, AUDIENCES)
-    if fault is not None:
-        _one_of(path, "fault", fault, _FAULTS)
-    kinds = _list(path, meta, "kinds")
-    for kind in kinds:
-        _one_of(path, "kind", kind, KINDS)
-    models = _list(path, meta, "models")
-    firmware = _text(path, meta, "firmware", required=False)
-    try:
-        firmware_min, firmware_max = parse_firmware_range(firmware) if firmware else (None, None)
-    except ValueError as exc:
-        raise GuideError(f"{path}: bad firmware range {firmware!r}: {exc}") from exc
 
     offset = text[: text.find(post.content)].count("\n") if post.content else 0
     sections = _sections(path, post.content, offset)
-    guide = Guide(
+    draft = GuideDraft(
         guide_id=guide_id,
         locale=locale,
         category=category,
@@ -107,19 +91,16 @@ def parse_guide(path: Path) -> Guide:
         audience=audience,
         kinds=kinds,
         models=models,
-        firmware_min=firmware_min,
-        firmware_max=firmware_max,
-        title=_text(path, meta, "title"),
+        firmware=firmware,
+        title=title,
         problem=_paragraphs(path, "Problem", sections["problem"]),
         scenario=_paragraphs(path, "Applies to", sections["scenario"]),
         steps=_items(path, "Steps", sections["steps"], _STEP, "a numbered step ('1. ...')"),
         cautions=_items(path, "Cautions", sections.get("cautions", []), _BULLET, "a '- ' bullet"),
-        source_path=str(path),
-        sha256=hashlib.sha256(raw).hexdigest(),
     )
-    for text_ in (guide.title, guide.problem, guide.scenario, *guide.steps, *guide.cautions):
-        _check_placeholders(path, text_)
-    return guide
+    return build_guide(
+        str(path), draft, source_path=str(path), sha256=hashlib.sha256(raw).hexdigest()
+    )
 
 
 def read_directory(directory: Path) -> list[Guide]:
@@ -138,42 +119,6 @@ def read_directory(directory: Path) -> list[Guide]:
         seen[key] = path
         guides.append(guide)
     return guides
-
-
-def parse_firmware_range(spec: str) -> tuple[str | None, str | None]:
-    """(inclusive min, exclusive max) from ">=3.0.0,<3.1.1"; ValueError saying what is wrong.
-
-    Bounds may use >=, >, <, <= and == (a bare version means ==). A version names itself and
-    its sub-releases: "==3.1.0" is ">=3.1.0,<3.1.1", "<=3.1.0" is "<3.1.1".
-    """
-    low: str | None = None
-    high: str | None = None
-    for part in spec.split(","):
-        found = _BOUND.match(part.strip())
-        if found is None:
-            raise ValueError(f"cannot read the bound {part.strip()!r}")
-        op, text = found.group(1) or "==", found.group(2)
-        version = parse_version(text)
-        if version is None:
-            raise ValueError(f"{text!r} is not a dotted version such as 3.1.0")
-        new_low = text if op in (">=", "==", "=") else _next(version) if op == ">" else None
-        new_high = _next(version) if op in ("<=", "==", "=") else text if op == "<" else None
-        if (new_low and low) or (new_high and high):
-            raise ValueError("a bound is given twice")
-        low, high = new_low or low, new_high or high
-    if low and high and compare_versions(_version(low), _version(high)) >= 0:
-        raise ValueError("no version can be inside it")
-    return low, high
-
-
-def _next(version: tuple[int, ...]) -> str:
-    return ".".join(str(n) for n in (*version[:-1], version[-1] + 1))
-
-
-def _version(text: str) -> tuple[int, ...]:
-    version = parse_version(text)
-    assert version is not None  # only called on bounds parse_firmware_range has checked
-    return version
 
 
 def _text(path: Path, meta: Mapping[str, object], key: str, *, required: bool = True) -> str:
@@ -195,11 +140,6 @@ def _list(path: Path, meta: Mapping[str, object], key: str) -> tuple[str, ...]:
     if not isinstance(items, list) or not all(isinstance(v, str) and v.strip() for v in items):
         raise GuideError(f"{path}: {key!r} must be a list of names, not {value!r}")
     return tuple(v.strip() for v in items)
-
-
-def _one_of(path: Path, what: str, value: str, allowed: frozenset[str]) -> None:
-    if value not in allowed:
-        raise GuideError(f"{path}: unknown {what} {value!r}; one of {', '.join(sorted(allowed))}")
 
 
 def _sections(path: Path, body: str, offset: int) -> dict[str, Lines]:
@@ -276,11 +216,5 @@ def _wide(char: str) -> bool:
     return ord(char) >= 0x2E80
 
 
-def _check_placeholders(path: Path, text: str) -> None:
-    for name in _PLACEHOLDER.findall(text):
-        if name not in PLACEHOLDERS:
-            raise GuideError(
-                f"{path}: unknown placeholder {{{name}}}; use {', '.join(sorted(PLACEHOLDERS))}"
-            )
-    if "{" in _PLACEHOLDER.sub("", text) or "}" in _PLACEHOLDER.sub("", text):
-        raise GuideError(f"{path}: stray brace in {text[:60]!r}; placeholders look like {{model}}")
+# parse_firmware_range lives in validate.py; kept importable from here, where it began.
+__all__ = ["parse_firmware_range", "parse_guide", "read_directory"]

@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+import numpy as np
+import numpy.typing as npt
+
 CATEGORIES = frozenset({"basic", "troubleshooting", "technical", "after_sales"})
 AUDIENCES = frozenset({"all", "novice", "senior"})
 
@@ -59,6 +62,44 @@ class Guide:
     def has_firmware_range(self) -> bool:
         """Whether the guide applies to a firmware range rather than every version."""
         return self.firmware_min is not None or self.firmware_max is not None
+
+
+@dataclass(frozen=True, slots=True)
+class GuideDraft:
+    """A guide as written (a Markdown file, an API request) before it is checked.
+
+    ``firmware`` is the range as written (">=3.0.0,<3.1.1"); ``markdown.build_guide`` checks
+    everything and turns a draft into a ``Guide``.
+    """
+
+    guide_id: str
+    locale: str
+    category: str
+    title: str
+    problem: str
+    scenario: str
+    steps: tuple[str, ...]
+    cautions: tuple[str, ...] = ()
+    fault: str | None = None
+    audience: str = "all"
+    kinds: tuple[str, ...] = ()
+    models: tuple[str, ...] = ()
+    firmware: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GuideVector:
+    """A guide text's sentence embedding: a row of ``guide_embeddings``.
+
+    ``sha256`` is the guide's when it was embedded, so a vector of an older text is known as
+    such; ``model`` names the embedder and the text recipe that made it.
+    """
+
+    guide_id: str
+    locale: str
+    model: str
+    sha256: str
+    vector: npt.NDArray[np.float32]
 
 
 @dataclass(frozen=True, slots=True)
