@@ -1,0 +1,71 @@
+// The API client: the key from sessionStorage in X-API-Key, JSON in and out, errors as
+// ApiError carrying the status and the API's `detail`.
+
+const KEY = 'forewarn.apiKey';
+
+export class ApiError extends Error {
+  constructor(status, detail) {
+    super(detail);
+    this.status = status;
+    this.detail = detail;
+  }
+}
+
+export function getKey() {
+  return sessionStorage.getItem(KEY);
+}
+
+export function setKey(secret) {
+  if (secret) sessionStorage.setItem(KEY, secret);
+  else sessionStorage.removeItem(KEY);
+}
+
+/** FastAPI's detail: a string, or a list of validation errors each with loc and msg. */
+function readDetail(body, fallback) {
+  const detail = body && body.detail;
+  if (typeof detail === 'string') return detail;
+  if (Array.isArray(detail)) {
+    return detail.map((e) => {
+      const where = Array.isArray(e.loc) ? e.loc.filter((p) => p !== 'body').join('.') : '';
+      return where ? `${where}: ${e.msg}` : e.msg;
+    }).join('; ');
+  }
+  return fallback;
+}
+
+/** GET (or `method`) /api/v1`path` with `query` (empty values left out) and a JSON `body`. */
+export async function api(path, { method = 'GET', query, body, key = getKey() } = {}) {
+  const url = new URL(`/api/v1${path}`, window.location.origin);
+  for (const [name, value] of Object.entries(query || {})) {
+    if (value !== undefined && value !== null && value !== '') url.searchParams.set(name, value);
+  }
+  const headers = { Accept: 'application/json' };
+  if (key) headers['X-API-Key'] = key;
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  let response;
+  try {
+    response = await fetch(url, {
+      method, headers, body: body === undefined ? undefined : JSON.stringify(body), cache: 'no-store',
+    });
+  } catch (err) {
+    throw new ApiError(0, err.message || String(err));
+  }
+  if (response.status === 204) return null;
+  let data = null;
+  const text = await response.text();
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    data = null;
+  }
+  if (!response.ok) {
+    throw new ApiError(response.status, readDetail(data, response.statusText || text.slice(0, 200)));
+  }
+  return data;
+}
+
+/** Business time: the demo's clock runs faster than the wall clock, so ask the server. */
+export async function businessNow() {
+  const page = await api('/tickets', { query: { state: 'all', limit: 1 } });
+  return new Date(page.now);
+}
