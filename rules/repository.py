@@ -423,3 +423,21 @@ def default_owner_targets(conn: Conn, *, prefix: str) -> int:
         (prefix,),
     )
     return cur.rowcount
+
+
+def device_signals(conn: Conn, *, device_id: str, since: datetime, until: datetime
+                   ) -> list[Signal]:  # fmt: skip
+    """A device's stored predictions whose latest reading falls in (`since`, `until`], oldest
+    first: one per fault and hour, as the scorer keeps them (for replaying a rule set)."""
+    rows = conn.execute(
+        """SELECT device_id, fault, probability, last_at, horizon_h, hours_to_empty, reasons,
+                  model_version
+           FROM predictions WHERE device_id = %s AND last_at > %s AND last_at <= %s
+           ORDER BY last_at, fault""",
+        (device_id, since, until),
+    ).fetchall()
+    return [
+        Signal(r[0], r[1], float(r[2]), r[3], float(r[4]),
+               None if r[5] is None else float(r[5]), tuple(r[6]), r[7])
+        for r in rows
+    ]  # fmt: skip

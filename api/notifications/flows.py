@@ -1,0 +1,62 @@
+"""Reading the outbox for the API, with every target redacted as the dispatcher redacts it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict
+
+from api.notifications import repository
+from api.notifications.repository import Conn, OutboxFilter
+from api.notifications.schemas import (
+    Attempt,
+    NotificationDetail,
+    NotificationItem,
+    NotificationPage,
+)
+from forewarn.errors import NotFoundError
+from forewarn.settings import Settings
+from notifier import repository as outbox
+from notifier.channels import AppriseChannel, WebhookSink
+from notifier.types import WEBHOOK_TARGET
+
+
+def redactor(settings: Settings) -> Callable[[str], str]:
+    """What the dispatcher stores for a target in notification_attempts: the Apprise URL with
+    Apprise's privacy on, staff tags as they are, the ticket sink by its name."""
+    apprise = AppriseChannel(settings)
+    sink = None
+    if settings.ticket_webhook_url is not None:
+        sink = WebhookSink(settings.ticket_webhook_url, settings.notify_timeout_seconds).name
+    seen: dict[str, str] = {}  # a page often names one staff tag or owner URL many times
+
+    def redact(target: str) -> str:
+        if target == WEBHOOK_TARGET:
+            return sink or "webhook (no sink configured)"
+        if target not in seen:
+            seen[target] = apprise.redact(target)
+        return seen[target]
+
+    return redact
+
+
+def page(conn: Conn, settings: Settings, *, where: OutboxFilter, limit: int, offset: int
+         ) -> NotificationPage:  # fmt: skip
+    """One page of the outbox, newest first."""
+    total, rows = repository.page(conn, where=where, limit=limit, offset=offset)
+    redact = redactor(settings)
+    items = [NotificationItem.model_validate(r | {"target": redact(r["target"])}) for r in rows]
+    return NotificationPage(total=total, limit=limit, offset=offset, items=items)
+
+
+def detail(conn: Conn, settings: Settings, *, notification_id: int) -> NotificationDetail:
+    """One notification with its attempts; NotFoundError if there is none."""
+    row = repository.one(conn, notification_id=notification_id)
+    if row is None:
+        raise NotFoundError(f"no notification {notification_id}")
+    # Attempt targets were redacted when recorded; redacting them again would garble them.
+    tries = [
+        Attempt.model_validate(asdict(a))
+        for a in outbox.attempts(conn, notification_id=notification_id)
+    ]
+    target = redactor(settings)(row["target"])
+    return NotificationDetail.model_validate(row | {"target": target, "attempt_log": tries})
