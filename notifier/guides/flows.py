@@ -100,12 +100,13 @@ def search_guides(
     conn: Conn,
     *,
     query: str,
-    locale: str = DEFAULT_LOCALE,
+    locale: str | None = DEFAULT_LOCALE,
     limit: int = 10,
     embedder: EmbedderChoice = "shared",
     weights: Weights = WEIGHTS,
 ) -> SearchResult:
-    """The guides that best answer a query, shown in ``locale``; by words and by meaning."""
+    """The guides that best answer a query, by words and by meaning, shown in ``locale`` (None:
+    in the language that matched)."""
     query = check_query(query, limit)  # refuse before any work
     chosen = _chosen(embedder)
     guides = repository.all_guides(conn)

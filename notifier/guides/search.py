@@ -18,45 +18,37 @@ falling back as ``select.locale_rank`` does. Guides the caller cannot read are l
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
-import re
-import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import numpy as np
 import numpy.typing as npt
 
 from forewarn.errors import GuideError
 from notifier.guides.select import locale_rank, render
-from notifier.guides.types import Guide, GuideFacts
+from notifier.guides.types import KINDS, Guide, GuideFacts
+from notifier.guides.words import KIND_PREFIX, is_cjk, query_terms, terms
 
 Vector = npt.NDArray[np.float32]
 
 MAX_QUERY_CHARS = 500  # an owner's question, not a document; longer input is a mistake
 MAX_LIMIT = 50
 
-_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # kana and CJK ideographs
-_TOKEN = re.compile(rf"(?P<cjk>[{_CJK}]+)|[a-z0-9]+(?:'[a-z]+)*")
-
-# Words that say nothing about which guide is meant. Negations go too: "won't charge" and
-# "charges" are about the same guide, and word matching cannot use the difference anyway.
-_STOP_WORDS = """
-    a about after again all also am an and any are as at be been before but by can cannot could
-    did didnt do does doesnt dont for from get got had has have how i if in into is isnt it its
-    just me my no not now of off on or our out so some than that the then there these they this
-    those to too up us very was wasnt we were what when where which who why will with wont would
-    you your
-"""
-_STOP = frozenset(_STOP_WORDS.split())
-
 
 @dataclass(frozen=True, slots=True)
 class Weights:
     """How the two scores and the fields combine (tuned on bench/search.py's labelled set)."""
 
-    meaning: float = 0.5
+    meaning: float = 0.6  # share of the meaning score for queries in English (Latin script)
+    # ... and for Chinese and Japanese ones: all-MiniLM-L6-v2 learnt English sentence pairs,
+    # so on Chinese its cosine mostly echoes shared characters, which the bigrams count better.
+    meaning_cjk: float = 0.1
+    kind: float = 1.0  # a guide's match for the product a query names, when written for it
+    any_kind: float = 0.6  # ... when written for every product
     title: float = 1.0
     problem: float = 0.8
     scenario: float = 0.6
@@ -86,7 +78,7 @@ class SearchResult:
     """The hits for a query, and whether meaning was used (False: words only)."""
 
     query: str
-    locale: str
+    locale: str | None  # None: each hit in the locale of the text that matched
     semantic: bool
     model: str | None  # the embedding model when semantic
     hits: tuple[SearchHit, ...]
@@ -107,25 +99,6 @@ class Index:
     idf: Mapping[str, float]
     rarest: float  # the idf of a term found in one text
     weights: Weights
-
-
-def terms(text: str) -> list[str]:
-    """Search terms of a text: stemmed English words without stop words, CJK bigrams."""
-    text = unicodedata.normalize("NFKC", text).lower().replace("\u2019", "'")
-    found: list[str] = []
-    for match in _TOKEN.finditer(text):
-        run = match.group()
-        if match.group("cjk") and len(run) == 1:
-            found.append(run)
-        elif match.group("cjk"):
-            # No spaces between Chinese words: overlapping pairs of characters stand in for
-            # words (手表电池 -> 手表, 表电, 电池).
-            found.extend(run[i : i + 2] for i in range(len(run) - 1))
-        else:
-            word = _stem(run)
-            if word not in _STOP:
-                found.append(word)
-    return found
 
 
 # Stored with every vector next to the model's name: change it whenever index_text changes,
@@ -167,16 +140,7 @@ def build_index(
     texts = []
     documents: Counter[str] = Counter()
     for guide in guides:
-        fields = (
-            (weights.title, guide.title),
-            (weights.problem, guide.problem),
-            (weights.scenario, guide.scenario),
-            (weights.steps, " ".join(guide.steps)),
-        )
-        best: dict[str, float] = {}
-        for weight, text in fields:
-            for term in terms(_filled(guide, text)):
-                best[term] = max(best.get(term, 0.0), weight)
+        best = _guide_terms(guide, weights)
         documents.update(best.keys())
         vector = None if vectors is None else vectors.get((guide.guide_id, guide.locale))
         texts.append(_Text(guide, best, vector))
@@ -186,20 +150,30 @@ def build_index(
 
 
 def rank(
-    index: Index, query: str, *, locale: str, limit: int, query_vector: Vector | None = None
+    index: Index,
+    query: str,
+    *,
+    locale: str | None,
+    limit: int,
+    query_vector: Vector | None = None,
 ) -> list[SearchHit]:
     """The best ``limit`` guides for the query, best first (ties by guide_id).
 
-    Without ``query_vector`` the search is by words only and ``meaning_score`` is None.
+    Each is shown in ``locale`` (falling back as ``select.locale_rank`` does), or, with no
+    locale, in the locale of the text that matched. Without ``query_vector`` the search is by
+    words only and ``meaning_score`` is None.
     """
     query = check_query(query, limit)
-    asked = list(dict.fromkeys(terms(query)))
+    asked = list(dict.fromkeys(query_terms(query)))
     wanted = [t for t in asked if t in index.idf]
-    # A term no guide has counts as the rarest kind (in one text): it matches nothing, but a
-    # query that is mostly such terms should lean on meaning rather than on its one common
-    # word ("smartwatch won't survive a whole day" is not about every text with "day").
-    total = sum(index.idf[t] for t in wanted) + (len(asked) - len(wanted)) * index.rarest
-    share = index.weights.meaning if query_vector is not None else 0.0
+    # An English word no guide has counts as the rarest kind (in one text): it matches
+    # nothing, but a query that is mostly such words should lean on meaning rather than on its
+    # one common word ("smartwatch won't survive a whole day" is not about every text with
+    # "day"). A CJK bigram no guide has is usually two characters from two words, not a word.
+    unknown = sum(1 for t in asked if t not in index.idf and not is_cjk(t))
+    total = sum(index.idf[t] for t in wanted) + unknown * index.rarest
+    share = index.weights.meaning_cjk if is_cjk(query) else index.weights.meaning
+    share = share if query_vector is not None else 0.0
     best: dict[str, tuple[float, float, float | None, str]] = {}
     by_id: defaultdict[str, list[Guide]] = defaultdict(list)
     for text in index.texts:
@@ -215,7 +189,8 @@ def rank(
             best[guide.guide_id] = (score, words, meaning, guide.locale)
     hits = []
     for guide_id, (score, words, meaning, matched) in best.items():
-        shown = _readable(by_id[guide_id], locale)
+        versions = by_id[guide_id]
+        shown = _readable(versions, locale) if locale else _locale(versions, matched)
         if shown is None or score <= 0.0:
             continue
         hits.append(
@@ -235,10 +210,38 @@ def rank(
     return hits[:limit]
 
 
+@functools.lru_cache(maxsize=1024)
+def _guide_terms(guide: Guide, weights: Weights) -> Mapping[str, float]:
+    """Each term of a guide with the weight of the best field it is in (kinds included).
+
+    Cached: a search reads the same unchanged guides every time (a guide is a frozen value,
+    so a changed guide is a new key), and cutting them into terms is most of a words-only
+    search's time.
+    """
+    fields = (
+        (weights.title, guide.title),
+        (weights.problem, guide.problem),
+        (weights.scenario, guide.scenario),
+        (weights.steps, " ".join(guide.steps)),
+    )
+    best: dict[str, float] = {}
+    for weight, text in fields:
+        for term in terms(_filled(guide, text)):
+            best[term] = max(best.get(term, 0.0), weight)
+    # A guide written for the product named beats one for every product (as select does).
+    for kind in guide.kinds or sorted(KINDS):
+        best[KIND_PREFIX + kind] = weights.kind if guide.kinds else weights.any_kind
+    return MappingProxyType(best)
+
+
 def _readable(versions: Sequence[Guide], locale: str) -> Guide | None:
     """The version the caller reads best (``locale_rank``), or None when they read none."""
     ranked = sorted(versions, key=lambda g: (-locale_rank(g.locale, locale), g.locale))
     return ranked[0] if ranked and locale_rank(ranked[0].locale, locale) > 0 else None
+
+
+def _locale(versions: Sequence[Guide], locale: str) -> Guide:
+    return next(g for g in versions if g.locale == locale)
 
 
 def _filled(guide: Guide, text: str) -> str:
@@ -247,29 +250,3 @@ def _filled(guide: Guide, text: str) -> str:
     ``render`` fills a title; borrowing it keeps one definition of what a placeholder becomes.
     """
     return render(dataclasses.replace(guide, title=text), GuideFacts()).title
-
-
-def _stem(word: str) -> str:
-    """A light English stemmer: enough that battery/batteries, restart/restarting/restarted,
-    charge/charging/charged meet. Both sides of the match go through it, so what matters is
-    consistency, not producing real words."""
-    if word.endswith("'s"):
-        word = word[:-2]
-    word = word.replace("'", "")
-    if len(word) <= 3 or word.isdigit():
-        return word
-    if word.endswith("ies") and len(word) > 4:
-        word = word[:-3] + "y"
-    elif word.endswith("sses"):
-        word = word[:-2]
-    elif word.endswith("s") and not word.endswith(("ss", "us", "is")):
-        word = word[:-1]
-    for suffix in ("ing", "ed"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            word = word[: -len(suffix)]
-            if len(word) > 3 and word[-1] == word[-2] and word[-1] not in "lsz":
-                word = word[:-1]  # running -> run, stopped -> stop
-            break
-    if word.endswith("e") and len(word) > 4:
-        word = word[:-1]  # charge / charging / charged -> charg
-    return word
