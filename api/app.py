@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import psycopg
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
@@ -112,6 +113,13 @@ def _errors(app: FastAPI) -> None:
         status = next((code for cls, code in _STATUS if isinstance(exc, cls)), 400)
         headers = {"WWW-Authenticate": "APIKey"} if status == 401 else None
         return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
+
+    @app.exception_handler(psycopg.DataError)
+    async def refused(request: Request, exc: psycopg.DataError) -> JSONResponse:
+        # A value PostgreSQL cannot take (a NUL character, an out-of-range number) is the
+        # request's fault, not the server's.
+        return JSONResponse({"detail": f"the database refused a value: {exc}".strip()},
+                            status_code=422)  # fmt: skip
 
     @app.exception_handler(Exception)
     async def unknown(request: Request, exc: Exception) -> JSONResponse:

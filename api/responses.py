@@ -23,6 +23,17 @@ AUTH: Responses = {
     401: _error("Missing, unknown or revoked API key"),
     403: _error("The key's role may not do this"),
 }
+
+
+class InvalidBody(BaseModel):
+    """A request that is not valid: our checks say why in words; FastAPI's own validation
+    lists each bad field."""
+
+    detail: str | list[dict[str, Any]] = Field(description="Why, in words or per field")
+
+
 NOT_FOUND: Responses = {404: _error("No such thing")}
 CONFLICT: Responses = {409: _error("Its current state does not allow this")}
-INVALID: Responses = {422: _error("The request is not valid; the detail says why")}
+INVALID: Responses = {
+    422: {"model": InvalidBody, "description": "The request is not valid; the detail says why"}
+}

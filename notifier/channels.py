@@ -12,7 +12,7 @@ import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import apprise
 import requests
@@ -203,6 +203,16 @@ def _load(manager: Any) -> None:
     manager.load_modules()  # untyped in Apprise
 
 
+# Apprise's generic HTTP services keep custom headers (``?+X-Token=...``) and path tokens in
+# their private URL; for these only the host is kept.
+_GENERIC_SCHEMES = frozenset({"json", "jsons", "xml", "xmls", "form", "forms"})
+
+
 def _private_url(service: Any) -> str:
-    """A plugin's URL with Apprise's privacy on (its ``url`` is untyped)."""
-    return str(service.url(privacy=True))
+    """A plugin's URL with Apprise's privacy on (its ``url`` is untyped), less its query (where
+    custom headers and tokens live) and, for the generic HTTP services, less its path."""
+    parts = urlsplit(str(service.url(privacy=True)))
+    path = parts.path
+    if parts.scheme in _GENERIC_SCHEMES and path not in ("", "/"):
+        path = "/..."
+    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))

@@ -92,9 +92,14 @@ def parse_rules(text: str, *, source: str) -> RuleSet:
     except yaml.YAMLError as exc:  # a ReaderError: a character YAML does not allow
         line = text.count("\n", 0, getattr(exc, "position", 0)) + 1
         raise RuleError(f"{source}:{line}: not readable as YAML: {exc}") from exc
+    except RecursionError as exc:  # composing "[[[[..." nests Python calls as deep
+        raise RuleError(f"{source}:1: nested too deeply to be a rule set") from exc
     if root is None:
         raise RuleError(f"{source}:1: the file is empty; a rule set needs version and rules")
-    return _Parser(source).rule_set(root)
+    try:
+        return _Parser(source).rule_set(root)
+    except RecursionError as exc:
+        raise RuleError(f"{source}:1: nested too deeply to be a rule set") from exc
 
 
 def _syntax_error(exc: yaml.MarkedYAMLError) -> str:

@@ -100,11 +100,34 @@ def guide_notification(db: Conn, *, incident_id: int, device_id: str, at: dateti
                owner_id, device_id, incident_id, guide_id, locale, created_at, not_before,
                status, attempts, sent_at)
            VALUES (%s, 'apprise', 'owner', 'json://127.0.0.1:9/', 'Battery low', 'Change it',
-                   %s, %s, %s, %s, 'battery-low', 'en-US', %s, %s, %s, 1,
+                   %s, %s, %s, %s, 'battery-low', 'en-US', %s, %s, %s,
+                   CASE WHEN %s = 'pending' THEN 0 ELSE 1 END,
                    CASE WHEN %s = 'sent' THEN %s END)
            RETURNING notification_id""",
         (f"guide:{incident_id}:{at.isoformat()}", Jsonb({}), f"owner-{device_id}", device_id,
-         incident_id, at, at, status, status, at),
+         incident_id, at, at, status, status, status, at),
     ).fetchone()  # fmt: skip
+    assert row is not None
+    return int(row[0])
+
+
+def telemetry_days(db: Conn, *, first: datetime, last: datetime) -> None:
+    """Make room for readings from `first` to `last`: the daily partitions the plain-PostgreSQL
+    storage path needs (TimescaleDB makes its chunks itself)."""
+    has = db.execute("SELECT to_regproc('forewarn_ensure_partitions') IS NOT NULL").fetchone()
+    if has is not None and has[0]:
+        db.execute("SELECT forewarn_ensure_partitions(%s, %s)", (first, last))
+
+
+def fleet_incident(db: Conn, *, model: str, firmware: str, fault: str, opened_at: datetime,
+                   devices: int, priority: Priority = Priority.MAJOR,
+                   ticket_id: int | None = None) -> int:  # fmt: skip
+    """An open fleet incident: one fault on many devices of one model and firmware."""
+    row = db.execute(
+        """INSERT INTO fleet_incidents (model, firmware, fault, opened_at, devices, priority,
+               ticket_id)
+           VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING fleet_incident_id""",
+        (model, firmware, fault, opened_at, devices, priority.value, ticket_id),
+    ).fetchone()
     assert row is not None
     return int(row[0])

@@ -376,3 +376,24 @@ def test_crash_mid_send_is_never_resent(
     assert row is not None
     [attempt] = repository.attempts(db, notification_id=row.notification_id)
     assert attempt.ok is False and attempt.error == repository.INTERRUPTED_ERROR
+
+
+@pytest.mark.parametrize(
+    ("target", "secret", "shown"),
+    [
+        pytest.param("json://127.0.0.1:9/hook?+X-Token=s3cr3t", "s3cr3t", "json://127.0.0.1:9/...",
+                     id="json-header"),
+        pytest.param("json://127.0.0.1:9/hooks/s3cr3t", "s3cr3t", "json://127.0.0.1:9/...",
+                     id="json-path-token"),
+        pytest.param("form://user:s3cr3t@example.com/in", "s3cr3t", "form://user:****@example.com/...",
+                     id="form-password"),
+        pytest.param("tgram://123456789:s3cr3tTOKENs3cr3tTOKEN/987654", "s3cr3tTOKEN", "tgram://",
+                     id="telegram-token"),
+    ],
+)  # fmt: skip
+def test_stored_targets_hide_tokens(
+    settings: Settings, target: str, secret: str, shown: str
+) -> None:
+    redacted = AppriseChannel(settings).redact(target)
+    assert secret not in redacted
+    assert redacted.startswith(shown)
