@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 import psycopg
+import pytest
 
 from forewarn.settings import Settings
 from tests.conftest import count, env_for
@@ -33,6 +34,8 @@ def _row(output: str, label: str) -> str:
     return match.group(1)
 
 
+# The subprocess's own timeout (600 s) is the one that matters; pytest's default is 300 s.
+@pytest.mark.timeout(900)
 def test_demo_runs_for_a_duration_and_its_summary_matches_the_database(
     settings: Settings, db: psycopg.Connection[tuple[Any, ...]]
 ) -> None:
