@@ -34,8 +34,7 @@ const toasts = document.getElementById('toasts');
 const liveStatus = document.getElementById('live-status');
 
 const session = { me: null };
-let view = null; // the mounted page: { refresh(), destroy() }
-let refreshing = false;
+let view = null; // the mounted page: { refresh(), destroy(), showError() }
 let lastUpdated = null;
 
 function parseHash() {
@@ -133,16 +132,17 @@ async function route() {
 
 /** Re-read the current page's data (a poll, or after an action). */
 async function refresh() {
-  if (!view || !view.refresh || refreshing) return;
-  refreshing = true;
   const mine = view;
+  // One refresh at a time per page: a slow server gets no pile of overlapping polls.
+  if (!mine || !mine.refresh || mine.busy) return;
+  mine.busy = true;
   try {
     await mine.refresh();
     lastUpdated = new Date();
   } catch (err) {
     if (!handleError(err) && mine === view) mine.showError?.(explain(err));
   } finally {
-    refreshing = false;
+    mine.busy = false;
     renderLive();
   }
 }

@@ -304,6 +304,11 @@ const EN = {
   'guides.anyKind': 'every kind',
   'guides.anyModel': 'every model',
   'guides.anyFirmware': 'every version',
+  'guides.semantic': 'by meaning and words',
+  'guides.wordsOnly': 'by words only (the embedding model is not installed)',
+  'guides.source': 'Source',
+  'guides.sourceApi': 'written in the console',
+  'guides.fileNote': 'This guide comes from the file {path}. The next `forewarn guides load` puts the file back if it differs: change the file to keep an edit.',
 
   'state.new': 'New',
   'state.acknowledged': 'Acknowledged',
@@ -705,6 +710,11 @@ const ZH = {
   'guides.anyKind': '所有类型',
   'guides.anyModel': '所有型号',
   'guides.anyFirmware': '所有版本',
+  'guides.semantic': '按语义和关键词',
+  'guides.wordsOnly': '仅按关键词（未安装语义模型）',
+  'guides.source': '来源',
+  'guides.sourceApi': '在控制台中编写',
+  'guides.fileNote': '此指南来自文件 {path}。下次运行 forewarn guides load 时，若文件内容不同会覆盖此处的修改：如需保留修改，请修改该文件。',
 
   'state.new': '新建',
   'state.acknowledged': '已受理',

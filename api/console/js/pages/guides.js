@@ -53,12 +53,17 @@ function listView(root, ctx) {
     refresh().catch((err) => { if (!ctx.handleError(err)) banner.show(ctx.explain(err)); });
   }
 
+  let searched = null; // the search whose hits are shown: polls do not embed the query again
   async function refresh() {
     if (state.q) {
+      const key = `${state.q}\n${state.locale}`;
+      if (searched === key) return;
       const found = await api('/guides/search', { query: { q: state.q, locale: state.locale } });
+      searched = key;
       banner.clear();
-      const hits = found.hits ?? found.items ?? found;
-      patch(heading, t('guides.results', { q: state.q }));
+      const hits = found.hits;
+      patch(heading, t('guides.results', { q: state.q }), ' ',
+        h('small', { class: 'muted', testid: 'guide-search-mode' }, found.semantic ? t('guides.semantic') : t('guides.wordsOnly')));
       patch(results, hits.length === 0 ? h('p', { class: 'empty' }, t('guides.none')) : h('ol', { class: 'results' },
         hits.map((g) => h('li', { testid: 'guide-hit', dataset: { guideId: g.guide_id, score: g.score } },
           h('div', {},
@@ -74,9 +79,10 @@ function listView(root, ctx) {
             ].filter(Boolean).join(' · ')))))));
       return;
     }
+    searched = null;
     const data = await api('/guides', { query: { locale: state.locale } });
     banner.clear();
-    const all = (Array.isArray(data) ? data : data.items).filter((g) => !state.locale || g.locale === state.locale);
+    const all = data.items;
     patch(heading, t('guides.all'));
     patch(results, all.length === 0 ? h('p', { class: 'empty' }, t('guides.none')) : h('div', { class: 'table-wrap' }, h('table', {},
       h('thead', {}, h('tr', {}, [t('guides.titleField'), t('guides.id'), t('guides.locale'), t('guides.category'), t('guides.fault'), t('guides.updated')]
@@ -112,6 +118,7 @@ function guideView(root, ctx) {
         [t('guides.models'), g.models?.length ? g.models.join(', ') : t('guides.anyModel')],
         [t('guides.firmware'), firmwareRange(g) || t('guides.anyFirmware')],
         [t('guides.updated'), g.updated_at ? fmtTime(g.updated_at) : undefined],
+        [t('guides.source'), g.source_path === 'api' ? t('guides.sourceApi') : g.source_path],
       ]),
       h('h2', {}, t('guides.problem')), h('p', {}, g.problem),
       h('h2', {}, t('guides.scenario')), h('p', {}, g.scenario),
@@ -163,11 +170,18 @@ function guideEditor(root, ctx) {
       h('a', { href: creating ? '#/guides' : guideHash(ctx.params.id, ctx.params.locale) }, t('guides.cancel'))));
   root.append(h('p', {}, h('a', { href: '#/guides' }, `← ${t('guides.back')}`)), banner.el, form);
 
+  const fileNote = h('p', { class: 'banner banner-warn', hidden: true, testid: 'guide-file-note' });
+  form.insertBefore(fileNote, form.children[1]);
+
   let loaded = creating;
   async function refresh() {
     if (loaded) return; // never overwrite what the user is typing
     const g = await api(guidePath(ctx.params.id, ctx.params.locale));
     loaded = true;
+    if (g.source_path !== 'api') {
+      fileNote.hidden = false;
+      fileNote.textContent = t('guides.fileNote', { path: g.source_path });
+    }
     f.guide_id.value = g.guide_id;
     f.locale.value = g.locale;
     f.category.value = g.category;

@@ -80,7 +80,7 @@ export default {
     let device = null; // GET /devices/{id}: its health and last contact
 
     const actions = mayAct ? actionsPanel() : section(t('actions.title'), 'actions',
-      h('p', { class: 'muted', testid: 'actions-read-only' }, t('actions.readOnly', { role: ctx.me.role })));
+      h('p', { class: 'muted', testid: 'actions-read-only' }, t('actions.readOnly', { role: term('role', ctx.me.role) })));
 
     root.append(
       h('p', {}, h('a', { href: '#/queue', testid: 'back-to-queue' }, `← ${t('ticket.back')}`)),
@@ -340,6 +340,7 @@ export default {
         chart.setData(xs, [series.points.map((p) => p[key])], { markers, xRange: [seconds(series.since), seconds(series.until)] });
       }
       chartArea.dataset.points = String(xs.length);
+      chartArea.hidden = xs.length === 0; // the line above says there is nothing to draw
     }
 
     async function refresh() {
