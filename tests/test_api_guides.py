@@ -1,0 +1,208 @@
+"""The knowledge-base API: list, search, read, create and edit guides, and who may do what."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from forewarn.settings import Settings
+from notifier.guides import default_directory, load_directory
+
+Keys = dict[str, dict[str, str]]
+BASE = "/api/v1/guides"
+
+NEW: dict[str, Any] = {
+    "guide_id": "doorbell_chime",
+    "locale": "en-US",
+    "category": "troubleshooting",
+    "fault": "connectivity_loss",
+    "kinds": ["camera"],
+    "firmware": ">=2.0,<3.0",
+    "title": "Your {device_name} doorbell does not chime",
+    "problem": "The doorbell button is pressed but no chime sounds inside.",
+    "scenario": "Video doorbells paired with an indoor chime.",
+    "steps": ["Check the chime is plugged in.", "Pair the chime again in the app."],
+    "cautions": ["Do not open the chime's mains box yourself."],
+}
+
+
+@pytest.fixture
+def guides(settings: Settings) -> None:
+    """The shipped guides in this test's schema, indexed."""
+    with psycopg.connect(settings.database_url or "") as conn:
+        load_directory(conn, default_directory())
+
+
+def test_list_and_filter(api_client: TestClient, keys: Keys, guides: None) -> None:
+    everything = api_client.get(BASE, headers=keys["viewer"]).json()
+    assert everything["total"] == len(everything["items"]) == 34
+    zh = api_client.get(BASE, params={"locale": "zh-CN"}, headers=keys["viewer"]).json()
+    assert zh["total"] == 17 and {g["locale"] for g in zh["items"]} == {"zh-CN"}
+    battery = api_client.get(BASE, params={"fault": "battery_failure", "locale": "en-US"},
+                             headers=keys["viewer"]).json()  # fmt: skip
+    assert [g["guide_id"] for g in battery["items"]] == [
+        "battery_failure",
+        "lock_battery",
+        "watch_battery_life",
+    ]
+    after_sales = api_client.get(BASE, params={"category": "after_sales", "locale": ""},
+                                 headers=keys["viewer"]).json()  # fmt: skip
+    assert {g["guide_id"] for g in after_sales["items"]} == {
+        "support_ticket_process",
+        "warranty_replacement",
+    }
+    bad = api_client.get(BASE, params={"category": "howto"}, headers=keys["viewer"])
+    assert bad.status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("q", "locale"),
+    [
+        pytest.param("手表电池不够用", "zh-CN", id="zh"),
+        pytest.param("watch battery doesn't last", "en-US", id="en"),
+    ],
+)
+def test_search(api_client: TestClient, keys: Keys, guides: None, q: str, locale: str) -> None:
+    found = api_client.get(f"{BASE}/search", params={"q": q, "locale": locale, "limit": 3},
+                           headers=keys["viewer"])  # fmt: skip
+    assert found.status_code == 200, found.text
+    body = found.json()
+    assert body["semantic"] is True and body["model"] and body["query"] == q
+    assert len(body["hits"]) == 3
+    top = body["hits"][0]
+    assert (top["guide_id"], top["locale"]) == ("watch_battery_life", locale)
+    assert 0 < top["meaning_score"] <= 1 and 0 < top["word_score"] <= 1
+    assert top["score"] >= body["hits"][1]["score"]
+
+
+def test_search_without_a_locale_shows_the_matched_language(
+    api_client: TestClient, keys: Keys, guides: None
+) -> None:
+    body = api_client.get(f"{BASE}/search", params={"q": "手表电池不够用", "locale": ""},
+                          headers=keys["agent"]).json()  # fmt: skip
+    assert body["locale"] is None
+    assert body["hits"][0]["locale"] == body["hits"][0]["matched_locale"] == "zh-CN"
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        pytest.param({"q": "   "}, "query is empty", id="blank"),
+        pytest.param({"q": "battery", "limit": 0}, None, id="limit"),
+        pytest.param({}, None, id="no-q"),
+        pytest.param({"q": "x" * 501}, None, id="too-long"),
+    ],
+)
+def test_bad_search_is_422(
+    api_client: TestClient, keys: Keys, params: dict[str, Any], message: str | None
+) -> None:
+    answer = api_client.get(f"{BASE}/search", params=params, headers=keys["viewer"])
+    assert answer.status_code == 422, answer.text
+    if message:
+        assert message in answer.json()["detail"]
+
+
+def test_read_one(api_client: TestClient, keys: Keys, guides: None) -> None:
+    body = api_client.get(f"{BASE}/camera_reboot_fw_3_1_0/zh-CN", headers=keys["viewer"]).json()
+    assert (body["guide_id"], body["locale"], body["models"]) == (
+        "camera_reboot_fw_3_1_0",
+        "zh-CN",
+        ["cam-c2"],
+    )
+    assert (body["firmware_min"], body["firmware_max"]) == ("3.1.0", "3.1.1")
+    assert body["steps"] and body["problem"] and body["updated_at"]
+    missing = api_client.get(f"{BASE}/nothing/en-US", headers=keys["viewer"])
+    assert missing.status_code == 404 and "no guide 'nothing'" in missing.json()["detail"]
+
+
+def test_create_edit_and_find(api_client: TestClient, keys: Keys) -> None:
+    made = api_client.post(BASE, json=NEW, headers=keys["agent"])
+    assert made.status_code == 201, made.text
+    body = made.json()
+    assert (body["source_path"], body["firmware_min"], body["firmware_max"]) == (
+        "api",
+        "2.0",
+        "3.0",
+    )
+    again = api_client.post(BASE, json=NEW, headers=keys["admin"])
+    assert again.status_code == 409 and "already exists" in again.json()["detail"]
+
+    content = {k: v for k, v in NEW.items() if k not in ("guide_id", "locale")}
+    content["steps"] = ["Replace the chime's battery."]
+    edited = api_client.put(f"{BASE}/doorbell_chime/en-US", json=content, headers=keys["agent"])
+    assert edited.status_code == 200, edited.text
+    assert edited.json()["steps"] == ["Replace the chime's battery."]
+    assert edited.json()["sha256"] != body["sha256"]
+    read = api_client.get(f"{BASE}/doorbell_chime/en-US", headers=keys["viewer"]).json()
+    assert read == edited.json()
+    found = api_client.get(f"{BASE}/search", params={"q": "the doorbell is silent"},
+                           headers=keys["viewer"]).json()  # fmt: skip
+    assert found["hits"][0]["guide_id"] == "doorbell_chime"
+    missing = api_client.put(f"{BASE}/nothing/en-US", json=content, headers=keys["agent"])
+    assert missing.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        pytest.param({"category": "howto"}, "unknown category", id="category"),
+        pytest.param({"fault": "flooding"}, "unknown fault", id="fault"),
+        pytest.param({"firmware": "~3"}, "bad firmware range", id="firmware"),
+        pytest.param({"title": "Hi {serial}"}, "unknown placeholder", id="placeholder"),
+        pytest.param({"guide_id": "Bad Id"}, "must be lower-case", id="id"),
+        pytest.param({"steps": []}, None, id="no-steps"),
+        pytest.param({"problem": " "}, "the problem is empty", id="blank-problem"),
+    ],
+)
+def test_create_refuses_what_the_loader_refuses(
+    api_client: TestClient, keys: Keys, change: dict[str, Any], message: str | None
+) -> None:
+    answer = api_client.post(BASE, json=NEW | change, headers=keys["agent"])
+    assert answer.status_code == 422, answer.text
+    if message:
+        assert message in answer.json()["detail"]
+    assert api_client.get(BASE, headers=keys["agent"]).json()["total"] == 0
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        pytest.param("GET", BASE, None, id="list"),
+        pytest.param("GET", f"{BASE}/search?q=battery", None, id="search"),
+        pytest.param("GET", f"{BASE}/reboot_loop/en-US", None, id="read"),
+        pytest.param("POST", BASE, NEW, id="create"),
+        pytest.param("PUT", f"{BASE}/reboot_loop/en-US", NEW, id="edit"),
+    ],
+)
+def test_roles(
+    api_client: TestClient, keys: Keys, guides: None, method: str, path: str, body: Any
+) -> None:
+    nobody = api_client.request(method, path, json=body)
+    assert nobody.status_code == 401
+    wrong = api_client.request(method, path, json=body, headers={"X-API-Key": "fw_nonsense"})
+    assert wrong.status_code == 401
+    viewer = api_client.request(method, path, json=body, headers=keys["viewer"])
+    writes = method != "GET"
+    assert viewer.status_code == (403 if writes else 200), viewer.text
+    integration = api_client.request(method, path, json=body, headers=keys["integration"])
+    assert integration.status_code == (403 if writes else 200)
+
+
+def test_openapi_describes_every_route(api_client: TestClient) -> None:
+    paths = api_client.get("/openapi.json").json()["paths"]
+    routes = {
+        (BASE, "get"): "GuideList",
+        (BASE, "post"): "GuideDetail",
+        (f"{BASE}/search", "get"): "SearchResults",
+        (f"{BASE}/{{guide_id}}/{{locale}}", "get"): "GuideDetail",
+        (f"{BASE}/{{guide_id}}/{{locale}}", "put"): "GuideDetail",
+    }
+    for (path, method), model in routes.items():
+        operation = paths[path][method]
+        assert operation["summary"] and operation["description"], (path, method)
+        ok = operation["responses"]["201" if method == "post" else "200"]
+        assert ok["content"]["application/json"]["schema"]["$ref"].endswith(model)
+        assert {"401", "403"} <= set(operation["responses"])
