@@ -34,6 +34,7 @@ from forewarn.clock import Clock, SystemClock
 from forewarn.errors import (
     AuthError,
     ConfigError,
+    ConflictError,
     ForbiddenError,
     ForewarnError,
     NotFoundError,
@@ -53,6 +54,7 @@ _STATUS: tuple[tuple[type[ForewarnError], int], ...] = (
     (AuthError, 401),
     (NotFoundError, 404),
     (TicketError, 409),
+    (ConflictError, 409),
     (ConfigError, 422),
     (StorageError, 503),
 )

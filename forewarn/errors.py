@@ -12,6 +12,7 @@
     ├── ServiceError         an embedded or external service would not start
     ├── TicketError          a ticket action its current state does not allow
     ├── NotFoundError        a thing asked for by id that does not exist
+    ├── ConflictError        creating a thing that already exists
     └── AuthError            a missing, unknown or revoked API key
         └── ForbiddenError   a known key whose role may not do this
 
@@ -72,6 +73,10 @@ class TicketError(ForewarnError):
 
 class NotFoundError(ForewarnError):
     """A thing asked for by id (ticket, device, guide...) that does not exist."""
+
+
+class ConflictError(ForewarnError):
+    """Creating a thing (a guide in a locale...) that already exists."""
 
 
 class AuthError(ForewarnError):

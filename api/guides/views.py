@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, Path, Query
 
 from api.deps import ConnDep, Editor, Reader
 from api.guides.schemas import (
@@ -112,10 +112,7 @@ def get_guide(guide_id: GuideId, locale: Locale, conn: ConnDep, who: Reader) -> 
 )
 def create_guide(body: NewGuide, conn: ConnDep, who: Editor) -> GuideDetail:
     """Create."""
-    try:
-        guide = flows.create_guide(conn, draft=body.draft(body.guide_id, body.locale))
-    except flows.GuideExistsError as exc:
-        raise HTTPException(status_code=409, detail=str(exc)) from exc
+    guide = flows.create_guide(conn, draft=body.draft(body.guide_id, body.locale))
     return GuideDetail.of(guide)
 
 

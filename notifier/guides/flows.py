@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from forewarn.errors import GuideError, NotFoundError
+from forewarn.errors import ConflictError, NotFoundError
 from notifier.guides import repository
 from notifier.guides.embedding import Embedder, shared_embedder
 from notifier.guides.markdown import read_directory
@@ -40,7 +40,7 @@ API_SOURCE = "api"  # source_path of a guide created or edited through the API
 EmbedderChoice = Embedder | None | Literal["shared"]
 
 
-class GuideExistsError(GuideError):
+class GuideExistsError(ConflictError):
     """Creating a guide whose id and locale already exist (edit it instead)."""
 
 
