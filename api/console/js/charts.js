@@ -41,13 +41,17 @@ function markersPlugin(state) {
   };
 }
 
+/** Axis labels: the date at midnight (and at the first tick), the time of day otherwise. */
 function timeLabels(u, splits) {
+  const date = new Intl.DateTimeFormat(locale(), { month: 'numeric', day: 'numeric' });
+  const time = new Intl.DateTimeFormat(locale(), { hour: '2-digit', minute: '2-digit', hour12: false });
   const span = (u.scales.x.max ?? 0) - (u.scales.x.min ?? 0);
-  const opts = span > 2 * 86400
-    ? { month: 'numeric', day: 'numeric' }
-    : { hour: '2-digit', minute: '2-digit', hour12: false };
-  const fmt = new Intl.DateTimeFormat(locale(), opts);
-  return splits.map((s) => fmt.format(new Date(s * 1000)));
+  return splits.map((s, i) => {
+    const d = new Date(s * 1000);
+    const midnight = d.getHours() === 0 && d.getMinutes() === 0;
+    if (midnight || (i === 0 && span > 86400)) return date.format(d);
+    return time.format(d);
+  });
 }
 
 /**
@@ -82,7 +86,7 @@ export function timeChart(container, { series, axes, height = 200, title, label,
         dash: s.dash,
         fill: s.fill ?? (s.bars ? `${s.color}55` : undefined),
         paths: s.bars ? uPlot.paths.bars({ size: [0.6, 40] }) : undefined,
-        points: s.points ? { show: true, size: 6 } : {},
+        points: { show: Boolean(s.points), size: 6 },
         spanGaps: false,
         value: (u, v) => (v == null ? '—' : (s.format ? s.format(v) : String(Math.round(v * 10) / 10))),
       })),

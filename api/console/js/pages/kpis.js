@@ -90,7 +90,7 @@ export default {
           label: t('kpis.series'), testid: 'chart-kpi-tickets', height: 200, timeLabel: t('chart.time'),
           series: [
             { label: t('kpis.opened'), color: '#1565c0', scale: 'n', bars: true },
-            { label: t('kpis.resolvedSeries'), color: '#2e7d32', scale: 'n', points: true },
+            { label: t('kpis.resolvedSeries'), color: '#2e7d32', scale: 'n' },
             { label: t('kpis.guidesSent'), color: '#ef6c00', scale: 'n', dash: [6, 4] },
           ],
           axes: [{ scale: 'n', range: (u, min, max) => [0, Math.max(1, max ?? 1)] }],
