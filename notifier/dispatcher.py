@@ -20,7 +20,7 @@ import time
 import uuid
 from contextlib import suppress
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import psycopg
 
@@ -70,6 +70,7 @@ class _Pending:
 
     claimed: ClaimedNotification
     result: SendResult
+    at: datetime  # business time the send finished: the row's sent_at
 
 
 class Dispatcher:
@@ -170,7 +171,7 @@ class Dispatcher:
                 break
             for row in claimed:
                 result = self._send(row)
-                self._unrecorded.append(_Pending(row, result))
+                self._unrecorded.append(_Pending(row, result, self._clock.now()))
                 self._record_unrecorded(conn)
                 done += 1
         return done
@@ -202,7 +203,7 @@ class Dispatcher:
             with conn.transaction():
                 status = repository.finish(
                     conn, notification_id=row.notification_id, attempt=row.attempt,
-                    result=result, retry_in=retry_in,
+                    result=result, retry_in=retry_in, at=pending.at,
                 )  # fmt: skip
             self._unrecorded.pop(0)
             if status == "sent":

@@ -103,10 +103,12 @@ def finish(
     attempt: int,
     result: SendResult,
     retry_in: timedelta | None,
+    at: datetime,
 ) -> Status:
     """Record an attempt's result; returns the row's new status.
 
-    Sent when `result.ok`; otherwise pending again after `retry_in` (wall time), or failed
+    Sent when `result.ok` (``sent_at`` = `at`, business time, like the row's other times);
+    otherwise pending again after `retry_in` (wall time), or failed
     when `retry_in` is None. A row marked interrupted meanwhile (its lease ran out while the
     send was slow) takes this result too: the sender knows better than the guess.
     """
@@ -115,14 +117,14 @@ def finish(
         """
         UPDATE notifications
            SET status = %(status)s,
-               sent_at = CASE WHEN %(ok)s THEN clock_timestamp() END,
+               sent_at = CASE WHEN %(ok)s THEN %(at)s::timestamptz END,
                next_attempt_at = CASE WHEN %(retry)s::interval IS NULL THEN next_attempt_at
                                       ELSE clock_timestamp() + %(retry)s::interval END,
                last_error = %(error)s
          WHERE notification_id = %(id)s AND attempts = %(attempt)s
            AND status IN ('sending', 'interrupted')
         """,
-        {"status": status, "ok": result.ok, "retry": retry_in, "error": result.error,
+        {"status": status, "ok": result.ok, "retry": retry_in, "error": result.error, "at": at,
          "id": notification_id, "attempt": attempt},
     )  # fmt: skip
     conn.execute(

@@ -61,7 +61,7 @@ def _attempt(db: DB, settings: Settings, *, ok: bool, error: str | None = None) 
     result = SendResult(ok, error, channel.redact(row.message.target))
     with db.transaction():
         outbox.finish(db, notification_id=row.notification_id, attempt=row.attempt,
-                      result=result, retry_in=None if ok else timedelta(0))  # fmt: skip
+                      result=result, retry_in=None if ok else timedelta(0), at=API_NOW)  # fmt: skip
 
 
 @pytest.fixture
