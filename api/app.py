@@ -11,6 +11,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from fastapi import FastAPI, Request, Response
@@ -98,13 +99,23 @@ def create_app(
         app.include_router(router)
     _errors(app)
     _measure(app)
-    app.mount("/console", StaticFiles(directory=CONSOLE_DIR, html=True), name="console")
+    app.mount("/console", _Console(directory=CONSOLE_DIR, html=True), name="console")
 
     @app.get("/", include_in_schema=False)
     def home() -> RedirectResponse:
         return RedirectResponse("/console/")
 
     return app
+
+
+class _Console(StaticFiles):
+    """The console's files, revalidated on every load so an upgrade reaches browsers at once
+    (the ETag still spares the transfer when nothing changed)."""
+
+    def file_response(self, *args: Any, **kwargs: Any) -> Response:
+        response = super().file_response(*args, **kwargs)
+        response.headers["Cache-Control"] = "no-cache"
+        return response
 
 
 def _errors(app: FastAPI) -> None:

@@ -290,6 +290,8 @@ def test_devices_list_filters_and_health(api_client: TestClient, keys: Keys, db:
     }
     assert health == {"cam-a": "faulty", "lock-a": "at_risk", "lock-b": "offline"}
     assert api_client.get("/api/v1/devices?health=faulty", headers=v).json()["total"] == 1
+    worst = api_client.get("/api/v1/devices?sort=health", headers=v).json()["items"]
+    assert [d["device_id"] for d in worst] == ["cam-a", "lock-a", "lock-b"]
     assert [
         d["device_id"]
         for d in api_client.get("/api/v1/devices?model=lock-s1&q=B", headers=v).json()["items"]
@@ -393,6 +395,8 @@ def test_health_and_metrics_need_no_key(
 ) -> None:
     health = api_client.get("/healthz").json()
     assert (health["status"], health["schema_version"]) == ("ok", 6)
+    console = api_client.get("/console/")
+    assert console.status_code == 200 and console.headers["cache-control"] == "no-cache"
     api_client.get("/api/v1/tickets", headers=keys["viewer"])
     text = api_client.get("/metrics").text
     assert 'forewarn_tickets_open{priority="critical"} 1.0' in text

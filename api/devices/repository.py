@@ -40,9 +40,19 @@ class DeviceFilter:
     q: str | None = None  # a part of the device id
 
 
-def devices(conn: Conn, *, where: DeviceFilter, limit: int, offset: int
+SORTS = {
+    "id": sql.SQL("d.device_id"),
+    # Worst first: what needs attention leads the fleet page.
+    "health": sql.SQL(
+        "array_position(ARRAY['faulty', 'at_risk', 'offline', 'unknown', 'online'], health), "
+        "d.device_id"
+    ),
+}
+
+
+def devices(conn: Conn, *, where: DeviceFilter, sort: str, limit: int, offset: int
             ) -> tuple[int, list[dict[str, Any]]]:  # fmt: skip
-    """(how many match, one page of them by device id)."""
+    """(how many match, one page of them in `sort` order)."""
     conds: list[sql.Composable] = [sql.SQL("true")]
     args: list[object] = []
     for column in ("model", "firmware", "kind", "owner_id"):

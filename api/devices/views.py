@@ -48,12 +48,16 @@ def list_devices(
     owner_id: Text = None,
     health: Annotated[Health | None, Query()] = None,
     q: Text = None,
+    sort: Annotated[
+        Literal["id", "health"],
+        Query(description="id (default), or health: faulty, at risk, offline first"),
+    ] = "id",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> DevicePage:
     """Devices."""
     where = DeviceFilter(model, firmware, kind, owner_id, health, q)
-    total, rows = repository.devices(conn, where=where, limit=limit, offset=offset)
+    total, rows = repository.devices(conn, where=where, sort=sort, limit=limit, offset=offset)
     items = [DeviceItem.model_validate(r) for r in rows]
     return DevicePage(total=total, limit=limit, offset=offset, items=items)
 

@@ -60,6 +60,7 @@ def detail(conn: Conn, *, ticket_id: int, now: datetime, warn_at: float) -> Tick
         | {
             "seconds_left": left,
             "urgency": level,
+            "now": now,
             "prediction": None if found is None else Prediction.model_validate(found),
             "guides": [
                 GuideSent.model_validate(g)

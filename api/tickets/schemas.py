@@ -110,6 +110,7 @@ class Prediction(BaseModel):
 class TicketDetail(TicketItem):
     """Everything about one ticket."""
 
+    now: datetime = Field(description="Business time seconds_left and urgency were computed at")
     trigger: str
     scope: str
     contact: str | None

@@ -60,7 +60,7 @@ export default {
     async function refreshDevices() {
       const page = await api('/devices', { query: {
         health: filter.health, q: filter.q, model: filter.model, firmware: filter.firmware,
-        limit: DEVICE_PAGE, offset: (filter.page - 1) * DEVICE_PAGE,
+        sort: 'health', limit: DEVICE_PAGE, offset: (filter.page - 1) * DEVICE_PAGE,
       } });
       patch(cohortNote, filter.model ? t('fleet.cohortFilter', { model: filter.model, firmware: filter.firmware }) : '');
       const last = Math.max(1, Math.ceil(page.total / DEVICE_PAGE));

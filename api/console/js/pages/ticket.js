@@ -1,7 +1,7 @@
 // One ticket: the problem, customer and SLA, the prediction and its reasons, the guides sent,
 // the device's telemetry around the prediction, the timeline, and the staff actions.
 
-import { api, businessNow } from '../api.js';
+import { api } from '../api.js';
 import { seconds, timeChart } from '../charts.js';
 import { facts, field, h, patch, select } from '../dom.js';
 import { fmtDuration, fmtNumber, fmtPercent, fmtTime, t, term } from '../i18n.js';
@@ -307,9 +307,7 @@ export default {
         return;
       }
       const opened = new Date(d.opened_at).getTime();
-      const now = d.due_at != null && d.seconds_left != null
-        ? new Date(d.due_at).getTime() - d.seconds_left * 1000
-        : (await businessNow()).getTime();
+      const now = new Date(d.now).getTime();
       const since = new Date(opened - WINDOW);
       const until = new Date(Math.max(Math.min(now, opened + WINDOW), opened + 60 * 1000));
       const [series, dev] = await Promise.all([
