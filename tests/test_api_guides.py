@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from forewarn.settings import Settings
-from notifier.guides import default_directory, load_directory
+from notifier.guides import default_directory, load_directory, repository
 
 Keys = dict[str, dict[str, str]]
 BASE = "/api/v1/guides"
@@ -143,6 +143,26 @@ def test_create_edit_and_find(api_client: TestClient, keys: Keys) -> None:
     assert found["hits"][0]["guide_id"] == "doorbell_chime"
     missing = api_client.put(f"{BASE}/nothing/en-US", json=content, headers=keys["agent"])
     assert missing.status_code == 404
+
+
+def test_editing_through_the_api_keeps_the_guides_phrases(
+    api_client: TestClient, keys: Keys, guides: None, settings: Settings
+) -> None:
+    # The API does not carry phrases (search-only words from the guide file): an edit made
+    # through it must not erase them.
+    path = f"{BASE}/lock_battery/zh-CN"
+    body = api_client.get(path, headers=keys["viewer"]).json()
+    fields = ("category", "fault", "audience", "kinds", "models", "title", "problem", "scenario")
+    content = {k: body[k] for k in fields} | {"steps": body["steps"], "firmware": None,
+                                                "cautions": [*body["cautions"], "请保留收据。"]}  # fmt: skip
+    assert api_client.put(path, json=content, headers=keys["agent"]).status_code == 200
+    with psycopg.connect(settings.database_url or "") as conn:
+        stored = repository.guide(conn, guide_id="lock_battery", locale="zh-CN")
+    assert stored is not None and stored.cautions[-1] == "请保留收据。"
+    assert "门锁提示电量低" in stored.phrases
+    found = api_client.get(f"{BASE}/search", params={"q": "门锁提示电量低", "locale": "zh-CN"},
+                           headers=keys["viewer"]).json()  # fmt: skip
+    assert found["hits"][0]["guide_id"] == "lock_battery"
 
 
 @pytest.mark.parametrize(

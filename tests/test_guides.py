@@ -77,6 +77,13 @@ def test_every_shipped_file_parses_and_is_complete(shipped: list[Guide]) -> None
         assert guide.steps and all(guide.steps), guide.source_path
 
 
+def test_every_shipped_guide_has_owners_phrases_in_its_language(shipped: list[Guide]) -> None:
+    for guide in shipped:
+        assert len(guide.phrases) >= 4, guide.source_path
+        chinese = [bool(re.search("[\u4e00-\u9fff]", p)) for p in guide.phrases]
+        assert all(chinese) if guide.language == "zh" else not any(chinese), guide.source_path
+
+
 def test_every_guide_exists_in_english_and_chinese(shipped: list[Guide]) -> None:
     by_id: dict[str, set[str]] = {}
     for guide in shipped:
@@ -402,6 +409,10 @@ BROKEN = [
     pytest.param(GOOD.replace("2. Plug it in.", "Plug it in."), "line 20: expected a numbered step", id="unnumbered-step"),
     pytest.param(GOOD.replace("## Cautions", "## Notes"), "line 22: unknown section", id="unknown-section"),
     pytest.param(GOOD.replace("---\n\n## Problem", "---\nIntro\n## Problem"), "line 8: text before the first", id="text-before-sections"),
+    pytest.param(GOOD.replace("category:", "phrases: 5\ncategory:"), "'phrases' must be a list of phrases", id="phrases-not-a-list"),
+    pytest.param(GOOD.replace("category:", "phrases: [ok, '']\ncategory:"), "must be a list of phrases", id="blank-phrase"),
+    pytest.param(GOOD.replace("category:", "phrases: [它一直重启]\ncategory:"), "phrase 1 '它一直重启' is not in en-US", id="phrase-language"),
+    pytest.param(GOOD.replace("category:", "phrases: [Restarts, restarts]\ncategory:"), "phrase 2 'restarts' is there twice", id="phrase-twice"),
 ]  # fmt: skip
 
 
@@ -428,6 +439,20 @@ def test_good_sample_parses_with_wrapped_lines_and_chinese_headings(tmp_path: Pa
     assert guide.problem == "它会反复重启。"
     assert guide.steps == ("Unplug it now.", "Plug it in.")
     assert guide.cautions == ("None really.",)
+
+
+def test_phrases_are_read_from_the_front_matter(tmp_path: Path) -> None:
+    path = tmp_path / "sample.zh.md"
+    header = 'phrases:\n  - "老是自己重启"\n  - App 显示离线又上线\ncategory:'
+    path.write_text(GOOD.replace("en-US", "zh-CN").replace("category:", header), encoding="utf-8")
+    assert parse_guide(path).phrases == ("老是自己重启", "App 显示离线又上线")
+    assert parse_guide(_write(tmp_path, GOOD)).phrases == ()  # the field is optional
+
+
+def _write(folder: Path, text: str) -> Path:
+    path = folder / "sample.en.md"
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
 def test_duplicate_guide_names_both_files(tmp_path: Path) -> None:

@@ -34,6 +34,7 @@ from notifier.guides.types import KINDS, GuideFacts
 from notifier.guides.words import KIND_NAMES, is_cjk, query_terms, terms
 
 Conn = psycopg.Connection[tuple[Any, ...]]
+CONNECTIVITY = ("connectivity_loss", "connectivity_loss_novice")
 
 
 @pytest.fixture(scope="module")
@@ -121,10 +122,23 @@ def test_meaning_is_closer_for_paraphrases(embedder: Embedder) -> None:
         pytest.param(
             "The watch's battery doesn\u2019t last", ["watch", "battery", "last"], id="stop"
         ),
-        pytest.param("手表电池", ["手表", "表电", "电池"], id="cjk-bigrams"),
+        pytest.param("手表机身", ["手表", "表机", "机身"], id="cjk-bigrams"),
         pytest.param("锁", ["锁"], id="cjk-one-character"),
-        pytest.param("为什么重启", ["为什", "么重", "重启"], id="cjk-stop-bigram"),
+        pytest.param("为什么会坏", ["为什", "么会", "会坏"], id="cjk-stop-bigram"),
         pytest.param("\uff37\uff29\uff26\uff29 3.1.0", ["wifi", "3", "1", "0"], id="full-width"),
+        pytest.param("Wi-Fi or wi fi", ["wifi", "wifi"], id="wifi-one-way"),
+        pytest.param("rebooting, batt, temps", ["restart", "battery", "temperatur"], id="en-same"),
+        # Synonyms: one term for the group, instead of the word's pairs.
+        pytest.param("手表电池", ["syn:battery", "手表"], id="cjk-synonym"),
+        pytest.param("掉线", ["syn:offline"], id="offline-1"),
+        pytest.param("断网", ["syn:offline"], id="offline-2"),
+        pytest.param("连不上", ["syn:offline"], id="offline-3"),
+        pytest.param("很烫", ["syn:hot"], id="hot-1"),
+        pytest.param("温度过高", ["syn:hot"], id="hot-2"),
+        pytest.param("数值不更新", ["syn:reading", "syn:stuck"], id="longest-wins"),  # not 更新
+        pytest.param("固件更新", ["syn:firmware", "syn:firmware"], id="firmware"),
+        pytest.param("同样的温度", ["syn:stuck", "温度"], id="particle-cuts"),  # no 的温
+        pytest.param("重启了吗", ["syn:restart"], id="particles-dropped"),
     ],
 )
 def test_terms(text: str, expected: list[str]) -> None:
@@ -135,10 +149,41 @@ def test_query_names_products_as_kinds() -> None:
     assert query_terms("My air conditioners keep rebooting") == [
         "kind:air_conditioner",
         "keep",
-        "reboot",
+        "restart",
     ]
     assert query_terms("空调自己重启")[:1] == ["kind:air_conditioner"]
     assert "kind:lock" not in query_terms("the door is blocked")  # "lock" inside a word
+
+
+@pytest.mark.parametrize(
+    ("query", "kind"),
+    [
+        pytest.param("智能锁没电了", "kind:lock", id="smart-lock"),
+        pytest.param("指纹锁打不开", "kind:lock", id="fingerprint-lock"),
+        pytest.param("监控老掉线", "kind:camera", id="monitor"),
+        pytest.param("外机很烫", "kind:air_conditioner", id="outdoor-unit"),
+        pytest.param("温度计不准", "kind:temperature_sensor", id="thermometer"),
+        pytest.param("my aircon is loud", "kind:air_conditioner", id="aircon"),
+        pytest.param("the AC drips", "kind:air_conditioner", id="ac"),
+        pytest.param("cam offline", "kind:camera", id="cam"),
+        pytest.param("temp sensor stuck", "kind:temperature_sensor", id="temp-sensor"),
+    ],
+)
+def test_other_names_of_products(query: str, kind: str) -> None:
+    assert [t for t in query_terms(query) if t.startswith("kind:")] == [kind]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        pytest.param("童锁怎么关", id="child-lock-is-not-a-lock"),
+        pytest.param("锁屏以后没通知", id="screen-lock-is-not-a-lock"),
+        pytest.param("the camera's AC adapter", id="ac-adapter-is-not-an-aircon"),
+    ],
+)
+def test_words_that_only_look_like_products(query: str) -> None:
+    assert "kind:lock" not in query_terms(query)
+    assert "kind:air_conditioner" not in query_terms(query)
     assert is_cjk("App 里显示摄像头离线") and not is_cjk("camera 3.1.0 离线")
 
 
@@ -176,7 +221,7 @@ def test_product_queries_find_the_watch_battery_guide(
 
 
 def test_meaning_finds_a_guide_that_shares_no_words(loaded: Conn) -> None:
-    query = "it is scorching to the touch"  # the overheating guide has none of these words
+    query = "it is scorching"  # no guide has any of these words
     hybrid = search_guides(loaded, query=query, locale="en-US", limit=3)
     top = hybrid.hits[0]
     assert top.guide_id == "overheating" and top.word_score == 0.0
@@ -189,6 +234,31 @@ def test_without_the_model_search_is_by_words_and_says_so(loaded: Conn) -> None:
     assert not result.semantic and result.model is None
     assert result.hits[0].guide_id == "watch_battery_life"
     assert all(h.meaning_score is None and h.score == h.word_score for h in result.hits)
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        # Before phrases and synonyms, words alone ranked these first: getting_started_lock,
+        # camera_reboot_fw_3_1_0, getting_started_air_conditioner, getting_started_watch.
+        pytest.param("门锁老是断网", CONNECTIVITY, id="synonym-offline"),
+        pytest.param("摄像头失联了", CONNECTIVITY, id="synonym-lost-contact"),
+        pytest.param("空调外壳发烫", ("overheating",), id="synonym-hot"),
+        pytest.param("智能锁用几号电池", ("lock_battery",), id="phrase-and-lock-name"),
+    ],
+)
+def test_chinese_owner_words_find_the_guide_by_words_alone(
+    loaded: Conn, query: str, expected: tuple[str, ...]
+) -> None:
+    assert ids(loaded, query, locale="zh-CN", embedder=None)[0] in expected
+
+
+def test_a_phrase_is_searched_but_never_shown(loaded: Conn) -> None:
+    shipped = repository.guide(loaded, guide_id="lock_battery", locale="zh-CN")
+    assert shipped is not None and "门锁提示电量低" in shipped.phrases
+    rendered = render(shipped, GuideFacts(kind="lock", hours_to_empty=48))
+    assert not any(phrase in rendered.body for phrase in shipped.phrases)
+    assert ids(loaded, "门锁提示电量低", locale="zh-CN", embedder=None)[0] == "lock_battery"
 
 
 @pytest.mark.parametrize(
@@ -284,6 +354,15 @@ def test_create_then_edit_reindexes(db: Conn, embedder: Embedder) -> None:
     assert again.updated_at == edited.updated_at  # the same content is not a change
 
 
+def test_edit_keeps_phrases_it_is_not_given(db: Conn) -> None:
+    made = create_guide(db, draft=draft(phrases=("doorbell is silent",)), embedder=None)
+    assert made.phrases == ("doorbell is silent",)
+    kept = edit_guide(db, draft=draft(steps=("Replace the chime battery.",)), embedder=None)
+    assert kept.phrases == ("doorbell is silent",)  # a client that knows no phrases
+    cleared = edit_guide(db, draft=draft(phrases=()), embedder=None)
+    assert cleared.phrases == () and cleared.sha256 != kept.sha256
+
+
 def test_create_twice_is_a_conflict_and_editing_nothing_is_not_found(db: Conn) -> None:
     create_guide(db, draft=draft(), embedder=None)
     with pytest.raises(GuideExistsError, match="already exists"):
@@ -310,8 +389,16 @@ def test_create_twice_is_a_conflict_and_editing_nothing_is_not_found(db: Conn) -
         pytest.param({"scenario": "  "}, "the scenario is empty", id="blank-scenario"),
         pytest.param({"guide_id": "Doorbell"}, "must be lower-case", id="id"),
         pytest.param({"locale": "english"}, "must look like en-US", id="locale"),
+        pytest.param({"phrases": ("ok", " ")}, "phrase 2 is empty", id="blank-phrase"),
+        pytest.param({"phrases": ("门铃不响",)}, "is not in en-US", id="phrase-language"),
+        pytest.param({"locale": "zh-CN", "phrases": ("no chime",)}, "is not in zh-CN",
+                     id="phrase-language-zh"),
+        pytest.param({"phrases": ("No chime", "no chime")}, "there twice", id="phrase-twice"),
+        pytest.param({"phrases": ("x" * 121,)}, "over 120 characters", id="phrase-long"),
+        pytest.param({"phrases": ("it {breaks}",)}, "has a brace", id="phrase-brace"),
+        pytest.param({"phrases": tuple(f"p{n}" for n in range(21))}, "at most 20", id="phrases"),
     ],
-)
+)  # fmt: skip
 def test_create_and_edit_check_what_the_loader_checks(
     db: Conn, overrides: dict[str, Any], message: str
 ) -> None:

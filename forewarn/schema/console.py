@@ -1,5 +1,5 @@
 """Migration 6: what the staff API and console need (API keys, staff feedback on tickets,
-guide embeddings for search by meaning). Plain SQL common to both storage paths."""
+guide embeddings and phrases for search). Plain SQL common to both storage paths."""
 
 from __future__ import annotations
 
@@ -25,6 +25,11 @@ ALTER TABLE tickets
 CREATE INDEX tickets_opened ON tickets (opened_at);
 CREATE INDEX tickets_open_resolution_due ON tickets (resolution_due)
     WHERE state NOT IN ('resolved', 'closed');
+
+-- How owners word each guide's problem (a guide file's `phrases:`), in the guide's language:
+-- search matches questions against them; nothing shows them. Not in an existing column:
+-- every text column is shown to owners or staff as the guide's content.
+ALTER TABLE guides ADD COLUMN phrases text[] NOT NULL DEFAULT '{}';
 
 -- One sentence embedding per guide and locale, for search by meaning. `sha256` is the guide's
 -- own: a changed guide gets a new vector. `model` names the embedding model that made it.

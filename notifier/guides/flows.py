@@ -157,11 +157,16 @@ def create_guide(conn: Conn, *, draft: GuideDraft, embedder: EmbedderChoice = "s
 def edit_guide(conn: Conn, *, draft: GuideDraft, embedder: EmbedderChoice = "shared") -> Guide:
     """Check and store a guide's new content and re-index it; NotFoundError if it is missing.
 
-    A guide shipped as a file is overwritten again by the next ``forewarn guides load`` if
-    the file differs: edit the file for those.
+    A draft without phrases (None) keeps the stored ones. A guide shipped as a file is
+    overwritten again by the next ``forewarn guides load`` if the file differs: edit the file
+    for those.
     """
-    guide = _checked(draft)
+    guide = _checked(draft)  # a bad draft is refused before the database is read
     with conn.transaction():
+        if draft.phrases is None:
+            stored = repository.guide(conn, guide_id=draft.guide_id, locale=draft.locale)
+            if stored is not None and stored.phrases:
+                guide = _checked(dataclasses.replace(draft, phrases=stored.phrases))
         if not repository.update_guide(conn, guide=guide):
             raise NotFoundError(f"no guide {guide.guide_id!r} in {guide.locale}")
         return _indexed(conn, guide, embedder)

@@ -1,5 +1,7 @@
 """Guides as files: ``guides/<guide_id>.<lang>.md``, a YAML header and four ``##`` sections.
 
+The header may list ``phrases``: how owners describe the problem, for search only.
+
 Every problem raises ``GuideError`` naming the file, and the line where there is one. The
 file format is checked here; what any guide needs (fields, range, placeholders) in
 ``notifier.guides.validate``, which the API's create and edit share.
@@ -20,8 +22,9 @@ from notifier.guides.types import Guide, GuideDraft, language_of
 from notifier.guides.validate import build_guide, check_identity, parse_firmware_range
 
 _FIELDS = frozenset(
-    {"id", "locale", "category", "fault", "audience", "kinds", "models", "firmware", "title"}
-)
+    {"id", "locale", "category", "fault", "audience", "kinds", "models", "firmware", "title",
+     "phrases"}
+)  # fmt: skip
 _HEADING = re.compile(r"^##\s+(.+?)\s*#*\s*$")
 _STEP = re.compile(r"^\d+[.)]\s+(.*)$")
 _BULLET = re.compile(r"^[-*+]\s+(.*)$")
@@ -73,6 +76,7 @@ def parse_guide(path: Path) -> Guide:
     kinds = _list(path, meta, "kinds")
     models = _list(path, meta, "models")
     firmware = _text(path, meta, "firmware", required=False) or None
+    phrases = _list(path, meta, "phrases", what="phrases (quoted if they hold ': ')")
     check_identity(str(path), guide_id, locale)
     # <id>.<lang>.md; <id>.<locale>.md when one language has several locales (zh-CN, zh-TW).
     names = (f"{guide_id}.{language_of(locale)}.md", f"{guide_id}.{locale}.md")
@@ -92,6 +96,7 @@ def parse_guide(path: Path) -> Guide:
         kinds=kinds,
         models=models,
         firmware=firmware,
+        phrases=phrases,
         title=title,
         problem=_paragraphs(path, "Problem", sections["problem"]),
         scenario=_paragraphs(path, "Applies to", sections["scenario"]),
@@ -132,13 +137,15 @@ def _text(path: Path, meta: Mapping[str, object], key: str, *, required: bool = 
     return value.strip()
 
 
-def _list(path: Path, meta: Mapping[str, object], key: str) -> tuple[str, ...]:
+def _list(
+    path: Path, meta: Mapping[str, object], key: str, *, what: str = "names"
+) -> tuple[str, ...]:
     value = meta.get(key)
     if value is None:
         return ()
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, list) or not all(isinstance(v, str) and v.strip() for v in items):
-        raise GuideError(f"{path}: {key!r} must be a list of names, not {value!r}")
+        raise GuideError(f"{path}: {key!r} must be a list of {what}, not {value!r}")
     return tuple(v.strip() for v in items)
 
 

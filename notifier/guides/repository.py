@@ -14,19 +14,19 @@ Conn = psycopg.Connection[Any]
 
 _COLUMNS = (
     "guide_id, locale, category, fault, audience, kinds, models, firmware_min, firmware_max, "
-    "title, problem, scenario, steps, cautions, source_path, sha256, updated_at"
+    "title, problem, scenario, steps, cautions, source_path, sha256, updated_at, phrases"
 )
 
 # A file whose bytes did not change (same sha256) leaves its row, and updated_at, alone.
 _UPSERT = f"""
 INSERT INTO guides ({_COLUMNS})
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now())
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now(), %s)
 ON CONFLICT (guide_id, locale) DO UPDATE SET
     category = excluded.category, fault = excluded.fault, audience = excluded.audience,
     kinds = excluded.kinds, models = excluded.models,
     firmware_min = excluded.firmware_min, firmware_max = excluded.firmware_max,
     title = excluded.title, problem = excluded.problem, scenario = excluded.scenario,
-    steps = excluded.steps, cautions = excluded.cautions,
+    steps = excluded.steps, cautions = excluded.cautions, phrases = excluded.phrases,
     source_path = excluded.source_path, sha256 = excluded.sha256, updated_at = now()
 WHERE guides.sha256 IS DISTINCT FROM excluded.sha256
 """
@@ -34,7 +34,7 @@ WHERE guides.sha256 IS DISTINCT FROM excluded.sha256
 
 _INSERT = f"""
 INSERT INTO guides ({_COLUMNS})
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now())
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now(), %s)
 ON CONFLICT (guide_id, locale) DO NOTHING
 """
 
@@ -44,7 +44,7 @@ _UPDATE = """
 UPDATE guides SET
     category = %s, fault = %s, audience = %s, kinds = %s, models = %s,
     firmware_min = %s, firmware_max = %s, title = %s, problem = %s, scenario = %s,
-    steps = %s, cautions = %s, source_path = %s, sha256 = %s,
+    steps = %s, cautions = %s, source_path = %s, sha256 = %s, phrases = %s,
     updated_at = CASE WHEN sha256 IS DISTINCT FROM %s THEN now() ELSE updated_at END
 WHERE guide_id = %s AND locale = %s
 """
@@ -150,7 +150,7 @@ def guide(conn: Conn, *, guide_id: str, locale: str) -> Guide | None:
 
 
 def _params(g: Guide) -> tuple[object, ...]:
-    """A guide's values in ``_COLUMNS`` order, without updated_at (the database sets it)."""
+    """A guide's values in ``_COLUMNS`` order, updated_at left out (the database sets it)."""
     return (
         g.guide_id,
         g.locale,
@@ -168,6 +168,7 @@ def _params(g: Guide) -> tuple[object, ...]:
         list(g.cautions),
         g.source_path,
         g.sha256,
+        list(g.phrases),
     )
 
 
@@ -190,4 +191,5 @@ def _guide(row: Sequence[Any]) -> Guide:
         source_path=row[14],
         sha256=row[15],
         updated_at=row[16],
+        phrases=tuple(row[17]),
     )

@@ -4,8 +4,10 @@ Each guide text (one guide in one locale) gets two scores for a query, both in [
 
 - **words**: the share of the query's terms the text contains, each term weighted by its
   rarity across all guide texts (idf) and by the field it is in (title above problem above
-  scenario above steps). English terms are lower-cased words, lightly stemmed, stop words
-  dropped; Chinese and Japanese, written without spaces, are cut into character bigrams.
+  scenario above steps; a guide's ``phrases``, how owners word its problem, just under the
+  title). English terms are lower-cased words, lightly stemmed, stop words dropped; Chinese
+  and Japanese, written without spaces, are cut into character bigrams after words of a
+  synonym group become the group's term (``notifier.guides.words``).
 - **meaning**: the cosine between the query's sentence embedding and the text's (negative
   cosines count as 0), when an embedder is available.
 
@@ -50,6 +52,9 @@ class Weights:
     kind: float = 1.0  # a guide's match for the product a query names, when written for it
     any_kind: float = 0.6  # ... when written for every product
     title: float = 1.0
+    # How owners word the problem (set by hand, not tuned): as telling as the title, but a
+    # guide has several, which share the common words of its kind of question.
+    phrases: float = 0.9
     problem: float = 0.8
     scenario: float = 0.6
     steps: float = 0.4
@@ -103,17 +108,19 @@ class Index:
 
 # Stored with every vector next to the model's name: change it whenever index_text changes,
 # so that vectors of the old recipe are made again instead of compared with new ones.
-INDEX_RECIPE = "title+problem+scenario"
+INDEX_RECIPE = "title+phrases+problem+scenario"
 
 
 def index_text(guide: Guide) -> str:
-    """What a guide's embedding is made of: title, problem and scenario, filled in.
+    """What a guide's embedding is made of: title, phrases, problem and scenario, filled in.
 
     The steps are left out on purpose: they say how to fix things (charge, restart, update)
     in much the same words in every guide, which pulls the vectors together; the problem and
-    scenario say what the guide is about, in the words an owner would use.
+    scenario say what the guide is about, and the phrases say it as owners do. The phrases
+    come second so that the model's 256 tokens cut the scenario, not them, from a long guide.
     """
-    return "\n".join(_filled(guide, part) for part in (guide.title, guide.problem, guide.scenario))
+    parts = (guide.title, *guide.phrases, guide.problem, guide.scenario)
+    return "\n".join(_filled(guide, part) for part in parts)
 
 
 def check_query(query: str, limit: int) -> str:
@@ -220,6 +227,7 @@ def _guide_terms(guide: Guide, weights: Weights) -> Mapping[str, float]:
     """
     fields = (
         (weights.title, guide.title),
+        (weights.phrases, "\n".join(guide.phrases)),  # a line apart: no pair across two
         (weights.problem, guide.problem),
         (weights.scenario, guide.scenario),
         (weights.steps, " ".join(guide.steps)),

@@ -52,6 +52,8 @@ class Guide:
     source_path: str
     sha256: str
     updated_at: datetime | None = None  # set by the database; None for a guide read from a file
+    # How owners word the problem, in the guide's language: read by search, never shown.
+    phrases: tuple[str, ...] = ()
 
     @property
     def language(self) -> str:
@@ -69,7 +71,9 @@ class GuideDraft:
     """A guide as written (a Markdown file, an API request) before it is checked.
 
     ``firmware`` is the range as written (">=3.0.0,<3.1.1"); ``markdown.build_guide`` checks
-    everything and turns a draft into a ``Guide``.
+    everything and turns a draft into a ``Guide``. ``phrases`` None means "not given": a new
+    guide has none, an edited one keeps those it had (so a client that does not know the
+    field cannot erase them).
     """
 
     guide_id: str
@@ -85,6 +89,7 @@ class GuideDraft:
     kinds: tuple[str, ...] = ()
     models: tuple[str, ...] = ()
     firmware: str | None = None
+    phrases: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

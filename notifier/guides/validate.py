@@ -11,13 +11,28 @@ import re
 from forewarn.domain import FaultKind
 from forewarn.errors import GuideError
 from notifier.guides.select import compare_versions, parse_version
-from notifier.guides.types import AUDIENCES, CATEGORIES, KINDS, PLACEHOLDERS, Guide, GuideDraft
+from notifier.guides.types import (
+    AUDIENCES,
+    CATEGORIES,
+    KINDS,
+    PLACEHOLDERS,
+    Guide,
+    GuideDraft,
+    language_of,
+)
+from notifier.guides.words import has_cjk, normalise
 
 _FAULTS = frozenset(f.value for f in FaultKind)
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _LOCALE = re.compile(r"^[a-z]{2,3}-[A-Z]{2}$")
 _BOUND = re.compile(r"^(>=|<=|==|=|>|<)?\s*(\S+)$")
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+# Phrases are a few of the ways owners put the problem, not a second body: a guide with
+# dozens would outweigh every other in the word score, and a long one is not how anyone asks.
+MAX_PHRASES = 20
+MAX_PHRASE_CHARS = 120
+_CJK_LANGUAGES = frozenset({"zh", "ja"})  # written without spaces; search cuts them into pairs
 
 
 def check_identity(where: str, guide_id: str, locale: str) -> None:
@@ -33,7 +48,7 @@ def build_guide(where: str, draft: GuideDraft, *, source_path: str, sha256: str)
 
     The checks every guide needs, whatever it was written in: id and locale, category,
     audience, fault and kinds from their lists, a readable firmware range, non-empty text and
-    steps, and only known placeholders.
+    steps, only known placeholders, and phrases (see ``check_phrases``).
     """
     check_identity(where, draft.guide_id, draft.locale)
     _one_of(where, "category", draft.category, CATEGORIES)
@@ -58,6 +73,7 @@ def build_guide(where: str, draft: GuideDraft, *, source_path: str, sha256: str)
         for n, item in enumerate(items, start=1):
             if not item.strip():
                 raise GuideError(f"{where}: {what} {n} is empty")
+    phrases = check_phrases(where, draft.locale, draft.phrases or ())
     guide = Guide(
         guide_id=draft.guide_id,
         locale=draft.locale,
@@ -75,10 +91,45 @@ def build_guide(where: str, draft: GuideDraft, *, source_path: str, sha256: str)
         cautions=tuple(caution.strip() for caution in draft.cautions),
         source_path=source_path,
         sha256=sha256,
+        phrases=phrases,
     )
     for text_ in (guide.title, guide.problem, guide.scenario, *guide.steps, *guide.cautions):
         _check_placeholders(where, text_)
     return guide
+
+
+def check_phrases(where: str, locale: str, phrases: tuple[str, ...]) -> tuple[str, ...]:
+    """The phrases stripped; GuideError for a blank, long, repeated or other-language one.
+
+    A phrase is how an owner would describe the problem ("lock keeps going offline"), in the
+    guide's own language: search matches a question against the texts of its language, so a
+    Chinese phrase in an English guide would never be compared with a Chinese question. No
+    placeholders: owners do not write them.
+    """
+    if len(phrases) > MAX_PHRASES:
+        raise GuideError(f"{where}: {len(phrases)} phrases; at most {MAX_PHRASES}")
+    cjk = language_of(locale) in _CJK_LANGUAGES
+    seen: set[str] = set()
+    cleaned: list[str] = []
+    for n, raw in enumerate(phrases, start=1):
+        phrase = raw.strip()
+        if not phrase:
+            raise GuideError(f"{where}: phrase {n} is empty")
+        if len(phrase) > MAX_PHRASE_CHARS:
+            raise GuideError(f"{where}: phrase {n} is over {MAX_PHRASE_CHARS} characters")
+        if "{" in phrase or "}" in phrase:
+            raise GuideError(f"{where}: phrase {n} has a brace; phrases are owners' words")
+        if has_cjk(phrase) != cjk:
+            # Names such as "App" or "Wi-Fi" are fine in a Chinese phrase; a Chinese
+            # character in an English one, or a Chinese phrase without one, is the wrong file.
+            need = "a Chinese or Japanese character" if cjk else "no Chinese or Japanese"
+            raise GuideError(f"{where}: phrase {n} {phrase!r} is not in {locale} (needs {need})")
+        key = normalise(phrase)
+        if key in seen:
+            raise GuideError(f"{where}: phrase {n} {phrase!r} is there twice")
+        seen.add(key)
+        cleaned.append(phrase)
+    return tuple(cleaned)
 
 
 def parse_firmware_range(spec: str) -> tuple[str | None, str | None]:

@@ -1,8 +1,11 @@
 """The words of guide search: how a query or a guide text becomes search terms. Pure.
 
-- English: lower-cased words, lightly stemmed, stop words dropped.
-- Chinese and Japanese, written without spaces: overlapping character pairs (bigrams).
-- A product named in the text (门锁, "air conditioners") becomes a ``kind:<kind>`` term: it
+- English: lower-cased words, lightly stemmed, stop words dropped, a few spellings owners
+  use folded into the guides' (wifi, reboot, temp).
+- Chinese and Japanese, written without spaces: a word from a synonym group (掉线, 断网,
+  离线...) becomes the group's ``syn:<group>`` term; what is left is cut into overlapping
+  character pairs (bigrams), a single character standing alone kept as itself.
+- A product named in the text (门锁, 智能锁, "aircon") becomes a ``kind:<kind>`` term: it
   says which devices the question is about, not which problem, so ``search`` matches it
   against the kinds a guide applies to rather than against the guide's words.
 """
@@ -18,6 +21,7 @@ _CJK_CHAR = re.compile(rf"[{_CJK}]")
 _LATIN_LETTER = re.compile(r"[a-z]")
 
 KIND_PREFIX = "kind:"
+SYNONYM_PREFIX = "syn:"
 
 # How owners name each kind: the words select.render puts for {device_name} (a test checks
 # they agree), in English (plurals too) and Chinese.
@@ -28,15 +32,95 @@ KIND_NAMES: dict[str, tuple[str, str]] = {
     "air_conditioner": ("air conditioner", "空调"),
     "temperature_sensor": ("temperature sensor", "温度传感器"),
 }
+# ... and the other names owners use (regular expressions; 智能 "smart" goes with the name, as
+# it says nothing on its own). A bare 锁 is a lock unless it is
+# an air conditioner's child lock (童锁) or a watch's screen lock (锁屏); a bare "ac" is an
+# air conditioner unless it is a power adapter. A bare 表 is left out: it is also 表示, 表面.
+_KIND_OTHER_NAMES: dict[str, tuple[str, ...]] = {
+    "lock": (r"smart ?locks?", r"deadbolts?", r"智能门锁", r"智能锁", r"(?<!童)锁(?!屏)"),
+    "watch": (r"smart ?watch(?:es)?", r"智能手表", r"手环", r"腕表"),
+    "camera": (r"cams?", r"webcams?", r"cctv", r"智能摄像头", r"摄像机", r"监控", r"相机"),
+    "air_conditioner": (
+        r"air ?cons?",
+        r"air conditioning",
+        r"a/c",
+        r"ac(?! ?(?:adapters?|power|chargers?|plugs?|outlets?|cables?))",
+        r"智能空调",
+        r"冷气",
+        r"室外机",
+        r"外机",
+        r"室内机",
+        r"内机",
+    ),
+    "temperature_sensor": (
+        r"temp(?:erature)? sensors?",
+        r"thermometers?",
+        r"温湿度计",
+        r"温湿度传感器",
+        r"温度计",
+        r"温感",
+    ),
+}
 _KIND_PATTERNS = tuple(
-    (kind, re.compile(rf"\b{english}(?:e?s)?\b|{chinese}"))
+    (kind, re.compile("|".join(
+        [rf"\b{english}(?:e?s)?\b", chinese]
+        + [name if _CJK_CHAR.search(name) else rf"\b{name}\b" for name in _KIND_OTHER_NAMES[kind]]
+    )))
     for kind, (english, chinese) in KIND_NAMES.items()
-)
+)  # fmt: skip
+
+# Chinese words for the same thing, by group: in guides and questions alike each becomes one
+# ``syn:<group>`` term, so 断网 in a question meets 掉线 and 离线 in a guide, which share no
+# character pair. The longest word wins where two overlap (不更新 is "stuck", not "firmware").
+# Written from the guides' problems and common owner wording; every word here must mean the
+# group's thing in a support question about these products, whatever the context.
+_CJK_SYNONYMS: dict[str, str] = {
+    "offline": "掉线 断线 断网 离线 不在线 连不上 连接不上 连不了 联不上 上不了网 没网 没有网 "
+    "断开连接 断开 失联 重连 重新连接 不稳定 不太稳定 信号弱 信号差 信号越来越弱 信号不好",
+    "drain": "没电 快没电 电量低 电量不足 低电量 电量下降 掉电 耗电 费电 耗尽 用完 续航 不耐用 "
+    "不经用 不够用 撑不住 撑不到 撑不过 待机短 亏电",
+    "battery": "电池 电量 电池电量",
+    "restart": "重启 重新启动 重新开机 反复开关 不停开关 不停地开关 关机又开机 关了又开 死机",
+    "shutdown": "关机 自动关机 停机 自己停",
+    "hot": "过热 发烫 烫手 很烫 滚烫 烫 太热 很热 好热 热得 特别热 非常热 发热 温度过高 "
+    "温度太高 温度高 高温 温度升高 温度持续升高 升温",
+    "stuck": "不变 没变 没有变 没有变化 没变化 不动 没动 不更新 没更新 没有更新 不刷新 没刷新 "
+    "卡住 卡死 定住 冻住 相同 同一个 同样 一样",
+    "reading": "读数 数值 数字 示数 度数",
+    "new": "刚刚 刚买 新买 到手 刚拿到 新手 第一次 首次 刚装 新用户 入门 上手 开始用 开始使用",
+    "install": "安装 装上 装到 装在 安在 挂在 挂到 挂墙",
+    "pair": "配对 绑定 连手机 连接手机 配网 添加设备",
+    "firmware": "固件 升级 更新 新版本 版本 刷机",
+    "ticket": "工单 报修 服务请求 求助 寻求帮助 寻求了帮助 售后",
+    "how_long": "多久 多长时间 多少时间",
+    "warranty": "保修 质保 保修期 三包 保固",
+    "repair": "维修 修理 返修 寄修 送修 换新 换货 退货 退换",
+    "warning": "提醒 预警 警告 告警 警报",
+    "fine": "正常 好好的 没坏 没问题 没毛病 没事",
+    "fault": "故障 坏了 坏掉 出问题 有问题 毛病",
+}
+_SYNONYM_OF = {word: group for group, words in _CJK_SYNONYMS.items() for word in words.split()}
+_SYNONYM = re.compile("|".join(sorted(_SYNONYM_OF, key=len, reverse=True)))
+
+# English spellings folded into the guides' words, after stemming (both sides go through it).
+_ENGLISH_SAME = {
+    "reboot": "restart",
+    "boot": "restart",
+    "batt": "battery",
+    "temp": "temperatur",
+    "disconect": "disconnect",
+    "disconnet": "disconnect",
+    "overheat": "hot",
+    "hotter": "hot",
+    "setup": "set",
+}
+_WIFI = re.compile(r"\bwi[- ]?fi\b")
 
 # Words that say nothing about which guide is meant: the usual English list (NLTK's, with
 # contractions as they read without the apostrophe), and common Chinese function words as
-# the bigrams they become. Negations go too: "won't charge" and "charges" are about the same
-# guide, and word matching cannot use the difference anyway.
+# the bigrams they become, with how often something happens (一直, 老是: every fault recurs).
+# Negations go too: "won't charge" and "charges" are about the same guide, and word matching
+# cannot use the difference anyway. Single characters: function words left between synonyms.
 _STOP_WORDS = """
     a about above after again against all also am an and any are aren arent as at be because
     been before being below between both but by can cannot cant could couldn couldnt did didn
@@ -50,31 +134,56 @@ _STOP_WORDS = """
     yourselves
     什么 怎么 怎样 如何 为何 哪里 哪儿 可以 可能 我们 你们 他们 您的 我的 你的 自己 这个 那个
     这样 那样 一下 一个 已经 还是 就是 但是 因为 所以 如果 没有 非常 起来 时候 现在 应该
+    在哪 哪个 为啥 咋办 一直 老是 总是 经常 不停 不断 频繁 动不动 时不时
+    了 的 吗 呢 啊 吧 呀 哦 嘛 啦 我 你 他 她 它 是 在 有 也 都 就 还 又 很 太 不 没 个 这 那
+    和 与 或 把 被 给 让 要 会 能 说 一 上 下 里 到 去 来 后 前 就 得 着 过 啥 咋 怎
 """
 _STOP = frozenset(_STOP_WORDS.split())
+# Particles that end a word (的, 了, 吗...): a pair across one is two words' ends ("的温" in
+# 同样的温度), so the text is cut there before pairing.
+_PARTICLE = re.compile("[的了吗呢吧啊呀嘛哦啦]")
 
 
 def normalise(text: str) -> str:
-    """Lower case, full-width letters and digits folded to ASCII, curly apostrophes straight."""
-    return unicodedata.normalize("NFKC", text).lower().replace("\u2019", "'")
+    """Lower case, full-width letters and digits folded to ASCII, curly apostrophes straight,
+    Wi-Fi written one way."""
+    folded = unicodedata.normalize("NFKC", text).lower().replace("\u2019", "'")
+    return _WIFI.sub("wifi", folded)
 
 
 def terms(text: str) -> list[str]:
-    """Search terms of a text: stemmed English words without stop words, CJK bigrams."""
+    """Search terms of a text: stemmed English words without stop words; CJK synonym groups,
+    then bigrams of the rest."""
     found: list[str] = []
     for match in _TOKEN.finditer(normalise(text)):
         run = match.group()
-        if match.group("cjk") and len(run) == 1:
-            found.append(run)
-        elif match.group("cjk"):
-            # No spaces between Chinese words: overlapping pairs of characters stand in for
-            # words (手表电池 -> 手表, 表电, 电池).
-            pairs = (run[i : i + 2] for i in range(len(run) - 1))
-            found.extend(pair for pair in pairs if pair not in _STOP)
+        if match.group("cjk"):
+            found.extend(_cjk_terms(run))
         else:
             word = run.removesuffix("'s").replace("'", "")
             if word not in _STOP and stem(word) not in _STOP:
-                found.append(stem(word))
+                stemmed = stem(word)
+                found.append(_ENGLISH_SAME.get(stemmed, stemmed))
+    return found
+
+
+def _cjk_terms(run: str) -> list[str]:
+    found: list[str] = []
+    pieces: list[str] = []
+    start = 0
+    for synonym in _SYNONYM.finditer(run):
+        found.append(SYNONYM_PREFIX + _SYNONYM_OF[synonym.group()])
+        pieces.append(run[start : synonym.start()])
+        start = synonym.end()
+    pieces.append(run[start:])
+    for piece in (part for between in pieces for part in _PARTICLE.split(between)):
+        if len(piece) == 1 and piece not in _STOP:
+            found.append(piece)
+        else:
+            # No spaces between Chinese words: overlapping pairs of characters stand in for
+            # words (手表电池 -> 手表, 表电, 电池).
+            pairs = (piece[i : i + 2] for i in range(len(piece) - 1))
+            found.extend(pair for pair in pairs if pair not in _STOP)
     return found
 
 
@@ -93,6 +202,11 @@ def is_cjk(text: str) -> bool:
     """Whether a text is mostly Chinese or Japanese (more such characters than Latin letters)."""
     folded = normalise(text)
     return len(_CJK_CHAR.findall(folded)) > len(_LATIN_LETTER.findall(folded))
+
+
+def has_cjk(text: str) -> bool:
+    """Whether a text has any Chinese or Japanese character."""
+    return _CJK_CHAR.search(text) is not None
 
 
 def stem(word: str) -> str:
