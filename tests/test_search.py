@@ -139,6 +139,7 @@ def test_meaning_is_closer_for_paraphrases(embedder: Embedder) -> None:
         pytest.param("固件更新", ["syn:firmware", "syn:firmware"], id="firmware"),
         pytest.param("同样的温度", ["syn:stuck", "温度"], id="particle-cuts"),  # no 的温
         pytest.param("重启了吗", ["syn:restart"], id="particles-dropped"),
+        pytest.param("动不动就重启怎么办", ["syn:restart"], id="long-stop-words-cut-first"),
     ],
 )
 def test_terms(text: str, expected: list[str]) -> None:

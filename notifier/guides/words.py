@@ -134,11 +134,15 @@ _STOP_WORDS = """
     yourselves
     什么 怎么 怎样 如何 为何 哪里 哪儿 可以 可能 我们 你们 他们 您的 我的 你的 自己 这个 那个
     这样 那样 一下 一个 已经 还是 就是 但是 因为 所以 如果 没有 非常 起来 时候 现在 应该
-    在哪 哪个 为啥 咋办 一直 老是 总是 经常 不停 不断 频繁 动不动 时不时
+    在哪 哪个 为啥 咋办 怎么办 一直 老是 总是 经常 不停 不断 频繁 动不动 时不时
     了 的 吗 呢 啊 吧 呀 哦 嘛 啦 我 你 他 她 它 是 在 有 也 都 就 还 又 很 太 不 没 个 这 那
     和 与 或 把 被 给 让 要 会 能 说 一 上 下 里 到 去 来 后 前 就 得 着 过 啥 咋 怎
 """
 _STOP = frozenset(_STOP_WORDS.split())
+# Chinese stop words longer than a pair (动不动, 怎么办) are cut out of the text before the
+# synonyms and pairs are found: a pair filter never sees them whole, and 不动 in 动不动 is
+# not "stuck".
+_STOP_PHRASE = re.compile("|".join(w for w in _STOP if len(w) > 2 and _CJK_CHAR.match(w)))
 # Particles that end a word (的, 了, 吗...): a pair across one is two words' ends ("的温" in
 # 同样的温度), so the text is cut there before pairing.
 _PARTICLE = re.compile("[的了吗呢吧啊呀嘛哦啦]")
@@ -170,12 +174,13 @@ def terms(text: str) -> list[str]:
 def _cjk_terms(run: str) -> list[str]:
     found: list[str] = []
     pieces: list[str] = []
-    start = 0
-    for synonym in _SYNONYM.finditer(run):
-        found.append(SYNONYM_PREFIX + _SYNONYM_OF[synonym.group()])
-        pieces.append(run[start : synonym.start()])
-        start = synonym.end()
-    pieces.append(run[start:])
+    for part in _STOP_PHRASE.split(run):
+        start = 0
+        for synonym in _SYNONYM.finditer(part):
+            found.append(SYNONYM_PREFIX + _SYNONYM_OF[synonym.group()])
+            pieces.append(part[start : synonym.start()])
+            start = synonym.end()
+        pieces.append(part[start:])
     for piece in (part for between in pieces for part in _PARTICLE.split(between)):
         if len(piece) == 1 and piece not in _STOP:
             found.append(piece)
