@@ -50,11 +50,11 @@ from urllib.parse import quote
 
 import httpx
 import psycopg
-from _apidata import Dataset, Shape, prepare
 
 from forewarn.embedded import free_port
 from forewarn.settings import Settings
 
+from _apidata import Dataset, Shape, prepare
 from _procs import sigterm_as_exit
 from _services import REPO, BenchError, Deadline, log, one
 

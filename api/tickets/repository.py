@@ -15,7 +15,8 @@ Conn = psycopg.Connection[tuple[Any, ...]]
 OPEN_STATES = ("new", "acknowledged", "in_progress")
 
 # The due a ticket is working to now: answering at its tier until acknowledged, then solving.
-# The same rule as rules.sla._current_due, so the queue and the escalations agree.
+# The same rule as rules.sla._current_due, so the queue and the escalations agree. The index
+# tickets_queue_urgency (forewarn/schema/console.py) repeats this expression: change both.
 _DUE = """CASE WHEN t.tier_acknowledged_at IS NULL
                THEN least(t.tier_respond_due, t.tier_solve_due) ELSE t.tier_solve_due END"""
 
