@@ -46,6 +46,10 @@ def readings(db: Conn, device_id: str, *, start: datetime, minutes: int, battery
          25.0 + (i % 5) * 0.3)
         for n, i in enumerate(range(0, minutes, step_minutes))
     ]  # fmt: skip
+    if rows:
+        # The days the readings fall on, as the ingester makes them: tests pin their own clock,
+        # and a migration only makes partitions around the wall clock's today.
+        telemetry_days(db, first=rows[0][1], last=rows[-1][1])
     with db.cursor() as cur:
         cur.executemany(
             "INSERT INTO telemetry (device_id, ts, received_at, signal_dbm, battery_pct, "
