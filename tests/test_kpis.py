@@ -11,8 +11,10 @@ from typing import Any
 import psycopg
 import pytest
 
-from api.kpis import flows
+from api.kpis import flows, repository
 from api.kpis.types import Bucket, KpiReport, Mean, Period, Ratio
+from forewarn.settings import Settings
+from tests.conftest import count
 
 DB = psycopg.Connection[tuple[Any, ...]]
 M = timedelta(minutes=1)
@@ -337,6 +339,21 @@ def test_report(db: DB, setup: Callable[[DB], None], now: datetime, expected: Ex
         assert value == pytest.approx(want, abs=1e-3), name
     assert [s.priority for s in report.sla] == ["critical", "major", "minor"]
     assert (report.since, report.until, report.now) == (SINCE, UNTIL, now)
+
+
+def test_report_reads_one_snapshot_and_writes_nothing(db: DB, settings: Settings) -> None:
+    """A ticket committed by someone else halfway through a report is not half in it."""
+    resolutions(db)
+    with repository.snapshot(db):
+        before = repository.opened_tickets(db, period=Period(SINCE, UNTIL), now=UNTIL)
+        with psycopg.connect(settings.database_url or "", autocommit=True) as other:
+            ticket(other, opened=T0 + H)
+        assert repository.opened_tickets(db, period=Period(SINCE, UNTIL), now=UNTIL) == before
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            db.execute("UPDATE tickets SET assignee = 'x'")
+    after = repository.opened_tickets(db, period=Period(SINCE, UNTIL), now=UNTIL)
+    assert after.opened == before.opened + 1
+    assert count(db, "SELECT count(*) FROM tickets WHERE assignee = 'x'") == 0
 
 
 def test_period_defaults_and_refusals() -> None:

@@ -55,18 +55,19 @@ def period(since: datetime | None, until: datetime | None, *, now: datetime) -> 
 
 
 def kpi_report(conn: Conn, *, period: Period, now: datetime) -> KpiReport:
-    """Every KPI for the period, as known at `now` (business time)."""
-    return build_report(
-        period,
-        now,
-        opened=repository.opened_tickets(conn, period=period, now=now),
-        resolved=repository.resolved_tickets(conn, period=period, now=now),
-        sla=repository.sla_counts(conn, period=period, now=now),
-        incidents=repository.incident_counts(
-            conn, period=period, now=now, recurrence_window=RECURRENCE_WINDOW
-        ),
-        guides=repository.guide_counts(conn, period=period),
-    )
+    """Every KPI for the period, as known at `now` (business time), from one snapshot."""
+    with repository.snapshot(conn):
+        return build_report(
+            period,
+            now,
+            opened=repository.opened_tickets(conn, period=period, now=now),
+            resolved=repository.resolved_tickets(conn, period=period, now=now),
+            sla=repository.sla_counts(conn, period=period, now=now),
+            incidents=repository.incident_counts(
+                conn, period=period, now=now, recurrence_window=RECURRENCE_WINDOW
+            ),
+            guides=repository.guide_counts(conn, period=period),
+        )
 
 
 def build_report(

@@ -8,6 +8,8 @@ after `now` (a response, a resolution, a closure) is treated as not having happe
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -49,6 +51,15 @@ clocks AS (
 
 # Owner notifications that carry a guide (fault guides and onboarding alike).
 _GUIDES = "audience = 'owner' AND guide_id IS NOT NULL"
+
+
+@contextmanager
+def snapshot(conn: Conn) -> Iterator[None]:
+    """One read-only transaction whose statements all see the database as it was at the first:
+    a report's figures then agree with each other while tickets move under it."""
+    with conn.transaction():
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        yield
 
 
 def _params(period: Period, now: datetime) -> dict[str, Any]:
