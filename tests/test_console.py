@@ -97,7 +97,6 @@ def seed(db: DB) -> dict[str, int]:
     factories.device(db, "watch-001", model="watch-w1", kind="watch", firmware="1.4.2")
     factories.device(db, "cam-001", model="cam-c2", kind="camera", firmware="3.1.0", online=False)
     start = API_NOW - 14 * H
-    factories.telemetry_days(db, first=start, last=API_NOW)
     factories.readings(db, "lock-001", start=start, minutes=14 * 60, step_minutes=5)
     predicted = API_NOW - 2 * H
     incident = factories.incident(db, "lock-001", opened_at=predicted, probability=0.87)
