@@ -14,15 +14,24 @@ from rich.live import Live
 from rich.table import Table
 
 from forewarn.db import connect
-from forewarn.demo_acting import Acting, acting, add_live_rows, give_owners_targets, print_summary
+from forewarn.demo_acting import (
+    RESPONDER,
+    Acting,
+    acting,
+    add_live_rows,
+    give_owners_targets,
+    print_summary,
+)
 from forewarn.demo_console import console as staff_console
+from forewarn.demo_previous import make_room
 from forewarn.embedded import services
+from forewarn.errors import ConfigError
 from forewarn.schema.migrate import migrate
 from forewarn.settings import Settings
 from ingest.metrics import IngestStats
 from ingest.repository import StoreCounts, store_counts
 from ingest.service import Ingester
-from models.bootstrap import ensure_model
+from models.bootstrap import HISTORY_NUMBER_FROM, ensure_model
 from models.repository import StoredPrediction, latest_predictions, prediction_counts
 from models.scorer import Scorer
 from notifier import repository as outbox
@@ -153,6 +162,14 @@ def run_demo(
         err.print(f"schema v{result.version}, storage: {result.storage} ({result.storage_reason})")
         version = ensure_model(live_settings, say=err.print)
         err.print(f"scoring with model version {version}")
+        previous = make_room(live_settings, at=datetime.now(UTC), responder=RESPONDER)
+        if previous.number_from + devices > HISTORY_NUMBER_FROM:
+            raise ConfigError(
+                f"no device numbers left for {devices} more demo devices in this database "
+                f"(numbers from {HISTORY_NUMBER_FROM} hold the first model's history); "
+                "use a fresh database"
+            )
+        err.print(previous.describe(devices))
         # The fleet starts two days back and runs `speedup` times faster than real time; the
         # responder's clock runs with it.
         origin = _days_ago(2)
@@ -160,7 +177,8 @@ def run_demo(
             before = rules_repo.marks(conn)
         with acting(live_settings, origin=origin, speedup=speedup, say=err) as part:
             _run_live(console, part, duration=duration, devices=devices, seed=seed,
-                      speedup=speedup, stop=stop, origin=origin, before=before)  # fmt: skip
+                      speedup=speedup, stop=stop, origin=origin, before=before,
+                      number_from=previous.number_from)  # fmt: skip
             inbox = part.inbox
         with connect(live_settings, autocommit=True) as watch:
             counts = rules_repo.summary_counts(watch, after=before)
@@ -170,7 +188,7 @@ def run_demo(
 
 def _run_live(console: Console, part: Acting, *, duration: float | None, devices: int,
               seed: int, speedup: float, stop: threading.Event, origin: datetime,
-              before: rules_repo.Marks) -> None:  # fmt: skip
+              before: rules_repo.Marks, number_from: int) -> None:  # fmt: skip
     """Ingester, scorer and simulator with the live view, until the duration or a stop."""
     live_settings = part.settings
     ingester = Ingester(live_settings)
@@ -180,12 +198,14 @@ def _run_live(console: Console, part: Acting, *, duration: float | None, devices
     with staff_console(live_settings, clock=part.clock, registries=[ingester.metrics.registry],
                        say=Console(stderr=True)):  # fmt: skip
         _watch(console, part, ingester, scorer, duration=duration, devices=devices, seed=seed,
-               speedup=speedup, stop=stop, origin=origin, before=before)  # fmt: skip
+               speedup=speedup, stop=stop, origin=origin, before=before,
+               number_from=number_from)  # fmt: skip
 
 
 def _watch(console: Console, part: Acting, ingester: Ingester, scorer: Scorer, *,
            duration: float | None, devices: int, seed: int, speedup: float,
-           stop: threading.Event, origin: datetime, before: rules_repo.Marks) -> None:  # fmt: skip
+           stop: threading.Event, origin: datetime, before: rules_repo.Marks,
+           number_from: int) -> None:  # fmt: skip
     """Run the simulator and show the live view until the duration or a stop; then stop the
     ingester and scorer and print what happened."""
     live_settings = part.settings
@@ -206,6 +226,7 @@ def _watch(console: Console, part: Acting, ingester: Ingester, scorer: Scorer, *
                     sim_span=timedelta(seconds=duration * speedup) if duration else None,
                     on_progress=latest.append,
                     stop=stop,
+                    number_from=number_from,
                 )
             )
         except BaseException as exc:

@@ -30,6 +30,8 @@ from rules.responder import Responder
 
 # After the fleet stops, give the dispatcher this long to send what is already due.
 DRAIN_SECONDS = 5.0
+# The demo's responder keeps its cursor under this name.
+RESPONDER = "demo"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +62,7 @@ def acting(settings: Settings, *, origin: datetime, speedup: float,
     say.print(f"rules: {len(rules.rules)} from {rules.source}; guides: {report.files} in the "
               f"knowledge base; owners' apps, staff and helpdesk: http://{inbox.base}")  # fmt: skip
     clock = ScaledClock(origin, speedup)
-    responder = Responder(live, rules, clock, name="demo")
+    responder = Responder(live, rules, clock, name=RESPONDER)
     dispatcher = Dispatcher(live, clock)
     responder.start()
     dispatcher.start()

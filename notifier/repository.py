@@ -233,3 +233,16 @@ def _claimed(r: dict[str, Any]) -> ClaimedNotification:
         not_before=r["not_before"],
     )  # fmt: skip
     return ClaimedNotification(r["notification_id"], r["attempts"], message)
+
+
+def cancel_pending(conn: Conn, *, registered_by: str, reason: str) -> int:
+    """Cancel unsent notifications about devices registered by `registered_by` or about
+    withdrawn tickets; the reason goes in `last_error`. Returns how many were cancelled."""
+    return conn.execute(
+        """UPDATE notifications SET status = 'cancelled', last_error = %(reason)s
+           WHERE status = 'pending'
+             AND (device_id IN (SELECT device_id FROM devices WHERE registered_by = %(by)s)
+                  OR ticket_id IN (SELECT ticket_id FROM tickets
+                                   WHERE resolution_code = 'withdrawn'))""",
+        {"by": registered_by, "reason": f"cancelled: {reason}"},
+    ).rowcount

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 ChannelName = Literal["apprise", "ticket_sink"]
 Audience = Literal["owner", "staff", "helpdesk"]
-Status = Literal["pending", "sending", "sent", "failed", "interrupted"]
+Status = Literal["pending", "sending", "sent", "failed", "interrupted", "cancelled"]
 
 # Targets of staff rows start with this; the rest is a comma-separated list of Apprise tags.
 TAG_PREFIX = "tag:"

@@ -80,6 +80,7 @@ def history(conn: Conn, *, device: Device, fault: str, now: datetime, rules: Rul
         """SELECT incident_id, ticket_id,
                   count(*) OVER () FROM incidents
            WHERE device_id = %s AND fault = %s AND closed_at IS NOT NULL AND opened_at >= %s
+             AND outcome IS DISTINCT FROM 'withdrawn'
            ORDER BY opened_at DESC LIMIT 1""",
         (device.device_id, fault, since),
     ).fetchone()
@@ -111,7 +112,8 @@ def history(conn: Conn, *, device: Device, fault: str, now: datetime, rules: Rul
     if device.model is not None and device.firmware is not None:
         c = conn.execute(
             """SELECT count(DISTINCT i.device_id) FROM incidents i JOIN devices d USING (device_id)
-               WHERE i.fault = %s AND d.model = %s AND d.firmware = %s AND i.opened_at >= %s""",
+               WHERE i.fault = %s AND d.model = %s AND d.firmware = %s AND i.opened_at >= %s
+                 AND i.outcome IS DISTINCT FROM 'withdrawn'""",
             (fault, device.model, device.firmware, now - rules.fleet.window),
         ).fetchone()
         cohort = 0 if c is None else int(c[0])
@@ -441,3 +443,36 @@ def device_signals(conn: Conn, *, device_id: str, since: datetime, until: dateti
                None if r[5] is None else float(r[5]), tuple(r[6]), r[7])
         for r in rows
     ]  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Withdrawn:
+    """Open work closed by `withdraw_incidents`."""
+
+    incidents: int
+    fleet_incidents: int
+
+
+def withdraw_incidents(conn: Conn, *, registered_by: str, at: datetime) -> Withdrawn:
+    """Close the open incidents of devices registered by `registered_by` (outcome
+    'withdrawn'), and the open fleet incidents made only of such devices."""
+    args = {"at": at, "by": registered_by}
+    incidents = conn.execute(
+        """UPDATE incidents SET state = 'closed', closed_at = greatest(%(at)s, opened_at),
+                  outcome = 'withdrawn', updated_at = clock_timestamp()
+           WHERE closed_at IS NULL
+             AND device_id IN (SELECT device_id FROM devices WHERE registered_by = %(by)s)""",
+        args,
+    ).rowcount
+    fleet = conn.execute(
+        """UPDATE fleet_incidents f SET closed_at = greatest(%(at)s, f.opened_at)
+           WHERE f.closed_at IS NULL
+             AND EXISTS (SELECT 1 FROM incidents i JOIN devices d USING (device_id)
+                         WHERE i.fleet_incident_id = f.fleet_incident_id
+                           AND d.registered_by = %(by)s)
+             AND NOT EXISTS (SELECT 1 FROM incidents i JOIN devices d USING (device_id)
+                             WHERE i.fleet_incident_id = f.fleet_incident_id
+                               AND d.registered_by <> %(by)s)""",
+        args,
+    ).rowcount
+    return Withdrawn(incidents, fleet)

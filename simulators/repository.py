@@ -121,3 +121,17 @@ def register_fleet(
             conn=conn, episodes=fleet.episodes, run_id=run_id, devices=fleet.devices
         ),
     )
+
+
+def next_number(*, conn: psycopg.Connection[Any], below: int) -> tuple[int, int]:
+    """How many simulated devices are numbered under `below`, and the number after the
+    highest of them (1 when there are none): where a new fleet's numbers can start."""
+    row = conn.execute(
+        """SELECT count(*), coalesce(max(n), 0) + 1 FROM (
+               SELECT substring(device_id FROM '-([0-9]+)$')::bigint AS n FROM devices
+               WHERE registered_by = 'simulator' AND device_id ~ '-[0-9]+$') s
+           WHERE n < %s""",
+        (below,),
+    ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])

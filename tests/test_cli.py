@@ -88,17 +88,44 @@ def test_demo_runs_for_a_duration_and_its_summary_matches_the_database(
     escalations = "SELECT count(*) FROM ticket_events WHERE kind = 'escalated'"
     assert int(_row(out, "escalations")) == count(db, escalations)
 
+    # A second run against the same database acts again: a fleet of its own, numbered after
+    # the first, and the first run's open work withdrawn with a note (said at the start).
+    open_before = count(db, "SELECT count(*) FROM incidents WHERE closed_at IS NULL")
+    again = forewarn(
+        settings.model_copy(update={"api_port": 0}),
+        "demo", "--duration", "20", "--devices", "30", "--speedup", "900", timeout=300,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    said = re.search(
+        r"previous demo runs left 30 simulated devices here \(kept as history\); withdrawn "
+        r"from them: (\d+) open incidents, \d+ fleet incidents, \d+ tickets, \d+ unsent "
+        r"notifications; this run's 30 devices are numbered from 31",
+        " ".join(again.stderr.split()),
+    )
+    assert said, again.stderr
+    assert int(said.group(1)) == open_before
+    assert count(db, "SELECT count(*) FROM incidents WHERE outcome = 'withdrawn'") == open_before
+    assert count(db, "SELECT count(*) FROM devices") == 30 + 30 + 300
+    out = again.stdout
+    assert int(_row(out, "incidents opened")) > 0
+    assert int(re.findall(r"\d+", _row(out, "guides sent to owners"))[1]) > 0  # queued
+    tickets = int(re.findall(r"\d+", _row(out, "device tickets opened"))[0])
+    assert tickets + int(re.findall(r"\d+", _row(out, "fleet incidents"))[0]) > 0
+    # Only the second fleet's devices (numbered 31 to 60) were acted on in the second run.
+    assert count(db, "SELECT count(*) FROM incidents WHERE closed_at IS NULL "
+                     "AND substring(device_id FROM '[0-9]+$')::int <= 30") == 0  # fmt: skip
+
 
 def test_db_commands_report_what_they_did(bare_settings: Settings) -> None:
     before = forewarn(bare_settings, "db", "status")
     assert before.returncode == 0 and "none yet" in before.stdout
     migrated = forewarn(bare_settings, "db", "migrate")
     assert migrated.returncode == 0, migrated.stderr
-    assert "applied: 1, 2, 3, 4, 5, 6" in migrated.stdout
+    assert "applied: 1, 2, 3, 4, 5, 6, 7" in migrated.stdout
     again = forewarn(bare_settings, "db", "migrate")
     assert "already up to date" in again.stdout
     status = forewarn(bare_settings, "db", "status")
-    assert re.search(r"schema version\s+6 of 6", status.stdout)
+    assert re.search(r"schema version\s+7 of 7", status.stdout)
     assert re.search(r"storage\s+(partitioned|timescaledb)", status.stdout)
     maintained = forewarn(bare_settings, "db", "maintain")
     assert maintained.returncode == 0, maintained.stderr

@@ -250,11 +250,20 @@ def deliveries(db: DB) -> None:
     notification(db, SINCE - US)
 
 
+def withdrawn(db: DB) -> None:
+    """Work withdrawn without being done (a new demo run replaced its fleet): a ticket, an
+    incident and a cancelled guide, left out of every figure."""
+    ticket(db, T0 + 1 * H, priority="critical", code="withdrawn")
+    i = incident(db, T0 + 1 * H, closed=T0 + 2 * H, outcome="withdrawn")
+    notification(db, T0 + 1 * H, status="cancelled", incident_id=i)
+
+
 Expected = dict[str, tuple[float | None, float, int, int, bool | None]]
 
 
 CASES = [
     pytest.param(lambda db: None, UNTIL, {}, id="empty-period"),
+    pytest.param(withdrawn, UNTIL, {}, id="withdrawn-left-out"),
     pytest.param(boundaries, UNTIL + 1 * H, {
         "first_response": (900.0, 1800.0, 2, 0, True),
         "first_contact_resolution": (1.0, 2, 2, 0, True),

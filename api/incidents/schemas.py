@@ -32,7 +32,9 @@ class Incident(BaseModel):
     recurrence_of: int | None
     recovered_at: datetime | None
     closed_at: datetime | None
-    outcome: str | None = Field(description="recovered_after_guide, recovered or ticket_closed")
+    outcome: str | None = Field(
+        description="recovered_after_guide, recovered, ticket_closed or withdrawn"
+    )
 
 
 class IncidentPage(BaseModel):

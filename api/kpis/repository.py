@@ -46,7 +46,8 @@ clocks AS (
                  CASE WHEN resolved_at <= %(now)s THEN resolved_at END AS rs,
                  CASE WHEN feedback_at <= %(now)s THEN feedback END AS fb
           FROM tickets t
-          WHERE opened_at >= %(since)s AND opened_at < %(until)s) t
+          WHERE opened_at >= %(since)s AND opened_at < %(until)s
+            AND resolution_code IS DISTINCT FROM 'withdrawn') t
 )"""
 
 # Owner notifications that carry a guide (fault guides and onboarding alike).
@@ -132,7 +133,8 @@ def incident_counts(conn: Conn, *, period: Period, now: datetime,
                FROM incidents i
                LEFT JOIN incidents p ON p.incident_id = i.recurrence_of
                LEFT JOIN fleet_incidents f ON f.fleet_incident_id = i.fleet_incident_id
-               WHERE i.opened_at >= %(since)s AND i.opened_at < %(until)s)
+               WHERE i.opened_at >= %(since)s AND i.opened_at < %(until)s
+                 AND i.outcome IS DISTINCT FROM 'withdrawn')
            SELECT count(*), count(*) FILTER (WHERE recurrence), count(*) FILTER (WHERE closed),
                   count(*) FILTER (WHERE closed AND outcome = 'recovered_after_guide'
                                    AND ticket_id IS NULL AND fleet_ticket_id IS NULL

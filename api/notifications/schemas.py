@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-Status = Literal["pending", "sending", "sent", "failed", "interrupted"]
+Status = Literal["pending", "sending", "sent", "failed", "interrupted", "cancelled"]
 Audience = Literal["owner", "staff", "helpdesk"]
 Channel = Literal["apprise", "ticket_sink"]
 # PostgreSQL text cannot hold NUL: refused as a 422 rather than failing in the query.

@@ -33,7 +33,7 @@ router = APIRouter(prefix="/api/v1/notifications", tags=["notifications"], respo
     description=(
         "Notifications matching the filters, newest first: owners' guides, staff alerts and "
         "tickets handed to the helpdesk, with where each stands (pending, sending, sent, "
-        "failed, interrupted). Targets are redacted as the dispatcher records them: no tokens "
+        "failed, interrupted, cancelled). Targets are redacted as the dispatcher records them: no tokens "
         "or passwords."
     ),
 )

@@ -29,7 +29,7 @@ def state(conn: Conn) -> dict[str, dict[str, int]]:
         "GROUP BY 1"
     ).fetchall():
         tickets[str(priority)] = int(n)
-    outbox = dict.fromkeys(("pending", "sending", "sent", "failed", "interrupted"), 0)
+    outbox = dict.fromkeys(("pending", "sending", "sent", "failed", "interrupted", "cancelled"), 0)
     for status, n in conn.execute(
         "SELECT status, count(*) FROM notifications GROUP BY 1"
     ).fetchall():

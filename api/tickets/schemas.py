@@ -80,7 +80,7 @@ class GuideSent(BaseModel):
     guide_id: str
     locale: str | None
     title: str
-    status: str = Field(description="pending, sending, sent, failed or interrupted")
+    status: str = Field(description="pending, sending, sent, failed, interrupted or cancelled")
     created_at: datetime
     not_before: datetime = Field(description="Held until then (the owner's quiet hours)")
     sent_at: datetime | None

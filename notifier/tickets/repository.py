@@ -273,3 +273,28 @@ def close_incidents(conn: Conn, *, ticket_id: int, at: datetime) -> int:
         args,
     )
     return closed
+
+
+def withdraw(conn: Conn, *, registered_by: str, at: datetime, note: str) -> int:
+    """Close the open tickets about devices registered by `registered_by` without resolving
+    them (resolution code 'withdrawn', a 'withdrawn' event with the note): a device ticket of
+    such a device, a fleet ticket whose devices all are. Returns how many."""
+    rows = conn.execute(
+        """UPDATE tickets t SET state = 'closed', closed_at = greatest(%(at)s, t.opened_at),
+                  resolution_code = 'withdrawn', updated_at = clock_timestamp()
+           WHERE t.state NOT IN ('resolved', 'closed')
+             AND CASE WHEN t.kind = 'device'
+                      THEN t.device_id IN (SELECT device_id FROM devices
+                                           WHERE registered_by = %(by)s)
+                      ELSE t.fleet_incident_id IN (
+                               SELECT i.fleet_incident_id FROM incidents i
+                               JOIN devices d USING (device_id)
+                               GROUP BY i.fleet_incident_id
+                               HAVING bool_and(d.registered_by = %(by)s)) END
+           RETURNING t.ticket_id, t.closed_at""",
+        {"at": at, "by": registered_by},
+    ).fetchall()
+    for ticket_id, closed_at in rows:
+        add_event(conn, ticket_id=ticket_id, at=closed_at, kind="withdrawn",
+                  detail={"note": note})  # fmt: skip
+    return len(rows)

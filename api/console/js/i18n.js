@@ -357,6 +357,7 @@ const EN = {
   'delivery.sent': 'Sent',
   'delivery.failed': 'Failed',
   'delivery.interrupted': 'Interrupted',
+  'delivery.cancelled': 'Cancelled',
 
   'incident.watching': 'Watching',
   'incident.guided': 'Guide sent',
@@ -365,6 +366,7 @@ const EN = {
   'outcome.recovered_after_guide': 'Recovered after the guide',
   'outcome.recovered': 'Recovered',
   'outcome.ticket_closed': 'Ticket closed',
+  'outcome.withdrawn': 'Withdrawn',
 
   'verdict.confirmed': 'Confirmed',
   'verdict.false_alarm': 'False alarm',
@@ -379,6 +381,7 @@ const EN = {
   'code.false_alarm': 'False alarm',
   'code.duplicate': 'Duplicate',
   'code.other': 'Other',
+  'code.withdrawn': 'Withdrawn',
 
   'event.opened': 'Opened',
   'event.acknowledge': 'Acknowledged',
@@ -396,6 +399,7 @@ const EN = {
   'event.recovery_suggested': 'Recovery suggested',
   'event.linked_to_fleet': 'Linked to a fleet ticket',
   'event.children_linked': 'Device tickets linked',
+  'event.withdrawn': 'Withdrawn',
   'event.by': 'by {actor}',
 
   'category.basic': 'Basic function guidance',
@@ -763,6 +767,7 @@ const ZH = {
   'delivery.sent': '已发送',
   'delivery.failed': '发送失败',
   'delivery.interrupted': '已中断',
+  'delivery.cancelled': '已取消',
 
   'incident.watching': '观察中',
   'incident.guided': '已发指南',
@@ -771,6 +776,7 @@ const ZH = {
   'outcome.recovered_after_guide': '发送指南后恢复',
   'outcome.recovered': '已恢复',
   'outcome.ticket_closed': '工单已关闭',
+  'outcome.withdrawn': '已撤回',
 
   'verdict.confirmed': '确认故障',
   'verdict.false_alarm': '误报',
@@ -785,6 +791,7 @@ const ZH = {
   'code.false_alarm': '误报',
   'code.duplicate': '重复工单',
   'code.other': '其他',
+  'code.withdrawn': '已撤回',
 
   'event.opened': '创建',
   'event.acknowledge': '已受理',
@@ -802,6 +809,7 @@ const ZH = {
   'event.recovery_suggested': '建议确认恢复',
   'event.linked_to_fleet': '关联到批量工单',
   'event.children_linked': '关联设备工单',
+  'event.withdrawn': '已撤回',
   'event.by': '操作人 {actor}',
 
   'category.basic': '基础功能指导',
