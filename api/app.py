@@ -139,8 +139,9 @@ def _errors(app: FastAPI) -> None:
     async def refused(request: Request, exc: psycopg.DataError) -> JSONResponse:
         # A value PostgreSQL cannot take (a NUL character, an out-of-range number) is the
         # request's fault, not the server's.
-        return JSONResponse({"detail": f"the database refused a value: {exc}".strip()},
-                            status_code=422)  # fmt: skip
+        return JSONResponse(
+            {"detail": f"the database refused a value: {exc}".strip()}, status_code=422
+        )
 
     @app.exception_handler(Exception)
     async def unknown(request: Request, exc: Exception) -> JSONResponse:
@@ -163,6 +164,7 @@ def _measure(app: FastAPI) -> None:
         response = await call_next(request)
         route = request.scope.get("route")
         template = getattr(route, "path", "unmatched")
-        metrics.observe(request.method, template, response.status_code,
-                        time.perf_counter() - started)  # fmt: skip
+        metrics.observe(
+            request.method, template, response.status_code, time.perf_counter() - started
+        )
         return response

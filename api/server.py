@@ -16,12 +16,23 @@ from forewarn.errors import ServiceError
 from forewarn.settings import Settings
 
 
-def config(settings: Settings, *, clock: Clock | None = None, host: str | None = None,
-           port: int | None = None, registries: Sequence[CollectorRegistry] = ()) -> uvicorn.Config:  # fmt: skip
+def config(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    host: str | None = None,
+    port: int | None = None,
+    registries: Sequence[CollectorRegistry] = (),
+) -> uvicorn.Config:
     """uvicorn's configuration for the app on `settings`."""
     app = create_app(settings, clock=clock, registries=registries)
-    return uvicorn.Config(app, host=host or settings.api_host, port=settings.api_port
-                          if port is None else port, log_level="warning", access_log=False)  # fmt: skip
+    return uvicorn.Config(
+        app,
+        host=host or settings.api_host,
+        port=settings.api_port if port is None else port,
+        log_level="warning",
+        access_log=False,
+    )
 
 
 class BackgroundServer:
@@ -38,8 +49,10 @@ class BackgroundServer:
         while not self.server.started:
             if not self.thread.is_alive() or time.monotonic() > deadline:
                 cfg = self.server.config
-                raise ServiceError(f"the API did not start on {cfg.host}:{cfg.port} "
-                                   "(is the port in use? set FOREWARN_API_PORT)")  # fmt: skip
+                raise ServiceError(
+                    f"the API did not start on {cfg.host}:{cfg.port} "
+                    "(is the port in use? set FOREWARN_API_PORT)"
+                )
             time.sleep(0.05)
 
     @property

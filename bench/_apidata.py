@@ -80,8 +80,9 @@ class Dataset:
     loaded_s: float | None  # None when reused
 
 
-def prepare(admin_url: str, schema: str, settings: Settings, shape: Shape, *, fresh: bool
-            ) -> Dataset:  # fmt: skip
+def prepare(
+    admin_url: str, schema: str, settings: Settings, shape: Shape, *, fresh: bool
+) -> Dataset:
     """The schema with ``shape``'s data: reused if it already holds it, else loaded afresh."""
     url = settings.database_url or ""
     with psycopg.connect(admin_url, autocommit=True) as admin:
@@ -152,8 +153,9 @@ def _load(url: str, settings: Settings, shape: Shape) -> Dataset:
         if storage == "partitioned":
             conn.execute("SELECT forewarn_refresh_rollups(%s, %s)", (start, anchor))
         else:
-            conn.execute("CALL refresh_continuous_aggregate('telemetry_hourly', %s, %s)",
-                         (start, anchor))  # fmt: skip
+            conn.execute(
+                "CALL refresh_continuous_aggregate('telemetry_hourly', %s, %s)", (start, anchor)
+            )
         _vacuum_analyze(conn, storage)
         conn.execute(f"CREATE TABLE {META_TABLE} (key text PRIMARY KEY, value text NOT NULL)")
         conn.execute(
@@ -379,8 +381,12 @@ def _tickets(conn: Conn, shape: Shape, anchor: datetime) -> None:
     if shape.tickets > 5 * shape.devices:
         # Each (device, fault) pair gets one ticket: open incidents are unique per pair.
         raise BenchError("at most 5 tickets per device (one per fault)")
-    args = {"tickets": shape.tickets, "devices": shape.devices, "owners": shape.owners,
-            "anchor": anchor}  # fmt: skip
+    args = {
+        "tickets": shape.tickets,
+        "devices": shape.devices,
+        "owners": shape.owners,
+        "anchor": anchor,
+    }
     with conn.transaction():
         conn.execute(_PLAN, args)
         conn.execute(_INCIDENTS)

@@ -157,8 +157,14 @@ class Server:
 
     def start(self) -> None:
         """Make a key, start uvicorn, return once /healthz answers 200."""
-        made = subprocess.run([sys.executable, "-c", KEY_SNIPPET], env=self.env, cwd=REPO,
-                              capture_output=True, text=True, timeout=120)  # fmt: skip
+        made = subprocess.run(
+            [sys.executable, "-c", KEY_SNIPPET],
+            env=self.env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         if made.returncode:
             raise BenchError(f"could not make an API key: {made.stderr.strip()}")
         self.secret = made.stdout.strip()
@@ -273,12 +279,22 @@ def summary(ms: list[float]) -> dict[str, float]:
     """p50, p99 (nearest rank), mean and max, in milliseconds."""
     ordered = sorted(ms)
     p99 = ordered[max(math.ceil(0.99 * len(ordered)) - 1, 0)]
-    return {"p50_ms": round(statistics.median(ordered), 2), "p99_ms": round(p99, 2),
-            "mean_ms": round(statistics.fmean(ordered), 2), "max_ms": round(ordered[-1], 2)}  # fmt: skip
+    return {
+        "p50_ms": round(statistics.median(ordered), 2),
+        "p99_ms": round(p99, 2),
+        "mean_ms": round(statistics.fmean(ordered), 2),
+        "max_ms": round(ordered[-1], 2),
+    }
 
 
-def report(opts: Options, data: Dataset, samples: dict[str, list[float]], sizes: dict[str, int],
-           pg: str, load: tuple[float, float]) -> dict[str, Any]:  # fmt: skip
+def report(
+    opts: Options,
+    data: Dataset,
+    samples: dict[str, list[float]],
+    sizes: dict[str, int],
+    pg: str,
+    load: tuple[float, float],
+) -> dict[str, Any]:
     """The JSON line: each probe's figures, its ratios to /healthz, and the targets."""
     base = summary(samples["healthz"]) | {"response_bytes": sizes["healthz"]}
     out: dict[str, Any] = {"benchmark": "forewarn api", "baseline_healthz": base}
@@ -323,8 +339,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Load or reuse the data, serve the app, measure; print one JSON line; 0 if targets met."""
     opts = parse_args(argv)
     deadline = Deadline(time.monotonic() + opts.timeout)
-    settings = Settings(database_url=with_search_path(opts.database_url, opts.schema),
-                        _env_file=None)  # type: ignore[call-arg]  # fmt: skip
+    settings = Settings(
+        database_url=with_search_path(opts.database_url, opts.schema), _env_file=None
+    )  # type: ignore[call-arg]
     server: Server | None = None
     with sigterm_as_exit():
         try:

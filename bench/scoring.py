@@ -91,8 +91,18 @@ def _streaming_cost(ds: Any) -> float:
     """Median microseconds to fold one reading and compute its feature row."""
     ring = DeviceBuckets()
     t0 = time.time() - 86400
-    samples = [Sample(t0 + 120 * i, -60.0 + (i % 7), 80.0 - i * 0.001, 3.0, 25.0 + (i % 5) * 0.1,
-                      float(i * 120), 0.0) for i in range(2000)]  # fmt: skip
+    samples = [
+        Sample(
+            t0 + 120 * i,
+            -60.0 + (i % 7),
+            80.0 - i * 0.001,
+            3.0,
+            25.0 + (i % 5) * 0.1,
+            float(i * 120),
+            0.0,
+        )
+        for i in range(2000)
+    ]
     timings = []
     for s in samples:
         t = time.perf_counter()
@@ -107,16 +117,19 @@ def latency(bundle: Any, seconds: float, devices: int) -> dict[str, Any]:
     admin = os.environ.get("FOREWARN_DATABASE_URL") or DEFAULT_DB
     schema = f"bench_{secrets.token_hex(4)}"
     deadline = Deadline(time.monotonic() + seconds + 300)
-    broker = start_broker("", deadline=deadline, workdir_prefix="forewarn-score-",
-                          output=None)  # fmt: skip
+    broker = start_broker("", deadline=deadline, workdir_prefix="forewarn-score-", output=None)
     settings = Settings(database_url=schema_url(admin, schema), mqtt_url=broker.url)
     try:
         create_schema(admin, schema, settings)
         with psycopg.connect(settings.database_url or "") as conn:
             version = repository.save_version(
-                conn, bundle=bundle, trained_from=datetime.now(UTC), trained_to=datetime.now(UTC),
-                evaluation={}, note="bench",
-            )  # fmt: skip
+                conn,
+                bundle=bundle,
+                trained_from=datetime.now(UTC),
+                trained_to=datetime.now(UTC),
+                evaluation={},
+                note="bench",
+            )
             repository.activate(conn, version=version)
         ingester, scorer = Ingester(settings), Scorer(settings, warmup_hours=0)
         ingester.start()
@@ -140,12 +153,18 @@ def latency(bundle: Any, seconds: float, devices: int) -> dict[str, Any]:
         drop_schema(admin, schema)
     p50, p99 = stats.latency_p50_s or float("nan"), stats.latency_p99_s or float("nan")
     return {
-        "devices": devices, "seconds": seconds, "published": sent, "stored": stored,
-        "scored": stats.scored, "late": stats.late,
-        "prediction_p50_ms": round(p50 * 1000), "prediction_p99_ms": round(p99 * 1000),
-        "stored_p50_ms": round(stored_p50 * 1000), "stored_p99_ms": round(stored_p99 * 1000),
+        "devices": devices,
+        "seconds": seconds,
+        "published": sent,
+        "stored": stored,
+        "scored": stats.scored,
+        "late": stats.late,
+        "prediction_p50_ms": round(p50 * 1000),
+        "prediction_p99_ms": round(p99 * 1000),
+        "stored_p50_ms": round(stored_p50 * 1000),
+        "stored_p99_ms": round(stored_p99 * 1000),
         "p99_prediction_vs_stored": round(p99 / stored_p99, 2) if stored_p99 else None,
-    }  # fmt: skip
+    }
 
 
 def _publish(settings: Settings, seconds: float, devices: int) -> int:
@@ -161,12 +180,16 @@ def _publish(settings: Settings, seconds: float, devices: int) -> int:
             now = datetime.now(UTC)
             body = {
                 "ts": now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z",
-                "device_id": f"dev-{d:04d}", "signal_dbm": round(-60 + rng.normal(0, 2), 1),
-                "temperature_c": round(30 + rng.normal(0, 0.3), 2), "uptime_s": sent + 1000,
-                "reconnects": 0, "error_codes": [],
-            }  # fmt: skip
-            client.publish(f"{settings.topic_prefix}/devices/dev-{d:04d}/telemetry",
-                           json.dumps(body), qos=1)  # fmt: skip
+                "device_id": f"dev-{d:04d}",
+                "signal_dbm": round(-60 + rng.normal(0, 2), 1),
+                "temperature_c": round(30 + rng.normal(0, 0.3), 2),
+                "uptime_s": sent + 1000,
+                "reconnects": 0,
+                "error_codes": [],
+            }
+            client.publish(
+                f"{settings.topic_prefix}/devices/dev-{d:04d}/telemetry", json.dumps(body), qos=1
+            )
             sent += 1
         time.sleep(max(0.0, 1.0 - (time.monotonic() - tick)))
     client.loop_stop()

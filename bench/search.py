@@ -73,7 +73,11 @@ TUNED: tuple[Query, ...] = (
     ("传感器快没电了怎么办", "zh-CN", ("battery_failure",)),
     ("my device will run out of power soon, what should I do", "en-US", ("battery_failure",)),
     ("摄像头升级3.1.0以后一直重启", "zh-CN", ("camera_reboot_fw_3_1_0",)),
-    ("the camera turns itself off and on constantly since the last firmware", "en-US", ("camera_reboot_fw_3_1_0",)),
+    (
+        "the camera turns itself off and on constantly since the last firmware",
+        "en-US",
+        ("camera_reboot_fw_3_1_0",),
+    ),
     ("更新固件后摄像机不停地开关机", "zh-CN", ("camera_reboot_fw_3_1_0",)),
     ("cam-c2 stuck in a boot loop after updating to 3.1.0", "en-US", ("camera_reboot_fw_3_1_0",)),
     ("空调自己不停重启", "zh-CN", ("reboot_loop",)),
@@ -97,20 +101,36 @@ TUNED: tuple[Query, ...] = (
     ("新买的手表怎么设置", "zh-CN", ("getting_started_watch",)),
     ("how do I set up my new smart watch", "en-US", ("getting_started_watch",)),
     ("温度传感器应该放在哪里", "zh-CN", ("getting_started_temperature_sensor",)),
-    ("where should I put my new temperature sensor", "en-US", ("getting_started_temperature_sensor",)),
+    (
+        "where should I put my new temperature sensor",
+        "en-US",
+        ("getting_started_temperature_sensor",),
+    ),
     ("第一次用摄像头，怎么安装", "zh-CN", ("getting_started_camera",)),
-    ("first time using the security camera, how to install it", "en-US", ("getting_started_camera",)),
+    (
+        "first time using the security camera, how to install it",
+        "en-US",
+        ("getting_started_camera",),
+    ),
     ("新门锁怎么录指纹", "zh-CN", ("getting_started_lock",)),
     ("setting up fingerprints on a new door lock", "en-US", ("getting_started_lock",)),
     ("刚装好空调，怎么用手机控制", "zh-CN", ("getting_started_air_conditioner",)),
-    ("just installed the air conditioner, how do I control it from my phone", "en-US", ("getting_started_air_conditioner",)),
+    (
+        "just installed the air conditioner, how do I control it from my phone",
+        "en-US",
+        ("getting_started_air_conditioner",),
+    ),
     ("我提交了求助，接下来会怎么处理，要多久", "zh-CN", ("support_ticket_process",)),
-    ("I asked for help, what happens now and how long will it take", "en-US", ("support_ticket_process",)),
+    (
+        "I asked for help, what happens now and how long will it take",
+        "en-US",
+        ("support_ticket_process",),
+    ),
     ("设备坏了，保修期内能免费换新吗", "zh-CN", ("warranty_replacement",)),
     ("my device is broken, can I get a free replacement", "en-US", ("warranty_replacement",)),
     ("为什么设备好好的你们却发来提醒", "zh-CN", ("why_we_warned_you",)),
     ("why did you send me a warning when nothing is wrong", "en-US", ("why_we_warned_you",)),
-)  # fmt: skip
+)
 
 FRESH: tuple[Query, ...] = (
     ("my watch battery drains really fast lately", "en-US", ("watch_battery_life",)),
@@ -139,7 +159,7 @@ FRESH: tuple[Query, ...] = (
     ("门锁还在保修期吗，坏了怎么办", "zh-CN", ("warranty_replacement",)),
     ("you warned me about a fault that hasn't happened yet", "en-US", ("why_we_warned_you",)),
     ("东西没坏为什么收到预警", "zh-CN", ("why_we_warned_you",)),
-)  # fmt: skip
+)
 
 # Written before the phrases and synonyms (2026-11-24), from the guides' titles and ids only,
 # the way owners write to support: symptom first, colloquial, sometimes misspelled. The
@@ -150,12 +170,20 @@ FRESH: tuple[Query, ...] = (
 CAMERA_REBOOT = ("camera_reboot_fw_3_1_0", "reboot_loop")
 HELD_OUT_2: tuple[Query, ...] = (
     ("my cam keeps restarting since the update", "en-US", ("camera_reboot_fw_3_1_0",)),
-    ("camera reboots every couple minutes after i updated it to 3.1", "en-US", ("camera_reboot_fw_3_1_0",)),
+    (
+        "camera reboots every couple minutes after i updated it to 3.1",
+        "en-US",
+        ("camera_reboot_fw_3_1_0",),
+    ),
     ("camera keeps rebooting by itself, cant see anything", "en-US", CAMERA_REBOOT),
     ("front door lock beeping low batt, what batteries does it take", "en-US", ("lock_battery",)),
     ("smart lock is dead and I can't get in, are the batteries flat?", "en-US", ("lock_battery",)),
     ("watch wont last a full day anymore", "en-US", ("watch_battery_life",)),
-    ("my watch barely gets through half a day since i turned on always-on display", "en-US", ("watch_battery_life",)),
+    (
+        "my watch barely gets through half a day since i turned on always-on display",
+        "en-US",
+        ("watch_battery_life",),
+    ),
     ("the app says my AC is offline again", "en-US", CONNECTIVITY),
     ("lock keeps dropping off wifi every night", "en-US", CONNECTIVITY),
     ("camera disconects all the time, router is in the next room", "en-US", CONNECTIVITY),
@@ -163,13 +191,33 @@ HELD_OUT_2: tuple[Query, ...] = (
     ("camera gets really hot sitting in the sun on the porch", "en-US", ("overheating",)),
     ("AC turns itself off and back on every few min", "en-US", ("reboot_loop",)),
     ("temp sensor stuck on 19.5 for two days", "en-US", ("stuck_sensor",)),
-    ("the temperature in the app never moves even when I open the window", "en-US", ("stuck_sensor",)),
-    ("just unboxed my lock, how do i add my familys fingerprints", "en-US", ("getting_started_lock",)),
+    (
+        "the temperature in the app never moves even when I open the window",
+        "en-US",
+        ("stuck_sensor",),
+    ),
+    (
+        "just unboxed my lock, how do i add my familys fingerprints",
+        "en-US",
+        ("getting_started_lock",),
+    ),
     ("new air con, how do I pair it with the app", "en-US", ("getting_started_air_conditioner",)),
-    ("where's the best spot to stick the temp sensor", "en-US", ("getting_started_temperature_sensor",)),
-    ("first time with this watch, how do i connect it to my phone", "en-US", ("getting_started_watch",)),
+    (
+        "where's the best spot to stick the temp sensor",
+        "en-US",
+        ("getting_started_temperature_sensor",),
+    ),
+    (
+        "first time with this watch, how do i connect it to my phone",
+        "en-US",
+        ("getting_started_watch",),
+    ),
     ("i opened a ticket days ago and nobody got back to me", "en-US", ("support_ticket_process",)),
-    ("watch screen went black after 3 months, can you replace it", "en-US", ("warranty_replacement",)),
+    (
+        "watch screen went black after 3 months, can you replace it",
+        "en-US",
+        ("warranty_replacement",),
+    ),
     ("why did i get a warning? my camera works fine", "en-US", ("why_we_warned_you",)),
     ("temperature sensor battery nearly dead, how long have I got", "en-US", ("battery_failure",)),
     ("锁老是连不上网", "zh-CN", CONNECTIVITY),
@@ -195,7 +243,7 @@ HELD_OUT_2: tuple[Query, ...] = (
     ("手表用了三个月屏幕不亮了，能保修换新的吗", "zh-CN", ("warranty_replacement",)),
     ("门锁好好的怎么给我发了个故障提醒", "zh-CN", ("why_we_warned_you",)),
     ("传感器电池快没电了还能用几天", "zh-CN", ("battery_failure",)),
-)  # fmt: skip
+)
 
 MODES: dict[str, tuple[bool, Weights]] = {
     "words_only": (False, WEIGHTS),
@@ -234,8 +282,9 @@ def run_mode(conn: psycopg.Connection[Any], semantic: bool, weights: Weights) ->
         found, misses = [], []
         for question, locale, expected in queries:
             started = time.perf_counter()
-            result = search_guides(conn, query=question, locale=locale, limit=3,
-                                   embedder=embedder, weights=weights)  # fmt: skip
+            result = search_guides(
+                conn, query=question, locale=locale, limit=3, embedder=embedder, weights=weights
+            )
             seconds.append(time.perf_counter() - started)
             ids = [hit.guide_id for hit in result.hits]
             found.append(ids)
@@ -293,9 +342,11 @@ def main() -> None:
             log(f"loaded {report.files} guide files, {report.indexed} embedded")
             for name, (semantic, weights) in MODES.items():
                 got = figures[name] = run_mode(conn, semantic, weights)
-                log(f"{name}: tuned {got['tuned']['top1']}, fresh {got['fresh']['top1']}, "
+                log(
+                    f"{name}: tuned {got['tuned']['top1']}, fresh {got['fresh']['top1']}, "
                     f"held_out_2 {got['held_out_2']['top1']} top-1; "
-                    f"{got['mean_ms']} ms a query")  # fmt: skip
+                    f"{got['mean_ms']} ms a query"
+                )
     finally:
         drop_schema(admin, schema)
     print(json.dumps(figures, ensure_ascii=False))

@@ -220,10 +220,15 @@ def train_cmd(
     settings = _settings()
     with _reported():
         result = train(
-            settings, since=_utc(since), until=_utc(until), seed=seed, force=force,
+            settings,
+            since=_utc(since),
+            until=_utc(until),
+            seed=seed,
+            force=force,
             evaluation={"seed": eval_seed, "devices": eval_devices, "days": eval_days},
-            note=note, say=lambda m: err.print(m),
-        )  # fmt: skip
+            note=note,
+            say=lambda m: err.print(m),
+        )
     table = Table(title=f"model version {result.version}")
     for column in ("fault", "precision", "recall", "F1", "median lead h", "false alarms/1000 dd"):
         table.add_column(column)
@@ -257,20 +262,39 @@ def evaluate_cmd(
 
     settings = _settings()
     with _reported():
-        report = evaluate(settings, seed=seed, devices=devices, days=days,
-                          fault_rate=fault_rate, version=version,
-                          say=lambda m: err.print(m))  # fmt: skip
+        report = evaluate(
+            settings,
+            seed=seed,
+            devices=devices,
+            days=days,
+            fault_rate=fault_rate,
+            version=version,
+            say=lambda m: err.print(m),
+        )
     if as_json:
         typer.echo(report_json(report))
         return
     table = Table(title=f"model version {report['model_version']} on seed {seed}")
-    for column in ("fault", "episodes", "precision", "recall", "F1", "median lead h",
-                   "false alarms/1000 dd"):  # fmt: skip
+    for column in (
+        "fault",
+        "episodes",
+        "precision",
+        "recall",
+        "F1",
+        "median lead h",
+        "false alarms/1000 dd",
+    ):
         table.add_column(column)
     for fault, q in report["faults"].items():
-        table.add_row(fault, str(q["episodes"]), f"{q['precision']:.3f}", f"{q['recall']:.3f}",
-                      f"{q['f1']:.3f}", str(q["median_lead_h"]),
-                      f"{q['false_alarms_per_1000_device_days']:.2f}")  # fmt: skip
+        table.add_row(
+            fault,
+            str(q["episodes"]),
+            f"{q['precision']:.3f}",
+            f"{q['recall']:.3f}",
+            f"{q['f1']:.3f}",
+            str(q["median_lead_h"]),
+            f"{q['false_alarms_per_1000_device_days']:.2f}",
+        )
     Console().print(table)
 
 
@@ -292,8 +316,10 @@ def score_cmd(
             raise typer.Exit(1)
         if time.monotonic() - last >= progress_every:
             s = scorer.stats()
-            err.print(f"model v{s.model_version} readings {s.readings} scored {s.scored} "
-                      f"predictions {s.predictions} late {s.late}")  # fmt: skip
+            err.print(
+                f"model v{s.model_version} readings {s.readings} scored {s.scored} "
+                f"predictions {s.predictions} late {s.late}"
+            )
             last = time.monotonic()
     scorer.stop()
 
@@ -370,10 +396,15 @@ def backtest_cmd(
         pairs = [m.partition("=") for m in signal_map or []]
         if any(not col or not sig for col, _, sig in pairs):
             raise ConfigError("--map takes COL=SIGNAL, for example --map rssi=signal_dbm")
-        columns = Columns(time=time_column, device=device_column, metrics=tuple(metric or ()),
-                          signals=tuple((c.strip(), s.strip()) for c, _, s in pairs))  # fmt: skip
-        options = BacktestOptions(columns=columns, learn_hours=learn_hours,
-                                  threshold=threshold, device_model=device_model)  # fmt: skip
+        columns = Columns(
+            time=time_column,
+            device=device_column,
+            metrics=tuple(metric or ()),
+            signals=tuple((c.strip(), s.strip()) for c, _, s in pairs),
+        )
+        options = BacktestOptions(
+            columns=columns, learn_hours=learn_hours, threshold=threshold, device_model=device_model
+        )
         table = read_table(csv_path, columns)
         bundle: ModelBundle | None = None
         if not table.signals:

@@ -48,8 +48,10 @@ def respond(
         rules = load_rules(settings.rules_path)
         with connect(settings) as conn:
             report = load_directory(conn, settings.guides_dir or default_directory())
-    err.print(f"rules: {len(rules.rules)} from {rules.source}; guides: {report.files} "
-              f"({report.upserted} updated)")  # fmt: skip
+    err.print(
+        f"rules: {len(rules.rules)} from {rules.source}; guides: {report.files} "
+        f"({report.upserted} updated)"
+    )
     clock = SystemClock()
     responder = Responder(settings, rules, clock)
     dispatcher = Dispatcher(settings, clock) if dispatch else None
@@ -105,9 +107,17 @@ def snooze(
 
     def work(conn: Conn) -> int:
         with conn.transaction():
-            return add_snooze(conn, starts_at=now, ends_at=now + timedelta(hours=hours),
-                              reason=reason, device_id=device, model=model, firmware=firmware,
-                              fault=fault, created_by="cli")  # fmt: skip
+            return add_snooze(
+                conn,
+                starts_at=now,
+                ends_at=now + timedelta(hours=hours),
+                reason=reason,
+                device_id=device,
+                model=model,
+                firmware=firmware,
+                fault=fault,
+                created_by="cli",
+            )
 
     number = _on_database(settings, work)
     typer.echo(f"snooze {number} until {now + timedelta(hours=hours):%Y-%m-%d %H:%M} UTC")
@@ -123,8 +133,10 @@ def guides_load(
     settings = _settings()
     folder = directory or settings.guides_dir or default_directory()
     report = _on_database(settings, lambda conn: load_directory(conn, folder))
-    typer.echo(f"{report.files} guides read from {folder}: {report.upserted} new or changed, "
-               f"{report.unchanged} unchanged; {report.indexed} embedded for search")  # fmt: skip
+    typer.echo(
+        f"{report.files} guides read from {folder}: {report.upserted} new or changed, "
+        f"{report.unchanged} unchanged; {report.indexed} embedded for search"
+    )
 
 
 @guides_app.command("list")
@@ -157,9 +169,16 @@ def rules_check(
     for column in ("line", "name", "faults", "segments", "action", "priority", "tier", "wait"):
         table.add_column(column)
     for r in rules.rules:
-        table.add_row(str(r.line), r.name, ", ".join(sorted(r.faults)) or "any",
-                      ", ".join(sorted(r.segments)) or "any", r.action.value, r.priority.value,
-                      r.tier.value, str(r.wait) if r.action.value == "guide_then_ticket" else "")  # fmt: skip
+        table.add_row(
+            str(r.line),
+            r.name,
+            ", ".join(sorted(r.faults)) or "any",
+            ", ".join(sorted(r.segments)) or "any",
+            r.action.value,
+            r.priority.value,
+            r.tier.value,
+            str(r.wait) if r.action.value == "guide_then_ticket" else "",
+        )
     Console().print(table)
 
 
@@ -172,15 +191,36 @@ def tickets_list(
 
     rows = _on_database(_settings(), lambda conn: summaries(conn))
     table = Table()
-    for column in ("id", "kind", "device", "fault", "priority", "tier", "team", "state",
-                   "opened", "escalations", "parent"):  # fmt: skip
+    for column in (
+        "id",
+        "kind",
+        "device",
+        "fault",
+        "priority",
+        "tier",
+        "team",
+        "state",
+        "opened",
+        "escalations",
+        "parent",
+    ):
         table.add_column(column)
     for t in rows:
         if not all_states and t.state in ("resolved", "closed"):
             continue
-        table.add_row(str(t.ticket_id), t.kind, t.device_id or "", t.fault, t.priority, t.tier,
-                      t.team, t.state, f"{t.opened_at:%Y-%m-%d %H:%M}", str(t.escalations),
-                      str(t.parent_ticket_id or ""))  # fmt: skip
+        table.add_row(
+            str(t.ticket_id),
+            t.kind,
+            t.device_id or "",
+            t.fault,
+            t.priority,
+            t.tier,
+            t.team,
+            t.state,
+            f"{t.opened_at:%Y-%m-%d %H:%M}",
+            str(t.escalations),
+            str(t.parent_ticket_id or ""),
+        )
     Console().print(table)
 
 
@@ -198,13 +238,21 @@ def tickets_act(
     try:
         kind = TicketAction(action)
     except ValueError:
-        err.print(f"[red]error:[/red] unknown action {action!r}; "
-                  f"use one of {', '.join(a.value for a in TicketAction)}")  # fmt: skip
+        err.print(
+            f"[red]error:[/red] unknown action {action!r}; "
+            f"use one of {', '.join(a.value for a in TicketAction)}"
+        )
         raise typer.Exit(2) from None
 
     def work(conn: Conn) -> str:
         with conn.transaction():
-            return act(conn, ticket_id=ticket_id, action=kind, actor=actor,
-                       now=datetime.now(UTC), resolution_code=code).value  # fmt: skip
+            return act(
+                conn,
+                ticket_id=ticket_id,
+                action=kind,
+                actor=actor,
+                now=datetime.now(UTC),
+                resolution_code=code,
+            ).value
 
     typer.echo(f"ticket {ticket_id}: {_on_database(_settings(), work)}")

@@ -32,8 +32,10 @@ def serve(
     settings = _settings()
     with _reported():
         cfg = config(settings, host=host, port=port)
-    err.print(f"Forewarn API and console on http://{cfg.host}:{cfg.port}/ "
-              "(keys: forewarn keys create --name NAME --role ROLE)")  # fmt: skip
+    err.print(
+        f"Forewarn API and console on http://{cfg.host}:{cfg.port}/ "
+        "(keys: forewarn keys create --name NAME --role ROLE)"
+    )
     uvicorn.Server(cfg).run()
 
 
@@ -70,10 +72,15 @@ def list_keys() -> None:
     keys = _on_database(_settings(), stored)
     table = Table("id", "name", "role", "starts with", "created", "last used", "revoked")
     for k in keys:
-        table.add_row(str(k.key_id), k.name, k.role.value, k.prefix + "…",
-                      f"{k.created_at:%Y-%m-%d %H:%M}",
-                      f"{k.last_used_at:%Y-%m-%d %H:%M}" if k.last_used_at else "-",
-                      f"{k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "-")  # fmt: skip
+        table.add_row(
+            str(k.key_id),
+            k.name,
+            k.role.value,
+            k.prefix + "…",
+            f"{k.created_at:%Y-%m-%d %H:%M}",
+            f"{k.last_used_at:%Y-%m-%d %H:%M}" if k.last_used_at else "-",
+            f"{k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "-",
+        )
     Console().print(table)
 
 

@@ -176,9 +176,18 @@ def run_demo(
         with connect(live_settings, autocommit=True) as conn:
             before = rules_repo.marks(conn)
         with acting(live_settings, origin=origin, speedup=speedup, say=err) as part:
-            _run_live(console, part, duration=duration, devices=devices, seed=seed,
-                      speedup=speedup, stop=stop, origin=origin, before=before,
-                      number_from=previous.number_from)  # fmt: skip
+            _run_live(
+                console,
+                part,
+                duration=duration,
+                devices=devices,
+                seed=seed,
+                speedup=speedup,
+                stop=stop,
+                origin=origin,
+                before=before,
+                number_from=previous.number_from,
+            )
             inbox = part.inbox
         with connect(live_settings, autocommit=True) as watch:
             counts = rules_repo.summary_counts(watch, after=before)
@@ -186,26 +195,62 @@ def run_demo(
         print_summary(console, counts, inbox.counts(), by_status)
 
 
-def _run_live(console: Console, part: Acting, *, duration: float | None, devices: int,
-              seed: int, speedup: float, stop: threading.Event, origin: datetime,
-              before: rules_repo.Marks, number_from: int) -> None:  # fmt: skip
+def _run_live(
+    console: Console,
+    part: Acting,
+    *,
+    duration: float | None,
+    devices: int,
+    seed: int,
+    speedup: float,
+    stop: threading.Event,
+    origin: datetime,
+    before: rules_repo.Marks,
+    number_from: int,
+) -> None:
     """Ingester, scorer and simulator with the live view, until the duration or a stop."""
     live_settings = part.settings
     ingester = Ingester(live_settings)
     ingester.start()
     scorer = Scorer(live_settings, warmup_hours=0)
     scorer.start()
-    with staff_console(live_settings, clock=part.clock, registries=[ingester.metrics.registry],
-                       say=Console(stderr=True)):  # fmt: skip
-        _watch(console, part, ingester, scorer, duration=duration, devices=devices, seed=seed,
-               speedup=speedup, stop=stop, origin=origin, before=before,
-               number_from=number_from)  # fmt: skip
+    with staff_console(
+        live_settings,
+        clock=part.clock,
+        registries=[ingester.metrics.registry],
+        say=Console(stderr=True),
+    ):
+        _watch(
+            console,
+            part,
+            ingester,
+            scorer,
+            duration=duration,
+            devices=devices,
+            seed=seed,
+            speedup=speedup,
+            stop=stop,
+            origin=origin,
+            before=before,
+            number_from=number_from,
+        )
 
 
-def _watch(console: Console, part: Acting, ingester: Ingester, scorer: Scorer, *,
-           duration: float | None, devices: int, seed: int, speedup: float,
-           stop: threading.Event, origin: datetime, before: rules_repo.Marks,
-           number_from: int) -> None:  # fmt: skip
+def _watch(
+    console: Console,
+    part: Acting,
+    ingester: Ingester,
+    scorer: Scorer,
+    *,
+    duration: float | None,
+    devices: int,
+    seed: int,
+    speedup: float,
+    stop: threading.Event,
+    origin: datetime,
+    before: rules_repo.Marks,
+    number_from: int,
+) -> None:
     """Run the simulator and show the live view until the duration or a stop; then stop the
     ingester and scorer and print what happened."""
     live_settings = part.settings
@@ -337,8 +382,14 @@ def _print_predictions(
             detail.add_column(column)
         for p in top:
             within = f"{p.hours_to_empty:.0f} h" if p.hours_to_empty else f"{p.horizon_h:.0f} h"
-            detail.add_row(p.device_id, p.fault, f"{p.probability:.2f}", within,
-                           f"v{p.model_version}", "; ".join(p.reasons))  # fmt: skip
+            detail.add_row(
+                p.device_id,
+                p.fault,
+                f"{p.probability:.2f}",
+                within,
+                f"v{p.model_version}",
+                "; ".join(p.reasons),
+            )
         console.print(detail)
 
 

@@ -44,8 +44,9 @@ class Acting:
 
 
 @contextlib.contextmanager
-def acting(settings: Settings, *, origin: datetime, speedup: float,
-           say: Console) -> Iterator[Acting]:  # fmt: skip
+def acting(
+    settings: Settings, *, origin: datetime, speedup: float, say: Console
+) -> Iterator[Acting]:
     """Start the inbox, the responder and the dispatcher; stop them on exit."""
     inbox = DemoInbox()
     inbox.start()
@@ -59,8 +60,10 @@ def acting(settings: Settings, *, origin: datetime, speedup: float,
     rules = load_rules(live.rules_path)
     with connect(live) as conn:
         report = load_directory(conn, live.guides_dir or default_directory())
-    say.print(f"rules: {len(rules.rules)} from {rules.source}; guides: {report.files} in the "
-              f"knowledge base; owners' apps, staff and helpdesk: http://{inbox.base}")  # fmt: skip
+    say.print(
+        f"rules: {len(rules.rules)} from {rules.source}; guides: {report.files} in the "
+        f"knowledge base; owners' apps, staff and helpdesk: http://{inbox.base}"
+    )
     clock = ScaledClock(origin, speedup)
     responder = Responder(live, rules, clock, name=RESPONDER)
     dispatcher = Dispatcher(live, clock)
@@ -92,23 +95,33 @@ def _drain(settings: Settings, clock: ScaledClock) -> None:
 def add_live_rows(table: Table, counts: dict[str, int]) -> None:
     """The acting figures in the live view."""
     table.add_row("guides queued / sent", f"{counts['guides_queued']} / {counts['guides_sent']}")
-    table.add_row("tickets (device / fleet incidents)",
-                  f"{counts['device_tickets']} / {counts['fleet_incidents']}")  # fmt: skip
+    table.add_row(
+        "tickets (device / fleet incidents)",
+        f"{counts['device_tickets']} / {counts['fleet_incidents']}",
+    )
     table.add_row("escalations", str(counts["escalations"]))
 
 
-def print_summary(console: Console, counts: dict[str, int], inbox: dict[str, int],
-                  notifications: dict[str, int]) -> None:  # fmt: skip
+def print_summary(
+    console: Console, counts: dict[str, int], inbox: dict[str, int], notifications: dict[str, int]
+) -> None:
     """The acting half's summary: every figure read from the database, plus what the inbox got."""
     table = Table(title="acting on predictions (from the database)", show_header=False)
     table.add_row("incidents opened", str(counts["incidents"]))
-    table.add_row("guides sent to owners", f"{counts['guides_sent']} "
-                  f"(of {counts['guides_queued']} queued; the rest wait for quiet hours to end)")  # fmt: skip
+    table.add_row(
+        "guides sent to owners",
+        f"{counts['guides_sent']} "
+        f"(of {counts['guides_queued']} queued; the rest wait for quiet hours to end)",
+    )
     table.add_row("recovered after a guide, no ticket", str(counts["recovered_after_guide"]))
-    table.add_row("device tickets opened", f"{counts['device_tickets']} "
-                  f"({counts['critical_tickets']} critical)")  # fmt: skip
-    table.add_row("fleet incidents", f"{counts['fleet_incidents']} "
-                  f"(largest: {counts['fleet_devices']} devices)")  # fmt: skip
+    table.add_row(
+        "device tickets opened",
+        f"{counts['device_tickets']} ({counts['critical_tickets']} critical)",
+    )
+    table.add_row(
+        "fleet incidents",
+        f"{counts['fleet_incidents']} (largest: {counts['fleet_devices']} devices)",
+    )
     table.add_row("escalations", str(counts["escalations"]))
     table.add_row("breach warnings", str(counts["breach_warnings"]))
     table.add_row("notifications failed", str(counts["notifications_failed"]))
@@ -116,6 +129,8 @@ def print_summary(console: Console, counts: dict[str, int], inbox: dict[str, int
         "outbox by status (all runs)",
         ", ".join(f"{k} {v}" for k, v in sorted(notifications.items())),
     )
-    table.add_row("received by the demo inbox",
-                  ", ".join(f"{k} {v}" for k, v in sorted(inbox.items())) or "nothing")  # fmt: skip
+    table.add_row(
+        "received by the demo inbox",
+        ", ".join(f"{k} {v}" for k, v in sorted(inbox.items())) or "nothing",
+    )
     console.print(table)

@@ -16,8 +16,9 @@ from forewarn.settings import Settings
 
 
 @contextlib.contextmanager
-def console(settings: Settings, *, clock: Clock, registries: Sequence[CollectorRegistry],
-            say: Console) -> Iterator[str | None]:  # fmt: skip
+def console(
+    settings: Settings, *, clock: Clock, registries: Sequence[CollectorRegistry], say: Console
+) -> Iterator[str | None]:
     """Serve the API and console for the demo; yields its URL, or None if it could not start
     (the demo goes on without it: a busy port should not stop the fleet)."""
     from api.keys.flows import create_key
@@ -33,8 +34,10 @@ def console(settings: Settings, *, clock: Clock, registries: Sequence[CollectorR
         return
     try:
         with connect(settings) as conn:
-            made = {r: create_key(conn, name=f"demo {r.value}", role=r)
-                    for r in (Role.AGENT, Role.VIEWER, Role.ADMIN)}  # fmt: skip
+            made = {
+                r: create_key(conn, name=f"demo {r.value}", role=r)
+                for r in (Role.AGENT, Role.VIEWER, Role.ADMIN)
+            }
             conn.commit()
         say.print(f"console: {server.url}/  (API docs: {server.url}/docs)")
         for role, new in made.items():

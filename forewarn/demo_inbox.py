@@ -42,8 +42,9 @@ class DemoInbox:
                 return  # the demo's summary reports the counts instead
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
-                                        name="demo-inbox")  # fmt: skip
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, daemon=True, name="demo-inbox"
+        )
 
     @property
     def base(self) -> str:

@@ -60,5 +60,6 @@ def make_room(settings: Settings, *, at: datetime, responder: str) -> Previous:
         closed = tickets.withdraw(conn, registered_by="simulator", at=at, note=NOTE)
         withdrawn = rules_repo.withdraw_incidents(conn, registered_by="simulator", at=at)
         cancelled = outbox.cancel_pending(conn, registered_by="simulator", reason=NOTE)
-    return Previous(devices, number_from, withdrawn.incidents, withdrawn.fleet_incidents,
-                    closed, cancelled)  # fmt: skip
+    return Previous(
+        devices, number_from, withdrawn.incidents, withdrawn.fleet_incidents, closed, cancelled
+    )

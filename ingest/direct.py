@@ -59,14 +59,17 @@ class DirectWriter:
             if stamps and self._partitioned:
                 repository.ensure_partitions(self._conn, first=min(stamps), last=max(stamps))
             result = repository.write_batch(
-                self._conn, readings=self._readings, statuses=self._statuses,
+                self._conn,
+                readings=self._readings,
+                statuses=self._statuses,
                 dead_letters=self._dead,
-            )  # fmt: skip
+            )
         self.written += result.readings_written
         if stamps:
             lo, hi = min(stamps), max(stamps)
-            self._span = (min(lo, self._span[0]), max(hi, self._span[1])) if self._span else (
-                lo, hi)  # fmt: skip
+            self._span = (
+                (min(lo, self._span[0]), max(hi, self._span[1])) if self._span else (lo, hi)
+            )
         self._readings, self._statuses, self._dead = [], [], []
 
     def close(self) -> None:
@@ -75,7 +78,6 @@ class DirectWriter:
             self.flush()
             if self._span is not None and self._partitioned:
                 with self._conn.transaction():
-                    repository.refresh_rollups(self._conn, first=self._span[0],
-                                               last=self._span[1])  # fmt: skip
+                    repository.refresh_rollups(self._conn, first=self._span[0], last=self._span[1])
         finally:
             self._conn.close()

@@ -189,8 +189,15 @@ def score_table(
     if on_progress is not None:
         on_progress(n, n)
     thresholds = tuple(batch.thresholds() if batch is not None else ())
-    return Scores(phases, anomaly, tuple(map(_label, faults)), thresholds, probs,
-                  ["; ".join(r) for r in reasons], options.threshold)  # fmt: skip
+    return Scores(
+        phases,
+        anomaly,
+        tuple(map(_label, faults)),
+        thresholds,
+        probs,
+        ["; ".join(r) for r in reasons],
+        options.threshold,
+    )
 
 
 def write_scored(table: Table, scores: Scores, out: Path) -> None:
@@ -206,8 +213,12 @@ def write_scored(table: Table, scores: Scores, out: Path) -> None:
             writer.writerow(header)
             for i, row in enumerate(table.rows):
                 score = scores.anomaly[i]
-                cells = [*row.cells, scores.phases[i], "" if score is None else f"{score:.4f}",
-                         _flag(anomaly_alerts[i])]  # fmt: skip
+                cells = [
+                    *row.cells,
+                    scores.phases[i],
+                    "" if score is None else f"{score:.4f}",
+                    _flag(anomaly_alerts[i]),
+                ]
                 for j in range(len(scores.faults)):
                     p = scores.probabilities[i, j]
                     cells += ["" if math.isnan(p) else f"{p:.4f}", _flag(fault_alerts[i, j])]
@@ -274,9 +285,15 @@ def _flag(alert: bool | np.bool_) -> str:
 
 def _sample(row: Row, signal_at: list[tuple[int, str]]) -> Sample:
     got = {name: v for j, name in signal_at if not math.isnan(v := row.values[j])}
-    return Sample(ts=row.ts, signal=got.get("signal"), battery=got.get("battery"),
-                  volts=got.get("volts"), temp=got.get("temp"), uptime=got.get("uptime"),
-                  reconnects=got.get("reconnects"))  # fmt: skip
+    return Sample(
+        ts=row.ts,
+        signal=got.get("signal"),
+        battery=got.get("battery"),
+        volts=got.get("volts"),
+        temp=got.get("temp"),
+        uptime=got.get("uptime"),
+        reconnects=got.get("reconnects"),
+    )
 
 
 class _Batch:

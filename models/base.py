@@ -75,9 +75,11 @@ class FeatureSet:
         """One feature set from many (an empty one of `width` columns when there are none)."""
         if not parts:
             return FeatureSet(
-                np.empty((0, width)), np.array([], dtype=str), np.array([], dtype=str),
+                np.empty((0, width)),
+                np.array([], dtype=str),
+                np.array([], dtype=str),
                 np.array([], dtype=np.int64),
-            )  # fmt: skip
+            )
         return FeatureSet(
             np.concatenate([p.x for p in parts]),
             np.concatenate([p.device_ids for p in parts]),

@@ -42,8 +42,10 @@ def ensure_model(settings: Settings, *, say: Say, size: HistorySize | None = Non
     if number is not None:
         return number
     start = (datetime.now(UTC) - timedelta(days=size.days + 3)).replace(microsecond=0)
-    say(f"no trained model yet: simulating {size.devices} devices over {size.days:g} days of "
-        f"history (seed {HISTORY_SEED}) to learn from")  # fmt: skip
+    say(
+        f"no trained model yet: simulating {size.devices} devices over {size.days:g} days of "
+        f"history (seed {HISTORY_SEED}) to learn from"
+    )
     last = [0.0]
 
     def progress(p: SimProgress) -> None:
@@ -53,10 +55,18 @@ def ensure_model(settings: Settings, *, say: Say, size: HistorySize | None = Non
             last[0] = share
 
     run_simulation(
-        settings, devices=size.devices, seed=HISTORY_SEED, speedup=0, duration=None,
-        start=start, sim_span=timedelta(days=size.days), fault_rate=size.fault_rate,
-        sink=DirectWriter(settings), on_progress=progress, number_from=HISTORY_NUMBER_FROM,
-    )  # fmt: skip
+        settings,
+        devices=size.devices,
+        seed=HISTORY_SEED,
+        speedup=0,
+        duration=None,
+        start=start,
+        sim_span=timedelta(days=size.days),
+        fault_rate=size.fault_rate,
+        sink=DirectWriter(settings),
+        on_progress=progress,
+        number_from=HISTORY_NUMBER_FROM,
+    )
     result: TrainResult = train(
         settings,
         evaluation={"devices": size.evaluation_devices, "days": size.evaluation_days},

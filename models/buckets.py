@@ -82,8 +82,18 @@ CRASH_CODES = frozenset({"E_WATCHDOG_RESET", "E_KERNEL_PANIC", "E_HARDFAULT", "E
 POWER_CODES = frozenset({"E_BROWNOUT", "E_LOW_BATTERY"})
 TEMP_CODES = frozenset({"E_OVERTEMP"})
 
-_NAN_COLUMNS = ("sig_min", "bat_first", "bat_first_ts", "bat_last", "bat_last_ts", "volt_last",
-                "tmp_min", "tmp_max", "tmp_step", "gap_max")  # fmt: skip
+_NAN_COLUMNS = (
+    "sig_min",
+    "bat_first",
+    "bat_first_ts",
+    "bat_last",
+    "bat_last_ts",
+    "volt_last",
+    "tmp_min",
+    "tmp_max",
+    "tmp_step",
+    "gap_max",
+)
 
 Matrix = npt.NDArray[np.float64]
 

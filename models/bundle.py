@@ -93,13 +93,14 @@ class ModelBundle:
                         fault=fault,
                         at=datetime.fromtimestamp(float(times[i]), UTC),
                         probability=round(float(scores[i]), 4),
-                        horizon_h=min(float(hours[i]), self.horizon_h) if battery
+                        horizon_h=min(float(hours[i]), self.horizon_h)
+                        if battery
                         else self.horizon_h,
                         reasons=explain(fault, data.x[i], self.baseline),
                         model_version=self.version,
                         hours_to_empty=round(float(hours[i]), 1) if battery else None,
                     )
-                )  # fmt: skip
+                )
         return found
 
     def dumps(self) -> bytes:
@@ -162,7 +163,10 @@ def learn_bundle(
         anomaly=anomaly,
         battery=BatteryLife(horizon_h=horizon_h).learn(data, y_healthy),
         baseline=Baseline.learn(data.x[healthy]),
-        training={"rows": len(data), "devices": len(set(data.device_ids.tolist())),
-                  "episodes": len(episodes)},
-    )  # fmt: skip
+        training={
+            "rows": len(data),
+            "devices": len(set(data.device_ids.tolist())),
+            "episodes": len(episodes),
+        },
+    )
     return bundle, oof

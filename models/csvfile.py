@@ -147,8 +147,11 @@ def read_table(path: Path, columns: Columns | None = None) -> Table:
         _row(name, n, cells[:width], header, time_col, device_col, numeric) for n, cells in body
     ]
     ordered = sorted(rows, key=lambda r: (r.device, r.ts))
-    kept = [r for i, r in enumerate(ordered)
-            if i == 0 or (r.device, r.ts) != (ordered[i - 1].device, ordered[i - 1].ts)]  # fmt: skip
+    kept = [
+        r
+        for i, r in enumerate(ordered)
+        if i == 0 or (r.device, r.ts) != (ordered[i - 1].device, ordered[i - 1].ts)
+    ]
     return Table(
         path=name,
         delimiter=delimiter,
@@ -233,9 +236,14 @@ def _signals(
             raise ConfigError(f"{column!r} is the time or device column; it cannot be a signal")
     taken_columns = {c for c, _ in given}
     taken_signals = {s for _, s in given}
-    found = [(c, c.lower()) for c in header
-             if c.lower() in SIGNALS and c.lower() not in taken_signals
-             and c not in taken_columns and c not in keys]  # fmt: skip
+    found = [
+        (c, c.lower())
+        for c in header
+        if c.lower() in SIGNALS
+        and c.lower() not in taken_signals
+        and c not in taken_columns
+        and c not in keys
+    ]
     return (*given, *found)
 
 

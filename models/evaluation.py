@@ -158,10 +158,11 @@ def choose_threshold(
     candidates = 1.0 / (1.0 + np.exp(-np.linspace(-2.0, 14.0, 97)))
     results = [quality(data, scores, float(t), episodes, fault, line=line) for t in candidates]
     ok = [
-        q for q in results
+        q
+        for q in results
         if q.precision >= min_precision
         and q.false_alarms_per_1000_device_days <= max_false_alarm_rate
-    ]  # fmt: skip
+    ]
     pool = ok or results
     top = max(q.f1 for q in pool)
     plateau = [q for q in pool if q.f1 >= top - 0.005]

@@ -140,8 +140,9 @@ def _battery(win: _Windows) -> dict[str, Matrix]:
             out[name] = np.where(ok, drop / np.where(ok, dt, 1.0) * 3600.0, np.nan)
     draining = out["drain_6h"] > 0.05
     with np.errstate(invalid="ignore", divide="ignore"):
-        tte = np.where(draining, out["battery_pct"] / np.where(draining, out["drain_6h"], 1.0),
-                       NOT_DRAINING_H)  # fmt: skip
+        tte = np.where(
+            draining, out["battery_pct"] / np.where(draining, out["drain_6h"], 1.0), NOT_DRAINING_H
+        )
     out["hours_to_empty"] = np.where(
         np.isnan(out["battery_pct"]), np.nan, np.minimum(tte, NOT_DRAINING_H)
     )

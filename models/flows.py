@@ -42,8 +42,9 @@ class TrainResult:
     evaluation: dict[str, Any]
 
 
-def stored_dataset(settings: Settings, *, since: datetime | None, until: datetime | None,
-                   say: Say) -> tuple[Dataset, datetime, datetime, repository.LabelSet]:  # fmt: skip
+def stored_dataset(
+    settings: Settings, *, since: datetime | None, until: datetime | None, say: Say
+) -> tuple[Dataset, datetime, datetime, repository.LabelSet]:
     """Feature rows of the stored history and its labels (the whole history by default)."""
     with connect(settings) as conn:
         span = repository.telemetry_span(conn)
@@ -75,8 +76,9 @@ def evaluate_bundle(
             say(f"  simulated {share:.0%} of the evaluation fleet")
             last[0] = share
 
-    ds = simulate(devices=devices, seed=seed, days=days, fault_rate=fault_rate,
-                  on_progress=progress)  # fmt: skip
+    ds = simulate(
+        devices=devices, seed=seed, days=days, fault_rate=fault_rate, on_progress=progress
+    )
     scores = bundle.scores(ds.data)
     line = timeline(ds.data)
     per_fault = {
@@ -119,18 +121,26 @@ def train(
         raise ConfigError(
             f"evaluation seed {fleet['seed']} is in the training data; pick another seed"
         )
-    say(f"learning on {len(ds.data)} rows of {len(set(ds.data.device_ids.tolist()))} devices, "
-        f"{len(ds.episodes)} fault episodes")  # fmt: skip
+    say(
+        f"learning on {len(ds.data)} rows of {len(set(ds.data.device_ids.tolist()))} devices, "
+        f"{len(ds.episodes)} fault episodes"
+    )
     bundle, oof = learn_bundle(ds.data, ds.episodes, seed=seed, on_progress=say)
     bundle.training.update(
-        runs=list(labels.runs), staff_confirmed=labels.staff_confirmed,
+        runs=list(labels.runs),
+        staff_confirmed=labels.staff_confirmed,
         staff_false_alarms=labels.staff_false_alarms,
         out_of_fold={f: asdict(q) for f, q in oof.items()},
-    )  # fmt: skip
+    )
     say(f"evaluating on a fresh fleet (seed {fleet['seed']}, {fleet['devices']} devices)")
-    report = evaluate_bundle(bundle, seed=int(fleet["seed"]), devices=int(fleet["devices"]),
-                             days=float(fleet["days"]), fault_rate=float(fleet["fault_rate"]),
-                             say=say)  # fmt: skip
+    report = evaluate_bundle(
+        bundle,
+        seed=int(fleet["seed"]),
+        devices=int(fleet["devices"]),
+        days=float(fleet["days"]),
+        fault_rate=float(fleet["fault_rate"]),
+        say=say,
+    )
     with connect(settings) as conn:
         current = repository.active_version(conn)
         stale = current is not None and current.evaluation.get("fleet") != report["fleet"]
@@ -165,8 +175,15 @@ def train(
         if activated:
             repository.activate(conn, version=version)
     report["model_version"] = version
-    return TrainResult(version, activated, why, len(ds.data),
-                       len(set(ds.data.device_ids.tolist())), len(ds.episodes), report)  # fmt: skip
+    return TrainResult(
+        version,
+        activated,
+        why,
+        len(ds.data),
+        len(set(ds.data.device_ids.tolist())),
+        len(ds.episodes),
+        report,
+    )
 
 
 def evaluate(
@@ -186,8 +203,9 @@ def evaluate(
         raise ConfigError("no trained model yet: run `forewarn train` first")
     if seed in _seeds(tuple(map(str, bundle.training.get("runs", [])))):  # type: ignore[call-overload]
         raise ConfigError(f"seed {seed} was used for training this version; pick another")
-    report = evaluate_bundle(bundle, seed=seed, devices=devices, days=days,
-                             fault_rate=fault_rate, say=say)  # fmt: skip
+    report = evaluate_bundle(
+        bundle, seed=seed, devices=devices, days=days, fault_rate=fault_rate, say=say
+    )
     report["evaluated_at"] = datetime.now(UTC).isoformat()
     return report
 

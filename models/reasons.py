@@ -52,18 +52,34 @@ _PHRASES: dict[str, tuple[int, Callable[[float], str]]] = {
 }
 
 TELLING: dict[FaultKind | str, tuple[str, ...]] = {
-    FaultKind.CONNECTIVITY_LOSS: ("signal_fall_6h", "signal_fall_2h", "signal_drop_2h",
-                                  "reconnects_30m", "reconnects_2h", "link_errors_2h",
-                                  "rate_2h", "gap_2h"),
-    FaultKind.BATTERY_FAILURE: ("hours_to_empty", "drain_6h", "drain_2h", "battery_pct",
-                                "power_errors_6h"),
-    FaultKind.OVERHEATING: ("temp_excess_24h", "temp_rise_2h", "temp_vs_yesterday",
-                            "temp_max_excess_2h", "overtemp_errors_2h"),
-    FaultKind.STUCK_SENSOR: ("temp_repeat_2h", "temp_repeat_30m", "temp_range_2h",
-                             "temp_step_30m"),
+    FaultKind.CONNECTIVITY_LOSS: (
+        "signal_fall_6h",
+        "signal_fall_2h",
+        "signal_drop_2h",
+        "reconnects_30m",
+        "reconnects_2h",
+        "link_errors_2h",
+        "rate_2h",
+        "gap_2h",
+    ),
+    FaultKind.BATTERY_FAILURE: (
+        "hours_to_empty",
+        "drain_6h",
+        "drain_2h",
+        "battery_pct",
+        "power_errors_6h",
+    ),
+    FaultKind.OVERHEATING: (
+        "temp_excess_24h",
+        "temp_rise_2h",
+        "temp_vs_yesterday",
+        "temp_max_excess_2h",
+        "overtemp_errors_2h",
+    ),
+    FaultKind.STUCK_SENSOR: ("temp_repeat_2h", "temp_repeat_30m", "temp_range_2h", "temp_step_30m"),
     FaultKind.REBOOT_LOOP: ("reboots_6h", "reboots_24h", "crash_errors_6h", "rate_2h"),
     "anomaly": tuple(_PHRASES),
-}  # fmt: skip
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -92,10 +92,14 @@ def load_buckets(
         device_filter="AND device_id = ANY(%(ids)s)" if device_ids is not None else "",
     )
     params: dict[str, Any] = {
-        "since": since, "until": until, "ids": list(device_ids or ()),
-        "link": sorted(LINK_CODES), "crash": sorted(CRASH_CODES),
-        "power": sorted(POWER_CODES), "temp": sorted(TEMP_CODES),
-    }  # fmt: skip
+        "since": since,
+        "until": until,
+        "ids": list(device_ids or ()),
+        "link": sorted(LINK_CODES),
+        "crash": sorted(CRASH_CODES),
+        "power": sorted(POWER_CODES),
+        "temp": sorted(TEMP_CODES),
+    }
     width = len(AGGREGATES)
     current: str | None = None
     rows: list[tuple[int, list[float]]] = []
@@ -165,8 +169,9 @@ def load_labels(conn: Conn, *, since: datetime, until: datetime) -> LabelSet:
     staff_confirmed = 0
     for device_id, fault, onset, failure, source, verdict, run_id in rows:
         assert isinstance(onset, datetime)
-        episode = Episode.of(str(device_id), str(fault), onset,
-                             failure if isinstance(failure, datetime) else None)  # fmt: skip
+        episode = Episode.of(
+            str(device_id), str(fault), onset, failure if isinstance(failure, datetime) else None
+        )
         if verdict == "false_alarm":
             false_alarms.append(episode)
             continue
@@ -176,10 +181,15 @@ def load_labels(conn: Conn, *, since: datetime, until: datetime) -> LabelSet:
             runs.add(str(run_id))
     day = 86400.0
     kept = [
-        e for e in confirmed
-        if not any(f.device_id == e.device_id and f.fault == e.fault
-                   and e.onset - day <= f.onset <= e.failure + day for f in false_alarms)
-    ]  # fmt: skip
+        e
+        for e in confirmed
+        if not any(
+            f.device_id == e.device_id
+            and f.fault == e.fault
+            and e.onset - day <= f.onset <= e.failure + day
+            for f in false_alarms
+        )
+    ]
     return LabelSet(kept, tuple(sorted(runs)), staff_confirmed, len(false_alarms))
 
 
@@ -198,18 +208,29 @@ def save_version(
         "INSERT INTO model_versions (trained_from, trained_to, features, horizon_h, seed, "
         "training, evaluation, thresholds, sha256, bundle, note) "
         "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING version",
-        (trained_from, trained_to, list(bundle.features), bundle.horizon_h, bundle.seed,
-         Jsonb(bundle.training), Jsonb(evaluation), Jsonb(bundle.thresholds),
-         hashlib.sha256(blob).hexdigest(), blob, note),
-    ).fetchone()  # fmt: skip
+        (
+            trained_from,
+            trained_to,
+            list(bundle.features),
+            bundle.horizon_h,
+            bundle.seed,
+            Jsonb(bundle.training),
+            Jsonb(evaluation),
+            Jsonb(bundle.thresholds),
+            hashlib.sha256(blob).hexdigest(),
+            blob,
+            note,
+        ),
+    ).fetchone()
     assert row is not None
     return int(str(row[0]))
 
 
 def activate(conn: Conn, *, version: int) -> None:
     """Make `version` the one the scorer uses."""
-    conn.execute("UPDATE model_versions SET active = false WHERE active AND version <> %s",
-                 (version,))  # fmt: skip
+    conn.execute(
+        "UPDATE model_versions SET active = false WHERE active AND version <> %s", (version,)
+    )
     conn.execute(
         "UPDATE model_versions SET active = true, activated_at = now() WHERE version = %s",
         (version,),
@@ -409,9 +430,17 @@ def latest_predictions(
         (since,),
     ).fetchall()
     found = [
-        StoredPrediction(str(r[0]), str(r[1]), r[2], float(str(r[3])), float(str(r[4])),  # type: ignore[arg-type]
-                         None if r[5] is None else float(str(r[5])), tuple(r[6]),  # type: ignore[arg-type]
-                         int(str(r[7])), r[8])  # type: ignore[arg-type]
+        StoredPrediction(
+            str(r[0]),
+            str(r[1]),
+            r[2],
+            float(str(r[3])),
+            float(str(r[4])),  # type: ignore[arg-type]
+            None if r[5] is None else float(str(r[5])),
+            tuple(r[6]),  # type: ignore[arg-type]
+            int(str(r[7])),
+            r[8],
+        )  # type: ignore[arg-type]
         for r in rows
-    ]  # fmt: skip
+    ]
     return sorted(found, key=lambda p: -p.probability)[:limit]

@@ -94,8 +94,19 @@ class _Baseline:
 class _Track:
     """What the scorer remembers of one metric."""
 
-    __slots__ = ("changes", "falls", "intervals", "level", "longest", "prev", "prev_t", "rises",
-                 "run", "runs", "runs_total")  # fmt: skip
+    __slots__ = (
+        "changes",
+        "falls",
+        "intervals",
+        "level",
+        "longest",
+        "prev",
+        "prev_t",
+        "rises",
+        "run",
+        "runs",
+        "runs_total",
+    )
 
     def __init__(self, window: int) -> None:
         self.level = _Baseline(window)

@@ -93,17 +93,21 @@ class Scorer:
             lat = np.array(self._latency) if self._latency else None
             counts = dict(self._counts)
         return ScorerStats(
-            readings=counts["readings"], late=counts["late"], scored=counts["scored"],
+            readings=counts["readings"],
+            late=counts["late"],
+            scored=counts["scored"],
             predictions=counts["predictions"],
             model_version=None if self._bundle is None else self._bundle.version,
             latency_p50_s=None if lat is None else float(np.percentile(lat, 50)),
             latency_p99_s=None if lat is None else float(np.percentile(lat, 99)),
-        )  # fmt: skip
+        )
 
     def _run(self) -> None:
         try:
-            with connect(self._settings, autocommit=True) as listen, \
-                 connect(self._settings) as conn:  # fmt: skip
+            with (
+                connect(self._settings, autocommit=True) as listen,
+                connect(self._settings) as conn,
+            ):
                 repository.notify_listen(listen)
                 self._follow(listen, conn)
         except BaseException as exc:  # surfaced through .failure, as the ingester does
@@ -191,17 +195,20 @@ class Scorer:
         rings = [self._devices[d] for d in ids]
         x = np.vstack([latest_features(r.window(), r.valid_from()) for r in rings])
         data = FeatureSet(
-            x, np.array(ids), np.array([self._models.get(d, "unknown") for d in ids]),
+            x,
+            np.array(ids),
+            np.array([self._models.get(d, "unknown") for d in ids]),
             np.array([r.head for r in rings], dtype=np.int64),
-        )  # fmt: skip
+        )
         at = np.array([touched[d].timestamp() for d in ids])
         found = bundle.predictions(data, at=at)
         try:
             with conn.transaction():
                 repository.upsert_predictions(conn, predictions=found)
         except psycopg.Error:
-            log.exception("writing %d predictions failed; they are recomputed on the next "
-                          "reading", len(found))  # fmt: skip
+            log.exception(
+                "writing %d predictions failed; they are recomputed on the next reading", len(found)
+            )
             return
         done = time.time()
         with self._lock:
@@ -217,5 +224,13 @@ class Scorer:
 
 
 def _sample(r: repository.NewReading) -> Sample:
-    return Sample(r.ts.timestamp(), r.signal, r.battery, r.volts, r.temp, r.uptime,
-                  r.reconnects, frozenset(r.codes))  # fmt: skip
+    return Sample(
+        r.ts.timestamp(),
+        r.signal,
+        r.battery,
+        r.volts,
+        r.temp,
+        r.uptime,
+        r.reconnects,
+        frozenset(r.codes),
+    )

@@ -61,8 +61,9 @@ def simulate(
     end = fleet.start + fleet.span
     while engine.now < end:
         for m in engine.step_until(min(engine.now + _SLICE, end)):
-            parsed = route(adapters, f"forewarn/v1/{m.topic_suffix}", m.payload,
-                           received_at=m.sim_ts)  # fmt: skip
+            parsed = route(
+                adapters, f"forewarn/v1/{m.topic_suffix}", m.payload, received_at=m.sim_ts
+            )
             if isinstance(parsed, Reading):
                 series[parsed.device_id].append(Sample.of(parsed))
         if on_progress is not None:

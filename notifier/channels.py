@@ -105,12 +105,18 @@ class AppriseChannel(Channel):
         if not tags:
             return _failed(message, message.target, "a tag: target names no tag", True)
         if self._staff is None:
-            return _failed(message, message.target,
-                           "no Apprise configuration for staff tags (set FOREWARN_NOTIFY_CONFIG)")  # fmt: skip
+            return _failed(
+                message,
+                message.target,
+                "no Apprise configuration for staff tags (set FOREWARN_NOTIFY_CONFIG)",
+            )
         if len(self._staff) == 0:
-            return _failed(message, message.target,
-                           f"the Apprise configuration {self._config_source} has no targets "
-                           "(missing, unreadable or empty)")  # fmt: skip
+            return _failed(
+                message,
+                message.target,
+                f"the Apprise configuration {self._config_source} has no targets "
+                "(missing, unreadable or empty)",
+            )
         services = list(self._staff.find(tag=tags))
         if not services:
             return _failed(message, message.target, f"no Apprise target has tag {', '.join(tags)}")
@@ -147,9 +153,11 @@ class WebhookSink(TicketSink):
         self._timeout = timeout
         parts = urlsplit(url)
         # Keep scheme, host and path; drop credentials and the query (tokens live there).
-        self._name = f"webhook {parts.scheme}://{parts.hostname or ''}" + (
-            f":{parts.port}" if parts.port else ""
-        ) + parts.path  # fmt: skip
+        self._name = (
+            f"webhook {parts.scheme}://{parts.hostname or ''}"
+            + (f":{parts.port}" if parts.port else "")
+            + parts.path
+        )
 
     @property
     def name(self) -> str:
@@ -162,9 +170,11 @@ class WebhookSink(TicketSink):
             body = json.dumps(dict(ticket_payload), default=str)
             # One connection per ticket: tickets are few, and nothing is left open between them.
             response = requests.post(
-                self._url, data=body, timeout=(self._timeout, self._timeout),
+                self._url,
+                data=body,
+                timeout=(self._timeout, self._timeout),
                 headers={"Content-Type": "application/json", "Idempotency-Key": key},
-            )  # fmt: skip
+            )
         except (requests.RequestException, TypeError, ValueError) as exc:
             log.warning("ticket %s not delivered to %s: %s", key, self._name, exc)
             return SendResult(False, f"{type(exc).__name__}: {exc}", self._name)

@@ -139,8 +139,11 @@ class Dispatcher:
         with conn.transaction():
             found = repository.mark_interrupted(conn, lease=self.lease)
         if found:
-            log.warning("%d notification(s) were interrupted mid-send by a crash; they are "
-                        "not sent again (at most once)", found)  # fmt: skip
+            log.warning(
+                "%d notification(s) were interrupted mid-send by a crash; they are "
+                "not sent again (at most once)",
+                found,
+            )
             self._count("interrupted", found)
         return found
 
@@ -164,9 +167,12 @@ class Dispatcher:
         while done < PASS_LIMIT and not self._stop.is_set():
             with conn.transaction():
                 claimed = repository.claim(
-                    conn, worker=self.worker, now=self._clock.now(), limit=1,
+                    conn,
+                    worker=self.worker,
+                    now=self._clock.now(),
+                    limit=1,
                     redact=self._redact,
-                )  # fmt: skip
+                )
             if not claimed:
                 break
             for row in claimed:
@@ -184,9 +190,10 @@ class Dispatcher:
                 return self._apprise.send(message)
             if self._sink is None:
                 return SendResult(
-                    False, "no ticket sink configured (set FOREWARN_TICKET_WEBHOOK_URL)",
+                    False,
+                    "no ticket sink configured (set FOREWARN_TICKET_WEBHOOK_URL)",
                     self._redact(message.target),
-                )  # fmt: skip
+                )
             return self._sink.send(message.payload, message.key)
         except Exception as exc:  # channels return failures; this guards a buggy one
             log.exception("channel raised while sending %s", message.key)
@@ -202,9 +209,13 @@ class Dispatcher:
                 retry_in = backoff(self._settings, row.attempt)
             with conn.transaction():
                 status = repository.finish(
-                    conn, notification_id=row.notification_id, attempt=row.attempt,
-                    result=result, retry_in=retry_in, at=pending.at,
-                )  # fmt: skip
+                    conn,
+                    notification_id=row.notification_id,
+                    attempt=row.attempt,
+                    result=result,
+                    retry_in=retry_in,
+                    at=pending.at,
+                )
             self._unrecorded.pop(0)
             if status == "sent":
                 self._count("sent")
@@ -212,13 +223,17 @@ class Dispatcher:
                 self._count("retried")
                 assert retry_in is not None
                 due = time.monotonic() + retry_in.total_seconds()
-                self._next_retry = due if self._next_retry <= time.monotonic() else min(
-                    self._next_retry, due
-                )  # fmt: skip
+                self._next_retry = (
+                    due if self._next_retry <= time.monotonic() else min(self._next_retry, due)
+                )
             else:
                 self._count("failed")
-                log.error("notification %s failed for good after %d attempt(s): %s",
-                          row.message.key, row.attempt, result.error)  # fmt: skip
+                log.error(
+                    "notification %s failed for good after %d attempt(s): %s",
+                    row.message.key,
+                    row.attempt,
+                    result.error,
+                )
 
     @property
     def _max_attempts(self) -> int:
@@ -268,8 +283,11 @@ class Dispatcher:
                     pass
             except (psycopg.Error, StorageError) as exc:
                 self._count("database_errors")
-                log.warning("database error in the dispatcher (%s); retrying in %.1f s",
-                            str(exc).strip() or type(exc).__name__, pause)  # fmt: skip
+                log.warning(
+                    "database error in the dispatcher (%s); retrying in %.1f s",
+                    str(exc).strip() or type(exc).__name__,
+                    pause,
+                )
                 for conn in (listen, self._conn):
                     if conn is not None:
                         with suppress(psycopg.Error):

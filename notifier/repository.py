@@ -42,10 +42,24 @@ def enqueue(conn: Conn, *, message: OutboundMessage) -> int | None:
         f"INSERT INTO notifications ({_COLUMNS}) "
         "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
         "ON CONFLICT (key) DO NOTHING RETURNING notification_id",
-        (m.key, m.channel, m.audience, m.target, m.title, m.body, Jsonb(dict(m.payload)),
-         m.owner_id, m.device_id, m.incident_id, m.ticket_id, m.guide_id, m.locale,
-         m.created_at, m.not_before),
-    ).fetchone()  # fmt: skip
+        (
+            m.key,
+            m.channel,
+            m.audience,
+            m.target,
+            m.title,
+            m.body,
+            Jsonb(dict(m.payload)),
+            m.owner_id,
+            m.device_id,
+            m.incident_id,
+            m.ticket_id,
+            m.guide_id,
+            m.locale,
+            m.created_at,
+            m.not_before,
+        ),
+    ).fetchone()
     return None if row is None else cast(int, row[0])
 
 
@@ -124,9 +138,16 @@ def finish(
          WHERE notification_id = %(id)s AND attempts = %(attempt)s
            AND status IN ('sending', 'interrupted')
         """,
-        {"status": status, "ok": result.ok, "retry": retry_in, "error": result.error, "at": at,
-         "id": notification_id, "attempt": attempt},
-    )  # fmt: skip
+        {
+            "status": status,
+            "ok": result.ok,
+            "retry": retry_in,
+            "error": result.error,
+            "at": at,
+            "id": notification_id,
+            "attempt": attempt,
+        },
+    )
     conn.execute(
         "UPDATE notification_attempts SET finished_at = clock_timestamp(), ok = %s, error = %s,"
         " target = %s WHERE notification_id = %s AND attempt = %s",
@@ -226,12 +247,22 @@ def get(conn: Conn, *, key: str) -> Row | None:
 
 def _claimed(r: dict[str, Any]) -> ClaimedNotification:
     message = OutboundMessage(
-        key=r["key"], channel=r["channel"], audience=r["audience"], target=r["target"],
-        title=r["title"], body=r["body"], payload=r["payload"], owner_id=r["owner_id"],
-        device_id=r["device_id"], incident_id=r["incident_id"], ticket_id=r["ticket_id"],
-        guide_id=r["guide_id"], locale=r["locale"], created_at=r["created_at"],
+        key=r["key"],
+        channel=r["channel"],
+        audience=r["audience"],
+        target=r["target"],
+        title=r["title"],
+        body=r["body"],
+        payload=r["payload"],
+        owner_id=r["owner_id"],
+        device_id=r["device_id"],
+        incident_id=r["incident_id"],
+        ticket_id=r["ticket_id"],
+        guide_id=r["guide_id"],
+        locale=r["locale"],
+        created_at=r["created_at"],
         not_before=r["not_before"],
-    )  # fmt: skip
+    )
     return ClaimedNotification(r["notification_id"], r["attempts"], message)
 
 

@@ -123,15 +123,21 @@ def quiet_until(owner: Owner, now: datetime) -> datetime | None:
     return datetime.combine(end_day, end, tzinfo=zone).astimezone(now.tzinfo)
 
 
-def on_signal(signal: Signal, device: Device, history: History, rules: RuleSet,
-              now: datetime) -> Decision:  # fmt: skip
+def on_signal(
+    signal: Signal, device: Device, history: History, rules: RuleSet, now: datetime
+) -> Decision:
     """What a new prediction calls for."""
     timing = rules.timing
     segment = segment_of(device, now, timing)
     if history.open is not None:
-        return Decision(Verdict.TRACK, "an incident is already open for this device and fault",
-                        rule=history.open.rule, segment=segment, state=history.open.state,
-                        fleet=_fleet(history, rules, device, joining=history.open))  # fmt: skip
+        return Decision(
+            Verdict.TRACK,
+            "an incident is already open for this device and fault",
+            rule=history.open.rule,
+            segment=segment,
+            state=history.open.state,
+            fleet=_fleet(history, rules, device, joining=history.open),
+        )
     if history.snoozed_until is not None and history.snoozed_until > now:
         why = f"snoozed until {history.snoozed_until:%Y-%m-%d %H:%M} UTC"
         return Decision(Verdict.NOTHING, f"{why}: {history.snooze_reason or 'no reason given'}")
@@ -147,8 +153,9 @@ def on_signal(signal: Signal, device: Device, history: History, rules: RuleSet,
         guide, held = _guide(device.owner, history, now, timing, urgent=urgent, segment=segment)
     ticket = None
     if rule.action is Action.TICKET and fleet is None:
-        ticket = _ticket(rules, rule.priority, rule.tier, device, segment, history, now,
-                         guide_sent=False)  # fmt: skip
+        ticket = _ticket(
+            rules, rule.priority, rule.tier, device, segment, history, now, guide_sent=False
+        )
     wait = rule.action is Action.GUIDE_THEN_TICKET
     # A ticket rule whose device joined a fleet incident is ticketed: the fleet ticket covers it.
     ticketed = ticket is not None or (fleet is not None and rule.action is Action.TICKET)
@@ -159,14 +166,21 @@ def on_signal(signal: Signal, device: Device, history: History, rules: RuleSet,
     if held:
         parts.append(held)
     return Decision(
-        Verdict.OPEN, "; ".join(parts), rule=rule.name, segment=segment, state=state,
-        guide=guide, ticket=ticket, fleet=fleet,
+        Verdict.OPEN,
+        "; ".join(parts),
+        rule=rule.name,
+        segment=segment,
+        state=state,
+        guide=guide,
+        ticket=ticket,
+        fleet=fleet,
         ticket_due_at=now + rule.wait if wait else None,
-    )  # fmt: skip
+    )
 
 
-def on_timer(incident: OpenIncident, device: Device, history: History, rules: RuleSet,
-             now: datetime) -> Decision:  # fmt: skip
+def on_timer(
+    incident: OpenIncident, device: Device, history: History, rules: RuleSet, now: datetime
+) -> Decision:
     """What the passing of time calls for on an open incident: recovery, or the ticket that
     a guide's wait promised."""
     timing = rules.timing
@@ -175,58 +189,102 @@ def on_timer(incident: OpenIncident, device: Device, history: History, rules: Ru
         guided = incident.guide_sent_at is not None and incident.ticket_id is None
         outcome = "recovered_after_guide" if guided else "recovered"
         why = f"{_minutes(clean)} min of telemetry without a prediction"
-        return Decision(Verdict.RECOVERED, why, rule=incident.rule, segment=incident.segment,
-                        state="closed", outcome=outcome)  # fmt: skip
+        return Decision(
+            Verdict.RECOVERED,
+            why,
+            rule=incident.rule,
+            segment=incident.segment,
+            state="closed",
+            outcome=outcome,
+        )
     due = incident.ticket_due_at
     if due is None or now < due or incident.ticket_id is not None:
         return Decision(Verdict.NOTHING, "waiting", rule=incident.rule, state=incident.state)
     if incident.fleet_incident_id is not None:
-        return Decision(Verdict.NOTHING, "covered by its fleet incident's ticket",
-                        rule=incident.rule, state=incident.state)  # fmt: skip
+        return Decision(
+            Verdict.NOTHING,
+            "covered by its fleet incident's ticket",
+            rule=incident.rule,
+            state=incident.state,
+        )
     if history.snoozed_until is not None and history.snoozed_until > now:
-        return Decision(Verdict.NOTHING, f"snoozed until {history.snoozed_until:%H:%M} UTC",
-                        rule=incident.rule, state=incident.state)  # fmt: skip
+        return Decision(
+            Verdict.NOTHING,
+            f"snoozed until {history.snoozed_until:%H:%M} UTC",
+            rule=incident.rule,
+            state=incident.state,
+        )
     rule = next((r for r in rules.rules if r.name == incident.rule), None)
     priority = rule.priority if rule else Priority.MINOR
     tier = rule.tier if rule else Tier.L1
     sent = incident.guide_sent_at is not None
-    ticket = _ticket(rules, priority, tier, device, incident.segment, history, now,
-                     guide_sent=sent)  # fmt: skip
+    ticket = _ticket(rules, priority, tier, device, incident.segment, history, now, guide_sent=sent)
     why = "not recovered within the guide's wait" if sent else "not recovered within the wait"
-    return Decision(Verdict.TICKET, why, rule=incident.rule, segment=incident.segment,
-                    state="ticketed", ticket=ticket)  # fmt: skip
+    return Decision(
+        Verdict.TICKET,
+        why,
+        rule=incident.rule,
+        segment=incident.segment,
+        state="ticketed",
+        ticket=ticket,
+    )
 
 
-def _guide(owner: Owner | None, history: History, now: datetime, timing: Timing, *,
-           urgent: bool, segment: Segment) -> tuple[GuideOrder | None, str]:  # fmt: skip
+def _guide(
+    owner: Owner | None,
+    history: History,
+    now: datetime,
+    timing: Timing,
+    *,
+    urgent: bool,
+    segment: Segment,
+) -> tuple[GuideOrder | None, str]:
     if owner is None or not owner.targets:
         return None, "no guide: the owner has no notification target"
     last = history.last_owner_notice_at
     if not urgent and last is not None and now - last < timing.cooldown:
         return None, f"guide held: owner told {_minutes(now - last)} min ago (cooldown)"
     until = None if urgent else quiet_until(owner, now)
-    order = GuideOrder(send_at=until or now, quiet_deferred=until is not None, urgent=urgent,
-                       onboarding=segment is Segment.NOVICE)  # fmt: skip
+    order = GuideOrder(
+        send_at=until or now,
+        quiet_deferred=until is not None,
+        urgent=urgent,
+        onboarding=segment is Segment.NOVICE,
+    )
     held = f"guide deferred to {until:%H:%M} UTC (quiet hours)" if until else ""
     return order, held
 
 
-def _ticket(rules: RuleSet, priority: Priority, tier: Tier, device: Device, segment: Segment,
-            history: History, now: datetime, *, guide_sent: bool) -> TicketOrder:  # fmt: skip
+def _ticket(
+    rules: RuleSet,
+    priority: Priority,
+    tier: Tier,
+    device: Device,
+    segment: Segment,
+    history: History,
+    now: datetime,
+    *,
+    guide_sent: bool,
+) -> TicketOrder:
     owner = device.owner
     if segment is Segment.ENTERPRISE and owner is not None:
         team = f"enterprise:{owner.enterprise_account}"
     else:
         team = tier.team
     return TicketOrder(
-        priority=priority, tier=tier, team=team, guide_sent=guide_sent,
+        priority=priority,
+        tier=tier,
+        team=team,
+        guide_sent=guide_sent,
         dues=dues(rules, priority=priority, tier=tier, segment=segment, opened_at=now),
-        recurrence_of=history.previous_ticket_id, recurrences=history.recurrences,
-    )  # fmt: skip
+        recurrence_of=history.previous_ticket_id,
+        recurrences=history.recurrences,
+    )
 
 
-def _fleet(history: History, rules: RuleSet, device: Device, *,
-           joining: OpenIncident | None) -> FleetOrder | None:  # fmt: skip
+def _fleet(
+    history: History, rules: RuleSet, device: Device, *, joining: OpenIncident | None
+) -> FleetOrder | None:
     """A fleet order when this device's cohort has reached the fleet threshold."""
     if device.model is None or device.firmware is None:
         return None

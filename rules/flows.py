@@ -37,8 +37,9 @@ class Outcome:
     queued: int = 0  # notifications put in the outbox
 
 
-def apply_signal(conn: Conn, settings: Settings, rules: RuleSet, *, signal: Signal,
-                 now: datetime) -> Outcome:  # fmt: skip
+def apply_signal(
+    conn: Conn, settings: Settings, rules: RuleSet, *, signal: Signal, now: datetime
+) -> Outcome:
     """Decide on a prediction and carry the decision out, in one transaction."""
     with conn.transaction():
         repo.lock(conn, key=f"incident:{signal.device_id}:{signal.fault}")
@@ -52,21 +53,46 @@ def apply_signal(conn: Conn, settings: Settings, rules: RuleSet, *, signal: Sign
             assert history.open is not None
             tracked = history.open.incident_id
             repo.track(conn, incident_id=tracked, signal=signal)
-            joined = _fleet(conn, settings, rules, decision.fleet, device, signal.fault, now,
-                            incident_id=tracked, ticket_id=history.open.ticket_id)  # fmt: skip
+            joined = _fleet(
+                conn,
+                settings,
+                rules,
+                decision.fleet,
+                device,
+                signal.fault,
+                now,
+                incident_id=tracked,
+                ticket_id=history.open.ticket_id,
+            )
             return Outcome(decision, tracked, fleet_incident_id=joined)
         if decision.verdict is not Verdict.OPEN:
             return Outcome(decision)
-        incident_id = repo.insert_incident(conn, signal=signal, device=device, decision=decision,
-                                           now=now, recurrence_of=history.previous_incident_id)  # fmt: skip
+        incident_id = repo.insert_incident(
+            conn,
+            signal=signal,
+            device=device,
+            decision=decision,
+            now=now,
+            recurrence_of=history.previous_incident_id,
+        )
         if incident_id is None:  # cannot happen under the lock; the unique index is the backstop
             return Outcome(Decision(Verdict.NOTHING, "an incident opened meanwhile"))
-        fleet_id = _fleet(conn, settings, rules, decision.fleet, device, signal.fault, now,
-                          incident_id=incident_id, ticket_id=None)  # fmt: skip
+        fleet_id = _fleet(
+            conn,
+            settings,
+            rules,
+            decision.fleet,
+            device,
+            signal.fault,
+            now,
+            incident_id=incident_id,
+            ticket_id=None,
+        )
         queued = 0
         if decision.guide is not None:
-            queued = _send_guide(conn, decision.guide, device, signal, incident_id, now,
-                                 segment=decision.segment)  # fmt: skip
+            queued = _send_guide(
+                conn, decision.guide, device, signal, incident_id, now, segment=decision.segment
+            )
             if queued:
                 repo.update_incident(conn, incident_id=incident_id, guide_sent_at=now)
             else:
@@ -74,17 +100,27 @@ def apply_signal(conn: Conn, settings: Settings, rules: RuleSet, *, signal: Sign
         ticket_id = None
         if decision.ticket is not None:
             assert decision.rule is not None and decision.segment is not None
-            about = tickets.DeviceTicket(incident_id, signal, device, decision.rule,
-                                         decision.segment.value)  # fmt: skip
-            ticket_id = tickets.open_device_ticket(conn, settings, order=decision.ticket,
-                                                   about=about, now=now)  # fmt: skip
+            about = tickets.DeviceTicket(
+                incident_id, signal, device, decision.rule, decision.segment.value
+            )
+            ticket_id = tickets.open_device_ticket(
+                conn, settings, order=decision.ticket, about=about, now=now
+            )
             repo.update_incident(conn, incident_id=incident_id, ticket_id=ticket_id)
         outbox.notify_outbox(conn)
         return Outcome(decision, incident_id, ticket_id, fleet_id, queued)
 
 
-def apply_timer(conn: Conn, settings: Settings, rules: RuleSet, *, incident_id: int,
-                device_id: str, fault: str, now: datetime) -> Outcome:  # fmt: skip
+def apply_timer(
+    conn: Conn,
+    settings: Settings,
+    rules: RuleSet,
+    *,
+    incident_id: int,
+    device_id: str,
+    fault: str,
+    now: datetime,
+) -> Outcome:
     """Recover an open incident, or open the ticket its guide's wait promised."""
     with conn.transaction():
         repo.lock(conn, key=f"incident:{device_id}:{fault}")
@@ -95,20 +131,33 @@ def apply_timer(conn: Conn, settings: Settings, rules: RuleSet, *, incident_id: 
         history = repo.history(conn, device=device, fault=fault, now=now, rules=rules)
         decision = decide.on_timer(incident, device, history, rules, now)
         if decision.verdict is Verdict.RECOVERED:
-            repo.update_incident(conn, incident_id=incident_id, state="closed", closed_at=now,
-                                 recovered_at=now, outcome=decision.outcome)  # fmt: skip
+            repo.update_incident(
+                conn,
+                incident_id=incident_id,
+                state="closed",
+                closed_at=now,
+                recovered_at=now,
+                outcome=decision.outcome,
+            )
             if incident.ticket_id is not None:
-                tickets.suggest_resolve(conn, ticket_id=incident.ticket_id, now=now,
-                                        why=decision.why)  # fmt: skip
+                tickets.suggest_resolve(
+                    conn, ticket_id=incident.ticket_id, now=now, why=decision.why
+                )
             return Outcome(decision, incident_id, incident.ticket_id)
         if decision.verdict is not Verdict.TICKET or decision.ticket is None:
             return Outcome(decision, incident_id)
         signal = repo.incident_signal(conn, incident_id=incident_id)
-        about = tickets.DeviceTicket(incident_id, signal, device, incident.rule,
-                                     incident.segment.value,
-                                     tuple(repo.guides_sent(conn, incident_id=incident_id)))  # fmt: skip
-        ticket_id = tickets.open_device_ticket(conn, settings, order=decision.ticket, about=about,
-                                               now=now)  # fmt: skip
+        about = tickets.DeviceTicket(
+            incident_id,
+            signal,
+            device,
+            incident.rule,
+            incident.segment.value,
+            tuple(repo.guides_sent(conn, incident_id=incident_id)),
+        )
+        ticket_id = tickets.open_device_ticket(
+            conn, settings, order=decision.ticket, about=about, now=now
+        )
         repo.update_incident(conn, incident_id=incident_id, state="ticketed", ticket_id=ticket_id)
         outbox.notify_outbox(conn)
         return Outcome(decision, incident_id, ticket_id)
@@ -119,76 +168,149 @@ def _lock_cohort(conn: Conn, device: Device, fault: str) -> None:
         repo.lock(conn, key=f"fleet:{device.model}:{device.firmware}:{fault}")
 
 
-def _fleet(conn: Conn, settings: Settings, rules: RuleSet, order: FleetOrder | None,
-           device: Device, fault: str, now: datetime, *, incident_id: int,
-           ticket_id: int | None) -> int | None:  # fmt: skip
+def _fleet(
+    conn: Conn,
+    settings: Settings,
+    rules: RuleSet,
+    order: FleetOrder | None,
+    device: Device,
+    fault: str,
+    now: datetime,
+    *,
+    incident_id: int,
+    ticket_id: int | None,
+) -> int | None:
     """Open or join the cohort's fleet incident; returns its id (None: no fleet)."""
     if order is None or device.model is None or device.firmware is None:
         return None
     if order.open_new:
-        fleet_id = repo.open_fleet(conn, model=device.model, firmware=device.firmware,
-                                   fault=fault, now=now, devices=order.devices,
-                                   priority=order.priority)  # fmt: skip
+        fleet_id = repo.open_fleet(
+            conn,
+            model=device.model,
+            firmware=device.firmware,
+            fault=fault,
+            now=now,
+            devices=order.devices,
+            priority=order.priority,
+        )
         fleet_ticket = tickets.open_fleet_ticket(
-            conn, settings, rules, fleet_incident_id=fleet_id, model=device.model,
-            firmware=device.firmware, fault=fault, devices=order.devices,
-            priority=order.priority, now=now,
-        )  # fmt: skip
-        repo.update_fleet(conn, fleet_incident_id=fleet_id, devices=order.devices,
-                          ticket_id=fleet_ticket)  # fmt: skip
-        linked = repo.link_cohort(conn, fleet_incident_id=fleet_id, model=device.model,
-                                  firmware=device.firmware, fault=fault,
-                                  since=now - rules.fleet.window)  # fmt: skip
+            conn,
+            settings,
+            rules,
+            fleet_incident_id=fleet_id,
+            model=device.model,
+            firmware=device.firmware,
+            fault=fault,
+            devices=order.devices,
+            priority=order.priority,
+            now=now,
+        )
+        repo.update_fleet(
+            conn, fleet_incident_id=fleet_id, devices=order.devices, ticket_id=fleet_ticket
+        )
+        linked = repo.link_cohort(
+            conn,
+            fleet_incident_id=fleet_id,
+            model=device.model,
+            firmware=device.firmware,
+            fault=fault,
+            since=now - rules.fleet.window,
+        )
         tickets.link_children(conn, parent_ticket_id=fleet_ticket, ticket_ids=linked, now=now)
         return fleet_id
     assert order.fleet_incident_id is not None
     joined = order.fleet_incident_id
     repo.update_incident(conn, incident_id=incident_id, fleet_incident_id=joined)
-    repo.update_fleet(conn, fleet_incident_id=joined, devices=order.devices,
-                      priority=order.priority)  # fmt: skip
+    repo.update_fleet(
+        conn, fleet_incident_id=joined, devices=order.devices, priority=order.priority
+    )
     parent = repo.fleet_ticket(conn, fleet_incident_id=joined)
     if parent is not None:
-        tickets.raise_fleet_priority(conn, rules, ticket_id=parent, priority=order.priority,
-                                     devices=order.devices, now=now)  # fmt: skip
+        tickets.raise_fleet_priority(
+            conn, rules, ticket_id=parent, priority=order.priority, devices=order.devices, now=now
+        )
         if ticket_id is not None:
             tickets.link_children(conn, parent_ticket_id=parent, ticket_ids=[ticket_id], now=now)
     return joined
 
 
-def _send_guide(conn: Conn, order: GuideOrder, device: Device, signal: Signal, incident_id: int,
-                now: datetime, *, segment: Segment | None) -> int:  # fmt: skip
+def _send_guide(
+    conn: Conn,
+    order: GuideOrder,
+    device: Device,
+    signal: Signal,
+    incident_id: int,
+    now: datetime,
+    *,
+    segment: Segment | None,
+) -> int:
     """Queue the fault's guide (and a novice's onboarding guide) to every owner target."""
     owner = device.owner
     if owner is None or not owner.targets:
         return 0
     audience = segment.value if segment in (Segment.NOVICE, Segment.SENIOR) else "all"
-    guide = guide_for(conn, fault=signal.fault, kind=device.kind, model=device.model,
-                      firmware=device.firmware, locale=owner.locale, audience=audience)  # fmt: skip
+    guide = guide_for(
+        conn,
+        fault=signal.fault,
+        kind=device.kind,
+        model=device.model,
+        firmware=device.firmware,
+        locale=owner.locale,
+        audience=audience,
+    )
     if guide is None:
         return 0
-    facts = GuideFacts(kind=device.kind, model=device.model, firmware=device.firmware,
-                       owner_name=owner.name, hours_to_empty=signal.hours_to_empty)  # fmt: skip
+    facts = GuideFacts(
+        kind=device.kind,
+        model=device.model,
+        firmware=device.firmware,
+        owner_name=owner.name,
+        hours_to_empty=signal.hours_to_empty,
+    )
     text = render(guide, facts)
     queued = 0
     for target in owner.targets:
         tag = _short(target)
-        queued += _enqueue(conn, OutboundMessage(
-            key=f"guide:{incident_id}:{tag}", channel="apprise", audience="owner",
-            target=target, title=text.title, body=text.body, created_at=now,
-            not_before=order.send_at, owner_id=owner.owner_id, device_id=device.device_id,
-            incident_id=incident_id, guide_id=guide.guide_id, locale=guide.locale,
-        ))  # fmt: skip
+        queued += _enqueue(
+            conn,
+            OutboundMessage(
+                key=f"guide:{incident_id}:{tag}",
+                channel="apprise",
+                audience="owner",
+                target=target,
+                title=text.title,
+                body=text.body,
+                created_at=now,
+                not_before=order.send_at,
+                owner_id=owner.owner_id,
+                device_id=device.device_id,
+                incident_id=incident_id,
+                guide_id=guide.guide_id,
+                locale=guide.locale,
+            ),
+        )
         if order.onboarding:
             welcome = onboarding_for(conn, kind=device.kind, locale=owner.locale)
             if welcome is not None:
                 w = render(welcome, facts)
                 # Keyed by owner and product kind: a novice is welcomed once, not per fault.
-                _enqueue(conn, OutboundMessage(
-                    key=f"onboarding:{owner.owner_id}:{device.kind}:{tag}", channel="apprise",
-                    audience="owner", target=target, title=w.title, body=w.body,
-                    created_at=now, not_before=order.send_at, owner_id=owner.owner_id,
-                    device_id=device.device_id, guide_id=welcome.guide_id, locale=welcome.locale,
-                ))  # fmt: skip
+                _enqueue(
+                    conn,
+                    OutboundMessage(
+                        key=f"onboarding:{owner.owner_id}:{device.kind}:{tag}",
+                        channel="apprise",
+                        audience="owner",
+                        target=target,
+                        title=w.title,
+                        body=w.body,
+                        created_at=now,
+                        not_before=order.send_at,
+                        owner_id=owner.owner_id,
+                        device_id=device.device_id,
+                        guide_id=welcome.guide_id,
+                        locale=welcome.locale,
+                    ),
+                )
     return queued
 
 

@@ -43,8 +43,17 @@ def device(conn: Conn, *, device_id: str) -> Device | None:
     owner = None
     if row[6] is not None:
         enterprise = (row[14] or row[7]) if row[13] == "enterprise" else None
-        owner = Owner(row[6], row[7], row[8], row[9], row[10], row[11], row[12], enterprise,
-                      tuple(row[15] or ()))  # fmt: skip
+        owner = Owner(
+            row[6],
+            row[7],
+            row[8],
+            row[9],
+            row[10],
+            row[11],
+            row[12],
+            enterprise,
+            tuple(row[15] or ()),
+        )
     return Device(row[0], row[1], row[2], row[3], row[4], owner, row[5])
 
 
@@ -105,9 +114,14 @@ def history(conn: Conn, *, device: Device, fault: str, now: datetime, rules: Rul
              AND (fault IS NULL OR fault = %(fault)s)
              AND (device_id = %(device)s OR (model = %(model)s AND firmware = %(firmware)s))
            ORDER BY ends_at DESC LIMIT 1""",
-        {"now": now, "fault": fault, "device": device.device_id, "model": device.model,
-         "firmware": device.firmware},
-    ).fetchone()  # fmt: skip
+        {
+            "now": now,
+            "fault": fault,
+            "device": device.device_id,
+            "model": device.model,
+            "firmware": device.firmware,
+        },
+    ).fetchone()
     cohort, fleet_id, fleet_priority = 0, None, None
     if device.model is not None and device.firmware is not None:
         c = conn.execute(
@@ -125,17 +139,28 @@ def history(conn: Conn, *, device: Device, fault: str, now: datetime, rules: Rul
         if f is not None:
             fleet_id, fleet_priority = int(f[0]), Priority(f[1])
     return History(
-        open=open_incident, last_owner_notice_at=told,
-        previous_incident_id=None if prev is None else prev[0], previous_ticket_id=prev_ticket,
+        open=open_incident,
+        last_owner_notice_at=told,
+        previous_incident_id=None if prev is None else prev[0],
+        previous_ticket_id=prev_ticket,
         recurrences=0 if prev is None else int(prev[2]),
         snoozed_until=None if snooze is None else snooze[0],
         snooze_reason=None if snooze is None else snooze[1],
-        cohort_devices=cohort, fleet_incident_id=fleet_id, fleet_priority=fleet_priority,
-    )  # fmt: skip
+        cohort_devices=cohort,
+        fleet_incident_id=fleet_id,
+        fleet_priority=fleet_priority,
+    )
 
 
-def insert_incident(conn: Conn, *, signal: Signal, device: Device, decision: Decision,
-                    now: datetime, recurrence_of: int | None) -> int | None:  # fmt: skip
+def insert_incident(
+    conn: Conn,
+    *,
+    signal: Signal,
+    device: Device,
+    decision: Decision,
+    now: datetime,
+    recurrence_of: int | None,
+) -> int | None:
     """Open an incident; None if one is already open (the partial unique index says so)."""
     assert decision.segment is not None and decision.rule is not None
     row = conn.execute(
@@ -145,11 +170,24 @@ def insert_incident(conn: Conn, *, signal: Signal, device: Device, decision: Dec
            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
            ON CONFLICT (device_id, fault) WHERE closed_at IS NULL DO NOTHING
            RETURNING incident_id""",
-        (signal.device_id, signal.fault, device.owner.owner_id if device.owner else None,
-         decision.segment.value, decision.rule, decision.state, now, signal.at,
-         signal.probability, signal.probability, signal.hours_to_empty, list(signal.reasons),
-         signal.model_version, decision.ticket_due_at, recurrence_of),
-    ).fetchone()  # fmt: skip
+        (
+            signal.device_id,
+            signal.fault,
+            device.owner.owner_id if device.owner else None,
+            decision.segment.value,
+            decision.rule,
+            decision.state,
+            now,
+            signal.at,
+            signal.probability,
+            signal.probability,
+            signal.hours_to_empty,
+            list(signal.reasons),
+            signal.model_version,
+            decision.ticket_due_at,
+            recurrence_of,
+        ),
+    ).fetchone()
     return None if row is None else int(row[0])
 
 
@@ -161,9 +199,16 @@ def track(conn: Conn, *, incident_id: int, signal: Signal) -> None:
                   hours_to_empty = coalesce(%s, hours_to_empty), reasons = %s,
                   model_version = %s, updated_at = clock_timestamp()
            WHERE incident_id = %s""",
-        (signal.at, signal.probability, signal.probability, signal.hours_to_empty,
-         list(signal.reasons), signal.model_version, incident_id),
-    )  # fmt: skip
+        (
+            signal.at,
+            signal.probability,
+            signal.probability,
+            signal.hours_to_empty,
+            list(signal.reasons),
+            signal.model_version,
+            incident_id,
+        ),
+    )
 
 
 def update_incident(conn: Conn, *, incident_id: int, **values: Any) -> None:
@@ -204,8 +249,16 @@ def open_incident(conn: Conn, *, incident_id: int) -> OpenIncident | None:
     return None if row is None else _incident(row)
 
 
-def open_fleet(conn: Conn, *, model: str, firmware: str, fault: str, now: datetime,
-               devices: int, priority: Priority) -> int:  # fmt: skip
+def open_fleet(
+    conn: Conn,
+    *,
+    model: str,
+    firmware: str,
+    fault: str,
+    now: datetime,
+    devices: int,
+    priority: Priority,
+) -> int:
     """A new fleet incident for a firmware cohort; returns its id."""
     row = conn.execute(
         """INSERT INTO fleet_incidents (model, firmware, fault, opened_at, devices, priority)
@@ -216,8 +269,9 @@ def open_fleet(conn: Conn, *, model: str, firmware: str, fault: str, now: dateti
     return int(row[0])
 
 
-def link_cohort(conn: Conn, *, fleet_incident_id: int, model: str, firmware: str, fault: str,
-                since: datetime) -> list[int]:  # fmt: skip
+def link_cohort(
+    conn: Conn, *, fleet_incident_id: int, model: str, firmware: str, fault: str, since: datetime
+) -> list[int]:
     """Tie the cohort's open incidents since `since` to the fleet incident; returns the
     device tickets they had, to be linked to the fleet ticket."""
     rows = conn.execute(
@@ -232,8 +286,14 @@ def link_cohort(conn: Conn, *, fleet_incident_id: int, model: str, firmware: str
     return [int(r[0]) for r in rows if r[0] is not None]
 
 
-def update_fleet(conn: Conn, *, fleet_incident_id: int, devices: int,
-                 priority: Priority | None = None, ticket_id: int | None = None) -> None:  # fmt: skip
+def update_fleet(
+    conn: Conn,
+    *,
+    fleet_incident_id: int,
+    devices: int,
+    priority: Priority | None = None,
+    ticket_id: int | None = None,
+) -> None:
     """Record a fleet incident's device count and priority (never lower) and ticket."""
     conn.execute(
         """UPDATE fleet_incidents SET devices = greatest(devices, %(devices)s),
@@ -261,10 +321,18 @@ def fleet_ticket(conn: Conn, *, fleet_incident_id: int) -> int | None:
     return None if row is None or row[0] is None else int(row[0])
 
 
-def add_snooze(conn: Conn, *, starts_at: datetime, ends_at: datetime, reason: str,
-               device_id: str | None = None, model: str | None = None,
-               firmware: str | None = None, fault: str | None = None,
-               created_by: str | None = None) -> int:  # fmt: skip
+def add_snooze(
+    conn: Conn,
+    *,
+    starts_at: datetime,
+    ends_at: datetime,
+    reason: str,
+    device_id: str | None = None,
+    model: str | None = None,
+    firmware: str | None = None,
+    fault: str | None = None,
+    created_by: str | None = None,
+) -> int:
     """A snooze for a device, or a maintenance window for a firmware cohort."""
     row = conn.execute(
         """INSERT INTO snoozes (device_id, model, firmware, fault, starts_at, ends_at, reason,
@@ -276,8 +344,9 @@ def add_snooze(conn: Conn, *, starts_at: datetime, ends_at: datetime, reason: st
     return int(row[0])
 
 
-def signals_since(conn: Conn, *, updated_after: datetime, limit: int
-                  ) -> list[tuple[Signal, datetime]]:  # fmt: skip
+def signals_since(
+    conn: Conn, *, updated_after: datetime, limit: int
+) -> list[tuple[Signal, datetime]]:
     """Predictions written after `updated_after`, oldest write first, with their write time."""
     rows = conn.execute(
         """SELECT device_id, fault, probability, last_at, horizon_h, hours_to_empty, reasons,
@@ -286,10 +355,21 @@ def signals_since(conn: Conn, *, updated_after: datetime, limit: int
         (updated_after, limit),
     ).fetchall()
     return [
-        (Signal(r[0], r[1], float(r[2]), r[3], float(r[4]),
-                None if r[5] is None else float(r[5]), tuple(r[6]), r[7]), r[8])
+        (
+            Signal(
+                r[0],
+                r[1],
+                float(r[2]),
+                r[3],
+                float(r[4]),
+                None if r[5] is None else float(r[5]),
+                tuple(r[6]),
+                r[7],
+            ),
+            r[8],
+        )
         for r in rows
-    ]  # fmt: skip
+    ]
 
 
 def cursor(conn: Conn, *, name: str) -> datetime | None:
@@ -366,9 +446,19 @@ def summary_counts(conn: Conn, *, after: Marks = Marks()) -> dict[str, int]:
         {"i": after.incident, "t": after.ticket, "f": after.fleet, "n": after.notification},
     ).fetchone()
     assert row is not None
-    keys = ("incidents", "recovered_after_guide", "guides_sent", "guides_queued",
-            "device_tickets", "critical_tickets", "fleet_incidents", "fleet_devices",
-            "escalations", "breach_warnings", "notifications_failed")  # fmt: skip
+    keys = (
+        "incidents",
+        "recovered_after_guide",
+        "guides_sent",
+        "guides_queued",
+        "device_tickets",
+        "critical_tickets",
+        "fleet_incidents",
+        "fleet_devices",
+        "escalations",
+        "breach_warnings",
+        "notifications_failed",
+    )
     return dict(zip(keys, (int(v) for v in row), strict=True))
 
 
@@ -385,8 +475,16 @@ def incident_signal(conn: Conn, *, incident_id: int) -> Signal:
         (incident_id,),
     ).fetchone()
     assert row is not None
-    return Signal(row[0], row[1], float(row[2]), row[3], float(row[4]),
-                  None if row[5] is None else float(row[5]), tuple(row[6]), row[7])  # fmt: skip
+    return Signal(
+        row[0],
+        row[1],
+        float(row[2]),
+        row[3],
+        float(row[4]),
+        None if row[5] is None else float(row[5]),
+        tuple(row[6]),
+        row[7],
+    )
 
 
 def guides_sent(conn: Conn, *, incident_id: int) -> list[dict[str, Any]]:
@@ -397,10 +495,15 @@ def guides_sent(conn: Conn, *, incident_id: int) -> list[dict[str, Any]]:
         (incident_id,),
     ).fetchall()
     return [
-        {"guide_id": r[0], "locale": r[1], "status": r[2], "queued_at": r[3].isoformat(),
-         "sent_at": None if r[4] is None else r[4].isoformat()}
+        {
+            "guide_id": r[0],
+            "locale": r[1],
+            "status": r[2],
+            "queued_at": r[3].isoformat(),
+            "sent_at": None if r[4] is None else r[4].isoformat(),
+        }
         for r in rows
-    ]  # fmt: skip
+    ]
 
 
 def due_incidents(conn: Conn, *, now: datetime, clear_after: timedelta) -> list[Watched]:
@@ -427,8 +530,7 @@ def default_owner_targets(conn: Conn, *, prefix: str) -> int:
     return cur.rowcount
 
 
-def device_signals(conn: Conn, *, device_id: str, since: datetime, until: datetime
-                   ) -> list[Signal]:  # fmt: skip
+def device_signals(conn: Conn, *, device_id: str, since: datetime, until: datetime) -> list[Signal]:
     """A device's stored predictions whose latest reading falls in (`since`, `until`], oldest
     first: one per fault and hour, as the scorer keeps them (for replaying a rule set)."""
     rows = conn.execute(
@@ -439,10 +541,18 @@ def device_signals(conn: Conn, *, device_id: str, since: datetime, until: dateti
         (device_id, since, until),
     ).fetchall()
     return [
-        Signal(r[0], r[1], float(r[2]), r[3], float(r[4]),
-               None if r[5] is None else float(r[5]), tuple(r[6]), r[7])
+        Signal(
+            r[0],
+            r[1],
+            float(r[2]),
+            r[3],
+            float(r[4]),
+            None if r[5] is None else float(r[5]),
+            tuple(r[6]),
+            r[7],
+        )
         for r in rows
-    ]  # fmt: skip
+    ]
 
 
 @dataclass(frozen=True, slots=True)

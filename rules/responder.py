@@ -54,8 +54,9 @@ class ResponderStats:
 class Responder:
     """Turns predictions into incidents, guides and tickets, in a thread of its own."""
 
-    def __init__(self, settings: Settings, rules: RuleSet, clock: Clock, *,
-                 name: str = "default") -> None:  # fmt: skip
+    def __init__(
+        self, settings: Settings, rules: RuleSet, clock: Clock, *, name: str = "default"
+    ) -> None:
         self._settings = settings
         self._rules = rules
         self._clock = clock
@@ -85,8 +86,10 @@ class Responder:
         try:
             while not self._stop.is_set():
                 try:
-                    with connect(self._settings, autocommit=True) as listen, \
-                         connect(self._settings) as conn:  # fmt: skip
+                    with (
+                        connect(self._settings, autocommit=True) as listen,
+                        connect(self._settings) as conn,
+                    ):
                         listen.execute(f"LISTEN {PREDICTIONS_CHANNEL}")
                         self._follow(listen, conn)
                 except psycopg.OperationalError:
@@ -114,10 +117,18 @@ class Responder:
         due = repo.due_incidents(conn, now=now, clear_after=self._rules.timing.clear_after)
         conn.commit()
         for w in due:
-            out = self._guarded(partial(
-                apply_timer, conn, self._settings, self._rules,
-                incident_id=w.incident.incident_id, device_id=w.device_id, fault=w.fault,
-                now=now))  # fmt: skip
+            out = self._guarded(
+                partial(
+                    apply_timer,
+                    conn,
+                    self._settings,
+                    self._rules,
+                    incident_id=w.incident.incident_id,
+                    device_id=w.device_id,
+                    fault=w.fault,
+                    now=now,
+                )
+            )
             if out is None:
                 continue
             if out.decision.verdict is Verdict.RECOVERED:
@@ -142,8 +153,16 @@ class Responder:
                 self._seen[key] = written
                 newest[(signal.device_id, signal.fault)] = signal
             for signal in newest.values():
-                out = self._guarded(partial(apply_signal, conn, self._settings, self._rules,
-                                            signal=signal, now=self._clock.now()))  # fmt: skip
+                out = self._guarded(
+                    partial(
+                        apply_signal,
+                        conn,
+                        self._settings,
+                        self._rules,
+                        signal=signal,
+                        now=self._clock.now(),
+                    )
+                )
                 self._count("signals")
                 if out is None:
                     continue
@@ -170,8 +189,10 @@ class Responder:
         except psycopg.OperationalError:
             raise
         except psycopg.Error:
-            log.exception("a decision failed and was rolled back; it is retried when the "
-                          "prediction or the clock brings it up again")  # fmt: skip
+            log.exception(
+                "a decision failed and was rolled back; it is retried when the "
+                "prediction or the clock brings it up again"
+            )
             self._count("errors")
             return None
 

@@ -19,8 +19,9 @@ class Dues:
     tier_solve_due: datetime
 
 
-def dues(rules: RuleSet, *, priority: Priority, tier: Tier, segment: Segment | None,
-         opened_at: datetime) -> Dues:  # fmt: skip
+def dues(
+    rules: RuleSet, *, priority: Priority, tier: Tier, segment: Segment | None, opened_at: datetime
+) -> Dues:
     """Due times of a ticket opened now at `tier`.
 
     L1 works to the priority's SLA; L2 and L3 to their own hand-over times, never later than

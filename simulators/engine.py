@@ -170,9 +170,13 @@ class _DeviceSim:
         self.last_reading_ms = ms
         payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
         return Outgoing(
-            self.topic + "telemetry", payload, False, from_ms(ms), self.device.device_id,
+            self.topic + "telemetry",
+            payload,
+            False,
+            from_ms(ms),
+            self.device.device_id,
             MessageKind.TELEMETRY,
-        )  # fmt: skip
+        )
 
     def _schedule(self, next_ms: int, now_ms: int) -> None:
         self.phase = _Phase.READING
@@ -185,9 +189,13 @@ class _DeviceSim:
         self.statuses += 1
         payload = json.dumps({"status": status, "ts": format_ts(ms)}, separators=(",", ":"))
         return Outgoing(
-            self.topic + "status", payload.encode(), True, from_ms(ms), self.device.device_id,
+            self.topic + "status",
+            payload.encode(),
+            True,
+            from_ms(ms),
+            self.device.device_id,
             MessageKind.STATUS,
-        )  # fmt: skip
+        )
 
     def _day_for(self, local: datetime) -> _Day:
         key = local.toordinal()
@@ -326,9 +334,14 @@ class _DeviceSim:
     def record(self) -> DeviceRecord:
         """What this device has emitted so far."""
         return DeviceRecord(
-            self.device.device_id, self.readings, self.statuses, _opt(self.first_ms),
-            _opt(self.last_reading_ms), self.offline_ms is not None, _opt(self.offline_ms),
-        )  # fmt: skip
+            self.device.device_id,
+            self.readings,
+            self.statuses,
+            _opt(self.first_ms),
+            _opt(self.last_reading_ms),
+            self.offline_ms is not None,
+            _opt(self.offline_ms),
+        )
 
 
 def _opt(ms: int | None) -> datetime | None:

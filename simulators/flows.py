@@ -75,8 +75,14 @@ def build_fleet(
     if start is None:
         # Two days back by default, so the generated history lands near the present.
         start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)
-    return generate_fleet(devices=devices, seed=seed, start=start, span=span,
-                          fault_rate=fault_rate, number_from=number_from)  # fmt: skip
+    return generate_fleet(
+        devices=devices,
+        seed=seed,
+        start=start,
+        span=span,
+        fault_rate=fault_rate,
+        number_from=number_from,
+    )
 
 
 def run_simulation(
@@ -202,12 +208,17 @@ def _register(database_url: str, fleet: Fleet, run_id: str) -> None:
 def _write_truth(path: Path, fleet: Fleet, run_id: str) -> None:
     """Owners, devices and fault episodes as JSON lines, one record per line."""
     lines: list[dict[str, Any]] = [
-        {"record": "run", "run_id": run_id, "seed": fleet.seed, "start": fleet.start,
-         "span_s": fleet.span.total_seconds()},
+        {
+            "record": "run",
+            "run_id": run_id,
+            "seed": fleet.seed,
+            "start": fleet.start,
+            "span_s": fleet.span.total_seconds(),
+        },
         *({"record": "owner", **_plain(o)} for o in fleet.owners),
         *({"record": "device", **_plain(d)} for d in fleet.devices),
         *({"record": "fault", "run_id": run_id, **_plain(e)} for e in fleet.episodes),
-    ]  # fmt: skip
+    ]
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8") as fh:
         for line in lines:

@@ -62,11 +62,18 @@ def upsert_owners(*, conn: psycopg.Connection[Any], owners: Iterable[Owner]) -> 
     """Insert or update owners (notify_targets is left alone); returns rows affected."""
     rows = [
         (
-            o.owner_id, o.name, o.contact, o.locale, o.time_zone, o.quiet_start, o.quiet_end,
-            o.account_type.value, o.enterprise_account,
+            o.owner_id,
+            o.name,
+            o.contact,
+            o.locale,
+            o.time_zone,
+            o.quiet_start,
+            o.quiet_end,
+            o.account_type.value,
+            o.enterprise_account,
         )
         for o in owners
-    ]  # fmt: skip
+    ]
     if not rows:
         return 0
     with conn.cursor() as cur:

@@ -21,8 +21,16 @@ Conn = psycopg.Connection[tuple[Any, ...]]
 RULES = load_rules()
 
 
-def device(db: Conn, device_id: str, *, model: str = "lock-s1", firmware: str = "2.1.0",
-           kind: str = "lock", online: bool = True, owner_id: str | None = None) -> str:  # fmt: skip
+def device(
+    db: Conn,
+    device_id: str,
+    *,
+    model: str = "lock-s1",
+    firmware: str = "2.1.0",
+    kind: str = "lock",
+    online: bool = True,
+    owner_id: str | None = None,
+) -> str:
     """An owner (named after the device unless given) and a device."""
     owner_id = owner_id or f"owner-{device_id}"
     db.execute(
@@ -38,14 +46,26 @@ def device(db: Conn, device_id: str, *, model: str = "lock-s1", firmware: str = 
     return device_id
 
 
-def readings(db: Conn, device_id: str, *, start: datetime, minutes: int, battery_from: float = 80.0,
-             step_minutes: int = 1) -> int:  # fmt: skip
+def readings(
+    db: Conn,
+    device_id: str,
+    *,
+    start: datetime,
+    minutes: int,
+    battery_from: float = 80.0,
+    step_minutes: int = 1,
+) -> int:
     """A reading every `step_minutes` from `start`, battery falling 0.05 % a reading."""
     rows = [
-        (device_id, start + timedelta(minutes=i), -60.0 - (i % 7), battery_from - 0.05 * n,
-         25.0 + (i % 5) * 0.3)
+        (
+            device_id,
+            start + timedelta(minutes=i),
+            -60.0 - (i % 7),
+            battery_from - 0.05 * n,
+            25.0 + (i % 5) * 0.3,
+        )
         for n, i in enumerate(range(0, minutes, step_minutes))
-    ]  # fmt: skip
+    ]
     if rows:
         # The days the readings fall on, as the ingester makes them: tests pin their own clock,
         # and a migration only makes partitions around the wall clock's today.
@@ -59,36 +79,69 @@ def readings(db: Conn, device_id: str, *, start: datetime, minutes: int, battery
     return len(rows)
 
 
-def incident(db: Conn, device_id: str, *, fault: str = "battery_failure", opened_at: datetime,
-             probability: float = 0.9, state: str = "ticketed") -> int:  # fmt: skip
+def incident(
+    db: Conn,
+    device_id: str,
+    *,
+    fault: str = "battery_failure",
+    opened_at: datetime,
+    probability: float = 0.9,
+    state: str = "ticketed",
+) -> int:
     """An open incident with a prediction and reasons."""
     row = db.execute(
         """INSERT INTO incidents (device_id, fault, owner_id, segment, rule, state, opened_at,
                last_predicted_at, probability, max_probability, reasons, model_version)
            SELECT %s, %s, owner_id, 'regular', 'test-rule', %s, %s, %s, %s, %s, %s, NULL
            FROM devices WHERE device_id = %s RETURNING incident_id""",
-        (device_id, fault, state, opened_at, opened_at, probability, probability,
-         ["battery fell 12 % in 6 h", "voltage sagging under load"], device_id),
-    ).fetchone()  # fmt: skip
+        (
+            device_id,
+            fault,
+            state,
+            opened_at,
+            opened_at,
+            probability,
+            probability,
+            ["battery fell 12 % in 6 h", "voltage sagging under load"],
+            device_id,
+        ),
+    ).fetchone()
     assert row is not None
     return int(row[0])
 
 
-def ticket(db: Conn, device_id: str, *, opened_at: datetime, priority: Priority = Priority.MINOR,
-           tier: Tier = Tier.L1, fault: str = "battery_failure",
-           incident_id: int | None = None) -> int:  # fmt: skip
+def ticket(
+    db: Conn,
+    device_id: str,
+    *,
+    opened_at: datetime,
+    priority: Priority = Priority.MINOR,
+    tier: Tier = Tier.L1,
+    fault: str = "battery_failure",
+    incident_id: int | None = None,
+) -> int:
     """A device ticket opened at `opened_at`, with dues from the shipped rule set."""
     if incident_id is None:
         incident_id = incident(db, device_id, fault=fault, opened_at=opened_at)
     team = tier.team
     fields = {
-        "kind": "device", "incident_id": incident_id, "customer_id": f"owner-{device_id}",
-        "contact": f"owner-{device_id}@example.com", "device_id": device_id,
-        "model": "lock-s1", "firmware": "2.1.0", "fault": fault,
-        "symptom": f"{fault.replace('_', ' ')} predicted", "trigger": "test",
-        "scope": f"1 device ({device_id})", "evidence": {"reasons": ["test"]},
-        "segment": "regular", "priority": priority.value, "tier": tier.value, "team": team,
-    }  # fmt: skip
+        "kind": "device",
+        "incident_id": incident_id,
+        "customer_id": f"owner-{device_id}",
+        "contact": f"owner-{device_id}@example.com",
+        "device_id": device_id,
+        "model": "lock-s1",
+        "firmware": "2.1.0",
+        "fault": fault,
+        "symptom": f"{fault.replace('_', ' ')} predicted",
+        "trigger": "test",
+        "scope": f"1 device ({device_id})",
+        "evidence": {"reasons": ["test"]},
+        "segment": "regular",
+        "priority": priority.value,
+        "tier": tier.value,
+        "team": team,
+    }
     due = dues(RULES, priority=priority, tier=tier, segment=Segment.REGULAR, opened_at=opened_at)
     tid = tickets.insert_ticket(db, fields=fields, dues=due, opened_at=opened_at)
     tickets.add_event(db, ticket_id=tid, at=opened_at, kind="opened", detail={"test": True})
@@ -96,8 +149,9 @@ def ticket(db: Conn, device_id: str, *, opened_at: datetime, priority: Priority 
     return tid
 
 
-def guide_notification(db: Conn, *, incident_id: int, device_id: str, at: datetime,
-                       status: str = "sent") -> int:  # fmt: skip
+def guide_notification(
+    db: Conn, *, incident_id: int, device_id: str, at: datetime, status: str = "sent"
+) -> int:
     """An owner guide in the outbox for an incident."""
     row = db.execute(
         """INSERT INTO notifications (key, channel, audience, target, title, body, payload,
@@ -108,9 +162,20 @@ def guide_notification(db: Conn, *, incident_id: int, device_id: str, at: dateti
                    CASE WHEN %s = 'pending' THEN 0 ELSE 1 END,
                    CASE WHEN %s = 'sent' THEN %s END)
            RETURNING notification_id""",
-        (f"guide:{incident_id}:{at.isoformat()}", Jsonb({}), f"owner-{device_id}", device_id,
-         incident_id, at, at, status, status, status, at),
-    ).fetchone()  # fmt: skip
+        (
+            f"guide:{incident_id}:{at.isoformat()}",
+            Jsonb({}),
+            f"owner-{device_id}",
+            device_id,
+            incident_id,
+            at,
+            at,
+            status,
+            status,
+            status,
+            at,
+        ),
+    ).fetchone()
     assert row is not None
     return int(row[0])
 
@@ -123,9 +188,17 @@ def telemetry_days(db: Conn, *, first: datetime, last: datetime) -> None:
         db.execute("SELECT forewarn_ensure_partitions(%s, %s)", (first, last))
 
 
-def fleet_incident(db: Conn, *, model: str, firmware: str, fault: str, opened_at: datetime,
-                   devices: int, priority: Priority = Priority.MAJOR,
-                   ticket_id: int | None = None) -> int:  # fmt: skip
+def fleet_incident(
+    db: Conn,
+    *,
+    model: str,
+    firmware: str,
+    fault: str,
+    opened_at: datetime,
+    devices: int,
+    priority: Priority = Priority.MAJOR,
+    ticket_id: int | None = None,
+) -> int:
     """An open fleet incident: one fault on many devices of one model and firmware."""
     row = db.execute(
         """INSERT INTO fleet_incidents (model, firmware, fault, opened_at, devices, priority,

@@ -90,11 +90,16 @@ class _Handler(BaseHTTPRequestHandler):
             fail = _take(state.failures, parts.path)
             state.requests.append(
                 ReceivedRequest(
-                    method=self.command, path=parts.path, query=parts.query,
+                    method=self.command,
+                    path=parts.path,
+                    query=parts.query,
                     headers={k.lower(): v for k, v in self.headers.items()},
-                    body=raw, json=parsed, at=time.monotonic(), held=hold is not None,
+                    body=raw,
+                    json=parsed,
+                    at=time.monotonic(),
+                    held=hold is not None,
                 )
-            )  # fmt: skip
+            )
             state.arrived.notify_all()
         if hold is not None and hold.gate is not None:
             hold.gate.wait()
@@ -159,9 +164,11 @@ class HttpReceiver:
         return self.start()
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.close()
 
     def fail(

@@ -26,13 +26,19 @@ def three(db: Db) -> dict[str, int]:
         factories.device(db, d)
     return {
         # Critical at L3: 30 min to answer; opened 40 min ago, breached 10 min ago.
-        "breached": factories.ticket(db, "lock-1", opened_at=API_NOW - timedelta(minutes=40),
-                                     priority=Priority.CRITICAL, tier=Tier.L3),
+        "breached": factories.ticket(
+            db,
+            "lock-1",
+            opened_at=API_NOW - timedelta(minutes=40),
+            priority=Priority.CRITICAL,
+            tier=Tier.L3,
+        ),
         # Minor at L1: 2 h to answer; 100 min gone, past the 80 % warning share.
         "near": factories.ticket(db, "lock-2", opened_at=API_NOW - timedelta(minutes=100)),
-        "ok": factories.ticket(db, "watch-1", opened_at=API_NOW - timedelta(minutes=5),
-                               fault="connectivity_loss"),
-    }  # fmt: skip
+        "ok": factories.ticket(
+            db, "watch-1", opened_at=API_NOW - timedelta(minutes=5), fault="connectivity_loss"
+        ),
+    }
 
 
 def test_queue_orders_by_sla_urgency_and_says_how_urgent(
@@ -64,8 +70,9 @@ def test_queue_orders_by_sla_urgency_and_says_how_urgent(
         pytest.param("sort=urgency&limit=1&offset=1", ["near"], id="paging"),
     ],
 )
-def test_queue_filters(api_client: TestClient, keys: Keys, three: dict[str, int], query: str,
-                       expected: list[str]) -> None:  # fmt: skip
+def test_queue_filters(
+    api_client: TestClient, keys: Keys, three: dict[str, int], query: str, expected: list[str]
+) -> None:
     body = api_client.get(f"/api/v1/tickets?{query}", headers=keys["viewer"]).json()
     assert [t["ticket_id"] for t in body["items"]] == [three[n] for n in expected]
 
@@ -126,8 +133,17 @@ def test_agent_works_a_ticket_through_its_life(
     assert post("close", {})["state"] == "closed"
     assert post("reopen", {"note": "battery drains again"})["reopened"] == 1
     kinds = [e["kind"] for e in post("start", {})["timeline"]]
-    assert kinds == ["opened", "acknowledge", "assigned", "comment", "escalated", "resolve",
-                     "close", "reopen", "start"]  # fmt: skip
+    assert kinds == [
+        "opened",
+        "acknowledge",
+        "assigned",
+        "comment",
+        "escalated",
+        "resolve",
+        "close",
+        "reopen",
+        "start",
+    ]
     actors = {
         e["actor"]
         for e in api_client.get(f"/api/v1/tickets/{tid}", headers=agent).json()["timeline"][1:]
@@ -145,8 +161,15 @@ def test_agent_works_a_ticket_through_its_life(
         pytest.param("comment", {"text": ""}, 422, "text", id="empty-comment"),
     ],
 )
-def test_bad_actions_get_clear_errors(api_client: TestClient, keys: Keys, db: Db, action: str,
-                                      body: dict[str, Any], status: int, message: str) -> None:  # fmt: skip
+def test_bad_actions_get_clear_errors(
+    api_client: TestClient,
+    keys: Keys,
+    db: Db,
+    action: str,
+    body: dict[str, Any],
+    status: int,
+    message: str,
+) -> None:
     factories.device(db, "lock-4")
     tid = factories.ticket(db, "lock-4", opened_at=API_NOW - timedelta(minutes=5))
     r = api_client.post(f"/api/v1/tickets/{tid}/{action}", json=body, headers=keys["agent"])
@@ -174,15 +197,17 @@ def test_escalating_past_l3_is_a_conflict(api_client: TestClient, keys: Keys, db
         pytest.param("confirmed", "new", [("confirmed",)], id="confirmed-keeps-it-open"),
     ],
 )
-def test_feedback_becomes_a_training_label(api_client: TestClient, keys: Keys, db: Db,
-                                           verdict: str, state: str, labels: list[tuple[str]]) -> None:  # fmt: skip
+def test_feedback_becomes_a_training_label(
+    api_client: TestClient, keys: Keys, db: Db, verdict: str, state: str, labels: list[tuple[str]]
+) -> None:
     from models.repository import load_labels
 
     factories.device(db, "lock-6")
     opened = API_NOW - timedelta(hours=2)
     tid = factories.ticket(db, "lock-6", opened_at=opened)
-    r = api_client.post(f"/api/v1/tickets/{tid}/feedback", json={"verdict": verdict},
-                        headers=keys["integration"])  # fmt: skip
+    r = api_client.post(
+        f"/api/v1/tickets/{tid}/feedback", json={"verdict": verdict}, headers=keys["integration"]
+    )
     assert (r.status_code, r.json()["state"], r.json()["feedback"]) == (200, state, verdict)
     rows = db.execute("SELECT verdict FROM fault_labels WHERE source = 'staff'").fetchall()
     assert rows == labels
@@ -193,8 +218,17 @@ def test_feedback_becomes_a_training_label(api_client: TestClient, keys: Keys, d
     )
 
 
-ACTIONS = ["acknowledge", "start", "close", "reopen", "assign", "comment", "escalate",
-           "resolve", "feedback"]  # fmt: skip
+ACTIONS = [
+    "acknowledge",
+    "start",
+    "close",
+    "reopen",
+    "assign",
+    "comment",
+    "escalate",
+    "resolve",
+    "feedback",
+]
 
 
 @pytest.mark.parametrize("action", ACTIONS)
@@ -211,12 +245,22 @@ def test_a_viewer_cannot_act_on_tickets(
 
 
 ROUTES = [
-    ("GET", "/api/v1/tickets"), ("GET", "/api/v1/tickets/1"), ("POST", "/api/v1/tickets/1/resolve"),
-    ("GET", "/api/v1/devices"), ("GET", "/api/v1/devices/x"), ("GET", "/api/v1/devices/x/telemetry"),
-    ("GET", "/api/v1/predictions"), ("GET", "/api/v1/incidents"), ("GET", "/api/v1/incidents/1"),
-    ("GET", "/api/v1/fleet/incidents"), ("GET", "/api/v1/fleet/health"), ("GET", "/api/v1/keys/me"),
-    ("GET", "/api/v1/keys"), ("POST", "/api/v1/keys"), ("DELETE", "/api/v1/keys/1"),
-]  # fmt: skip
+    ("GET", "/api/v1/tickets"),
+    ("GET", "/api/v1/tickets/1"),
+    ("POST", "/api/v1/tickets/1/resolve"),
+    ("GET", "/api/v1/devices"),
+    ("GET", "/api/v1/devices/x"),
+    ("GET", "/api/v1/devices/x/telemetry"),
+    ("GET", "/api/v1/predictions"),
+    ("GET", "/api/v1/incidents"),
+    ("GET", "/api/v1/incidents/1"),
+    ("GET", "/api/v1/fleet/incidents"),
+    ("GET", "/api/v1/fleet/health"),
+    ("GET", "/api/v1/keys/me"),
+    ("GET", "/api/v1/keys"),
+    ("POST", "/api/v1/keys"),
+    ("DELETE", "/api/v1/keys/1"),
+]
 
 
 @pytest.mark.parametrize(("method", "path"), ROUTES)
@@ -224,8 +268,9 @@ ROUTES = [
     "headers",
     [pytest.param({}, id="no-key"), pytest.param({"X-API-Key": "fw_not-a-key"}, id="wrong-key")],
 )
-def test_every_route_needs_a_valid_key(api_client: TestClient, method: str, path: str,
-                                       headers: dict[str, str]) -> None:  # fmt: skip
+def test_every_route_needs_a_valid_key(
+    api_client: TestClient, method: str, path: str, headers: dict[str, str]
+) -> None:
     r = api_client.request(method, path, headers=headers, json={})
     assert r.status_code == 401
     assert r.json()["detail"] in (
@@ -238,8 +283,9 @@ def test_keys_are_stored_hashed_and_can_be_revoked(
     api_client: TestClient, keys: Keys, db: Db
 ) -> None:
     admin = keys["admin"]
-    made = api_client.post("/api/v1/keys", json={"name": "helpdesk", "role": "integration"},
-                           headers=admin)  # fmt: skip
+    made = api_client.post(
+        "/api/v1/keys", json={"name": "helpdesk", "role": "integration"}, headers=admin
+    )
     assert made.status_code == 201
     secret = made.json()["secret"]
     assert secret.startswith("fw_") and len(secret) > 40
@@ -329,13 +375,22 @@ def test_telemetry_in_buckets(api_client: TestClient, keys: Keys, db: Db) -> Non
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        pytest.param({"since": "2026-11-23T12:00:00Z", "until": "2026-11-23T11:00:00Z"}, "since must be before until", id="backwards"),
+        pytest.param(
+            {"since": "2026-11-23T12:00:00Z", "until": "2026-11-23T11:00:00Z"},
+            "since must be before until",
+            id="backwards",
+        ),
         pytest.param({"since": "2026-09-01T00:00:00Z"}, "at most 31 days", id="too-long"),
-        pytest.param({"bucket": 1, "since": "2026-11-20T00:00:00Z"}, "more than 5000 points", id="too-many-points"),
+        pytest.param(
+            {"bucket": 1, "since": "2026-11-20T00:00:00Z"},
+            "more than 5000 points",
+            id="too-many-points",
+        ),
     ],
-)  # fmt: skip
-def test_telemetry_range_errors(api_client: TestClient, keys: Keys, db: Db, params: dict[str, Any],
-                                message: str) -> None:  # fmt: skip
+)
+def test_telemetry_range_errors(
+    api_client: TestClient, keys: Keys, db: Db, params: dict[str, Any], message: str
+) -> None:
     factories.device(db, "lock-t")
     r = api_client.get("/api/v1/devices/lock-t/telemetry", params=params, headers=keys["viewer"])
     assert r.status_code == 422 and message in r.json()["detail"]
@@ -424,9 +479,11 @@ def test_errors_are_json_with_a_message(api_client: TestClient, keys: Keys) -> N
     assert r.status_code == 404 and r.json() == {"detail": "Not Found"}
     openapi = api_client.get("/openapi.json").json()
     missing = [
-        f"{m.upper()} {p}" for p, ops in openapi["paths"].items() for m, op in ops.items()
+        f"{m.upper()} {p}"
+        for p, ops in openapi["paths"].items()
+        for m, op in ops.items()
         if not op.get("summary") or not op.get("description", op.get("summary"))
-    ]  # fmt: skip
+    ]
     assert missing == []
 
 

@@ -41,15 +41,17 @@ def test_list_and_filter(api_client: TestClient, keys: Keys, guides: None) -> No
     assert everything["total"] == len(everything["items"]) == 34
     zh = api_client.get(BASE, params={"locale": "zh-CN"}, headers=keys["viewer"]).json()
     assert zh["total"] == 17 and {g["locale"] for g in zh["items"]} == {"zh-CN"}
-    battery = api_client.get(BASE, params={"fault": "battery_failure", "locale": "en-US"},
-                             headers=keys["viewer"]).json()  # fmt: skip
+    battery = api_client.get(
+        BASE, params={"fault": "battery_failure", "locale": "en-US"}, headers=keys["viewer"]
+    ).json()
     assert [g["guide_id"] for g in battery["items"]] == [
         "battery_failure",
         "lock_battery",
         "watch_battery_life",
     ]
-    after_sales = api_client.get(BASE, params={"category": "after_sales", "locale": ""},
-                                 headers=keys["viewer"]).json()  # fmt: skip
+    after_sales = api_client.get(
+        BASE, params={"category": "after_sales", "locale": ""}, headers=keys["viewer"]
+    ).json()
     assert {g["guide_id"] for g in after_sales["items"]} == {
         "support_ticket_process",
         "warranty_replacement",
@@ -66,8 +68,9 @@ def test_list_and_filter(api_client: TestClient, keys: Keys, guides: None) -> No
     ],
 )
 def test_search(api_client: TestClient, keys: Keys, guides: None, q: str, locale: str) -> None:
-    found = api_client.get(f"{BASE}/search", params={"q": q, "locale": locale, "limit": 3},
-                           headers=keys["viewer"])  # fmt: skip
+    found = api_client.get(
+        f"{BASE}/search", params={"q": q, "locale": locale, "limit": 3}, headers=keys["viewer"]
+    )
     assert found.status_code == 200, found.text
     body = found.json()
     assert body["semantic"] is True and body["model"] and body["query"] == q
@@ -81,8 +84,9 @@ def test_search(api_client: TestClient, keys: Keys, guides: None, q: str, locale
 def test_search_without_a_locale_shows_the_matched_language(
     api_client: TestClient, keys: Keys, guides: None
 ) -> None:
-    body = api_client.get(f"{BASE}/search", params={"q": "手表电池不够用", "locale": ""},
-                          headers=keys["agent"]).json()  # fmt: skip
+    body = api_client.get(
+        f"{BASE}/search", params={"q": "手表电池不够用", "locale": ""}, headers=keys["agent"]
+    ).json()
     assert body["locale"] is None
     assert body["hits"][0]["locale"] == body["hits"][0]["matched_locale"] == "zh-CN"
 
@@ -138,8 +142,9 @@ def test_create_edit_and_find(api_client: TestClient, keys: Keys) -> None:
     assert edited.json()["sha256"] != body["sha256"]
     read = api_client.get(f"{BASE}/doorbell_chime/en-US", headers=keys["viewer"]).json()
     assert read == edited.json()
-    found = api_client.get(f"{BASE}/search", params={"q": "the doorbell is silent"},
-                           headers=keys["viewer"]).json()  # fmt: skip
+    found = api_client.get(
+        f"{BASE}/search", params={"q": "the doorbell is silent"}, headers=keys["viewer"]
+    ).json()
     assert found["hits"][0]["guide_id"] == "doorbell_chime"
     missing = api_client.put(f"{BASE}/nothing/en-US", json=content, headers=keys["agent"])
     assert missing.status_code == 404
@@ -153,15 +158,19 @@ def test_editing_through_the_api_keeps_the_guides_phrases(
     path = f"{BASE}/lock_battery/zh-CN"
     body = api_client.get(path, headers=keys["viewer"]).json()
     fields = ("category", "fault", "audience", "kinds", "models", "title", "problem", "scenario")
-    content = {k: body[k] for k in fields} | {"steps": body["steps"], "firmware": None,
-                                                "cautions": [*body["cautions"], "请保留收据。"]}  # fmt: skip
+    content = {k: body[k] for k in fields} | {
+        "steps": body["steps"],
+        "firmware": None,
+        "cautions": [*body["cautions"], "请保留收据。"],
+    }
     assert api_client.put(path, json=content, headers=keys["agent"]).status_code == 200
     with psycopg.connect(settings.database_url or "") as conn:
         stored = repository.guide(conn, guide_id="lock_battery", locale="zh-CN")
     assert stored is not None and stored.cautions[-1] == "请保留收据。"
     assert "门锁提示电量低" in stored.phrases
-    found = api_client.get(f"{BASE}/search", params={"q": "门锁提示电量低", "locale": "zh-CN"},
-                           headers=keys["viewer"]).json()  # fmt: skip
+    found = api_client.get(
+        f"{BASE}/search", params={"q": "门锁提示电量低", "locale": "zh-CN"}, headers=keys["viewer"]
+    ).json()
     assert found["hits"][0]["guide_id"] == "lock_battery"
 
 

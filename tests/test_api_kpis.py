@@ -115,26 +115,43 @@ def _says(text: str) -> Callable[[str], bool]:
 
 
 BAD = [
-    pytest.param("/api/v1/kpis", {"since": UNTIL.isoformat(), "until": SINCE.isoformat()},
-                 _says("must be before until"), id="reversed"),
-    pytest.param("/api/v1/kpis", {"since": SINCE.isoformat(), "until": SINCE.isoformat()},
-                 _says("must be before until"), id="empty"),
-    pytest.param("/api/v1/kpis/series", {"since": UNTIL.isoformat(), "until": SINCE.isoformat()},
-                 _says("must be before until"), id="series-reversed"),
-    pytest.param("/api/v1/kpis/series",
-                 {"since": "2020-01-01T00:00:00Z", "until": "2025-01-01T00:00:00Z"},
-                 _says("choose a shorter period or bucket=day"), id="too-many-buckets"),
+    pytest.param(
+        "/api/v1/kpis",
+        {"since": UNTIL.isoformat(), "until": SINCE.isoformat()},
+        _says("must be before until"),
+        id="reversed",
+    ),
+    pytest.param(
+        "/api/v1/kpis",
+        {"since": SINCE.isoformat(), "until": SINCE.isoformat()},
+        _says("must be before until"),
+        id="empty",
+    ),
+    pytest.param(
+        "/api/v1/kpis/series",
+        {"since": UNTIL.isoformat(), "until": SINCE.isoformat()},
+        _says("must be before until"),
+        id="series-reversed",
+    ),
+    pytest.param(
+        "/api/v1/kpis/series",
+        {"since": "2020-01-01T00:00:00Z", "until": "2025-01-01T00:00:00Z"},
+        _says("choose a shorter period or bucket=day"),
+        id="too-many-buckets",
+    ),
     pytest.param("/api/v1/kpis", {"since": "yesterday"}, _says("since"), id="not-a-time"),
-    pytest.param("/api/v1/kpis/series", {"bucket": "week"}, _says("bucket"),
-                 id="unknown-bucket"),
-]  # fmt: skip
+    pytest.param("/api/v1/kpis/series", {"bucket": "week"}, _says("bucket"), id="unknown-bucket"),
+]
 
 
 @pytest.mark.parametrize(("path", "params", "says"), BAD)
 def test_bad_periods_are_422(
-    api_client: TestClient, keys: Keys, path: str, params: dict[str, str],
+    api_client: TestClient,
+    keys: Keys,
+    path: str,
+    params: dict[str, str],
     says: Callable[[str], bool],
-) -> None:  # fmt: skip
+) -> None:
     """A period that is not one, or a series too long to send: 422 saying why."""
     got = api_client.get(path, params=params, headers=keys["viewer"])
     assert got.status_code == 422
@@ -173,10 +190,12 @@ def test_the_widest_period_is_answered(api_client: TestClient, keys: Keys, db: D
     assert got.status_code == 200, got.text
     # the SLA case's 5 critical tickets and the fleet ticket, all past their dues by now
     assert got.json()["sla"][0]["first_response"]["denominator"] == 6
-    series = api_client.get("/api/v1/kpis/series", params=wide | {"bucket": "day"},
-                            headers=keys["viewer"])  # fmt: skip
+    series = api_client.get(
+        "/api/v1/kpis/series", params=wide | {"bucket": "day"}, headers=keys["viewer"]
+    )
     assert series.status_code == 422
-    early = api_client.get("/api/v1/kpis", params={"until": "0001-01-02T00:00:00Z"},
-                           headers=keys["viewer"])  # fmt: skip
+    early = api_client.get(
+        "/api/v1/kpis", params={"until": "0001-01-02T00:00:00Z"}, headers=keys["viewer"]
+    )
     assert early.status_code == 422
     assert "too early" in early.json()["detail"]

@@ -48,8 +48,12 @@ class Outbox:
 
 
 def _message(key: str, **fields: Any) -> OutboundMessage:
-    values: dict[str, Any] = {"title": key, "body": f"body of {key}", "created_at": API_NOW,
-                              "not_before": API_NOW} | fields  # fmt: skip
+    values: dict[str, Any] = {
+        "title": key,
+        "body": f"body of {key}",
+        "created_at": API_NOW,
+        "not_before": API_NOW,
+    } | fields
     return OutboundMessage(key=key, **values)
 
 
@@ -60,8 +64,14 @@ def _attempt(db: DB, settings: Settings, *, ok: bool, error: str | None = None) 
         [row] = outbox.claim(db, worker="test", now=API_NOW, limit=5, redact=channel.redact)
     result = SendResult(ok, error, channel.redact(row.message.target))
     with db.transaction():
-        outbox.finish(db, notification_id=row.notification_id, attempt=row.attempt,
-                      result=result, retry_in=None if ok else timedelta(0), at=API_NOW)  # fmt: skip
+        outbox.finish(
+            db,
+            notification_id=row.notification_id,
+            attempt=row.attempt,
+            result=result,
+            retry_in=None if ok else timedelta(0),
+            at=API_NOW,
+        )
 
 
 @pytest.fixture
@@ -70,30 +80,51 @@ def rows(db: DB, settings: Settings) -> Outbox:
     device = factories.device(db, "lock-1")
     incident = factories.incident(db, device, opened_at=API_NOW - 3 * H)
     ticket = factories.ticket(db, device, opened_at=API_NOW - 3 * H, incident_id=incident)
-    failed = factories.guide_notification(db, incident_id=incident, device_id=device,
-                                          at=API_NOW - 2 * H, status="failed")  # fmt: skip
-    db.execute("UPDATE notifications SET target = %s, last_error = 'HTTP 500' "
-               "WHERE notification_id = %s", (JSON_WITH_PASSWORD, failed))  # fmt: skip
-    guide = factories.guide_notification(db, incident_id=incident, device_id=device,
-                                         at=API_NOW - 1 * H, status="pending")  # fmt: skip
-    db.execute("UPDATE notifications SET target = %s, attempts = 0 WHERE notification_id = %s",
-               (TELEGRAM, guide))  # fmt: skip
+    failed = factories.guide_notification(
+        db, incident_id=incident, device_id=device, at=API_NOW - 2 * H, status="failed"
+    )
+    db.execute(
+        "UPDATE notifications SET target = %s, last_error = 'HTTP 500' WHERE notification_id = %s",
+        (JSON_WITH_PASSWORD, failed),
+    )
+    guide = factories.guide_notification(
+        db, incident_id=incident, device_id=device, at=API_NOW - 1 * H, status="pending"
+    )
+    db.execute(
+        "UPDATE notifications SET target = %s, attempts = 0 WHERE notification_id = %s",
+        (TELEGRAM, guide),
+    )
     _attempt(db, settings, ok=False, error="Apprise failure: HTTP 502")
     _attempt(db, settings, ok=True)
-    staff = outbox.enqueue(db, message=_message(
-        f"ticket:{ticket}:opened", channel="apprise", audience="staff", target="tag:support-l1",
-        ticket_id=ticket, device_id=device, created_at=API_NOW - 30 * timedelta(minutes=1),
-    ))  # fmt: skip
-    helpdesk = outbox.enqueue(db, message=_message(
-        f"ticket:{ticket}:sink", channel="ticket_sink", audience="helpdesk", target="webhook",
-        ticket_id=ticket, device_id=device, payload={"ticket_id": ticket, "priority": "minor"},
-    ))  # fmt: skip
+    staff = outbox.enqueue(
+        db,
+        message=_message(
+            f"ticket:{ticket}:opened",
+            channel="apprise",
+            audience="staff",
+            target="tag:support-l1",
+            ticket_id=ticket,
+            device_id=device,
+            created_at=API_NOW - 30 * timedelta(minutes=1),
+        ),
+    )
+    helpdesk = outbox.enqueue(
+        db,
+        message=_message(
+            f"ticket:{ticket}:sink",
+            channel="ticket_sink",
+            audience="helpdesk",
+            target="webhook",
+            ticket_id=ticket,
+            device_id=device,
+            payload={"ticket_id": ticket, "priority": "minor"},
+        ),
+    )
     assert staff is not None and helpdesk is not None
     return Outbox(device, incident, ticket, guide, failed, staff, helpdesk)
 
 
-def _get(client: TestClient, keys: dict[str, dict[str, str]], path: str, **params: Any
-         ) -> Any:  # fmt: skip
+def _get(client: TestClient, keys: dict[str, dict[str, str]], path: str, **params: Any) -> Any:
     response = client.get(path, params=params, headers=keys["viewer"])
     assert response.status_code == 200, response.text
     return response.json()
@@ -130,7 +161,11 @@ def test_outbox_lists_newest_first_with_targets_redacted(
     guide = by_id[rows.guide]
     assert guide["target"].startswith("tgram://") and "987654" in guide["target"]
     assert (guide["status"], guide["attempts"], guide["audience"], guide["guide_id"]) == (
-        "sent", 2, "owner", "battery-low")  # fmt: skip
+        "sent",
+        2,
+        "owner",
+        "battery-low",
+    )
     assert by_id[rows.failed]["target"] == "json://owner:****@127.0.0.1:9/..."  # path hidden
     assert by_id[rows.failed]["last_error"] == "HTTP 500"
     assert by_id[rows.staff]["target"] == "tag:support-l1"  # tags are not secret
@@ -154,9 +189,12 @@ def test_outbox_lists_newest_first_with_targets_redacted(
     ],
 )
 def test_outbox_filters(
-    api_client: TestClient, keys: dict[str, dict[str, str]], rows: Outbox,
-    params: dict[str, Any], expected: list[str],
-) -> None:  # fmt: skip
+    api_client: TestClient,
+    keys: dict[str, dict[str, str]],
+    rows: Outbox,
+    params: dict[str, Any],
+    expected: list[str],
+) -> None:
     ids = {"ticket": rows.ticket_id, "incident": rows.incident_id}
     query = {k: ids.get(v, v) if isinstance(v, str) else v for k, v in params.items()}
     body = _get(api_client, keys, "/api/v1/notifications", **query)
@@ -168,9 +206,16 @@ def test_outbox_filters(
 
 @pytest.mark.parametrize(
     "params",
-    [{"status": "lost"}, {"audience": "everyone"}, {"channel": "sms"}, {"limit": 0},
-     {"limit": 501}, {"offset": -1}, {"ticket_id": "x"}],
-)  # fmt: skip
+    [
+        {"status": "lost"},
+        {"audience": "everyone"},
+        {"channel": "sms"},
+        {"limit": 0},
+        {"limit": 501},
+        {"offset": -1},
+        {"ticket_id": "x"},
+    ],
+)
 def test_outbox_refuses_bad_filters(
     api_client: TestClient, keys: dict[str, dict[str, str]], params: dict[str, Any]
 ) -> None:
@@ -189,7 +234,11 @@ def test_one_notification_with_its_attempts(
     assert TOKEN not in response.text
     body = response.json()
     assert (body["status"], body["title"], body["body"], body["payload"]) == (
-        "sent", "Battery low", "Change it", {})  # fmt: skip
+        "sent",
+        "Battery low",
+        "Change it",
+        {},
+    )
     assert (body["incident_id"], body["device_id"]) == (rows.incident_id, rows.device_id)
     first, second = body["attempt_log"]
     assert (first["attempt"], first["ok"], first["error"]) == (

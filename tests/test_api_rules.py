@@ -54,12 +54,14 @@ def model_version(db: DB) -> int:
     return int(row[0])
 
 
-def predict(db: DB, version: int, device_id: str, fault: str, at: datetime,
-            p: float = 0.9) -> None:  # fmt: skip
+def predict(db: DB, version: int, device_id: str, fault: str, at: datetime, p: float = 0.9) -> None:
     """One stored prediction, written by the scorer's own writer."""
-    upsert_predictions(db, predictions=[
-        Prediction(device_id, fault, at, p, 24.0, ("battery draining 3x faster",), version, 5.0)
-    ])  # fmt: skip
+    upsert_predictions(
+        db,
+        predictions=[
+            Prediction(device_id, fault, at, p, 24.0, ("battery draining 3x faster",), version, 5.0)
+        ],
+    )
 
 
 def owned_device(db: DB, device_id: str = "lock-1") -> str:
@@ -82,9 +84,13 @@ def acting_rows(db: DB) -> dict[str, int]:
 
 @pytest.mark.parametrize(("method", "path", "body"), ROUTES)
 def test_every_role_may_call_and_only_with_a_known_key(
-    api_client: TestClient, db: DB, keys: dict[str, dict[str, str]], method: str, path: str,
+    api_client: TestClient,
+    db: DB,
+    keys: dict[str, dict[str, str]],
+    method: str,
+    path: str,
     body: dict[str, Any] | None,
-) -> None:  # fmt: skip
+) -> None:
     owned_device(db)
     for headers in ({}, {"X-API-Key": "fw_not-a-key"}):
         response = api_client.request(method, path, json=body, headers=headers)
@@ -110,15 +116,27 @@ def test_get_rules_shows_the_running_rule_set_in_matching_order(
     assert [r["position"] for r in body["rules"]] == list(range(1, len(RULES.rules) + 1))
     by_name = {r["name"]: r for r in body["rules"]}
     assert by_name["battery: guide, then a ticket"] == {
-        "position": 7, "name": "battery: guide, then a ticket", "action": "guide_then_ticket",
-        "faults": ["battery_failure"], "segments": [], "min_probability": 0.0,
-        "priority": "minor", "priority_label": "P3", "tier": "L1", "team": "support-l1",
-        "wait": "6h", "notify_owner": False,
+        "position": 7,
+        "name": "battery: guide, then a ticket",
+        "action": "guide_then_ticket",
+        "faults": ["battery_failure"],
+        "segments": [],
+        "min_probability": 0.0,
+        "priority": "minor",
+        "priority_label": "P3",
+        "tier": "L1",
+        "team": "support-l1",
+        "wait": "6h",
+        "notify_owner": False,
         "line": _line_of(DEFAULT_YAML, '  - name: "battery: guide'),
-    }  # fmt: skip
+    }
     heat = by_name["enterprise dedicated team"]
     assert (heat["action"], heat["segments"], heat["priority_label"], heat["tier"]) == (
-        "ticket", ["enterprise"], "P1", "L3")  # fmt: skip
+        "ticket",
+        ["enterprise"],
+        "P1",
+        "L3",
+    )
     assert heat["wait"] is None and heat["notify_owner"] is True
     assert body["sla"] == [
         {"priority": "critical", "label": "P1", "first_response": "30m", "resolution": "4h"},
@@ -130,13 +148,19 @@ def test_get_rules_shows_the_running_rule_set_in_matching_order(
         {"tier": "L3", "team": "support-l3", "respond": "30m", "solve": "4h"},
     ]
     assert body["fleet"] == {
-        "min_devices": 5, "window": "6h",
+        "min_devices": 5,
+        "window": "6h",
         "steps": [{"devices": 5, "priority": "major"}, {"devices": 20, "priority": "critical"}],
-    }  # fmt: skip
+    }
     assert body["timing"] == {
-        "cooldown": "12h", "clear_after": "1h", "recurrence_window": "30d", "warn_at": 0.8,
-        "enterprise_first_response": "10m", "novice_days": 30, "senior_days": 180,
-    }  # fmt: skip
+        "cooldown": "12h",
+        "clear_after": "1h",
+        "recurrence_window": "30d",
+        "warn_at": 0.8,
+        "enterprise_first_response": "10m",
+        "novice_days": 30,
+        "senior_days": 180,
+    }
 
 
 def test_get_rules_says_when_the_file_was_edited_since_start(
@@ -185,23 +209,36 @@ _NO_UNIT = DEFAULT_YAML.replace("cooldown: 12h", "cooldown: 12", 1)
 @pytest.mark.parametrize(
     ("text", "line", "problem"),
     [
-        pytest.param(_TYPO, _line_of(_TYPO, "    wiat"),
-                     'unknown key "wiat"; did you mean "wait"?', id="typo-in-a-key"),
-        pytest.param(_CATCH_ALL_FIRST, _line_of(_CATCH_ALL_FIRST, '  - name: ignore anomaly'),
-                     'rule "ignore anomaly hints"', id="unreachable-rule"),
+        pytest.param(
+            _TYPO,
+            _line_of(_TYPO, "    wiat"),
+            'unknown key "wiat"; did you mean "wait"?',
+            id="typo-in-a-key",
+        ),
+        pytest.param(
+            _CATCH_ALL_FIRST,
+            _line_of(_CATCH_ALL_FIRST, "  - name: ignore anomaly"),
+            'rule "ignore anomaly hints"',
+            id="unreachable-rule",
+        ),
         pytest.param(_NO_UNIT, _line_of(_NO_UNIT, "cooldown: 12"), "unit", id="duration-no-unit"),
-        pytest.param("version: 1\nrules:\n  - name: x\n  action: ticket\n", 4,
-                     "YAML syntax error", id="yaml-syntax"),
+        pytest.param(
+            "version: 1\nrules:\n  - name: x\n  action: ticket\n",
+            4,
+            "YAML syntax error",
+            id="yaml-syntax",
+        ),
         pytest.param("[" * 5000, 1, "nested too deeply", id="too-deep-for-pyyaml"),
     ],
-)  # fmt: skip
+)
 def test_a_broken_rule_set_is_a_200_with_the_loaders_message(
     api_client: TestClient, keys: dict[str, dict[str, str]], text: str, line: int, problem: str
 ) -> None:
     response = api_client.post(
-        "/api/v1/rules/validate", json={"yaml": text, "source": "mine.yaml"},
+        "/api/v1/rules/validate",
+        json={"yaml": text, "source": "mine.yaml"},
         headers=keys["viewer"],
-    )  # fmt: skip
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["valid"] is False and body["rules"] == []
@@ -238,8 +275,12 @@ def test_dry_run_decides_as_the_shipped_rules_and_writes_nothing(
     version = model_version(db)
     battery, again = API_NOW - 3 * H, API_NOW - 2 * H
     link, heat = API_NOW - 90 * M, API_NOW - 1 * H
-    for fault, at in (("battery_failure", battery), ("battery_failure", again),
-                      ("connectivity_loss", link), ("overheating", heat)):  # fmt: skip
+    for fault, at in (
+        ("battery_failure", battery),
+        ("battery_failure", again),
+        ("connectivity_loss", link),
+        ("overheating", heat),
+    ):
         predict(db, version, device, fault, at)
     predict(db, version, device, "stuck_sensor", API_NOW - 30 * H)  # before the window
     predict(db, version, device, "reboot_loop", API_NOW + 1 * H)  # after business time now
@@ -254,7 +295,10 @@ def test_dry_run_decides_as_the_shipped_rules_and_writes_nothing(
     body = response.json()
     assert acting_rows(db) == before
     assert (body["device_id"], body["owner_id"], body["has_targets"]) == (
-        device, f"owner-{device}", True)  # fmt: skip
+        device,
+        f"owner-{device}",
+        True,
+    )
     assert body["rules_source"] == str(default_rules_path())
     assert (t(body["since"]), t(body["until"])) == (API_NOW - 24 * H, API_NOW)
     assert body["predictions"] == 4
@@ -270,15 +314,27 @@ def test_dry_run_decides_as_the_shipped_rules_and_writes_nothing(
         "open",
     )
     assert (first["rule"], first["action"], first["segment"], first["state"]) == (
-        rule.name, "guide_then_ticket", "regular", "guided")  # fmt: skip
-    assert first["guide"] == {"send_at": first["at"], "quiet_deferred": False, "urgent": False,
-                              "onboarding": False}  # fmt: skip
+        rule.name,
+        "guide_then_ticket",
+        "regular",
+        "guided",
+    )
+    assert first["guide"] == {
+        "send_at": first["at"],
+        "quiet_deferred": False,
+        "urgent": False,
+        "onboarding": False,
+    }
     assert first["ticket"] is None
     due = battery + rule.wait
     assert t(first["ticket_due_at"]) == due
     then = first["then_ticket"]
     assert (then["priority"], then["priority_label"], then["tier"], then["team"]) == (
-        "minor", "P3", "L1", "support-l1")  # fmt: skip
+        "minor",
+        "P3",
+        "L1",
+        "support-l1",
+    )
     assert then["guide_sent"] is True
     assert t(then["first_response_due"]) == due + 2 * H
     assert t(then["resolution_due"]) == due + 24 * H
@@ -289,17 +345,28 @@ def test_dry_run_decides_as_the_shipped_rules_and_writes_nothing(
 
     # Another fault within the cooldown: its incident opens, but the owner is not told again.
     assert (third["verdict"], third["rule"], third["guide"], third["state"]) == (
-        "open", "connectivity: guide, then a ticket", None, "watching")  # fmt: skip
+        "open",
+        "connectivity: guide, then a ticket",
+        None,
+        "watching",
+    )
     assert "cooldown" in third["why"]
     assert third["then_ticket"]["guide_sent"] is False
 
     # Overheating: a critical ticket to L3 at once, and an urgent warning despite the cooldown.
     assert (fourth["verdict"], fourth["rule"], fourth["state"]) == (
-        "open", "overheating is critical", "ticketed")  # fmt: skip
+        "open",
+        "overheating is critical",
+        "ticketed",
+    )
     assert fourth["guide"]["urgent"] is True
     ticket = fourth["ticket"]
     assert (ticket["priority_label"], ticket["tier"], ticket["team"], ticket["guide_sent"]) == (
-        "P1", "L3", "support-l3", False)  # fmt: skip
+        "P1",
+        "L3",
+        "support-l3",
+        False,
+    )
     assert t(ticket["first_response_due"]) == heat + 30 * M
     assert t(ticket["tier_solve_due"]) == heat + 4 * H
     assert fourth["ticket_due_at"] is None and fourth["then_ticket"] is None
@@ -312,9 +379,10 @@ def test_dry_run_with_other_yaml_and_a_longer_window(
     predict(db, model_version(db), device, "battery_failure", API_NOW - 30 * H)
     text = "version: 1\nrules:\n  - {name: all tickets, action: ticket, priority: major}\n"
     body = api_client.post(
-        "/api/v1/rules/dry-run", json={"device_id": device, "hours": 48, "yaml": text},
+        "/api/v1/rules/dry-run",
+        json={"device_id": device, "hours": 48, "yaml": text},
         headers=keys["integration"],
-    ).json()  # fmt: skip
+    ).json()
     assert body["rules_source"] == "request.yaml"
     [step] = body["steps"]
     assert (step["rule"], step["action"], step["guide"]) == ("all tickets", "ticket", None)
@@ -330,8 +398,9 @@ def test_dry_run_refuses_invalid_yaml_unknown_devices_and_bad_hours(
 ) -> None:
     device = owned_device(db)
     broken = "version: 1\nrules:\n  - name: x\n    action: tiket\n"
-    response = api_client.post("/api/v1/rules/dry-run", headers=keys["viewer"],
-                               json={"device_id": device, "yaml": broken})  # fmt: skip
+    response = api_client.post(
+        "/api/v1/rules/dry-run", headers=keys["viewer"], json={"device_id": device, "yaml": broken}
+    )
     assert response.status_code == 422
     assert response.json()["detail"].startswith("request.yaml:4: ")
     response = api_client.post(
@@ -340,8 +409,11 @@ def test_dry_run_refuses_invalid_yaml_unknown_devices_and_bad_hours(
     assert response.status_code == 404
     assert response.json() == {"detail": "no device nope"}
     for hours in (0, 169):
-        response = api_client.post("/api/v1/rules/dry-run", headers=keys["viewer"],
-                                   json={"device_id": device, "hours": hours})  # fmt: skip
+        response = api_client.post(
+            "/api/v1/rules/dry-run",
+            headers=keys["viewer"],
+            json={"device_id": device, "hours": hours},
+        )
         assert response.status_code == 422, hours
 
 

@@ -176,17 +176,26 @@ def test_scores_depend_only_on_earlier_rows(tmp_path: Path) -> None:
     whole = read_table(write_csv(tmp_path / "whole.csv", header, rows))
     cut = START + timedelta(hours=30)
     # After the cut: values changed, an extra column emptied, rows dropped, one row added.
-    changed = [(t, d, v * 5, "") if t > cut else (t, d, v, o)
-               for t, d, v, o in rows if t <= cut or rng.random() < 0.8]  # fmt: skip
+    changed = [
+        (t, d, v * 5, "") if t > cut else (t, d, v, o)
+        for t, d, v, o in rows
+        if t <= cut or rng.random() < 0.8
+    ]
     changed.append((cut + timedelta(hours=1), "d1", 1e6, 1e6))
     edited = read_table(write_csv(tmp_path / "edited.csv", header, changed))
     assert whole.reordered and whole.devices == 2
     options = BacktestOptions(learn_hours=12)
     a, b = score_table(whole, options), score_table(edited, options)
-    early_a = {(r.device, r.ts): s for r, s in zip(whole.rows, a.anomaly, strict=True)
-               if r.ts <= cut.timestamp()}  # fmt: skip
-    early_b = {(r.device, r.ts): s for r, s in zip(edited.rows, b.anomaly, strict=True)
-               if r.ts <= cut.timestamp()}  # fmt: skip
+    early_a = {
+        (r.device, r.ts): s
+        for r, s in zip(whole.rows, a.anomaly, strict=True)
+        if r.ts <= cut.timestamp()
+    }
+    early_b = {
+        (r.device, r.ts): s
+        for r, s in zip(edited.rows, b.anomaly, strict=True)
+        if r.ts <= cut.timestamp()
+    }
     assert early_a == early_b
     assert sum(s is not None for s in early_a.values()) > 300, "rows before the cut were scored"
 
@@ -228,47 +237,67 @@ def test_time_formats() -> None:
         pytest.param("", Columns(), ["is empty"], id="empty-file"),
         pytest.param("ts,temp\n", Columns(), ["no data rows"], id="header-only"),
         pytest.param(
-            "when,temp\n2025-01-01,1\n", Columns(), ["line 1", "no time column", "when, temp"],
+            "when,temp\n2025-01-01,1\n",
+            Columns(),
+            ["line 1", "no time column", "when, temp"],
             id="no-time-column",
         ),
         pytest.param(
-            "ts,temp\n2025-01-01,1\n", Columns(time="clock"), ["no time column 'clock'"],
+            "ts,temp\n2025-01-01,1\n",
+            Columns(time="clock"),
+            ["no time column 'clock'"],
             id="named-time-column-missing",
         ),
         pytest.param(
-            "ts,temp\n2025-01-01T00:00,1\nyesterday,2\n", Columns(),
-            ["line 3", "timestamp 'yesterday'"], id="bad-timestamp",
+            "ts,temp\n2025-01-01T00:00,1\nyesterday,2\n",
+            Columns(),
+            ["line 3", "timestamp 'yesterday'"],
+            id="bad-timestamp",
         ),
         pytest.param(
             "ts,temp,rh\n2025-01-01T00:00,1,2\n2025-01-01T00:05,1,2\n2025-01-01T00:10,warm,3\n",
-            Columns(), ["line 4", "column 'temp'", "'warm'"], id="non-numeric-value",
+            Columns(),
+            ["line 4", "column 'temp'", "'warm'"],
+            id="non-numeric-value",
         ),
         pytest.param(
-            "ts,temp\n2025-01-01T00:00,1\n2025-01-01T00:05,1,7\n", Columns(),
-            ["line 3", "3 fields", "header has 2"], id="ragged-row",
+            "ts,temp\n2025-01-01T00:00,1\n2025-01-01T00:05,1,7\n",
+            Columns(),
+            ["line 3", "3 fields", "header has 2"],
+            id="ragged-row",
         ),
         pytest.param(
-            "ts,status\n2025-01-01T00:00,ok\n", Columns(), ["no numeric metric columns"],
+            "ts,status\n2025-01-01T00:00,ok\n",
+            Columns(),
+            ["no numeric metric columns"],
             id="no-metric",
         ),
         pytest.param(
-            "ts,temp\n2025-01-01T00:00,1\n2025-01-01T00:05,hot\n", Columns(),
+            "ts,temp\n2025-01-01T00:00,1\n2025-01-01T00:05,hot\n",
+            Columns(),
             ["no numeric metric columns", "line 3 has 'hot' in column 'temp'"],
             id="no-metric-names-the-first-word",
         ),
         pytest.param(
-            "ts,temp,temp\n2025-01-01T00:00,1,2\n", Columns(), ["'temp' appears twice"],
+            "ts,temp,temp\n2025-01-01T00:00,1,2\n",
+            Columns(),
+            ["'temp' appears twice"],
             id="duplicate-column",
         ),
         pytest.param(
-            "ts,temp\n,1\n", Columns(), ["line 2", "empty timestamp"], id="empty-timestamp",
+            "ts,temp\n,1\n",
+            Columns(),
+            ["line 2", "empty timestamp"],
+            id="empty-timestamp",
         ),
         pytest.param(
-            "ts,temp\n2025-01-01T00:00,1\n", Columns(metrics=("rh",)), ["no metric column 'rh'"],
+            "ts,temp\n2025-01-01T00:00,1\n",
+            Columns(metrics=("rh",)),
+            ["no metric column 'rh'"],
             id="named-metric-missing",
         ),
     ],
-)  # fmt: skip
+)
 def test_malformed_files_name_the_file_line_and_problem(
     tmp_path: Path, text: str, columns: Columns, expected: list[str]
 ) -> None:
@@ -306,8 +335,15 @@ def test_the_command_writes_scores_beside_the_input(tmp_path: Path) -> None:
     assert "rows with an alert: 1 (anomaly 1)" in result.stdout
     out = tmp_path / "home.scored.csv"
     rows = read_rows(out)
-    assert list(rows[0]) == ["timestamp", "temp", "phase", "anomaly_score", "anomaly_alert",
-                             "alert", "reasons"]  # fmt: skip
+    assert list(rows[0]) == [
+        "timestamp",
+        "temp",
+        "phase",
+        "anomaly_score",
+        "anomaly_alert",
+        "alert",
+        "reasons",
+    ]
     assert rows[0]["phase"] == "learning" and rows[0]["anomaly_score"] == ""
     assert [r["alert"] for r in rows].count("1") == 1
     assert {r["phase"] for r in rows} == {"learning", "scoring"}
@@ -343,8 +379,9 @@ def bundle() -> ModelBundle:
 
 def export_device(path: Path, device_id: str) -> tuple[Path, FaultEpisode]:
     """One simulated device's readings as a user's CSV (signal under another name)."""
-    fleet = generate_fleet(devices=60, seed=3, start=EVALUATION_START,
-                           span=timedelta(days=2), fault_rate=0.5)  # fmt: skip
+    fleet = generate_fleet(
+        devices=60, seed=3, start=EVALUATION_START, span=timedelta(days=2), fault_rate=0.5
+    )
     episode = fleet.episode_for(device_id)
     assert episode is not None
     adapters = adapters_from(Settings(database_url=None, mqtt_url=None))
@@ -353,8 +390,16 @@ def export_device(path: Path, device_id: str) -> tuple[Path, FaultEpisode]:
     for m in engine.step_until(fleet.start + fleet.span):
         r = route(adapters, f"forewarn/v1/{m.topic_suffix}", m.payload, received_at=m.sim_ts)
         if isinstance(r, Reading):
-            rows.append([r.ts.isoformat(), r.signal_dbm, r.battery_pct, r.temperature_c,
-                         r.uptime_s, r.reconnects])  # fmt: skip
+            rows.append(
+                [
+                    r.ts.isoformat(),
+                    r.signal_dbm,
+                    r.battery_pct,
+                    r.temperature_c,
+                    r.uptime_s,
+                    r.reconnects,
+                ]
+            )
     header = ["time", "rssi", "battery_pct", "temperature_c", "uptime_s", "reconnects"]
     return write_csv(path, header, rows), episode
 
@@ -367,9 +412,13 @@ def test_fault_predictors_warn_before_the_failure(tmp_path: Path, bundle: ModelB
     assert episode.fault is FaultKind.CONNECTIVITY_LOSS
     columns = Columns(signals=(("rssi", "signal_dbm"),))
     table = read_table(source, columns)
-    assert dict(table.signals) == {"rssi": "signal_dbm", "battery_pct": "battery_pct",
-                                   "temperature_c": "temperature_c", "uptime_s": "uptime_s",
-                                   "reconnects": "reconnects"}  # fmt: skip
+    assert dict(table.signals) == {
+        "rssi": "signal_dbm",
+        "battery_pct": "battery_pct",
+        "temperature_c": "temperature_c",
+        "uptime_s": "uptime_s",
+        "reconnects": "reconnects",
+    }
     assert table.metrics == ("rssi", "battery_pct", "temperature_c"), "counters are not metrics"
     out = tmp_path / "lock.scored.csv"
     with threadpool_limits(limits=1):
@@ -386,8 +435,9 @@ def test_fault_predictors_warn_before_the_failure(tmp_path: Path, bundle: ModelB
     # Fault scores are causal too: cutting the file after the first warning changes nothing.
     cut = min(warned)
     kept = [r for r in rows if parse_time(r["time"]) <= cut]
-    short = write_csv(tmp_path / "short.csv", list(rows[0])[:6],
-                      [list(r.values())[:6] for r in kept])  # fmt: skip
+    short = write_csv(
+        tmp_path / "short.csv", list(rows[0])[:6], [list(r.values())[:6] for r in kept]
+    )
     with threadpool_limits(limits=1):
         again = score_table(read_table(short, columns), bundle=bundle)
     j = again.faults.index("connectivity_loss")
@@ -412,9 +462,13 @@ def test_the_command_uses_the_active_model(
     assert none_yet.exit_code == 0, none_yet.output
     assert "fault predictors skipped: the database has no active model" in none_yet.stdout
     version = repository.save_version(
-        db, bundle=bundle, trained_from=EVALUATION_START, trained_to=EVALUATION_START,
-        evaluation={}, note="backtest test",
-    )  # fmt: skip
+        db,
+        bundle=bundle,
+        trained_from=EVALUATION_START,
+        trained_to=EVALUATION_START,
+        evaluation={},
+        note="backtest test",
+    )
     repository.activate(db, version=version)
     with threadpool_limits(limits=1):
         used = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "out.csv")], env=env)

@@ -43,8 +43,15 @@ def test_demo_runs_for_a_duration_and_its_summary_matches_the_database(
     # busy two-core machine), hence the long timeout.
     result = forewarn(
         settings.model_copy(update={"api_port": 0}),  # any free port: 8000 may be taken
-        "demo", "--duration", "6", "--devices", "30", "--speedup", "900", timeout=600,
-    )  # fmt: skip
+        "demo",
+        "--duration",
+        "6",
+        "--devices",
+        "30",
+        "--speedup",
+        "900",
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr
     # The console served on the demo's clock, with keys made for this run.
     assert re.search(r"console: http://127\.0\.0\.1:\d+/", result.stderr)
@@ -93,8 +100,15 @@ def test_demo_runs_for_a_duration_and_its_summary_matches_the_database(
     open_before = count(db, "SELECT count(*) FROM incidents WHERE closed_at IS NULL")
     again = forewarn(
         settings.model_copy(update={"api_port": 0}),
-        "demo", "--duration", "20", "--devices", "30", "--speedup", "900", timeout=300,
-    )  # fmt: skip
+        "demo",
+        "--duration",
+        "20",
+        "--devices",
+        "30",
+        "--speedup",
+        "900",
+        timeout=300,
+    )
     assert again.returncode == 0, again.stderr
     said = re.search(
         r"previous demo runs left 30 simulated devices here \(kept as history\); withdrawn "
@@ -112,8 +126,14 @@ def test_demo_runs_for_a_duration_and_its_summary_matches_the_database(
     tickets = int(re.findall(r"\d+", _row(out, "device tickets opened"))[0])
     assert tickets + int(re.findall(r"\d+", _row(out, "fleet incidents"))[0]) > 0
     # Only the second fleet's devices (numbered 31 to 60) were acted on in the second run.
-    assert count(db, "SELECT count(*) FROM incidents WHERE closed_at IS NULL "
-                     "AND substring(device_id FROM '[0-9]+$')::int <= 30") == 0  # fmt: skip
+    assert (
+        count(
+            db,
+            "SELECT count(*) FROM incidents WHERE closed_at IS NULL "
+            "AND substring(device_id FROM '[0-9]+$')::int <= 30",
+        )
+        == 0
+    )
 
 
 def test_db_commands_report_what_they_did(bare_settings: Settings) -> None:

@@ -102,14 +102,32 @@ def seed(db: DB) -> dict[str, int]:
     incident = factories.incident(db, "lock-001", opened_at=predicted, probability=0.87)
     factories.guide_notification(db, incident_id=incident, device_id="lock-001", at=predicted)
     ticket = factories.ticket
-    critical = ticket(db, "lock-001", opened_at=API_NOW - 25 * M, incident_id=incident,
-                      priority=Priority.CRITICAL, tier=Tier.L3)  # fmt: skip
+    critical = ticket(
+        db,
+        "lock-001",
+        opened_at=API_NOW - 25 * M,
+        incident_id=incident,
+        priority=Priority.CRITICAL,
+        tier=Tier.L3,
+    )
     breached = ticket(db, "lock-002", opened_at=API_NOW - 3 * H)
-    major = ticket(db, "lock-003", opened_at=API_NOW - 10 * M, fault="connectivity_loss",
-                   priority=Priority.MAJOR, tier=Tier.L2)  # fmt: skip
+    major = ticket(
+        db,
+        "lock-003",
+        opened_at=API_NOW - 10 * M,
+        fault="connectivity_loss",
+        priority=Priority.MAJOR,
+        tier=Tier.L2,
+    )
     watch = ticket(db, "watch-001", opened_at=API_NOW - 1 * H)
-    factories.fleet_incident(db, model="cam-c2", firmware="3.1.0", fault="reboot_loop",
-                             opened_at=API_NOW - 4 * H, devices=37)  # fmt: skip
+    factories.fleet_incident(
+        db,
+        model="cam-c2",
+        firmware="3.1.0",
+        fault="reboot_loop",
+        opened_at=API_NOW - 4 * H,
+        devices=37,
+    )
     return {"critical": critical, "breached": breached, "major": major, "watch": watch}
 
 
@@ -204,8 +222,9 @@ def test_console(
     expect(rows).to_have_count(4)
     queue = page.request.get(f"{console}/api/v1/tickets?sort=urgency", headers=keys["agent"])
     expected = [(str(t["ticket_id"]), t["urgency"]) for t in queue.json()["items"]]
-    shown = [(r.get_attribute("data-ticket-id"), r.get_attribute("data-urgency"))
-             for r in rows.all()]  # fmt: skip
+    shown = [
+        (r.get_attribute("data-ticket-id"), r.get_attribute("data-urgency")) for r in rows.all()
+    ]
     assert shown == expected
     assert expected[0] == (str(ids["breached"]), "breached")
     assert {u for _, u in expected} >= {"breached", "near", "ok"}

@@ -123,74 +123,176 @@ def test_after_sales_guides_exist_in_both_languages(shipped: list[Guide]) -> Non
 
 SELECTION = [
     pytest.param(
-        "reboot_loop", "camera", "cam-c2", "3.1.0", "en-US", "all",
-        ("camera_reboot_fw_3_1_0", "en-US"), id="cam-c2-3.1.0-specific",
+        "reboot_loop",
+        "camera",
+        "cam-c2",
+        "3.1.0",
+        "en-US",
+        "all",
+        ("camera_reboot_fw_3_1_0", "en-US"),
+        id="cam-c2-3.1.0-specific",
     ),
     pytest.param(
-        "reboot_loop", "camera", "cam-c2", "3.1.0", "zh-CN", "all",
-        ("camera_reboot_fw_3_1_0", "zh-CN"), id="cam-c2-3.1.0-zh",
+        "reboot_loop",
+        "camera",
+        "cam-c2",
+        "3.1.0",
+        "zh-CN",
+        "all",
+        ("camera_reboot_fw_3_1_0", "zh-CN"),
+        id="cam-c2-3.1.0-zh",
     ),
     pytest.param(
-        "reboot_loop", "camera", "cam-c2", "3.1.0.2", "en-US", "all",
-        ("camera_reboot_fw_3_1_0", "en-US"), id="sub-release-inside-range",
+        "reboot_loop",
+        "camera",
+        "cam-c2",
+        "3.1.0.2",
+        "en-US",
+        "all",
+        ("camera_reboot_fw_3_1_0", "en-US"),
+        id="sub-release-inside-range",
     ),
     pytest.param(
-        "reboot_loop", None, "cam-c2", "v3.1.0", "en-US", "all",
-        ("camera_reboot_fw_3_1_0", "en-US"), id="model-without-kind-v-prefix",
+        "reboot_loop",
+        None,
+        "cam-c2",
+        "v3.1.0",
+        "en-US",
+        "all",
+        ("camera_reboot_fw_3_1_0", "en-US"),
+        id="model-without-kind-v-prefix",
     ),
     pytest.param(
-        "reboot_loop", "camera", "cam-c2", "3.0.4", "en-US", "all",
-        ("reboot_loop", "en-US"), id="cam-c2-3.0.4-generic",
+        "reboot_loop",
+        "camera",
+        "cam-c2",
+        "3.0.4",
+        "en-US",
+        "all",
+        ("reboot_loop", "en-US"),
+        id="cam-c2-3.0.4-generic",
     ),
     pytest.param(
-        "reboot_loop", "camera", "cam-c2", "3.1.1", "en-US", "all",
-        ("reboot_loop", "en-US"), id="fixed-firmware-generic",
+        "reboot_loop",
+        "camera",
+        "cam-c2",
+        "3.1.1",
+        "en-US",
+        "all",
+        ("reboot_loop", "en-US"),
+        id="fixed-firmware-generic",
     ),
     pytest.param(
-        "reboot_loop", "camera", "cam-c2", None, "en-US", "all",
-        ("reboot_loop", "en-US"), id="unknown-firmware-no-ranged-guide",
+        "reboot_loop",
+        "camera",
+        "cam-c2",
+        None,
+        "en-US",
+        "all",
+        ("reboot_loop", "en-US"),
+        id="unknown-firmware-no-ranged-guide",
     ),
     pytest.param(
-        "reboot_loop", "camera", "cam-c9", "3.1.0", "en-US", "all",
-        ("reboot_loop", "en-US"), id="other-model-same-firmware",
+        "reboot_loop",
+        "camera",
+        "cam-c9",
+        "3.1.0",
+        "en-US",
+        "all",
+        ("reboot_loop", "en-US"),
+        id="other-model-same-firmware",
     ),
     pytest.param(
-        "reboot_loop", "lock", "lock-s2", "2.4.1", "fr-FR", "all",
-        ("reboot_loop", "en-US"), id="fr-falls-back-to-en-US",
+        "reboot_loop",
+        "lock",
+        "lock-s2",
+        "2.4.1",
+        "fr-FR",
+        "all",
+        ("reboot_loop", "en-US"),
+        id="fr-falls-back-to-en-US",
     ),
     pytest.param(
-        "reboot_loop", "lock", "lock-s2", "2.4.1", "zh-TW", "all",
-        ("reboot_loop", "zh-CN"), id="zh-TW-gets-zh-CN",
+        "reboot_loop",
+        "lock",
+        "lock-s2",
+        "2.4.1",
+        "zh-TW",
+        "all",
+        ("reboot_loop", "zh-CN"),
+        id="zh-TW-gets-zh-CN",
     ),
     pytest.param(
-        "reboot_loop", "lock", "lock-s2", "2.4.1", "zh_cn", "all",
-        ("reboot_loop", "zh-CN"), id="locale-spelling-tolerated",
+        "reboot_loop",
+        "lock",
+        "lock-s2",
+        "2.4.1",
+        "zh_cn",
+        "all",
+        ("reboot_loop", "zh-CN"),
+        id="locale-spelling-tolerated",
     ),
     pytest.param(
-        "battery_failure", "watch", "watch-w3", "1.9.2", "zh-CN", "all",
-        ("watch_battery_life", "zh-CN"), id="watch-battery-gets-watch-guide",
+        "battery_failure",
+        "watch",
+        "watch-w3",
+        "1.9.2",
+        "zh-CN",
+        "all",
+        ("watch_battery_life", "zh-CN"),
+        id="watch-battery-gets-watch-guide",
     ),
     pytest.param(
-        "battery_failure", "lock", "lock-s2", "2.4.1", "en-US", "all",
-        ("lock_battery", "en-US"), id="lock-battery-gets-lock-guide",
+        "battery_failure",
+        "lock",
+        "lock-s2",
+        "2.4.1",
+        "en-US",
+        "all",
+        ("lock_battery", "en-US"),
+        id="lock-battery-gets-lock-guide",
     ),
     pytest.param(
-        "battery_failure", "temperature_sensor", "zb-t1", "1.0.6", "en-US", "all",
-        ("battery_failure", "en-US"), id="sensor-battery-generic",
+        "battery_failure",
+        "temperature_sensor",
+        "zb-t1",
+        "1.0.6",
+        "en-US",
+        "all",
+        ("battery_failure", "en-US"),
+        id="sensor-battery-generic",
     ),
     pytest.param(
-        "connectivity_loss", "lock", "lock-s2", "2.4.1", "en-US", "novice",
-        ("connectivity_loss_novice", "en-US"), id="novice-preferred",
+        "connectivity_loss",
+        "lock",
+        "lock-s2",
+        "2.4.1",
+        "en-US",
+        "novice",
+        ("connectivity_loss_novice", "en-US"),
+        id="novice-preferred",
     ),
     pytest.param(
-        "connectivity_loss", "lock", "lock-s2", "2.4.1", "zh-CN", "senior",
-        ("connectivity_loss", "zh-CN"), id="senior-gets-all",
+        "connectivity_loss",
+        "lock",
+        "lock-s2",
+        "2.4.1",
+        "zh-CN",
+        "senior",
+        ("connectivity_loss", "zh-CN"),
+        id="senior-gets-all",
     ),
     pytest.param(
-        "connectivity_loss", "lock", "lock-s2", "2.4.1", "en-US", "all",
-        ("connectivity_loss", "en-US"), id="all-not-given-novice-guide",
+        "connectivity_loss",
+        "lock",
+        "lock-s2",
+        "2.4.1",
+        "en-US",
+        "all",
+        ("connectivity_loss", "en-US"),
+        id="all-not-given-novice-guide",
     ),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(
@@ -221,42 +323,72 @@ def test_choose_shipped(
 
 SYNTHETIC = [
     pytest.param(
-        [make_guide(guide_id="specific", models=("m",)), make_guide(guide_id="kind", kinds=("camera",))],
-        {}, "specific", id="model-beats-kind",
+        [
+            make_guide(guide_id="specific", models=("m",)),
+            make_guide(guide_id="kind", kinds=("camera",)),
+        ],
+        {},
+        "specific",
+        id="model-beats-kind",
     ),
     pytest.param(
         [make_guide(guide_id="kind", kinds=("camera",)), make_guide(guide_id="generic")],
-        {}, "kind", id="kind-beats-generic",
+        {},
+        "kind",
+        id="kind-beats-generic",
     ),
     pytest.param(
         [make_guide(guide_id="ranged", firmware_min="3.0.0"), make_guide(guide_id="plain")],
-        {}, "ranged", id="ranged-beats-unranged",
+        {},
+        "ranged",
+        id="ranged-beats-unranged",
     ),
     pytest.param(
-        [make_guide(guide_id="novice", audience="novice"), make_guide(guide_id="plain", kinds=("camera",))],
-        {"audience": "novice"}, "plain", id="specificity-before-audience",
+        [
+            make_guide(guide_id="novice", audience="novice"),
+            make_guide(guide_id="plain", kinds=("camera",)),
+        ],
+        {"audience": "novice"},
+        "plain",
+        id="specificity-before-audience",
     ),
     pytest.param(
         [make_guide(guide_id="en", models=("m",)), make_guide(guide_id="zh", locale="zh-CN")],
-        {"locale": "zh-CN"}, "zh", id="readable-beats-specific",
+        {"locale": "zh-CN"},
+        "zh",
+        id="readable-beats-specific",
     ),
     pytest.param(
-        [make_guide(guide_id="de", locale="de-DE")], {"locale": "zh-CN"}, None, id="unreadable-none",
+        [make_guide(guide_id="de", locale="de-DE")],
+        {"locale": "zh-CN"},
+        None,
+        id="unreadable-none",
     ),
     pytest.param(
         [make_guide(guide_id="gb", locale="en-GB"), make_guide(guide_id="us")],
-        {"locale": "fr-FR"}, "us", id="en-US-before-other-english",
+        {"locale": "fr-FR"},
+        "us",
+        id="en-US-before-other-english",
     ),
     pytest.param(
-        [make_guide(guide_id="old", firmware_max="3.0.0")], {}, None, id="above-exclusive-max",
+        [make_guide(guide_id="old", firmware_max="3.0.0")],
+        {},
+        None,
+        id="above-exclusive-max",
     ),
     pytest.param(
-        [make_guide(guide_id="lock", kinds=("lock",))], {}, None, id="other-kind-never",
+        [make_guide(guide_id="lock", kinds=("lock",))],
+        {},
+        None,
+        id="other-kind-never",
     ),
     pytest.param(
-        [make_guide(guide_id="other", fault="overheating")], {}, None, id="other-fault-never",
+        [make_guide(guide_id="other", fault="overheating")],
+        {},
+        None,
+        id="other-fault-never",
     ),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("guides", "ask", "expected"), SYNTHETIC)
@@ -308,32 +440,49 @@ def test_firmware_range(spec: str, expected: tuple[str | None, str | None]) -> N
     ("guide_id", "locale", "facts", "expected"),
     [
         pytest.param(
-            "battery_failure", "en-US", GuideFacts(device_name="front door lock", hours_to_empty=120),
-            "Your front door lock's battery will be empty in about 5 days", id="days-en",
+            "battery_failure",
+            "en-US",
+            GuideFacts(device_name="front door lock", hours_to_empty=120),
+            "Your front door lock's battery will be empty in about 5 days",
+            id="days-en",
         ),
         pytest.param(
-            "battery_failure", "zh-CN", GuideFacts(kind="lock", hours_to_empty=130),
-            "您的门锁电池大约5天后将耗尽", id="days-zh-kind-word",
+            "battery_failure",
+            "zh-CN",
+            GuideFacts(kind="lock", hours_to_empty=130),
+            "您的门锁电池大约5天后将耗尽",
+            id="days-zh-kind-word",
         ),
         pytest.param(
-            "battery_failure", "en-US", GuideFacts(kind="watch", hours_to_empty=3),
-            "Your watch's battery will be empty in about 1 day", id="at-least-one-day",
+            "battery_failure",
+            "en-US",
+            GuideFacts(kind="watch", hours_to_empty=3),
+            "Your watch's battery will be empty in about 1 day",
+            id="at-least-one-day",
         ),
         pytest.param(
-            "battery_failure", "en-US", GuideFacts(),
-            "Your device's battery will be empty in about a few days", id="nothing-known",
+            "battery_failure",
+            "en-US",
+            GuideFacts(),
+            "Your device's battery will be empty in about a few days",
+            id="nothing-known",
         ),
         pytest.param(
-            "lock_battery", "en-US", GuideFacts(hours_to_empty=120),
+            "lock_battery",
+            "en-US",
+            GuideFacts(hours_to_empty=120),
             "Your lock's batteries will be empty in about 5 days: here is how to change them",
             id="sole-kind-names-device",
         ),
         pytest.param(
-            "getting_started_camera", "zh-CN", GuideFacts(owner_name="王芳", device_name="客厅摄像头"),
-            "王芳，欢迎使用：客厅摄像头入门指南", id="owner-zh",  # noqa: RUF001
+            "getting_started_camera",
+            "zh-CN",
+            GuideFacts(owner_name="王芳", device_name="客厅摄像头"),
+            "王芳，欢迎使用：客厅摄像头入门指南",  # noqa: RUF001
+            id="owner-zh",
         ),
     ],
-)  # fmt: skip
+)
 def test_render_title(
     shipped: list[Guide], guide_id: str, locale: str, facts: GuideFacts, expected: str
 ) -> None:
@@ -389,31 +538,93 @@ Everything.
 """
 
 BROKEN = [
-    pytest.param(GOOD.replace("## Steps\n\n1. Unplug it.\n2. Plug it in.\n", ""), "missing section", id="missing-steps"),
-    pytest.param(GOOD.replace("## Problem\n\nIt restarts.\n", ""), "## Problem", id="missing-problem"),
+    pytest.param(
+        GOOD.replace("## Steps\n\n1. Unplug it.\n2. Plug it in.\n", ""),
+        "missing section",
+        id="missing-steps",
+    ),
+    pytest.param(
+        GOOD.replace("## Problem\n\nIt restarts.\n", ""), "## Problem", id="missing-problem"
+    ),
     pytest.param(GOOD.replace("It restarts.", ""), "is empty", id="empty-problem"),
-    pytest.param(GOOD.replace("title: \"Your", "title: [\"Your"), "bad front matter", id="bad-yaml"),
+    pytest.param(GOOD.replace('title: "Your', 'title: ["Your'), "bad front matter", id="bad-yaml"),
     pytest.param(GOOD.split("---\n", 2)[2], "no front matter", id="no-front-matter"),
-    pytest.param(GOOD.replace("category: troubleshooting", "category: howto"), "unknown category", id="unknown-category"),
-    pytest.param(GOOD.replace("fault: reboot_loop", "fault: flooding"), "unknown fault", id="unknown-fault"),
-    pytest.param(GOOD.replace("category:", "kinds: [fridge]\ncategory:"), "unknown kind", id="unknown-kind"),
-    pytest.param(GOOD.replace("category:", "audience: teens\ncategory:"), "unknown audience", id="unknown-audience"),
-    pytest.param(GOOD.replace("category:", "firmware: \"~3.1\"\ncategory:"), "bad firmware range", id="bad-range"),
-    pytest.param(GOOD.replace("category:", "firmware: \">=3.1,<3.0\"\ncategory:"), "no version can be inside", id="empty-range"),
-    pytest.param(GOOD.replace("category:", "firmware: 3.1\ncategory:"), "must be text", id="unquoted-number"),
-    pytest.param(GOOD.replace("category:", "owner: me\ncategory:"), "unknown front-matter field", id="unknown-field"),
+    pytest.param(
+        GOOD.replace("category: troubleshooting", "category: howto"),
+        "unknown category",
+        id="unknown-category",
+    ),
+    pytest.param(
+        GOOD.replace("fault: reboot_loop", "fault: flooding"), "unknown fault", id="unknown-fault"
+    ),
+    pytest.param(
+        GOOD.replace("category:", "kinds: [fridge]\ncategory:"), "unknown kind", id="unknown-kind"
+    ),
+    pytest.param(
+        GOOD.replace("category:", "audience: teens\ncategory:"),
+        "unknown audience",
+        id="unknown-audience",
+    ),
+    pytest.param(
+        GOOD.replace("category:", 'firmware: "~3.1"\ncategory:'),
+        "bad firmware range",
+        id="bad-range",
+    ),
+    pytest.param(
+        GOOD.replace("category:", 'firmware: ">=3.1,<3.0"\ncategory:'),
+        "no version can be inside",
+        id="empty-range",
+    ),
+    pytest.param(
+        GOOD.replace("category:", "firmware: 3.1\ncategory:"), "must be text", id="unquoted-number"
+    ),
+    pytest.param(
+        GOOD.replace("category:", "owner: me\ncategory:"),
+        "unknown front-matter field",
+        id="unknown-field",
+    ),
     pytest.param(GOOD.replace("locale: en-US", "locale: english"), "locale", id="bad-locale"),
-    pytest.param(GOOD.replace("locale: en-US", "locale: zh-CN"), "need the name", id="name-disagrees"),
-    pytest.param(GOOD.replace("{device_name}", "{serial}"), "unknown placeholder", id="unknown-placeholder"),
+    pytest.param(
+        GOOD.replace("locale: en-US", "locale: zh-CN"), "need the name", id="name-disagrees"
+    ),
+    pytest.param(
+        GOOD.replace("{device_name}", "{serial}"), "unknown placeholder", id="unknown-placeholder"
+    ),
     pytest.param(GOOD.replace("It restarts.", "It {restarts."), "stray brace", id="stray-brace"),
-    pytest.param(GOOD.replace("2. Plug it in.", "Plug it in."), "line 20: expected a numbered step", id="unnumbered-step"),
-    pytest.param(GOOD.replace("## Cautions", "## Notes"), "line 22: unknown section", id="unknown-section"),
-    pytest.param(GOOD.replace("---\n\n## Problem", "---\nIntro\n## Problem"), "line 8: text before the first", id="text-before-sections"),
-    pytest.param(GOOD.replace("category:", "phrases: 5\ncategory:"), "'phrases' must be a list of phrases", id="phrases-not-a-list"),
-    pytest.param(GOOD.replace("category:", "phrases: [ok, '']\ncategory:"), "must be a list of phrases", id="blank-phrase"),
-    pytest.param(GOOD.replace("category:", "phrases: [它一直重启]\ncategory:"), "phrase 1 '它一直重启' is not in en-US", id="phrase-language"),
-    pytest.param(GOOD.replace("category:", "phrases: [Restarts, restarts]\ncategory:"), "phrase 2 'restarts' is there twice", id="phrase-twice"),
-]  # fmt: skip
+    pytest.param(
+        GOOD.replace("2. Plug it in.", "Plug it in."),
+        "line 20: expected a numbered step",
+        id="unnumbered-step",
+    ),
+    pytest.param(
+        GOOD.replace("## Cautions", "## Notes"), "line 22: unknown section", id="unknown-section"
+    ),
+    pytest.param(
+        GOOD.replace("---\n\n## Problem", "---\nIntro\n## Problem"),
+        "line 8: text before the first",
+        id="text-before-sections",
+    ),
+    pytest.param(
+        GOOD.replace("category:", "phrases: 5\ncategory:"),
+        "'phrases' must be a list of phrases",
+        id="phrases-not-a-list",
+    ),
+    pytest.param(
+        GOOD.replace("category:", "phrases: [ok, '']\ncategory:"),
+        "must be a list of phrases",
+        id="blank-phrase",
+    ),
+    pytest.param(
+        GOOD.replace("category:", "phrases: [它一直重启]\ncategory:"),
+        "phrase 1 '它一直重启' is not in en-US",
+        id="phrase-language",
+    ),
+    pytest.param(
+        GOOD.replace("category:", "phrases: [Restarts, restarts]\ncategory:"),
+        "phrase 2 'restarts' is there twice",
+        id="phrase-twice",
+    ),
+]
 
 
 @pytest.mark.parametrize(("text", "message"), BROKEN)

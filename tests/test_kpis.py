@@ -66,10 +66,26 @@ def ticket(
                '1 device', %s, 'L1', 'support-l1', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
                %s, %s, %s, %s)
            RETURNING ticket_id""",
-        (kind, priority, state, opened, opened + respond, opened + solve, opened,
-         opened + respond, opened + solve, responded, resolved, code, escalations, reopened,
-         feedback, feedback_at, "ana" if feedback else None),
-    ).fetchone()  # fmt: skip
+        (
+            kind,
+            priority,
+            state,
+            opened,
+            opened + respond,
+            opened + solve,
+            opened,
+            opened + respond,
+            opened + solve,
+            responded,
+            resolved,
+            code,
+            escalations,
+            reopened,
+            feedback,
+            feedback_at,
+            "ana" if feedback else None,
+        ),
+    ).fetchone()
     assert row is not None
     tid = int(row[0])
     event(db, tid, at=opened, kind="opened")
@@ -100,9 +116,18 @@ def incident(
            VALUES (%s, 'battery_failure', 'regular', 'battery guide', %s, %s, %s, 0.9, 0.9,
                    %s, %s, %s, %s, %s)
            RETURNING incident_id""",
-        (device, "closed" if closed else "guided", opened, opened, recurrence_of,
-         fleet_incident_id, closed, closed, outcome),
-    ).fetchone()  # fmt: skip
+        (
+            device,
+            "closed" if closed else "guided",
+            opened,
+            opened,
+            recurrence_of,
+            fleet_incident_id,
+            closed,
+            closed,
+            outcome,
+        ),
+    ).fetchone()
     assert row is not None
     return int(row[0])
 
@@ -185,17 +210,20 @@ def resolutions(db: DB) -> None:
 def sla_per_priority(db: DB) -> None:
     """Critical: met, response late, resolution late, not yet due, response overdue.
     Major: both met exactly at their dues, resolution late."""
-    ticket(db, T0 + 1 * H, priority="critical", responded=T0 + 1 * H + 20 * M,
-           resolved=T0 + 4 * H)  # fmt: skip
-    ticket(db, T0 + 2 * H, priority="critical", responded=T0 + 2 * H + 40 * M,
-           resolved=T0 + 5 * H)  # fmt: skip
-    ticket(db, T0 + 3 * H, priority="critical", responded=T0 + 3 * H + 10 * M,
-           resolved=T0 + 8 * H, escalations=1)  # fmt: skip
+    ticket(db, T0 + 1 * H, priority="critical", responded=T0 + 1 * H + 20 * M, resolved=T0 + 4 * H)
+    ticket(db, T0 + 2 * H, priority="critical", responded=T0 + 2 * H + 40 * M, resolved=T0 + 5 * H)
+    ticket(
+        db,
+        T0 + 3 * H,
+        priority="critical",
+        responded=T0 + 3 * H + 10 * M,
+        resolved=T0 + 8 * H,
+        escalations=1,
+    )
     ticket(db, UNTIL - 10 * M, priority="critical")
     ticket(db, UNTIL - 1 * H, priority="critical")
     ticket(db, T0 + 1 * H, priority="major", responded=T0 + 2 * H, resolved=T0 + 9 * H)
-    ticket(db, T0 + 2 * H, priority="major", responded=T0 + 2 * H + 30 * M,
-           resolved=T0 + 11 * H)  # fmt: skip
+    ticket(db, T0 + 2 * H, priority="major", responded=T0 + 2 * H + 30 * M, resolved=T0 + 11 * H)
 
 
 def recurrences(db: DB) -> None:
@@ -203,11 +231,13 @@ def recurrences(db: DB) -> None:
     (a longer configured window), one exactly 30 days on, one first-time."""
     old_a = incident(db, SINCE - 10 * D, closed=SINCE - 9 * D, outcome="recovered")
     incident(db, SINCE + 1 * H, recurrence_of=old_a)
-    old_b = incident(db, SINCE + 2 * H - 40 * D, device="lock-2", closed=SINCE - 39 * D,
-                     outcome="recovered")  # fmt: skip
+    old_b = incident(
+        db, SINCE + 2 * H - 40 * D, device="lock-2", closed=SINCE - 39 * D, outcome="recovered"
+    )
     incident(db, SINCE + 2 * H, device="lock-2", recurrence_of=old_b)
-    old_c = incident(db, SINCE + 3 * H - 30 * D, device="lock-3", closed=SINCE - 29 * D,
-                     outcome="recovered")  # fmt: skip
+    old_c = incident(
+        db, SINCE + 3 * H - 30 * D, device="lock-3", closed=SINCE - 29 * D, outcome="recovered"
+    )
     incident(db, SINCE + 3 * H, device="lock-3", recurrence_of=old_c)
     incident(db, SINCE + 4 * H, device="lock-4")
 
@@ -216,10 +246,21 @@ def self_service(db: DB) -> None:
     """Solved by the guide; guide failed; recovered unguided; fleet-covered; open; closed
     only after now."""
 
-    def guided(device: str, opened: datetime, closed: datetime | None, status: str = "sent",
-               fleet_id: int | None = None) -> None:  # fmt: skip
-        i = incident(db, opened, device=device, closed=closed, fleet_incident_id=fleet_id,
-                     outcome="recovered_after_guide" if closed else None)  # fmt: skip
+    def guided(
+        device: str,
+        opened: datetime,
+        closed: datetime | None,
+        status: str = "sent",
+        fleet_id: int | None = None,
+    ) -> None:
+        i = incident(
+            db,
+            opened,
+            device=device,
+            closed=closed,
+            fleet_incident_id=fleet_id,
+            outcome="recovered_after_guide" if closed else None,
+        )
         notification(db, opened, status=status, incident_id=i)
 
     guided("s1", T0 + 1 * H, T0 + 3 * H)
@@ -264,56 +305,96 @@ Expected = dict[str, tuple[float | None, float, int, int, bool | None]]
 CASES = [
     pytest.param(lambda db: None, UNTIL, {}, id="empty-period"),
     pytest.param(withdrawn, UNTIL, {}, id="withdrawn-left-out"),
-    pytest.param(boundaries, UNTIL + 1 * H, {
-        "first_response": (900.0, 1800.0, 2, 0, True),
-        "first_contact_resolution": (1.0, 2, 2, 0, True),
-        "time_to_resolve": (2700.0, 5400.0, 2, 0, None),
-        "sla.minor.first_response": (1.0, 2, 2, 0, None),
-        "sla.minor.resolution": (1.0, 1, 1, 1, None),
-        "recurrence": (0.0, 0, 1, 0, True),
-        "self_service": (None, 0, 0, 1, None),
-        "false_alarms": (None, 0, 0, 2, None),
-        "guide_delivery": (1.0, 1, 1, 0, None),
-    }, id="boundaries"),
-    pytest.param(first_responses, UNTIL, {
-        "first_response": (1800.0, 3600.0, 2, 2, True),  # exactly the 30-min target
-        "sla.major.first_response": (0.5, 2, 4, 0, None),
-        "sla.major.resolution": (0.0, 0, 4, 0, None),
-        "false_alarms": (None, 0, 0, 4, None),
-    }, id="first-response-with-waiting"),
-    pytest.param(resolutions, UNTIL, {
-        "first_contact_resolution": (0.6, 3, 5, 0, False),
-        "time_to_resolve": (15840.0, 79200.0, 5, 0, None),
-    }, id="fcr-escalated-reopened"),
-    pytest.param(sla_per_priority, UNTIL, {
-        "first_response": (1920.0, 9600.0, 5, 2, False),
-        "first_contact_resolution": (0.8, 4, 5, 0, True),
-        "time_to_resolve": (20160.0, 100800.0, 5, 0, None),
-        "sla.critical.first_response": (0.5, 2, 4, 1, None),
-        "sla.critical.resolution": (2 / 3, 2, 3, 2, None),
-        "sla.major.first_response": (1.0, 2, 2, 0, None),
-        "sla.major.resolution": (0.5, 1, 2, 0, None),
-        "false_alarms": (None, 0, 0, 7, None),
-    }, id="sla-per-priority"),
-    pytest.param(recurrences, UNTIL, {
-        "recurrence": (0.5, 2, 4, 0, False),
-        "self_service": (None, 0, 0, 4, None),
-    }, id="recurrence-30-days"),
-    pytest.param(self_service, UNTIL, {
-        "recurrence": (0.0, 0, 6, 0, True),
-        "self_service": (0.25, 1, 4, 2, False),
-        "guide_delivery": (0.8, 4, 5, 0, None),
-    }, id="self-service"),
-    pytest.param(false_alarms, T0 + 2 * H, {
-        "first_response": (None, 0.0, 0, 5, None),
-        "sla.minor.first_response": (None, 0, 0, 5, None),
-        "sla.minor.resolution": (None, 0, 0, 5, None),
-        "false_alarms": (1 / 3, 1, 3, 2, None),
-    }, id="false-alarms"),
-    pytest.param(deliveries, UNTIL, {
-        "guide_delivery": (0.6, 3, 5, 2, None),
-    }, id="guide-delivery"),
-]  # fmt: skip
+    pytest.param(
+        boundaries,
+        UNTIL + 1 * H,
+        {
+            "first_response": (900.0, 1800.0, 2, 0, True),
+            "first_contact_resolution": (1.0, 2, 2, 0, True),
+            "time_to_resolve": (2700.0, 5400.0, 2, 0, None),
+            "sla.minor.first_response": (1.0, 2, 2, 0, None),
+            "sla.minor.resolution": (1.0, 1, 1, 1, None),
+            "recurrence": (0.0, 0, 1, 0, True),
+            "self_service": (None, 0, 0, 1, None),
+            "false_alarms": (None, 0, 0, 2, None),
+            "guide_delivery": (1.0, 1, 1, 0, None),
+        },
+        id="boundaries",
+    ),
+    pytest.param(
+        first_responses,
+        UNTIL,
+        {
+            "first_response": (1800.0, 3600.0, 2, 2, True),  # exactly the 30-min target
+            "sla.major.first_response": (0.5, 2, 4, 0, None),
+            "sla.major.resolution": (0.0, 0, 4, 0, None),
+            "false_alarms": (None, 0, 0, 4, None),
+        },
+        id="first-response-with-waiting",
+    ),
+    pytest.param(
+        resolutions,
+        UNTIL,
+        {
+            "first_contact_resolution": (0.6, 3, 5, 0, False),
+            "time_to_resolve": (15840.0, 79200.0, 5, 0, None),
+        },
+        id="fcr-escalated-reopened",
+    ),
+    pytest.param(
+        sla_per_priority,
+        UNTIL,
+        {
+            "first_response": (1920.0, 9600.0, 5, 2, False),
+            "first_contact_resolution": (0.8, 4, 5, 0, True),
+            "time_to_resolve": (20160.0, 100800.0, 5, 0, None),
+            "sla.critical.first_response": (0.5, 2, 4, 1, None),
+            "sla.critical.resolution": (2 / 3, 2, 3, 2, None),
+            "sla.major.first_response": (1.0, 2, 2, 0, None),
+            "sla.major.resolution": (0.5, 1, 2, 0, None),
+            "false_alarms": (None, 0, 0, 7, None),
+        },
+        id="sla-per-priority",
+    ),
+    pytest.param(
+        recurrences,
+        UNTIL,
+        {
+            "recurrence": (0.5, 2, 4, 0, False),
+            "self_service": (None, 0, 0, 4, None),
+        },
+        id="recurrence-30-days",
+    ),
+    pytest.param(
+        self_service,
+        UNTIL,
+        {
+            "recurrence": (0.0, 0, 6, 0, True),
+            "self_service": (0.25, 1, 4, 2, False),
+            "guide_delivery": (0.8, 4, 5, 0, None),
+        },
+        id="self-service",
+    ),
+    pytest.param(
+        false_alarms,
+        T0 + 2 * H,
+        {
+            "first_response": (None, 0.0, 0, 5, None),
+            "sla.minor.first_response": (None, 0, 0, 5, None),
+            "sla.minor.resolution": (None, 0, 0, 5, None),
+            "false_alarms": (1 / 3, 1, 3, 2, None),
+        },
+        id="false-alarms",
+    ),
+    pytest.param(
+        deliveries,
+        UNTIL,
+        {
+            "guide_delivery": (0.6, 3, 5, 2, None),
+        },
+        id="guide-delivery",
+    ),
+]
 
 
 def figures(report: KpiReport) -> Expected:
@@ -326,9 +407,16 @@ def figures(report: KpiReport) -> Expected:
 
     out = {
         name: row(getattr(report, name))
-        for name in ("first_response", "first_contact_resolution", "time_to_resolve",
-                     "recurrence", "self_service", "false_alarms", "guide_delivery")
-    }  # fmt: skip
+        for name in (
+            "first_response",
+            "first_contact_resolution",
+            "time_to_resolve",
+            "recurrence",
+            "self_service",
+            "false_alarms",
+            "guide_delivery",
+        )
+    }
     for s in report.sla:
         out[f"sla.{s.priority}.first_response"] = row(s.first_response)
         out[f"sla.{s.priority}.resolution"] = row(s.resolution)
@@ -393,14 +481,22 @@ def test_hourly_series(db: DB) -> None:
     notification(db, T0 + 5 * M)
     notification(db, T0 + 15 * M, status="failed")
     notification(db, T0 + 130 * M)
-    series = flows.kpi_series(db, period=Period(T0, T0 + 3 * H), now=T0 + 3 * H,
-                              bucket=Bucket.HOUR)  # fmt: skip
+    series = flows.kpi_series(db, period=Period(T0, T0 + 3 * H), now=T0 + 3 * H, bucket=Bucket.HOUR)
     got = [
-        (p.start, p.tickets_opened, p.tickets_resolved, p.first_response.value,
-         p.first_response.count, p.sla_met.value, p.sla_met.numerator, p.sla_met.denominator,
-         p.sla_met.pending, p.guides_sent)
+        (
+            p.start,
+            p.tickets_opened,
+            p.tickets_resolved,
+            p.first_response.value,
+            p.first_response.count,
+            p.sla_met.value,
+            p.sla_met.numerator,
+            p.sla_met.denominator,
+            p.sla_met.pending,
+            p.guides_sent,
+        )
         for p in series.points
-    ]  # fmt: skip
+    ]
     assert got == [
         (T0, 2, 0, 1500.0, 2, 0.5, 1, 2, 0, 1),
         (T0 + 1 * H, 1, 1, 600.0, 1, 1.0, 1, 1, 0, 0),
@@ -418,8 +514,10 @@ def test_daily_series_covers_a_period_that_starts_mid_day(db: DB) -> None:
     ticket(db, until)
     series = flows.kpi_series(db, period=Period(since, until), now=until, bucket=Bucket.DAY)
     assert [(p.start, p.tickets_opened) for p in series.points] == [
-        (T0, 1), (T0 + D, 0), (T0 + 2 * D, 1)
-    ]  # fmt: skip
+        (T0, 1),
+        (T0 + D, 0),
+        (T0 + 2 * D, 1),
+    ]
     report = flows.kpi_report(db, period=Period(since, until), now=until)
     assert report.first_response.pending == sum(p.tickets_opened for p in series.points)
 

@@ -38,9 +38,16 @@ def test_database_and_streaming_features_are_the_same(
     # Within the ingester's accepted clock window (max_clock_skew_days).
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=3)
     run_simulation(
-        settings, devices=12, seed=5, speedup=0, duration=None, start=start,
-        sim_span=timedelta(hours=36), fault_rate=0.6, sink=DirectWriter(settings),
-    )  # fmt: skip
+        settings,
+        devices=12,
+        seed=5,
+        speedup=0,
+        duration=None,
+        start=start,
+        sim_span=timedelta(hours=36),
+        fault_rate=0.6,
+        sink=DirectWriter(settings),
+    )
     until = start + timedelta(days=2)
     stored = {
         s.device_id: s
@@ -66,19 +73,22 @@ def test_database_and_streaming_features_are_the_same(
         for pos, row in zip(positions, x, strict=True):
             other = streamed[(device_id, series.first_bucket + int(pos))]
             assert np.array_equal(np.isnan(row), np.isnan(other)), device_id
-            np.testing.assert_allclose(row[~np.isnan(row)], other[~np.isnan(other)],
-                                       rtol=1e-9, atol=1e-6)  # fmt: skip
+            np.testing.assert_allclose(
+                row[~np.isnan(row)], other[~np.isnan(other)], rtol=1e-9, atol=1e-6
+            )
             compared += 1
     assert compared == len(streamed) > 3000
 
 
 def _scorers(data: FeatureSet, y_any: Labels, y_fault: Labels) -> list[tuple[str, Any]]:
     return [
-        ("fault predictor", FaultPredictor(FaultKind.CONNECTIVITY_LOSS, seed=1, max_iter=30)
-         .learn(data, y_fault)),
+        (
+            "fault predictor",
+            FaultPredictor(FaultKind.CONNECTIVITY_LOSS, seed=1, max_iter=30).learn(data, y_fault),
+        ),
         ("anomaly score", AnomalyScore(seed=1).learn(data, y_any)),
         ("battery life", BatteryLife().learn(data, y_any)),
-    ]  # fmt: skip
+    ]
 
 
 def test_every_model_honours_the_contract(small: Dataset) -> None:
@@ -104,8 +114,7 @@ def test_every_model_honours_the_contract(small: Dataset) -> None:
 def test_labels_mark_the_horizon_and_leave_the_unclear_out() -> None:
     hour = 3600.0
     buckets = np.arange(0, 60 * 12, 12, dtype=np.int64)  # one row an hour for 60 hours
-    data = FeatureSet(np.zeros((60, len(FEATURES))), np.full(60, "d1"), np.full(60, "m"),
-                      buckets)  # fmt: skip
+    data = FeatureSet(np.zeros((60, len(FEATURES))), np.full(60, "d1"), np.full(60, "m"), buckets)
     t = data.times
     episode = Episode("d1", FaultKind.OVERHEATING, onset=t[10], failure=t[40])
     y = label_rows(data, [episode], FaultKind.OVERHEATING, horizon_h=24)
@@ -121,8 +130,12 @@ def test_labels_mark_the_horizon_and_leave_the_unclear_out() -> None:
 def _timeline(alerts: list[int]) -> tuple[FeatureSet, np.ndarray]:
     """One device, one row every 5 minutes for 48 h; `alerts` are the alerting row numbers."""
     n = 48 * 12
-    data = FeatureSet(np.zeros((n, len(FEATURES))), np.full(n, "d1"), np.full(n, "m"),
-                      np.arange(n, dtype=np.int64))  # fmt: skip
+    data = FeatureSet(
+        np.zeros((n, len(FEATURES))),
+        np.full(n, "d1"),
+        np.full(n, "m"),
+        np.arange(n, dtype=np.int64),
+    )
     scores = np.zeros(n)
     scores[alerts] = 0.9
     return data, scores
@@ -180,10 +193,17 @@ def test_train_store_evaluate_and_score_live(
 
     history = datetime.now(UTC).replace(microsecond=0) - timedelta(days=5)
     run_simulation(
-        settings, devices=80, seed=21, speedup=0, duration=None, start=history,
-        sim_span=timedelta(days=2), fault_rate=0.5, sink=DirectWriter(settings),
+        settings,
+        devices=80,
+        seed=21,
+        speedup=0,
+        duration=None,
+        start=history,
+        sim_span=timedelta(days=2),
+        fault_rate=0.5,
+        sink=DirectWriter(settings),
         number_from=500_001,
-    )  # fmt: skip
+    )
     small_eval = {"seed": 8, "devices": 40, "days": 1.5}
     first = train(settings, evaluation=small_eval, say=lambda _m: None)
     assert first.activated and first.why == "first version"
@@ -205,17 +225,31 @@ def test_train_store_evaluate_and_score_live(
     try:
         wait_for(scorer.ready.is_set, what="the scorer to load the active model")
         summary = run_simulation(
-            settings, devices=30, seed=22, speedup=0, duration=None,
+            settings,
+            devices=30,
+            seed=22,
+            speedup=0,
+            duration=None,
             start=datetime.now(UTC).replace(microsecond=0) - timedelta(days=1),
-            sim_span=timedelta(hours=20), fault_rate=0.6,
-        )  # fmt: skip
+            sim_span=timedelta(hours=20),
+            fault_rate=0.6,
+        )
         stored = "SELECT count(*) FROM telemetry WHERE device_id NOT LIKE '%%-5_____'"
-        wait_for(lambda: count(db, stored) >= summary.readings, timeout=90,
-                 what="the ingester to store every reading")  # fmt: skip
-        wait_for(lambda: scorer.stats().readings >= summary.readings, timeout=30,
-                 what=f"the scorer to fold every reading ({scorer.stats()})")  # fmt: skip
-        wait_for(lambda: count(db, "SELECT count(*) FROM predictions") > 0, timeout=30,
-                 what="a prediction")  # fmt: skip
+        wait_for(
+            lambda: count(db, stored) >= summary.readings,
+            timeout=90,
+            what="the ingester to store every reading",
+        )
+        wait_for(
+            lambda: scorer.stats().readings >= summary.readings,
+            timeout=30,
+            what=f"the scorer to fold every reading ({scorer.stats()})",
+        )
+        wait_for(
+            lambda: count(db, "SELECT count(*) FROM predictions") > 0,
+            timeout=30,
+            what="a prediction",
+        )
     finally:
         ingester.stop()
         scorer.stop()
@@ -250,8 +284,16 @@ def test_a_prediction_is_one_row_per_device_fault_and_hour(
     at = datetime(2026, 11, 23, 8, 10, tzinfo=UTC)
 
     def one(minutes: int, p: float) -> Prediction:
-        return Prediction("lock-000001", "battery_failure", at + timedelta(minutes=minutes), p,
-                          24.0, ("battery at 9%",), bundle_stub[0], 30.0)  # fmt: skip
+        return Prediction(
+            "lock-000001",
+            "battery_failure",
+            at + timedelta(minutes=minutes),
+            p,
+            24.0,
+            ("battery at 9%",),
+            bundle_stub[0],
+            30.0,
+        )
 
     repository.upsert_predictions(db, predictions=[one(0, 0.97)])
     repository.upsert_predictions(db, predictions=[one(5, 0.99), one(70, 0.95)])

@@ -46,9 +46,15 @@ def message(key: str, target: str, *, at: datetime | None = None, **kw: Any) -> 
     """An owner notification via Apprise, due at once; `kw` overrides any field."""
     at = at or datetime.now(UTC)
     fields: dict[str, Any] = {
-        "key": key, "channel": "apprise", "audience": "owner", "target": target,
-        "title": f"title {key}", "body": f"body {key}", "created_at": at, "not_before": at,
-    }  # fmt: skip
+        "key": key,
+        "channel": "apprise",
+        "audience": "owner",
+        "target": target,
+        "title": f"title {key}",
+        "body": f"body {key}",
+        "created_at": at,
+        "not_before": at,
+    }
     return OutboundMessage(**(fields | kw))
 
 
@@ -79,8 +85,15 @@ def json_url(rx: HttpReceiver, path: str, auth: str = "") -> str:
 def test_guide_reaches_owner_with_title_and_body(
     settings: Settings, db: Conn, rx: HttpReceiver
 ) -> None:
-    [nid] = enqueue(db, message("g1", json_url(rx, "/owner", "alice:s3cret@"), title="Reset it",
-                                body="Hold the button for 10 s."))  # fmt: skip
+    [nid] = enqueue(
+        db,
+        message(
+            "g1",
+            json_url(rx, "/owner", "alice:s3cret@"),
+            title="Reset it",
+            body="Hold the button for 10 s.",
+        ),
+    )
     dispatcher = Dispatcher(settings, SystemClock())
     try:
         assert dispatcher.run_once() == 1
@@ -150,8 +163,9 @@ def test_failing_target_is_retried_with_backoff_while_others_go_on(
     fast: Settings, db: Conn, rx: HttpReceiver
 ) -> None:
     rx.fail("/flaky", status=500, times=2)
-    [flaky, _] = enqueue(db, message("f1", json_url(rx, "/flaky")),
-                         message("ok1", json_url(rx, "/good")))  # fmt: skip
+    [flaky, _] = enqueue(
+        db, message("f1", json_url(rx, "/flaky")), message("ok1", json_url(rx, "/good"))
+    )
     dispatcher = Dispatcher(fast, SystemClock())
     dispatcher.start()
     try:
@@ -315,8 +329,9 @@ def test_ticket_row_without_sink_fails_clearly(settings: Settings, db: Conn) -> 
 def test_channels_can_be_injected(settings: Settings, db: Conn, rx: HttpReceiver) -> None:
     sink = WebhookSink(f"{rx.url}/desk", timeout=2.0)
     enqueue(db, ticket("t10", {"ticket_id": 10}))
-    dispatcher = Dispatcher(settings, SystemClock(), apprise_channel=AppriseChannel(settings),
-                            sink=sink)  # fmt: skip
+    dispatcher = Dispatcher(
+        settings, SystemClock(), apprise_channel=AppriseChannel(settings), sink=sink
+    )
     try:
         assert dispatcher.run_once() == 1
     finally:
@@ -348,8 +363,9 @@ def test_crash_mid_send_is_never_resent(
 
     def spawn(log: Path) -> subprocess.Popen[bytes]:
         with log.open("wb") as out:
-            return subprocess.Popen([sys.executable, "-m", "notifier"], env=env, stdout=out,
-                                    stderr=subprocess.STDOUT)  # fmt: skip
+            return subprocess.Popen(
+                [sys.executable, "-m", "notifier"], env=env, stdout=out, stderr=subprocess.STDOUT
+            )
 
     first = spawn(logs[0])
     try:
@@ -362,8 +378,11 @@ def test_crash_mid_send_is_never_resent(
 
     second = spawn(logs[1])
     try:
-        wait_for(lambda: repository.counts(db) == {"interrupted": 1, "sent": 3}, timeout=40,
-                 what="the others sent and the held row interrupted")  # fmt: skip
+        wait_for(
+            lambda: repository.counts(db) == {"interrupted": 1, "sent": 3},
+            timeout=40,
+            what="the others sent and the held row interrupted",
+        )
         # Another lease's worth of recovery passes must not revive it.
         threading.Event().wait(1.5)
     finally:
@@ -381,16 +400,32 @@ def test_crash_mid_send_is_never_resent(
 @pytest.mark.parametrize(
     ("target", "secret", "shown"),
     [
-        pytest.param("json://127.0.0.1:9/hook?+X-Token=s3cr3t", "s3cr3t", "json://127.0.0.1:9/...",
-                     id="json-header"),
-        pytest.param("json://127.0.0.1:9/hooks/s3cr3t", "s3cr3t", "json://127.0.0.1:9/...",
-                     id="json-path-token"),
-        pytest.param("form://user:s3cr3t@example.com/in", "s3cr3t", "form://user:****@example.com/...",
-                     id="form-password"),
-        pytest.param("tgram://123456789:s3cr3tTOKENs3cr3tTOKEN/987654", "s3cr3tTOKEN", "tgram://",
-                     id="telegram-token"),
+        pytest.param(
+            "json://127.0.0.1:9/hook?+X-Token=s3cr3t",
+            "s3cr3t",
+            "json://127.0.0.1:9/...",
+            id="json-header",
+        ),
+        pytest.param(
+            "json://127.0.0.1:9/hooks/s3cr3t",
+            "s3cr3t",
+            "json://127.0.0.1:9/...",
+            id="json-path-token",
+        ),
+        pytest.param(
+            "form://user:s3cr3t@example.com/in",
+            "s3cr3t",
+            "form://user:****@example.com/...",
+            id="form-password",
+        ),
+        pytest.param(
+            "tgram://123456789:s3cr3tTOKENs3cr3tTOKEN/987654",
+            "s3cr3tTOKEN",
+            "tgram://",
+            id="telegram-token",
+        ),
     ],
-)  # fmt: skip
+)
 def test_stored_targets_hide_tokens(
     settings: Settings, target: str, secret: str, shown: str
 ) -> None:

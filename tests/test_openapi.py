@@ -88,30 +88,53 @@ class Target:
 
 def seed(db: Db) -> dict[str, list[Any]]:
     """Devices with readings, tickets in four states, a guide sent; their ids by parameter."""
-    devices = [factories.device(db, d, model=m, kind=k) for d, m, k in (
-        ("lock-1", "lock-s1", "lock"), ("cam-1", "cam-c2", "camera"),
-        ("watch-1", "watch-w3", "watch"))]  # fmt: skip
+    devices = [
+        factories.device(db, d, model=m, kind=k)
+        for d, m, k in (
+            ("lock-1", "lock-s1", "lock"),
+            ("cam-1", "cam-c2", "camera"),
+            ("watch-1", "watch-w3", "watch"),
+        )
+    ]
     for d in devices:
-        factories.readings(db, d, start=API_NOW - timedelta(hours=26), minutes=26 * 60,
-                           step_minutes=5)  # fmt: skip
+        factories.readings(
+            db, d, start=API_NOW - timedelta(hours=26), minutes=26 * 60, step_minutes=5
+        )
     plan = [
         ("lock-1", Priority.CRITICAL, Tier.L3, "battery_failure", 40),
         ("lock-1", Priority.MINOR, Tier.L1, "connectivity_loss", 100),
         ("cam-1", Priority.MAJOR, Tier.L2, "overheating", 5),
         ("watch-1", Priority.MINOR, Tier.L1, "battery_failure", 60 * 30),
     ]
-    tickets = [factories.ticket(db, d, opened_at=API_NOW - timedelta(minutes=m), priority=p,
-                                tier=t, fault=f) for d, p, t, f, m in plan]  # fmt: skip
-    db.execute("UPDATE tickets SET state = 'acknowledged', tier_acknowledged_at = opened_at, "
-               "first_response_at = opened_at WHERE ticket_id = %s", (tickets[1],))  # fmt: skip
-    db.execute("UPDATE tickets SET state = 'closed', resolved_at = opened_at + interval '2 h', "
-               "closed_at = opened_at + interval '3 h', resolution_code = 'fixed_by_guide' "
-               "WHERE ticket_id = %s", (tickets[3],))  # fmt: skip
+    tickets = [
+        factories.ticket(
+            db, d, opened_at=API_NOW - timedelta(minutes=m), priority=p, tier=t, fault=f
+        )
+        for d, p, t, f, m in plan
+    ]
+    db.execute(
+        "UPDATE tickets SET state = 'acknowledged', tier_acknowledged_at = opened_at, "
+        "first_response_at = opened_at WHERE ticket_id = %s",
+        (tickets[1],),
+    )
+    db.execute(
+        "UPDATE tickets SET state = 'closed', resolved_at = opened_at + interval '2 h', "
+        "closed_at = opened_at + interval '3 h', resolution_code = 'fixed_by_guide' "
+        "WHERE ticket_id = %s",
+        (tickets[3],),
+    )
     incidents = [int(r[0]) for r in db.execute("SELECT incident_id FROM incidents ORDER BY 1")]
-    notes = [factories.guide_notification(db, incident_id=incidents[0], device_id="lock-1",
-                                          at=API_NOW - timedelta(minutes=50))]  # fmt: skip
-    return {"device_id": devices, "ticket_id": tickets, "incident_id": incidents,
-            "notification_id": notes}  # fmt: skip
+    notes = [
+        factories.guide_notification(
+            db, incident_id=incidents[0], device_id="lock-1", at=API_NOW - timedelta(minutes=50)
+        )
+    ]
+    return {
+        "device_id": devices,
+        "ticket_id": tickets,
+        "incident_id": incidents,
+        "notification_id": notes,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -121,8 +144,10 @@ def target(services: Services) -> Iterator[Target]:
     with psycopg.connect(services.database_url, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {name}")
     try:
-        settings = Settings(_env_file=None,  # type: ignore[call-arg]
-                            database_url=with_search_path(services.database_url, name))  # fmt: skip
+        settings = Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            database_url=with_search_path(services.database_url, name),
+        )
         with psycopg.connect(settings.database_url or "", autocommit=True) as db:
             migrate(db, settings=settings)
             admin = create_key(db, name="schemathesis", role=Role.ADMIN)
@@ -146,10 +171,12 @@ def flatmap_path_parameters(context: Any, path_parameters: dict[str, Any] | None
     """As generated, or with ids that name seeded rows: each id one way or the other."""
     if not path_parameters:
         return st.just(path_parameters)
-    return st.fixed_dictionaries({
-        name: st.sampled_from([value, *KNOWN[name]]) if KNOWN.get(name) else st.just(value)
-        for name, value in path_parameters.items()
-    })  # fmt: skip
+    return st.fixed_dictionaries(
+        {
+            name: st.sampled_from([value, *KNOWN[name]]) if KNOWN.get(name) else st.just(value)
+            for name, value in path_parameters.items()
+        }
+    )
 
 
 @schema.hook
@@ -171,8 +198,13 @@ def filter_failure(context: Any, failure: Any, case: Any, response: Any) -> bool
 
 
 @schema.parametrize()
-@hypothesis_settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-                     suppress_health_check=list(HealthCheck))  # fmt: skip
+@hypothesis_settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
 def test_operation(case: Any, target: Target) -> None:
     """No generated request gets a 5xx; each response is a documented status and body."""
     SENT[case.operation.label] += 1

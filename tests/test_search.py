@@ -106,8 +106,13 @@ def test_embedder_is_safe_from_threads(embedder: Embedder) -> None:
 
 
 def test_meaning_is_closer_for_paraphrases(embedder: Embedder) -> None:
-    a, b, c = embedder.embed(["my watch battery dies fast", "the smartwatch runs out of "
-                              "charge quickly", "how do I install a security camera"])  # fmt: skip
+    a, b, c = embedder.embed(
+        [
+            "my watch battery dies fast",
+            "the smartwatch runs out of charge quickly",
+            "how do I install a security camera",
+        ]
+    )
     assert float(a @ b) > float(a @ c) + 0.2
 
 
@@ -265,13 +270,17 @@ def test_a_phrase_is_searched_but_never_shown(loaded: Conn) -> None:
 @pytest.mark.parametrize(
     ("query", "locale", "shown", "matched"),
     [
-        pytest.param("watch battery doesn't last", "zh-CN", "zh-CN", "en-US", id="en-query-zh-owner"),
+        pytest.param(
+            "watch battery doesn't last", "zh-CN", "zh-CN", "en-US", id="en-query-zh-owner"
+        ),
         pytest.param("手表电池不够用", "en-GB", "en-US", "zh-CN", id="zh-query-en-owner"),
         pytest.param("手表电池不够用", "zh-TW", "zh-CN", "zh-CN", id="same-language"),
-        pytest.param("watch battery doesn't last", "fr-FR", "en-US", "en-US", id="english-fallback"),
+        pytest.param(
+            "watch battery doesn't last", "fr-FR", "en-US", "en-US", id="english-fallback"
+        ),
         pytest.param("手表电池不够用", None, "zh-CN", "zh-CN", id="no-locale-as-matched"),
     ],
-)  # fmt: skip
+)
 def test_hits_are_shown_in_the_callers_locale(
     loaded: Conn, query: str, locale: str | None, shown: str, matched: str
 ) -> None:
@@ -280,9 +289,17 @@ def test_hits_are_shown_in_the_callers_locale(
 
 
 def test_a_guide_the_caller_cannot_read_is_left_out(loaded: Conn, embedder: Embedder) -> None:
-    create_guide(loaded, draft=draft(locale="zh-CN", title="门铃不响", problem="按门铃没有声音。",
-                                     scenario="可视门铃。", steps=("检查室内铃声器。",)),
-                 embedder=embedder)  # fmt: skip
+    create_guide(
+        loaded,
+        draft=draft(
+            locale="zh-CN",
+            title="门铃不响",
+            problem="按门铃没有声音。",
+            scenario="可视门铃。",
+            steps=("检查室内铃声器。",),
+        ),
+        embedder=embedder,
+    )
     assert "doorbell_chime" in ids(loaded, "门铃不响", locale="zh-CN")
     assert "doorbell_chime" not in ids(loaded, "门铃不响", locale="en-US")
 
@@ -344,14 +361,16 @@ def test_create_then_edit_reindexes(db: Conn, embedder: Embedder) -> None:
     assert (made.source_path, made.firmware_min, made.updated_at is not None) == ("api", None, True)
     assert len(made.sha256) == 64
     assert ids(db, "doorbell silent", embedder=embedder)[0] == "doorbell_chime"
-    edited = edit_guide(db, draft=draft(steps=("Replace the chime battery.",), firmware=">=2.0"),
-                        embedder=embedder)  # fmt: skip
+    edited = edit_guide(
+        db, draft=draft(steps=("Replace the chime battery.",), firmware=">=2.0"), embedder=embedder
+    )
     assert edited.steps == ("Replace the chime battery.",) and edited.firmware_min == "2.0"
     assert edited.sha256 != made.sha256
     (vector,) = repository.embeddings(db, model=index_model(embedder))
     assert vector.sha256 == edited.sha256
-    again = edit_guide(db, draft=draft(steps=("Replace the chime battery.",), firmware=">=2.0"),
-                       embedder=embedder)  # fmt: skip
+    again = edit_guide(
+        db, draft=draft(steps=("Replace the chime battery.",), firmware=">=2.0"), embedder=embedder
+    )
     assert again.updated_at == edited.updated_at  # the same content is not a change
 
 
@@ -392,14 +411,17 @@ def test_create_twice_is_a_conflict_and_editing_nothing_is_not_found(db: Conn) -
         pytest.param({"locale": "english"}, "must look like en-US", id="locale"),
         pytest.param({"phrases": ("ok", " ")}, "phrase 2 is empty", id="blank-phrase"),
         pytest.param({"phrases": ("门铃不响",)}, "is not in en-US", id="phrase-language"),
-        pytest.param({"locale": "zh-CN", "phrases": ("no chime",)}, "is not in zh-CN",
-                     id="phrase-language-zh"),
+        pytest.param(
+            {"locale": "zh-CN", "phrases": ("no chime",)},
+            "is not in zh-CN",
+            id="phrase-language-zh",
+        ),
         pytest.param({"phrases": ("No chime", "no chime")}, "there twice", id="phrase-twice"),
         pytest.param({"phrases": ("x" * 121,)}, "over 120 characters", id="phrase-long"),
         pytest.param({"phrases": ("it {breaks}",)}, "has a brace", id="phrase-brace"),
         pytest.param({"phrases": tuple(f"p{n}" for n in range(21))}, "at most 20", id="phrases"),
     ],
-)  # fmt: skip
+)
 def test_create_and_edit_check_what_the_loader_checks(
     db: Conn, overrides: dict[str, Any], message: str
 ) -> None:

@@ -300,9 +300,15 @@ def test_publishes_exactly_what_the_engine_emits_to_the_real_broker(
     prefix = settings.topic_prefix
     span = timedelta(hours=6)
     summary: SimSummary = run_simulation(
-        settings, devices=20, seed=9, speedup=0, duration=None, start=START, sim_span=span,
+        settings,
+        devices=20,
+        seed=9,
+        speedup=0,
+        duration=None,
+        start=START,
+        sim_span=span,
         register=False,
-    )  # fmt: skip
+    )
     expected = _run(build_fleet(devices=20, seed=9, start=START, span=span, fault_rate=0.15), span)
     want = sorted((f"{prefix}/{m.topic_suffix}", m.payload) for m in expected.messages)
     deadline = datetime.now(UTC) + timedelta(seconds=20)
@@ -362,9 +368,17 @@ def test_real_time_run_publishes_the_same_bytes_and_writes_the_truth(tmp_path: P
     progress: list[SimProgress] = []
     truth = tmp_path / "truth.jsonl"
     summary = run_simulation(
-        settings, devices=15, seed=4, speedup=36_000, duration=0.5, start=START,
-        register=False, truth_path=truth, on_progress=progress.append, sink=sink,
-    )  # fmt: skip
+        settings,
+        devices=15,
+        seed=4,
+        speedup=36_000,
+        duration=0.5,
+        start=START,
+        register=False,
+        truth_path=truth,
+        on_progress=progress.append,
+        sink=sink,
+    )
     span = timedelta(hours=5)
     assert summary.sim_end == START + span
     expected = _run(build_fleet(devices=15, seed=4, start=START, span=span, fault_rate=0.15), span)

@@ -50,8 +50,9 @@ SORTS = {
 }
 
 
-def devices(conn: Conn, *, where: DeviceFilter, sort: str, limit: int, offset: int
-            ) -> tuple[int, list[dict[str, Any]]]:  # fmt: skip
+def devices(
+    conn: Conn, *, where: DeviceFilter, sort: str, limit: int, offset: int
+) -> tuple[int, list[dict[str, Any]]]:
     """(how many match, one page of them in `sort` order)."""
     conds: list[sql.Composable] = [sql.SQL("true")]
     args: list[object] = []
@@ -102,8 +103,9 @@ def latest_reading(conn: Conn, *, device_id: str) -> dict[str, Any] | None:
         ).fetchone()
 
 
-def telemetry(conn: Conn, *, device_id: str, since: datetime, until: datetime,
-              bucket_seconds: int) -> list[dict[str, Any]]:  # fmt: skip
+def telemetry(
+    conn: Conn, *, device_id: str, since: datetime, until: datetime, bucket_seconds: int
+) -> list[dict[str, Any]]:
     """The device's readings in [since, until) averaged per bucket (min/max where a chart
     needs the extreme: the lowest battery, the hottest temperature), oldest first."""
     with conn.cursor(row_factory=dict_row) as cur:
@@ -121,9 +123,15 @@ def telemetry(conn: Conn, *, device_id: str, since: datetime, until: datetime,
         ).fetchall()
 
 
-def predictions(conn: Conn, *, device_id: str | None, fault: str | None,
-                min_probability: float, since: datetime | None, limit: int
-                ) -> list[dict[str, Any]]:  # fmt: skip
+def predictions(
+    conn: Conn,
+    *,
+    device_id: str | None,
+    fault: str | None,
+    min_probability: float,
+    since: datetime | None,
+    limit: int,
+) -> list[dict[str, Any]]:
     """Predictions, newest first."""
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(

@@ -36,9 +36,13 @@ Health = Literal["faulty", "at_risk", "online", "offline", "unknown"]
 Text = Annotated[str | None, Query(max_length=200)]
 
 
-@router.get("/api/v1/devices", response_model=DevicePage, summary="List devices",
-            description="Devices by id, narrowed by model, firmware, kind, owner, health, or a "
-            "part of the device id (q).")  # fmt: skip
+@router.get(
+    "/api/v1/devices",
+    response_model=DevicePage,
+    summary="List devices",
+    description="Devices by id, narrowed by model, firmware, kind, owner, health, or a "
+    "part of the device id (q).",
+)
 def list_devices(
     conn: ConnDep,
     who: Reader,
@@ -62,9 +66,13 @@ def list_devices(
     return DevicePage(total=total, limit=limit, offset=offset, items=items)
 
 
-@router.get("/api/v1/devices/{device_id}", response_model=DeviceDetail, summary="One device",
-            description="The device, its owner, its latest reading and its open predicted "
-            "faults.", responses=NOT_FOUND)  # fmt: skip
+@router.get(
+    "/api/v1/devices/{device_id}",
+    response_model=DeviceDetail,
+    summary="One device",
+    description="The device, its owner, its latest reading and its open predicted faults.",
+    responses=NOT_FOUND,
+)
 def get_device(device_id: str, conn: ConnDep, who: Reader) -> DeviceDetail:
     """One device."""
     row = repository.device(conn, device_id=device_id)
@@ -73,17 +81,22 @@ def get_device(device_id: str, conn: ConnDep, who: Reader) -> DeviceDetail:
     latest = repository.latest_reading(conn, device_id=device_id)
     incidents = repository.open_incidents(conn, device_id=device_id)
     return DeviceDetail.model_validate(
-        row | {"latest": None if latest is None else Reading.model_validate(latest),
-               "incidents": [OpenIncident.model_validate(i) for i in incidents]}
-    )  # fmt: skip
+        row
+        | {
+            "latest": None if latest is None else Reading.model_validate(latest),
+            "incidents": [OpenIncident.model_validate(i) for i in incidents],
+        }
+    )
 
 
 def bucket_for(span: timedelta, asked: int | None) -> int:
     """The bucket size: as asked, or the smallest nice size giving at most AUTO_POINTS."""
     if asked is not None:
         if span.total_seconds() / asked > MAX_POINTS:
-            raise ConfigError(f"{asked} s buckets over {span} give more than {MAX_POINTS} points; "
-                              "ask for larger buckets or a shorter range")  # fmt: skip
+            raise ConfigError(
+                f"{asked} s buckets over {span} give more than {MAX_POINTS} points; "
+                "ask for larger buckets or a shorter range"
+            )
         return asked
     wanted = math.ceil(span.total_seconds() / AUTO_POINTS)
     return next((b for b in NICE_BUCKETS if b >= wanted), NICE_BUCKETS[-1])
@@ -122,15 +135,25 @@ def telemetry(
     size = bucket_for(end - start, bucket)
     if repository.device(conn, device_id=device_id) is None:
         raise NotFoundError(f"no device {device_id!r}")
-    rows = repository.telemetry(conn, device_id=device_id, since=start, until=end,
-                                bucket_seconds=size)  # fmt: skip
-    return Telemetry(device_id=device_id, since=start, until=end, bucket_seconds=size,
-                     points=[Point.model_validate(r) for r in rows])  # fmt: skip
+    rows = repository.telemetry(
+        conn, device_id=device_id, since=start, until=end, bucket_seconds=size
+    )
+    return Telemetry(
+        device_id=device_id,
+        since=start,
+        until=end,
+        bucket_seconds=size,
+        points=[Point.model_validate(r) for r in rows],
+    )
 
 
-@router.get("/api/v1/predictions", response_model=list[PredictionItem], summary="Predictions",
-            description="Prediction windows, newest first, narrowed by device, fault, a lowest "
-            "probability and a start time.")  # fmt: skip
+@router.get(
+    "/api/v1/predictions",
+    response_model=list[PredictionItem],
+    summary="Predictions",
+    description="Prediction windows, newest first, narrowed by device, fault, a lowest "
+    "probability and a start time.",
+)
 def predictions(
     conn: ConnDep,
     who: Reader,
@@ -141,9 +164,14 @@ def predictions(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[PredictionItem]:
     """Predictions."""
-    rows = repository.predictions(conn, device_id=device_id, fault=fault,
-                                  min_probability=min_probability,
-                                  since=_aware(since) if since else None, limit=limit)  # fmt: skip
+    rows = repository.predictions(
+        conn,
+        device_id=device_id,
+        fault=fault,
+        min_probability=min_probability,
+        since=_aware(since) if since else None,
+        limit=limit,
+    )
     return [PredictionItem.model_validate(r) for r in rows]
 
 

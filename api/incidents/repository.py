@@ -18,15 +18,29 @@ INCIDENT_COLUMNS = """
     closed_at, outcome"""
 
 
-def incidents(conn: Conn, *, open_only: bool, fault: str | None, device_id: str | None,
-              state: str | None, limit: int, offset: int) -> tuple[int, list[dict[str, Any]]]:  # fmt: skip
+def incidents(
+    conn: Conn,
+    *,
+    open_only: bool,
+    fault: str | None,
+    device_id: str | None,
+    state: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[int, list[dict[str, Any]]]:
     """(how many match, one page of them, newest first)."""
     cond = """(NOT %(open)s OR closed_at IS NULL)
               AND (%(fault)s::text IS NULL OR fault = %(fault)s)
               AND (%(device)s::text IS NULL OR device_id = %(device)s)
               AND (%(state)s::text IS NULL OR state = %(state)s)"""
-    args = {"open": open_only, "fault": fault, "device": device_id, "state": state,
-            "limit": limit, "offset": offset}  # fmt: skip
+    args = {
+        "open": open_only,
+        "fault": fault,
+        "device": device_id,
+        "state": state,
+        "limit": limit,
+        "offset": offset,
+    }
     with conn.cursor(row_factory=dict_row) as cur:
         n = cur.execute(f"SELECT count(*) AS n FROM incidents WHERE {cond}", args).fetchone()
         rows = cur.execute(

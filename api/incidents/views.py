@@ -15,8 +15,12 @@ from forewarn.errors import NotFoundError
 router = APIRouter(tags=["incidents"], responses=AUTH)
 
 
-@router.get("/api/v1/incidents", response_model=IncidentPage, summary="List incidents",
-            description="Predicted faults per device, newest first; open ones by default.")  # fmt: skip
+@router.get(
+    "/api/v1/incidents",
+    response_model=IncidentPage,
+    summary="List incidents",
+    description="Predicted faults per device, newest first; open ones by default.",
+)
 def list_incidents(
     conn: ConnDep,
     who: Reader,
@@ -28,14 +32,25 @@ def list_incidents(
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> IncidentPage:
     """Incidents."""
-    total, rows = repository.incidents(conn, open_only=open, fault=fault, device_id=device_id,
-                                       state=state, limit=limit, offset=offset)  # fmt: skip
+    total, rows = repository.incidents(
+        conn,
+        open_only=open,
+        fault=fault,
+        device_id=device_id,
+        state=state,
+        limit=limit,
+        offset=offset,
+    )
     items = [Incident.model_validate(r) for r in rows]
     return IncidentPage(total=total, limit=limit, offset=offset, items=items)
 
 
-@router.get("/api/v1/incidents/{incident_id}", response_model=Incident, summary="One incident",
-            responses=NOT_FOUND)  # fmt: skip
+@router.get(
+    "/api/v1/incidents/{incident_id}",
+    response_model=Incident,
+    summary="One incident",
+    responses=NOT_FOUND,
+)
 def get_incident(incident_id: int, conn: ConnDep, who: Reader) -> Incident:
     """One incident."""
     row = repository.incident(conn, incident_id=incident_id)
@@ -44,8 +59,12 @@ def get_incident(incident_id: int, conn: ConnDep, who: Reader) -> Incident:
     return Incident.model_validate(row)
 
 
-@router.get("/api/v1/fleet/incidents", response_model=list[FleetIncident],
-            summary="Fleet incidents", description="Firmware-cohort incidents, newest first.")  # fmt: skip
+@router.get(
+    "/api/v1/fleet/incidents",
+    response_model=list[FleetIncident],
+    summary="Fleet incidents",
+    description="Firmware-cohort incidents, newest first.",
+)
 def fleet_incidents(
     conn: ConnDep,
     who: Reader,
@@ -57,14 +76,20 @@ def fleet_incidents(
     return [FleetIncident.model_validate(r) for r in rows]
 
 
-@router.get("/api/v1/fleet/health", response_model=FleetHealth, summary="Fleet health",
-            description="Devices online, offline, at risk and faulty, in all and by model and "
-            "firmware, and the open fleet incidents.")  # fmt: skip
+@router.get(
+    "/api/v1/fleet/health",
+    response_model=FleetHealth,
+    summary="Fleet health",
+    description="Devices online, offline, at risk and faulty, in all and by model and "
+    "firmware, and the open fleet incidents.",
+)
 def fleet_health(conn: ConnDep, clock: ClockDep, who: Reader) -> FleetHealth:
     """Fleet health."""
     cohorts = [Cohort.model_validate(r) for r in repository.health_by_cohort(conn)]
     fields = ("total", "online", "offline", "at_risk", "faulty")
     totals = Counts(**{f: sum(getattr(c, f) for c in cohorts) for f in fields})
-    fleet = [FleetIncident.model_validate(r)
-             for r in repository.fleet_incidents(conn, open_only=True, limit=100)]  # fmt: skip
+    fleet = [
+        FleetIncident.model_validate(r)
+        for r in repository.fleet_incidents(conn, open_only=True, limit=100)
+    ]
     return FleetHealth(now=clock.now(), devices=totals, by_cohort=cohorts, fleet_incidents=fleet)

@@ -50,9 +50,12 @@ class NewKeyResponse(KeyInfo):
     secret: str
 
 
-@router.get("/me", response_model=Me, summary="Who am I",
-            description="The name, role and permissions of the key sent; the console signs in "
-            "with it.")  # fmt: skip
+@router.get(
+    "/me",
+    response_model=Me,
+    summary="Who am I",
+    description="The name, role and permissions of the key sent; the console signs in with it.",
+)
 def me(who: Reader) -> Me:
     """The caller."""
     return Me(name=who.name, role=who.role, permissions=sorted(p.value for p in GRANTS[who.role]))
@@ -64,9 +67,13 @@ def list_keys(conn: ConnDep, who: KeysAdmin) -> list[KeyInfo]:
     return [KeyInfo.model_validate(k, from_attributes=True) for k in repository.list_keys(conn)]
 
 
-@router.post("", response_model=NewKeyResponse, status_code=status.HTTP_201_CREATED,
-             summary="Create a key", description="Admin only. The secret is in this response "
-             "only; store it now.")  # fmt: skip
+@router.post(
+    "",
+    response_model=NewKeyResponse,
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a key",
+    description="Admin only. The secret is in this response only; store it now.",
+)
 def new_key(body: NewKeyRequest, conn: ConnDep, who: KeysAdmin) -> NewKeyResponse:
     """Create a key."""
     made = create_key(conn, name=body.name, role=body.role)
@@ -74,9 +81,13 @@ def new_key(body: NewKeyRequest, conn: ConnDep, who: KeysAdmin) -> NewKeyRespons
     return NewKeyResponse(**info.model_dump(), secret=made.secret)
 
 
-@router.delete("/{key_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Revoke a key",
-               description="Admin only. Requests with it get 401 from now on.",
-               responses=NOT_FOUND)  # fmt: skip
+@router.delete(
+    "/{key_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Revoke a key",
+    description="Admin only. Requests with it get 401 from now on.",
+    responses=NOT_FOUND,
+)
 def revoke(key_id: int, conn: ConnDep, who: KeysAdmin) -> None:
     """Revoke a key."""
     if not repository.revoke(conn, key_id=key_id):

@@ -115,8 +115,9 @@ def sla_counts(conn: Conn, *, period: Period, now: datetime) -> list[SlaCounts]:
     return [SlaCounts(r[0], *(int(v) for v in r[1:])) for r in rows]
 
 
-def incident_counts(conn: Conn, *, period: Period, now: datetime,
-                    recurrence_window: timedelta) -> IncidentCounts:  # fmt: skip
+def incident_counts(
+    conn: Conn, *, period: Period, now: datetime, recurrence_window: timedelta
+) -> IncidentCounts:
     """Incidents opened in the period: recurrences, closed ones, and closed ones the owner's
     guide solved with no ticket, the incident's own or its fleet's."""
     row = conn.execute(
@@ -161,8 +162,7 @@ def guide_counts(conn: Conn, *, period: Period) -> GuideCounts:
     return GuideCounts(*(int(v) for v in row))
 
 
-def buckets(conn: Conn, *, period: Period, now: datetime, width: timedelta
-            ) -> list[BucketCounts]:  # fmt: skip
+def buckets(conn: Conn, *, period: Period, now: datetime, width: timedelta) -> list[BucketCounts]:
     """One row per bucket of `width` overlapping the period, oldest first, empty ones
     included. A ticket's SLA is met when both dues are, known once either is breached."""
     rows = conn.execute(
@@ -203,7 +203,8 @@ def buckets(conn: Conn, *, period: Period, now: datetime, width: timedelta
         _params(period, now) | {"width": width, "origin": BUCKET_ORIGIN},
     ).fetchall()
     return [
-        BucketCounts(r[0], int(r[1]), int(r[2]), int(r[3]), float(r[4]), int(r[5]), int(r[6]),
-                     int(r[7]))
+        BucketCounts(
+            r[0], int(r[1]), int(r[2]), int(r[3]), float(r[4]), int(r[5]), int(r[6]), int(r[7])
+        )
         for r in rows
-    ]  # fmt: skip
+    ]

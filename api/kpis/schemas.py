@@ -47,9 +47,14 @@ class RatioOut(BaseModel):
     @classmethod
     def of(cls, r: Ratio) -> RatioOut:
         """The ratio as the API shows it."""
-        return cls(value=r.value, numerator=r.numerator, denominator=r.denominator,
-                   pending=r.pending, target=TargetOut.of(r.target),
-                   meets_target=r.meets_target)  # fmt: skip
+        return cls(
+            value=r.value,
+            numerator=r.numerator,
+            denominator=r.denominator,
+            pending=r.pending,
+            target=TargetOut.of(r.target),
+            meets_target=r.meets_target,
+        )
 
 
 class MeanOut(BaseModel):
@@ -69,9 +74,14 @@ class MeanOut(BaseModel):
     @classmethod
     def of(cls, m: Mean) -> MeanOut:
         """The mean as the API shows it."""
-        return cls(value=m.value, total_seconds=m.total_seconds, count=m.count,
-                   pending=m.pending, target=TargetOut.of(m.target),
-                   meets_target=m.meets_target)  # fmt: skip
+        return cls(
+            value=m.value,
+            total_seconds=m.total_seconds,
+            count=m.count,
+            pending=m.pending,
+            target=TargetOut.of(m.target),
+            meets_target=m.meets_target,
+        )
 
 
 class SlaOut(BaseModel):
@@ -92,9 +102,13 @@ class SlaOut(BaseModel):
     @classmethod
     def of(cls, s: SlaCompliance) -> SlaOut:
         """One priority as the API shows it."""
-        return cls.model_validate({"priority": s.priority,
-                                   "first_response": RatioOut.of(s.first_response),
-                                   "resolution": RatioOut.of(s.resolution)})  # fmt: skip
+        return cls.model_validate(
+            {
+                "priority": s.priority,
+                "first_response": RatioOut.of(s.first_response),
+                "resolution": RatioOut.of(s.resolution),
+            }
+        )
 
 
 class KpiReportOut(BaseModel):
@@ -138,15 +152,18 @@ class KpiReportOut(BaseModel):
     def of(cls, r: KpiReport) -> KpiReportOut:
         """The report as the API shows it."""
         return cls(
-            since=r.since, until=r.until, now=r.now,
+            since=r.since,
+            until=r.until,
+            now=r.now,
             first_response=MeanOut.of(r.first_response),
             first_contact_resolution=RatioOut.of(r.first_contact_resolution),
             time_to_resolve=MeanOut.of(r.time_to_resolve),
             sla=[SlaOut.of(s) for s in r.sla],
-            recurrence=RatioOut.of(r.recurrence), self_service=RatioOut.of(r.self_service),
+            recurrence=RatioOut.of(r.recurrence),
+            self_service=RatioOut.of(r.self_service),
             false_alarms=RatioOut.of(r.false_alarms),
             guide_delivery=RatioOut.of(r.guide_delivery),
-        )  # fmt: skip
+        )
 
 
 class SeriesPointOut(BaseModel):

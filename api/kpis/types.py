@@ -33,19 +33,22 @@ class Target:
 # The customer's targets, quoted from PRODUCT.md "What the customer measures". Customer
 # satisfaction (≥ 4.5 / 5) has no target here: Forewarn has no survey channel to collect it.
 FIRST_RESPONSE_TARGET = Target(
-    timedelta(minutes=30).total_seconds(), Direction.AT_MOST,
+    timedelta(minutes=30).total_seconds(),
+    Direction.AT_MOST,
     "PRODUCT.md: Average first response time ≤ 30 min",
-)  # fmt: skip
+)
 FCR_TARGET = Target(0.80, Direction.AT_LEAST, "PRODUCT.md: First-contact resolution (FCR) ≥ 80%")
 RECURRENCE_TARGET = Target(
-    0.05, Direction.AT_MOST,
+    0.05,
+    Direction.AT_MOST,
     "PRODUCT.md: Recurrence: the same problem on the same device within 30 days ≤ 5%",
-)  # fmt: skip
+)
 RECURRENCE_WINDOW = timedelta(days=30)  # the "within 30 days" of that same line
 SELF_SERVICE_TARGET = Target(
-    0.70, Direction.AT_LEAST,
+    0.70,
+    Direction.AT_LEAST,
     "PRODUCT.md: Share of problems solved by self-service or automation ≥ 70%",
-)  # fmt: skip
+)
 
 
 @dataclass(frozen=True, slots=True)

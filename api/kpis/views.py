@@ -17,14 +17,18 @@ router = APIRouter(prefix="/api/v1/kpis", tags=["kpis"], responses=AUTH | INVALI
 
 Since = Annotated[
     datetime | None,
-    Query(description="Start of the period, included (ISO 8601; no offset means UTC). "
-                      "Default: 7 days before `until`."),
-]  # fmt: skip
+    Query(
+        description="Start of the period, included (ISO 8601; no offset means UTC). "
+        "Default: 7 days before `until`."
+    ),
+]
 Until = Annotated[
     datetime | None,
-    Query(description="End of the period, excluded (ISO 8601; no offset means UTC). "
-                      "Default: now on the business clock."),
-]  # fmt: skip
+    Query(
+        description="End of the period, excluded (ISO 8601; no offset means UTC). "
+        "Default: now on the business clock."
+    ),
+]
 
 
 def _period(since: datetime | None, until: datetime | None, now: datetime) -> Period:
@@ -49,8 +53,9 @@ def _period(since: datetime | None, until: datetime | None, now: datetime) -> Pe
         "and whether it is met. Definitions: docs/kpis.md."
     ),
 )
-def report(conn: ConnDep, clock: ClockDep, who: Reader, since: Since = None,
-           until: Until = None) -> KpiReportOut:  # fmt: skip
+def report(
+    conn: ConnDep, clock: ClockDep, who: Reader, since: Since = None, until: Until = None
+) -> KpiReportOut:
     """The KPI report."""
     now = clock.now()
     return KpiReportOut.of(flows.kpi_report(conn, period=_period(since, until, now), now=now))

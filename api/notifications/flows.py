@@ -39,8 +39,9 @@ def redactor(settings: Settings) -> Callable[[str], str]:
     return redact
 
 
-def page(conn: Conn, settings: Settings, *, where: OutboxFilter, limit: int, offset: int
-         ) -> NotificationPage:  # fmt: skip
+def page(
+    conn: Conn, settings: Settings, *, where: OutboxFilter, limit: int, offset: int
+) -> NotificationPage:
     """One page of the outbox, newest first."""
     total, rows = repository.page(conn, where=where, limit=limit, offset=offset)
     redact = redactor(settings)

@@ -30,8 +30,9 @@ class OutboxFilter:
     incident_id: int | None = None
 
 
-def page(conn: Conn, *, where: OutboxFilter, limit: int, offset: int
-         ) -> tuple[int, list[dict[str, Any]]]:  # fmt: skip
+def page(
+    conn: Conn, *, where: OutboxFilter, limit: int, offset: int
+) -> tuple[int, list[dict[str, Any]]]:
     """(how many match, one page of them, newest first)."""
     conds: list[sql.Composable] = []
     args: list[object] = []

@@ -31,20 +31,24 @@ class ApiMetrics:
             "forewarn_devices", "Registered devices by status", ["status"], registry=self.registry
         )
         self.tickets_open = Gauge(
-            "forewarn_tickets_open", "Open tickets by priority", ["priority"],
+            "forewarn_tickets_open",
+            "Open tickets by priority",
+            ["priority"],
             registry=self.registry,
-        )  # fmt: skip
+        )
         self.tickets_breached = Gauge(
-            "forewarn_tickets_breached_open", "Open tickets past a due at L3",
+            "forewarn_tickets_breached_open",
+            "Open tickets past a due at L3",
             registry=self.registry,
-        )  # fmt: skip
+        )
         self.notifications = Gauge(
             "forewarn_notifications", "Outbox rows by status", ["status"], registry=self.registry
         )
         self.dead_letters = Gauge(
-            "forewarn_dead_letters", "Messages the ingester could not read, stored with reasons",
+            "forewarn_dead_letters",
+            "Messages the ingester could not read, stored with reasons",
             registry=self.registry,
-        )  # fmt: skip
+        )
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one request."""

@@ -62,14 +62,21 @@ def parse(text: str, *, source: str) -> RuleSet:
 def rule_body(position: int, rule: Rule) -> RuleBody:
     """One rule as the API shows it."""
     return RuleBody(
-        position=position, name=rule.name, action=rule.action.value,
-        faults=sorted(rule.faults), segments=sorted(rule.segments),
-        min_probability=rule.min_probability, priority=rule.priority.value,
-        priority_label=rule.priority.label, tier=rule.tier.value, team=rule.tier.team,
+        position=position,
+        name=rule.name,
+        action=rule.action.value,
+        faults=sorted(rule.faults),
+        segments=sorted(rule.segments),
+        min_probability=rule.min_probability,
+        priority=rule.priority.value,
+        priority_label=rule.priority.label,
+        tier=rule.tier.value,
+        team=rule.tier.team,
         # Rule carries a default wait for every action; it only means something for one.
         wait=duration(rule.wait) if rule.action is Action.GUIDE_THEN_TICKET else None,
-        notify_owner=rule.notify_owner, line=rule.line,
-    )  # fmt: skip
+        notify_owner=rule.notify_owner,
+        line=rule.line,
+    )
 
 
 def describe(rules: RuleSet) -> RuleSetBody:
@@ -89,14 +96,21 @@ def describe(rules: RuleSet) -> RuleSetBody:
 
 
 def _sla(priority: Priority, sla: Sla) -> SlaBody:
-    return SlaBody(priority=priority.value, label=priority.label,
-                   first_response=duration(sla.first_response),
-                   resolution=duration(sla.resolution))  # fmt: skip
+    return SlaBody(
+        priority=priority.value,
+        label=priority.label,
+        first_response=duration(sla.first_response),
+        resolution=duration(sla.resolution),
+    )
 
 
 def _tier(tier: Tier, times: TierTimes) -> TierBody:
-    return TierBody(tier=tier.value, team=tier.team, respond=duration(times.respond),
-                    solve=duration(times.solve))  # fmt: skip
+    return TierBody(
+        tier=tier.value,
+        team=tier.team,
+        respond=duration(times.respond),
+        solve=duration(times.solve),
+    )
 
 
 def _fleet(fleet: FleetPolicy) -> FleetBody:
@@ -106,11 +120,14 @@ def _fleet(fleet: FleetPolicy) -> FleetBody:
 
 def _timing(timing: Timing) -> TimingBody:
     return TimingBody(
-        cooldown=duration(timing.cooldown), clear_after=duration(timing.clear_after),
-        recurrence_window=duration(timing.recurrence_window), warn_at=timing.warn_at,
+        cooldown=duration(timing.cooldown),
+        clear_after=duration(timing.clear_after),
+        recurrence_window=duration(timing.recurrence_window),
+        warn_at=timing.warn_at,
         enterprise_first_response=duration(timing.enterprise_first_response),
-        novice_days=timing.novice_days, senior_days=timing.senior_days,
-    )  # fmt: skip
+        novice_days=timing.novice_days,
+        senior_days=timing.senior_days,
+    )
 
 
 def _read(source: str) -> str | None:
@@ -153,11 +170,16 @@ def dry_run(conn: Conn, *, rules: RuleSet, device_id: str, hours: int, now: date
     steps = [_step(s, rules) for s in replay(signals, device, rules)]
     owner = device.owner
     return DryRun(
-        device_id=device_id, owner_id=None if owner is None else owner.owner_id,
-        has_targets=owner is not None and bool(owner.targets), rules_source=rules.source,
-        since=since, until=now, predictions=len(signals),
-        verdicts=dict(Counter(s.verdict for s in steps)), steps=steps,
-    )  # fmt: skip
+        device_id=device_id,
+        owner_id=None if owner is None else owner.owner_id,
+        has_targets=owner is not None and bool(owner.targets),
+        rules_source=rules.source,
+        since=since,
+        until=now,
+        predictions=len(signals),
+        verdicts=dict(Counter(s.verdict for s in steps)),
+        steps=steps,
+    )
 
 
 def _step(step: Step, rules: RuleSet) -> DryRunStep:
@@ -165,19 +187,30 @@ def _step(step: Step, rules: RuleSet) -> DryRunStep:
     rule = next((r for r in rules.rules if r.name == decision.rule), None)
     guide = decision.guide
     return DryRunStep(
-        at=signal.at, fault=signal.fault, probability=signal.probability,
-        hours_to_empty=signal.hours_to_empty, reasons=list(signal.reasons),
-        model_version=signal.model_version, verdict=decision.verdict.value, why=decision.why,
-        rule=decision.rule, action=None if rule is None else rule.action.value,
+        at=signal.at,
+        fault=signal.fault,
+        probability=signal.probability,
+        hours_to_empty=signal.hours_to_empty,
+        reasons=list(signal.reasons),
+        model_version=signal.model_version,
+        verdict=decision.verdict.value,
+        why=decision.why,
+        rule=decision.rule,
+        action=None if rule is None else rule.action.value,
         segment=None if decision.segment is None else decision.segment.value,
         state=decision.state,
-        guide=None if guide is None else GuidePlan(
-            send_at=guide.send_at, quiet_deferred=guide.quiet_deferred, urgent=guide.urgent,
+        guide=None
+        if guide is None
+        else GuidePlan(
+            send_at=guide.send_at,
+            quiet_deferred=guide.quiet_deferred,
+            urgent=guide.urgent,
             onboarding=guide.onboarding,
         ),
-        ticket=_ticket(decision.ticket), ticket_due_at=decision.ticket_due_at,
+        ticket=_ticket(decision.ticket),
+        ticket_due_at=decision.ticket_due_at,
         then_ticket=_ticket(step.then_ticket),
-    )  # fmt: skip
+    )
 
 
 def _ticket(order: TicketOrder | None) -> TicketPlan | None:
@@ -185,8 +218,13 @@ def _ticket(order: TicketOrder | None) -> TicketPlan | None:
         return None
     d = order.dues
     return TicketPlan(
-        priority=order.priority.value, priority_label=order.priority.label,
-        tier=order.tier.value, team=order.team, guide_sent=order.guide_sent,
-        first_response_due=d.first_response_due, resolution_due=d.resolution_due,
-        tier_respond_due=d.tier_respond_due, tier_solve_due=d.tier_solve_due,
-    )  # fmt: skip
+        priority=order.priority.value,
+        priority_label=order.priority.label,
+        tier=order.tier.value,
+        team=order.team,
+        guide_sent=order.guide_sent,
+        first_response_due=d.first_response_due,
+        resolution_due=d.resolution_due,
+        tier_respond_due=d.tier_respond_due,
+        tier_solve_due=d.tier_solve_due,
+    )

@@ -67,6 +67,7 @@ def _then_ticket(incident: OpenIncident, device: Device, rules: RuleSet) -> Tick
     if incident.ticket_due_at is None:
         return None
     # last_seen unknown: on_timer cannot call it recovered, which is the case asked about.
-    later = decide.on_timer(incident, replace(device, last_seen=None), History(), rules,
-                            incident.ticket_due_at)  # fmt: skip
+    later = decide.on_timer(
+        incident, replace(device, last_seen=None), History(), rules, incident.ticket_due_at
+    )
     return later.ticket if later.verdict is Verdict.TICKET else None

@@ -138,8 +138,12 @@ class DryRunRequest(BaseModel):
         max_length=MAX_YAML,
         description="A rule set to try instead of the running one (None: the running one)",
     )
-    source: str = Field(default="request.yaml", min_length=1, max_length=200,
-                        description="Names `yaml` in error messages")  # fmt: skip
+    source: str = Field(
+        default="request.yaml",
+        min_length=1,
+        max_length=200,
+        description="Names `yaml` in error messages",
+    )
 
 
 class GuidePlan(BaseModel):

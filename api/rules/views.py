@@ -71,5 +71,6 @@ def dry_run(
 ) -> DryRun:
     """Replay a device's predictions."""
     chosen = rules if body.yaml is None else flows.parse(body.yaml, source=body.source)
-    return flows.dry_run(conn, rules=chosen, device_id=body.device_id, hours=body.hours,
-                         now=clock.now())  # fmt: skip
+    return flows.dry_run(
+        conn, rules=chosen, device_id=body.device_id, hours=body.hours, now=clock.now()
+    )

@@ -39,8 +39,16 @@ def item(row: dict[str, Any], *, now: datetime, warn_at: float) -> TicketItem:
     return TicketItem.model_validate(row | {"seconds_left": left, "urgency": level})
 
 
-def page(conn: Conn, *, where: QueueFilter, sort: str, limit: int, offset: int, now: datetime,
-         warn_at: float) -> TicketPage:  # fmt: skip
+def page(
+    conn: Conn,
+    *,
+    where: QueueFilter,
+    sort: str,
+    limit: int,
+    offset: int,
+    now: datetime,
+    warn_at: float,
+) -> TicketPage:
     """One page of the queue."""
     total, rows = repository.queue(conn, where=where, sort=sort, limit=limit, offset=offset)
     items = [item(r, now=now, warn_at=warn_at) for r in rows]

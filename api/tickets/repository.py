@@ -56,8 +56,9 @@ class QueueFilter:
     assignee: str | None = None
 
 
-def queue(conn: Conn, *, where: QueueFilter, sort: str, limit: int, offset: int
-          ) -> tuple[int, list[dict[str, Any]]]:  # fmt: skip
+def queue(
+    conn: Conn, *, where: QueueFilter, sort: str, limit: int, offset: int
+) -> tuple[int, list[dict[str, Any]]]:
     """(how many match, one page of them) in the chosen order."""
     conds, args = _conditions(where)
     cond = sql.SQL(" AND ").join(conds) if conds else sql.SQL("true")

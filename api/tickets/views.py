@@ -65,8 +65,15 @@ def queue(
     """The queue."""
     states = {"open": OPEN_STATES, "all": None}.get(state, (state,))
     where = QueueFilter(states, priority, tier, team, kind, device_id, fault, assignee)
-    return flows.page(conn, where=where, sort=sort, limit=limit, offset=offset,
-                      now=clock.now(), warn_at=rules.timing.warn_at)  # fmt: skip
+    return flows.page(
+        conn,
+        where=where,
+        sort=sort,
+        limit=limit,
+        offset=offset,
+        now=clock.now(),
+        warn_at=rules.timing.warn_at,
+    )
 
 
 @router.get(
@@ -96,22 +103,30 @@ def _state_route(action: TicketAction, summary: str, description: str) -> None:
         responses=NOT_FOUND | CONFLICT,
         name=f"{action.value}_ticket",
     )
-    def change(ticket_id: int, body: Note, conn: ConnDep, clock: ClockDep, rules: RulesDep,
-               who: Agent) -> TicketDetail:  # fmt: skip
+    def change(
+        ticket_id: int, body: Note, conn: ConnDep, clock: ClockDep, rules: RulesDep, who: Agent
+    ) -> TicketDetail:
         now = clock.now()
-        tickets.act(conn, ticket_id=ticket_id, action=action, actor=who.name, now=now,
-                    note=body.note)  # fmt: skip
+        tickets.act(
+            conn, ticket_id=ticket_id, action=action, actor=who.name, now=now, note=body.note
+        )
         return flows.detail(conn, ticket_id=ticket_id, now=now, warn_at=rules.timing.warn_at)
 
 
-_state_route(TicketAction.ACKNOWLEDGE, "Acknowledge",
-             "Take the ticket up: stops its tier's answer clock and records the first "
-             "response. Only from 'new'.")  # fmt: skip
+_state_route(
+    TicketAction.ACKNOWLEDGE,
+    "Acknowledge",
+    "Take the ticket up: stops its tier's answer clock and records the first "
+    "response. Only from 'new'.",
+)
 _state_route(TicketAction.START, "Start work", "Mark the ticket in progress.")
 _state_route(TicketAction.CLOSE, "Close", "Archive a resolved ticket.")
-_state_route(TicketAction.REOPEN, "Reopen",
-             "The problem is back or was not solved: the ticket is new again and counted as "
-             "reopened (it no longer counts as resolved at first contact).")  # fmt: skip
+_state_route(
+    TicketAction.REOPEN,
+    "Reopen",
+    "The problem is back or was not solved: the ticket is new again and counted as "
+    "reopened (it no longer counts as resolved at first contact).",
+)
 
 
 @router.post(
@@ -121,12 +136,20 @@ _state_route(TicketAction.REOPEN, "Reopen",
     description="Resolve an open ticket; the code says how (see ResolutionCode).",
     responses=NOT_FOUND | CONFLICT,
 )
-def resolve(ticket_id: int, body: Resolve, conn: ConnDep, clock: ClockDep, rules: RulesDep,
-            who: Agent) -> TicketDetail:  # fmt: skip
+def resolve(
+    ticket_id: int, body: Resolve, conn: ConnDep, clock: ClockDep, rules: RulesDep, who: Agent
+) -> TicketDetail:
     """Resolve."""
     now = clock.now()
-    tickets.act(conn, ticket_id=ticket_id, action=TicketAction.RESOLVE, actor=who.name, now=now,
-                resolution_code=body.code.value, note=body.note)  # fmt: skip
+    tickets.act(
+        conn,
+        ticket_id=ticket_id,
+        action=TicketAction.RESOLVE,
+        actor=who.name,
+        now=now,
+        resolution_code=body.code.value,
+        note=body.note,
+    )
     return flows.detail(conn, ticket_id=ticket_id, now=now, warn_at=rules.timing.warn_at)
 
 
@@ -137,8 +160,9 @@ def resolve(ticket_id: int, body: Resolve, conn: ConnDep, clock: ClockDep, rules
     description="Give the ticket to someone; noted on the timeline.",
     responses=NOT_FOUND,
 )
-def assign(ticket_id: int, body: Assign, conn: ConnDep, clock: ClockDep, rules: RulesDep,
-           who: Agent) -> TicketDetail:  # fmt: skip
+def assign(
+    ticket_id: int, body: Assign, conn: ConnDep, clock: ClockDep, rules: RulesDep, who: Agent
+) -> TicketDetail:
     """Assign."""
     now = clock.now()
     staff.assign(conn, ticket_id=ticket_id, assignee=body.assignee, actor=who.name, now=now)
@@ -152,8 +176,9 @@ def assign(ticket_id: int, body: Assign, conn: ConnDep, clock: ClockDep, rules: 
     description="Add a comment to the timeline.",
     responses=NOT_FOUND,
 )
-def comment(ticket_id: int, body: Comment, conn: ConnDep, clock: ClockDep, rules: RulesDep,
-            who: Agent) -> TicketDetail:  # fmt: skip
+def comment(
+    ticket_id: int, body: Comment, conn: ConnDep, clock: ClockDep, rules: RulesDep, who: Agent
+) -> TicketDetail:
     """Comment."""
     now = clock.now()
     staff.comment(conn, ticket_id=ticket_id, text=body.text, actor=who.name, now=now)
@@ -170,12 +195,20 @@ def comment(ticket_id: int, body: Comment, conn: ConnDep, clock: ClockDep, rules
     ),
     responses=NOT_FOUND | CONFLICT,
 )
-def escalate(ticket_id: int, body: Escalation, conn: ConnDep, clock: ClockDep, rules: RulesDep,
-             settings: SettingsDep, who: Agent) -> TicketDetail:  # fmt: skip
+def escalate(
+    ticket_id: int,
+    body: Escalation,
+    conn: ConnDep,
+    clock: ClockDep,
+    rules: RulesDep,
+    settings: SettingsDep,
+    who: Agent,
+) -> TicketDetail:
     """Escalate."""
     now = clock.now()
-    staff.escalate(conn, settings, rules, ticket_id=ticket_id, reason=body.reason,
-                   actor=who.name, now=now)  # fmt: skip
+    staff.escalate(
+        conn, settings, rules, ticket_id=ticket_id, reason=body.reason, actor=who.name, now=now
+    )
     return flows.detail(conn, ticket_id=ticket_id, now=now, warn_at=rules.timing.warn_at)
 
 
@@ -190,10 +223,12 @@ def escalate(ticket_id: int, body: Escalation, conn: ConnDep, clock: ClockDep, r
     ),
     responses=NOT_FOUND,
 )
-def feedback(ticket_id: int, body: Feedback, conn: ConnDep, clock: ClockDep, rules: RulesDep,
-             who: Agent) -> TicketDetail:  # fmt: skip
+def feedback(
+    ticket_id: int, body: Feedback, conn: ConnDep, clock: ClockDep, rules: RulesDep, who: Agent
+) -> TicketDetail:
     """Feedback."""
     now = clock.now()
-    staff.feedback(conn, ticket_id=ticket_id, verdict=body.verdict, actor=who.name, now=now,
-                   note=body.note)  # fmt: skip
+    staff.feedback(
+        conn, ticket_id=ticket_id, verdict=body.verdict, actor=who.name, now=now, note=body.note
+    )
     return flows.detail(conn, ticket_id=ticket_id, now=now, warn_at=rules.timing.warn_at)

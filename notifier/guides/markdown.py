@@ -22,9 +22,19 @@ from notifier.guides.types import Guide, GuideDraft, language_of
 from notifier.guides.validate import build_guide, check_identity, parse_firmware_range
 
 _FIELDS = frozenset(
-    {"id", "locale", "category", "fault", "audience", "kinds", "models", "firmware", "title",
-     "phrases"}
-)  # fmt: skip
+    {
+        "id",
+        "locale",
+        "category",
+        "fault",
+        "audience",
+        "kinds",
+        "models",
+        "firmware",
+        "title",
+        "phrases",
+    }
+)
 _HEADING = re.compile(r"^##\s+(.+?)\s*#*\s*$")
 _STEP = re.compile(r"^\d+[.)]\s+(.*)$")
 _BULLET = re.compile(r"^[-*+]\s+(.*)$")

@@ -62,12 +62,20 @@ _KIND_OTHER_NAMES: dict[str, tuple[str, ...]] = {
     ),
 }
 _KIND_PATTERNS = tuple(
-    (kind, re.compile("|".join(
-        [rf"\b{english}(?:e?s)?\b", chinese]
-        + [name if _CJK_CHAR.search(name) else rf"\b{name}\b" for name in _KIND_OTHER_NAMES[kind]]
-    )))
+    (
+        kind,
+        re.compile(
+            "|".join(
+                [rf"\b{english}(?:e?s)?\b", chinese]
+                + [
+                    name if _CJK_CHAR.search(name) else rf"\b{name}\b"
+                    for name in _KIND_OTHER_NAMES[kind]
+                ]
+            )
+        ),
+    )
     for kind, (english, chinese) in KIND_NAMES.items()
-)  # fmt: skip
+)
 
 # Chinese words for the same thing, by group: in guides and questions alike each becomes one
 # ``syn:<group>`` term, so 断网 in a question meets 掉线 and 离线 in a guide, which share no

@@ -36,8 +36,9 @@ class DeviceTicket:
     guides_sent: tuple[dict[str, Any], ...] = ()
 
 
-def open_device_ticket(conn: Conn, settings: Settings, *, order: TicketOrder, about: DeviceTicket,
-                       now: datetime) -> int:  # fmt: skip
+def open_device_ticket(
+    conn: Conn, settings: Settings, *, order: TicketOrder, about: DeviceTicket, now: datetime
+) -> int:
     """Open a ticket for one device's predicted fault; returns its id."""
     s, d = about.signal, about.device
     owner = d.owner
@@ -49,76 +50,140 @@ def open_device_ticket(conn: Conn, settings: Settings, *, order: TicketOrder, ab
     if order.guide_sent:
         trigger += "; a self-help guide was sent and the device has not recovered"
     evidence = {
-        "prediction": {"fault": s.fault, "probability": s.probability, "at": s.at.isoformat(),
-                       "horizon_h": s.horizon_h, "hours_to_empty": s.hours_to_empty,
-                       "model_version": s.model_version},
+        "prediction": {
+            "fault": s.fault,
+            "probability": s.probability,
+            "at": s.at.isoformat(),
+            "horizon_h": s.horizon_h,
+            "hours_to_empty": s.hours_to_empty,
+            "model_version": s.model_version,
+        },
         "reasons": list(s.reasons),
         "guides_sent": list(about.guides_sent),
-        "telemetry": repository.evidence_readings(conn, device_id=d.device_id, until=s.at,
-                                                  span=EVIDENCE_SPAN),
-    }  # fmt: skip
+        "telemetry": repository.evidence_readings(
+            conn, device_id=d.device_id, until=s.at, span=EVIDENCE_SPAN
+        ),
+    }
     fields = {
-        "kind": "device", "incident_id": about.incident_id,
+        "kind": "device",
+        "incident_id": about.incident_id,
         "customer_id": owner.owner_id if owner else None,
         "contact": owner.contact if owner else None,
-        "device_id": d.device_id, "model": d.model, "firmware": d.firmware, "fault": s.fault,
+        "device_id": d.device_id,
+        "model": d.model,
+        "firmware": d.firmware,
+        "fault": s.fault,
         "symptom": f"{fault} predicted within {s.horizon_h:.0f} h (p={s.probability:.2f}): {why}",
-        "trigger": trigger, "scope": f"1 device ({d.device_id})", "evidence": evidence,
+        "trigger": trigger,
+        "scope": f"1 device ({d.device_id})",
+        "evidence": evidence,
         "segment": about.segment,
-        "priority": order.priority.value, "tier": order.tier.value, "team": order.team,
-        "guide_sent": order.guide_sent, "recurrence_of": order.recurrence_of,
+        "priority": order.priority.value,
+        "tier": order.tier.value,
+        "team": order.team,
+        "guide_sent": order.guide_sent,
+        "recurrence_of": order.recurrence_of,
         "recurrences": order.recurrences,
-    }  # fmt: skip
+    }
     ticket_id = repository.insert_ticket(conn, fields=fields, dues=order.dues, opened_at=now)
-    detail = {"priority": order.priority.value, "tier": order.tier.value, "team": order.team,
-              "recurrence_of": order.recurrence_of}  # fmt: skip
+    detail = {
+        "priority": order.priority.value,
+        "tier": order.tier.value,
+        "team": order.team,
+        "recurrence_of": order.recurrence_of,
+    }
     repository.add_event(conn, ticket_id=ticket_id, at=now, kind="opened", detail=detail)
     title = f"[{order.priority.label}][{order.tier}] {fault} predicted on {d.device_id}"
     body = f"{fields['symptom']}\nTrigger: {trigger}\nCustomer: {fields['customer_id']}"
-    _tell_staff(conn, settings, ticket_id=ticket_id, tag=_tag(order.team, order.tier), now=now,
-                title=title, body=body, key=f"ticket:{ticket_id}:opened")  # fmt: skip
+    _tell_staff(
+        conn,
+        settings,
+        ticket_id=ticket_id,
+        tag=_tag(order.team, order.tier),
+        now=now,
+        title=title,
+        body=body,
+        key=f"ticket:{ticket_id}:opened",
+    )
     _to_helpdesk(conn, settings, ticket_id=ticket_id, now=now, key=f"ticket:{ticket_id}:sink")
     return ticket_id
 
 
-def open_fleet_ticket(conn: Conn, settings: Settings, rules: RuleSet, *, fleet_incident_id: int,
-                      model: str, firmware: str, fault: str, devices: int, priority: Priority,
-                      now: datetime) -> int:  # fmt: skip
+def open_fleet_ticket(
+    conn: Conn,
+    settings: Settings,
+    rules: RuleSet,
+    *,
+    fleet_incident_id: int,
+    model: str,
+    firmware: str,
+    fault: str,
+    devices: int,
+    priority: Priority,
+    now: datetime,
+) -> int:
     """Open the L3 ticket of a fleet incident; returns its id."""
     name = fault.replace("_", " ")
     fields = {
-        "kind": "fleet", "fleet_incident_id": fleet_incident_id, "model": model,
-        "firmware": firmware, "fault": fault,
+        "kind": "fleet",
+        "fleet_incident_id": fleet_incident_id,
+        "model": model,
+        "firmware": firmware,
+        "fault": fault,
         "symptom": f"{name} predicted on {devices} devices of {model} running {firmware}",
         "trigger": f"{devices} devices within {rules.fleet.window} (fleet threshold "
-                   f"{rules.fleet.min_devices})",
+        f"{rules.fleet.min_devices})",
         "scope": f"fleet: {model}@{firmware}, {devices} devices so far",
-        "evidence": {"devices": devices}, "priority": priority.value, "tier": Tier.L3.value,
+        "evidence": {"devices": devices},
+        "priority": priority.value,
+        "tier": Tier.L3.value,
         "team": Tier.L3.team,
-    }  # fmt: skip
+    }
     d = dues(rules, priority=priority, tier=Tier.L3, segment=None, opened_at=now)
     ticket_id = repository.insert_ticket(conn, fields=fields, dues=d, opened_at=now)
-    repository.add_event(conn, ticket_id=ticket_id, at=now, kind="opened",
-                         detail={"fleet_incident_id": fleet_incident_id, "devices": devices})  # fmt: skip
-    _tell_staff(conn, settings, ticket_id=ticket_id, tag=Tier.L3.team, now=now,
-                title=f"[{priority.label}][L3] fleet incident: {fields['symptom']}",
-                body=str(fields["trigger"]), key=f"ticket:{ticket_id}:opened")  # fmt: skip
+    repository.add_event(
+        conn,
+        ticket_id=ticket_id,
+        at=now,
+        kind="opened",
+        detail={"fleet_incident_id": fleet_incident_id, "devices": devices},
+    )
+    _tell_staff(
+        conn,
+        settings,
+        ticket_id=ticket_id,
+        tag=Tier.L3.team,
+        now=now,
+        title=f"[{priority.label}][L3] fleet incident: {fields['symptom']}",
+        body=str(fields["trigger"]),
+        key=f"ticket:{ticket_id}:opened",
+    )
     _to_helpdesk(conn, settings, ticket_id=ticket_id, now=now, key=f"ticket:{ticket_id}:sink")
     return ticket_id
 
 
-def raise_fleet_priority(conn: Conn, rules: RuleSet, *, ticket_id: int, priority: Priority,
-                         devices: int, now: datetime) -> None:  # fmt: skip
+def raise_fleet_priority(
+    conn: Conn, rules: RuleSet, *, ticket_id: int, priority: Priority, devices: int, now: datetime
+) -> None:
     """The fleet grew past a step: the ticket's priority and SLA dues follow."""
     row = repository.ticket_row(conn, ticket_id=ticket_id)
     if row is None or Priority(row["priority"]).rank >= priority.rank:
         return
     d = dues(rules, priority=priority, tier=Tier.L3, segment=None, opened_at=row["opened_at"])
-    repository.raise_priority(conn, ticket_id=ticket_id, priority=priority,
-                              resolution_due=d.resolution_due,
-                              first_response_due=d.first_response_due)  # fmt: skip
-    repository.add_event(conn, ticket_id=ticket_id, at=now, kind="priority_raised",
-                         detail={"priority": priority.value, "devices": devices})  # fmt: skip
+    repository.raise_priority(
+        conn,
+        ticket_id=ticket_id,
+        priority=priority,
+        resolution_due=d.resolution_due,
+        first_response_due=d.first_response_due,
+    )
+    repository.add_event(
+        conn,
+        ticket_id=ticket_id,
+        at=now,
+        kind="priority_raised",
+        detail={"priority": priority.value, "devices": devices},
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,45 +202,99 @@ def run_clocks(conn: Conn, settings: Settings, rules: RuleSet, *, now: datetime)
         step = ticket_step(clock, rules, now)
         tid = clock.ticket_id
         if isinstance(step, Escalate):
-            hand_over(conn, settings, ticket_id=tid, priority=clock.priority, step=step,
-                      from_tier=clock.tier, now=now)  # fmt: skip
+            hand_over(
+                conn,
+                settings,
+                ticket_id=tid,
+                priority=clock.priority,
+                step=step,
+                from_tier=clock.tier,
+                now=now,
+            )
             escalated += 1
         elif isinstance(step, Warn):
             repository.set_warned(conn, ticket_id=tid, at=now)
-            repository.add_event(conn, ticket_id=tid, at=now, kind="breach_warning",
-                                 detail={"due": step.due.isoformat(), "which": step.which,
-                                         "why": step.why})  # fmt: skip
+            repository.add_event(
+                conn,
+                ticket_id=tid,
+                at=now,
+                kind="breach_warning",
+                detail={"due": step.due.isoformat(), "which": step.which, "why": step.why},
+            )
             warned += 1
         elif isinstance(step, Breach):
             repository.set_breached(conn, ticket_id=tid, at=now)
-            repository.add_event(conn, ticket_id=tid, at=now, kind="breached",
-                                 detail={"which": step.which, "why": step.why})  # fmt: skip
-            _tell_staff(conn, settings, ticket_id=tid, tag="leads", now=now,
-                        title=f"[{clock.priority.label}] ticket {tid} breached its SLA at L3",
-                        body=step.why, key=f"ticket:{tid}:breached:{clock.tier_since.isoformat()}")  # fmt: skip
+            repository.add_event(
+                conn,
+                ticket_id=tid,
+                at=now,
+                kind="breached",
+                detail={"which": step.which, "why": step.why},
+            )
+            _tell_staff(
+                conn,
+                settings,
+                ticket_id=tid,
+                tag="leads",
+                now=now,
+                title=f"[{clock.priority.label}] ticket {tid} breached its SLA at L3",
+                body=step.why,
+                key=f"ticket:{tid}:breached:{clock.tier_since.isoformat()}",
+            )
             breached += 1
     return ClockReport(warned, escalated, breached)
 
 
-def hand_over(conn: Conn, settings: Settings, *, ticket_id: int, priority: Priority,
-              step: Escalate, from_tier: Tier, now: datetime, actor: str = "forewarn") -> None:  # fmt: skip
+def hand_over(
+    conn: Conn,
+    settings: Settings,
+    *,
+    ticket_id: int,
+    priority: Priority,
+    step: Escalate,
+    from_tier: Tier,
+    now: datetime,
+    actor: str = "forewarn",
+) -> None:
     """Escalate a ticket to `step.to_tier` (by its clock, or by staff), note it on the
     timeline and tell that tier's team."""
     tid, to = ticket_id, step.to_tier
     # The clock escalates to a tier once (racing responders make one notification); staff may
     # hand a reopened ticket over again, so theirs are keyed by time.
     key = f"ticket:{tid}:escalated:{to}" + ("" if actor == "forewarn" else f":{now.isoformat()}")
-    repository.escalate(conn, ticket_id=tid, tier=to, at=now,
-                        respond_due=step.respond_due, solve_due=step.solve_due)  # fmt: skip
-    repository.add_event(conn, ticket_id=tid, at=now, kind="escalated", actor=actor,
-                         detail={"from": from_tier.value, "to": to.value, "why": step.why})  # fmt: skip
-    _tell_staff(conn, settings, ticket_id=tid, tag=_tag("", to), now=now,
-                title=f"[{priority.label}] ticket {tid} escalated to {to}",
-                body=step.why, key=key)  # fmt: skip
+    repository.escalate(
+        conn, ticket_id=tid, tier=to, at=now, respond_due=step.respond_due, solve_due=step.solve_due
+    )
+    repository.add_event(
+        conn,
+        ticket_id=tid,
+        at=now,
+        kind="escalated",
+        actor=actor,
+        detail={"from": from_tier.value, "to": to.value, "why": step.why},
+    )
+    _tell_staff(
+        conn,
+        settings,
+        ticket_id=tid,
+        tag=_tag("", to),
+        now=now,
+        title=f"[{priority.label}] ticket {tid} escalated to {to}",
+        body=step.why,
+        key=key,
+    )
 
 
-def act(conn: Conn, *, ticket_id: int, action: TicketAction, actor: str, now: datetime,
-        resolution_code: str | None = None, note: str | None = None) -> TicketState:  # fmt: skip
+def act(
+    conn: Conn,
+    *,
+    ticket_id: int,
+    action: TicketAction,
+    actor: str,
+    now: datetime,
+    resolution_code: str | None = None,
+    note: str | None = None,
+) -> TicketState:
     """Apply a staff action to a ticket's state; TicketError if the state does not allow it."""
     current = repository.state_of(conn, ticket_id=ticket_id)
     if current is None:
@@ -183,16 +302,32 @@ def act(conn: Conn, *, ticket_id: int, action: TicketAction, actor: str, now: da
     if action is TicketAction.RESOLVE and not resolution_code:
         raise TicketError("resolving a ticket needs a resolution code")
     state = next_state(TicketState(current), action)
-    repository.set_state(conn, ticket_id=ticket_id, state=state.value, at=now, actor=actor,
-                         resolution_code=resolution_code)  # fmt: skip
-    detail: dict[str, Any] = {"from": current, "to": state.value, "code": resolution_code,
-                              "note": note}  # fmt: skip
+    repository.set_state(
+        conn,
+        ticket_id=ticket_id,
+        state=state.value,
+        at=now,
+        actor=actor,
+        resolution_code=resolution_code,
+    )
+    detail: dict[str, Any] = {
+        "from": current,
+        "to": state.value,
+        "code": resolution_code,
+        "note": note,
+    }
     if state is TicketState.RESOLVED:
         # Resolved means the problem is dealt with: its incidents close, so a new prediction
         # for the device opens a new incident (a recurrence) instead of joining a stale one.
         detail["incidents_closed"] = repository.close_incidents(conn, ticket_id=ticket_id, at=now)
-    repository.add_event(conn, ticket_id=ticket_id, at=now, kind=action.value, actor=actor,
-                         detail={k: v for k, v in detail.items() if v is not None})  # fmt: skip
+    repository.add_event(
+        conn,
+        ticket_id=ticket_id,
+        at=now,
+        kind=action.value,
+        actor=actor,
+        detail={k: v for k, v in detail.items() if v is not None},
+    )
     return state
 
 
@@ -200,8 +335,9 @@ def suggest_resolve(conn: Conn, *, ticket_id: int, now: datetime, why: str) -> b
     """The device recovered: suggest resolving its open ticket (once)."""
     if not repository.suggest_recovery(conn, ticket_id=ticket_id, at=now):
         return False
-    repository.add_event(conn, ticket_id=ticket_id, at=now, kind="recovery_suggested",
-                         detail={"why": why})  # fmt: skip
+    repository.add_event(
+        conn, ticket_id=ticket_id, at=now, kind="recovery_suggested", detail={"why": why}
+    )
     return True
 
 
@@ -209,31 +345,63 @@ def _tag(team: str, tier: Tier) -> str:
     return "enterprise" if team.startswith("enterprise") else tier.team
 
 
-def _tell_staff(conn: Conn, settings: Settings, *, ticket_id: int, tag: str, now: datetime,
-                title: str, body: str, key: str) -> None:  # fmt: skip
+def _tell_staff(
+    conn: Conn,
+    settings: Settings,
+    *,
+    ticket_id: int,
+    tag: str,
+    now: datetime,
+    title: str,
+    body: str,
+    key: str,
+) -> None:
     """Queue a staff notification to the Apprise targets tagged `tag` (if staff targets are
     configured at all: without them the ticket queue is the only channel)."""
     if settings.notify_config is None:
         return
-    outbox.enqueue(conn, message=OutboundMessage(
-        key=key, channel="apprise", audience="staff", target=f"tag:{tag}", title=title,
-        body=body, payload={}, ticket_id=ticket_id, created_at=now, not_before=now,
-    ))  # fmt: skip
+    outbox.enqueue(
+        conn,
+        message=OutboundMessage(
+            key=key,
+            channel="apprise",
+            audience="staff",
+            target=f"tag:{tag}",
+            title=title,
+            body=body,
+            payload={},
+            ticket_id=ticket_id,
+            created_at=now,
+            not_before=now,
+        ),
+    )
 
 
-def _to_helpdesk(conn: Conn, settings: Settings, *, ticket_id: int, now: datetime,
-                 key: str) -> None:  # fmt: skip
+def _to_helpdesk(
+    conn: Conn, settings: Settings, *, ticket_id: int, now: datetime, key: str
+) -> None:
     """Queue the ticket for the external helpdesk's webhook, when one is configured."""
     if settings.ticket_webhook_url is None:
         return
     row = repository.ticket_row(conn, ticket_id=ticket_id)
     assert row is not None
     payload = {k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
-    outbox.enqueue(conn, message=OutboundMessage(
-        key=key, channel="ticket_sink", audience="helpdesk", target="webhook",
-        title=str(row["symptom"]), body=str(row["trigger"]), payload=payload,
-        ticket_id=ticket_id, device_id=row["device_id"], created_at=now, not_before=now,
-    ))  # fmt: skip
+    outbox.enqueue(
+        conn,
+        message=OutboundMessage(
+            key=key,
+            channel="ticket_sink",
+            audience="helpdesk",
+            target="webhook",
+            title=str(row["symptom"]),
+            body=str(row["trigger"]),
+            payload=payload,
+            ticket_id=ticket_id,
+            device_id=row["device_id"],
+            created_at=now,
+            not_before=now,
+        ),
+    )
 
 
 def link_children(
@@ -242,9 +410,19 @@ def link_children(
     """Make device tickets children of their fleet ticket, noting it on both timelines."""
     linked = repository.set_parent(conn, ticket_ids=ticket_ids, parent_ticket_id=parent_ticket_id)
     for tid in ticket_ids:
-        repository.add_event(conn, ticket_id=tid, at=now, kind="linked_to_fleet",
-                             detail={"parent_ticket_id": parent_ticket_id})  # fmt: skip
+        repository.add_event(
+            conn,
+            ticket_id=tid,
+            at=now,
+            kind="linked_to_fleet",
+            detail={"parent_ticket_id": parent_ticket_id},
+        )
     if linked:
-        repository.add_event(conn, ticket_id=parent_ticket_id, at=now, kind="children_linked",
-                             detail={"ticket_ids": ticket_ids})  # fmt: skip
+        repository.add_event(
+            conn,
+            ticket_id=parent_ticket_id,
+            at=now,
+            kind="children_linked",
+            detail={"ticket_ids": ticket_ids},
+        )
     return linked

@@ -25,10 +25,13 @@ def insert_ticket(conn: Conn, *, fields: Mapping[str, Any], dues: Dues, opened_a
     values = dict(fields)
     values["evidence"] = Jsonb(values.get("evidence", {}))
     values |= {
-        "opened_at": opened_at, "tier_since": opened_at,
-        "first_response_due": dues.first_response_due, "resolution_due": dues.resolution_due,
-        "tier_respond_due": dues.tier_respond_due, "tier_solve_due": dues.tier_solve_due,
-    }  # fmt: skip
+        "opened_at": opened_at,
+        "tier_since": opened_at,
+        "first_response_due": dues.first_response_due,
+        "resolution_due": dues.resolution_due,
+        "tier_respond_due": dues.tier_respond_due,
+        "tier_solve_due": dues.tier_solve_due,
+    }
     columns = ", ".join(values)
     marks = ", ".join(f"%({k})s" for k in values)
     row = conn.execute(
@@ -38,8 +41,15 @@ def insert_ticket(conn: Conn, *, fields: Mapping[str, Any], dues: Dues, opened_a
     return int(row[0])
 
 
-def add_event(conn: Conn, *, ticket_id: int, at: datetime, kind: str, actor: str = "forewarn",
-              detail: Mapping[str, Any] | None = None) -> None:  # fmt: skip
+def add_event(
+    conn: Conn,
+    *,
+    ticket_id: int,
+    at: datetime,
+    kind: str,
+    actor: str = "forewarn",
+    detail: Mapping[str, Any] | None = None,
+) -> None:
     """Append to a ticket's timeline."""
     conn.execute(
         "INSERT INTO ticket_events (ticket_id, at, kind, actor, detail) VALUES (%s, %s, %s, %s, %s)",
@@ -62,8 +72,15 @@ def open_clocks(conn: Conn, *, limit: int = 5000) -> list[TicketClock]:
     ]
 
 
-def escalate(conn: Conn, *, ticket_id: int, tier: Tier, at: datetime, respond_due: datetime,
-             solve_due: datetime) -> None:  # fmt: skip
+def escalate(
+    conn: Conn,
+    *,
+    ticket_id: int,
+    tier: Tier,
+    at: datetime,
+    respond_due: datetime,
+    solve_due: datetime,
+) -> None:
     """Hand a ticket to `tier`: its tier clocks start again and it waits to be taken up.
     Support tickets move to that tier's team; an enterprise's dedicated team keeps them."""
     conn.execute(
@@ -93,8 +110,15 @@ def set_breached(conn: Conn, *, ticket_id: int, at: datetime) -> None:
     )
 
 
-def set_state(conn: Conn, *, ticket_id: int, state: str, at: datetime, actor: str,
-              resolution_code: str | None = None) -> None:  # fmt: skip
+def set_state(
+    conn: Conn,
+    *,
+    ticket_id: int,
+    state: str,
+    at: datetime,
+    actor: str,
+    resolution_code: str | None = None,
+) -> None:
     """Move a ticket to `state`, stamping the times that state change means."""
     conn.execute(
         """UPDATE tickets SET state = %(state)s,
@@ -149,8 +173,14 @@ def set_parent(conn: Conn, *, ticket_ids: list[int], parent_ticket_id: int) -> i
     return cur.rowcount
 
 
-def raise_priority(conn: Conn, *, ticket_id: int, priority: Priority, resolution_due: datetime,
-                   first_response_due: datetime) -> None:  # fmt: skip
+def raise_priority(
+    conn: Conn,
+    *,
+    ticket_id: int,
+    priority: Priority,
+    resolution_due: datetime,
+    first_response_due: datetime,
+) -> None:
     """A more urgent priority, with the SLA dues it carries from the opening time."""
     conn.execute(
         """UPDATE tickets SET priority = %s, resolution_due = least(resolution_due, %s),
@@ -189,8 +219,9 @@ def summaries(conn: Conn, *, since: datetime | None = None) -> list[TicketSummar
     return [TicketSummary(*r) for r in rows]
 
 
-def evidence_readings(conn: Conn, *, device_id: str, until: datetime,
-                      span: timedelta) -> list[dict[str, Any]]:  # fmt: skip
+def evidence_readings(
+    conn: Conn, *, device_id: str, until: datetime, span: timedelta
+) -> list[dict[str, Any]]:
     """The device's readings in the window before `until` (newest `EVIDENCE_ROWS`), oldest
     first, as JSON-ready dicts."""
     with conn.cursor(row_factory=dict_row) as cur:
@@ -238,8 +269,17 @@ def labelled_incidents(conn: Conn, *, ticket_id: int) -> list[tuple[str, str, da
     return [(str(r[0]), str(r[1]), r[2]) for r in rows]
 
 
-def upsert_staff_label(conn: Conn, *, device_id: str, fault: str, onset_at: datetime,
-                       until: datetime, verdict: str, ticket_id: int, by: str) -> None:  # fmt: skip
+def upsert_staff_label(
+    conn: Conn,
+    *,
+    device_id: str,
+    fault: str,
+    onset_at: datetime,
+    until: datetime,
+    verdict: str,
+    ticket_id: int,
+    by: str,
+) -> None:
     """A 'staff' fault label for training; a later verdict on the same episode replaces it."""
     conn.execute(
         """INSERT INTO fault_labels (device_id, fault, onset_at, failure_at, source, verdict, detail)
@@ -247,9 +287,8 @@ def upsert_staff_label(conn: Conn, *, device_id: str, fault: str, onset_at: date
            ON CONFLICT (device_id, fault, onset_at, source) DO UPDATE
            SET verdict = EXCLUDED.verdict, failure_at = EXCLUDED.failure_at,
                detail = EXCLUDED.detail, created_at = now()""",
-        (device_id, fault, onset_at, until, verdict,
-         Jsonb({"ticket_id": ticket_id, "by": by})),
-    )  # fmt: skip
+        (device_id, fault, onset_at, until, verdict, Jsonb({"ticket_id": ticket_id, "by": by})),
+    )
 
 
 def close_incidents(conn: Conn, *, ticket_id: int, at: datetime) -> int:
@@ -295,6 +334,5 @@ def withdraw(conn: Conn, *, registered_by: str, at: datetime, note: str) -> int:
         {"at": at, "by": registered_by},
     ).fetchall()
     for ticket_id, closed_at in rows:
-        add_event(conn, ticket_id=ticket_id, at=closed_at, kind="withdrawn",
-                  detail={"note": note})  # fmt: skip
+        add_event(conn, ticket_id=ticket_id, at=closed_at, kind="withdrawn", detail={"note": note})
     return len(rows)

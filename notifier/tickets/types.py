@@ -60,8 +60,9 @@ def next_state(state: TicketState, action: TicketAction) -> TicketState:
     allowed = TRANSITIONS[action]
     if state not in allowed:
         from_states = ", ".join(s.value for s in allowed)
-        raise TicketError(f"cannot {action.value} a ticket that is {state.value} "
-                          f"(only from: {from_states})")  # fmt: skip
+        raise TicketError(
+            f"cannot {action.value} a ticket that is {state.value} (only from: {from_states})"
+        )
     return allowed[state]
 
 
