@@ -7,10 +7,15 @@ import psycopg
 from forewarn.errors import ConfigError, StorageError
 from forewarn.settings import Settings
 
+Conn = psycopg.Connection[tuple[object, ...]]
 
-def connect(
-    settings: Settings, *, autocommit: bool = False
-) -> psycopg.Connection[tuple[object, ...]]:
+# NOTIFY channels: a writer notifies at commit, its followers LISTEN and wake at once.
+TELEMETRY_CHANNEL = "forewarn_telemetry"  # the ingester wrote readings; scorers follow
+PREDICTIONS_CHANNEL = "forewarn_predictions"  # a scorer wrote predictions; responders follow
+OUTBOX_CHANNEL = "forewarn_outbox"  # a decision queued notifications; dispatchers send
+
+
+def connect(settings: Settings, *, autocommit: bool = False) -> Conn:
     """Open a connection to the configured database, with a clear error if it cannot."""
     if settings.database_url is None:
         raise ConfigError("no database configured (set FOREWARN_DATABASE_URL)")

@@ -24,6 +24,7 @@ from forewarn.demo_acting import (
 )
 from forewarn.demo_console import console as staff_console
 from forewarn.demo_previous import make_room
+from forewarn.domain import Prediction
 from forewarn.embedded import services
 from forewarn.errors import ConfigError
 from forewarn.schema.migrate import migrate
@@ -32,7 +33,7 @@ from ingest.metrics import IngestStats
 from ingest.repository import StoreCounts, store_counts
 from ingest.service import Ingester
 from models.bootstrap import HISTORY_NUMBER_FROM, ensure_model
-from models.repository import StoredPrediction, latest_predictions, prediction_counts
+from models.repository import latest_predictions, prediction_counts
 from models.scorer import Scorer
 from notifier import repository as outbox
 from rules import repository as rules_repo
@@ -367,9 +368,7 @@ def _add_predictions(table: Table, counts: dict[str, int]) -> None:
     table.add_row("devices predicted to fail", text)
 
 
-def _print_predictions(
-    console: Console, counts: dict[str, int], top: list[StoredPrediction]
-) -> None:
+def _print_predictions(console: Console, counts: dict[str, int], top: list[Prediction]) -> None:
     table = Table(title="predictions this run (devices per fault)", show_header=False)
     for fault, n in counts.items():
         table.add_row(fault, str(n))

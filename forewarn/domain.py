@@ -5,8 +5,11 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, time
 from typing import Any
+
+# The models' hint fault: no FaultKind, an unusual reading; rules may match it like one.
+ANOMALY = "anomaly"
 
 
 class FaultKind(enum.StrEnum):
@@ -75,3 +78,55 @@ class Ignored:
 
 
 Parsed = Reading | StatusEvent | Ignored
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    """A device that is likely to fail: what, how likely, how soon, and why. The scorer
+    writes it, the rules decide on it, the demo and the API show it."""
+
+    device_id: str
+    fault: str  # a FaultKind value, or ANOMALY
+    at: datetime  # the reading time the prediction describes
+    probability: float
+    horizon_h: float
+    reasons: tuple[str, ...] = ()
+    model_version: int | None = None
+    hours_to_empty: float | None = None
+
+
+class Segment(enum.StrEnum):
+    """Owner segments from PRODUCT.md: by time since activation, or by account."""
+
+    NOVICE = "novice"
+    REGULAR = "regular"
+    SENIOR = "senior"
+    ENTERPRISE = "enterprise"
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """An owner: who to tell, in which language, and when not to."""
+
+    owner_id: str
+    name: str
+    contact: str | None = None
+    locale: str = "en-US"
+    time_zone: str = "UTC"
+    quiet_start: time | None = None
+    quiet_end: time | None = None
+    enterprise_account: str | None = None  # set: an enterprise customer
+    targets: tuple[str, ...] = ()  # Apprise URLs
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    """A device and its owner."""
+
+    device_id: str
+    model: str | None
+    kind: str | None
+    firmware: str | None
+    activated_at: datetime | None
+    owner: Owner | None
+    last_seen: datetime | None = None

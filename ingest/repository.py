@@ -9,6 +9,7 @@ from datetime import datetime
 
 import psycopg
 
+from forewarn.db import TELEMETRY_CHANNEL
 from forewarn.domain import DeadLetter, DeviceStatus, Reading, StatusEvent
 
 Conn = psycopg.Connection[tuple[object, ...]]
@@ -55,7 +56,7 @@ def prepare(conn: Conn) -> None:
 
 def notify_written(conn: Conn) -> None:
     """Wake streaming scorers (LISTEN forewarn_telemetry) once this transaction commits."""
-    conn.execute("SELECT pg_notify('forewarn_telemetry', '')")
+    conn.execute("SELECT pg_notify(%s, '')", (TELEMETRY_CHANNEL,))
 
 
 def ensure_partitions(conn: Conn, *, first: datetime, last: datetime) -> int:

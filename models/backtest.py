@@ -23,11 +23,11 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from forewarn.domain import FaultKind
+from forewarn.domain import ANOMALY, FaultKind
 from forewarn.errors import ConfigError, ValidationError
 from models.base import FeatureSet
 from models.buckets import BUCKET_SECONDS, DeviceBuckets, Sample
-from models.bundle import ANOMALY, ANOMALY_THRESHOLD, ModelBundle
+from models.bundle import ANOMALY_THRESHOLD, ModelBundle
 from models.csvfile import Columns, Row, Table
 from models.features import FEATURES, latest_features
 from models.reasons import explain

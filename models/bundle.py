@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import numpy as np
 import numpy.typing as npt
 
-from forewarn.domain import FaultKind
+from forewarn.domain import ANOMALY, FaultKind, Prediction
 from models.anomaly import AnomalyScore, BatteryLife
 from models.base import FeatureSet, Threshold
 from models.evaluation import FaultQuality, choose_threshold
@@ -23,25 +23,10 @@ from models.labels import Episode, label_rows
 from models.predictors import FaultPredictor
 from models.reasons import Baseline, explain
 
-ANOMALY = "anomaly"
 DEFAULT_HORIZON_H = 24.0
 # The anomaly score alerts only on rows rarer than this share of healthy rows.
 ANOMALY_THRESHOLD = 0.9995
 Progress = Callable[[str], None]
-
-
-@dataclass(frozen=True, slots=True)
-class Prediction:
-    """A device that is likely to fail: what, how likely, how soon, and why."""
-
-    device_id: str
-    fault: str  # a FaultKind value, or "anomaly"
-    at: datetime  # the moment the features describe
-    probability: float
-    horizon_h: float
-    reasons: tuple[str, ...]
-    model_version: int | None
-    hours_to_empty: float | None = None
 
 
 @dataclass(slots=True)

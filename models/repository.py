@@ -12,6 +12,8 @@ import numpy as np
 import psycopg
 from psycopg.types.json import Jsonb
 
+from forewarn.db import PREDICTIONS_CHANNEL, TELEMETRY_CHANNEL
+from forewarn.domain import Prediction
 from forewarn.schema.migrate import read_storage
 from models.buckets import (
     AGGREGATES,
@@ -22,7 +24,7 @@ from models.buckets import (
     Matrix,
     empty_buckets,
 )
-from models.bundle import ModelBundle, Prediction
+from models.bundle import ModelBundle
 from models.labels import Episode
 
 Conn = psycopg.Connection[tuple[object, ...]]
@@ -294,9 +296,6 @@ def active_number(conn: Conn) -> int | None:
     return None if row is None else int(str(row[0]))
 
 
-PREDICTIONS_CHANNEL = "forewarn_predictions"
-
-
 def upsert_predictions(conn: Conn, *, predictions: Sequence[Prediction]) -> int:
     """Write predictions, one row per device, fault and hour (updated in place)."""
     if not predictions:
@@ -383,7 +382,7 @@ def device_readings(conn: Conn, *, device_id: str, since: datetime) -> list[NewR
 
 def notify_listen(conn: Conn) -> None:
     """Subscribe this (autocommit) connection to the ingester's commit notifications."""
-    conn.execute("LISTEN forewarn_telemetry")
+    conn.execute(f"LISTEN {TELEMETRY_CHANNEL}")
 
 
 def now(conn: Conn) -> datetime:
@@ -391,21 +390,6 @@ def now(conn: Conn) -> datetime:
     row = conn.execute("SELECT clock_timestamp()").fetchone()
     assert row is not None and isinstance(row[0], datetime)
     return row[0]
-
-
-@dataclass(frozen=True, slots=True)
-class StoredPrediction:
-    """A prediction row as stored."""
-
-    device_id: str
-    fault: str
-    window_start: datetime
-    probability: float
-    horizon_h: float
-    hours_to_empty: float | None
-    reasons: tuple[str, ...]
-    model_version: int
-    last_at: datetime
 
 
 def prediction_counts(conn: Conn, *, since: datetime | None = None) -> dict[str, int]:
@@ -420,27 +404,26 @@ def prediction_counts(conn: Conn, *, since: datetime | None = None) -> dict[str,
 
 def latest_predictions(
     conn: Conn, *, limit: int, since: datetime | None = None
-) -> list[StoredPrediction]:
+) -> list[Prediction]:
     """The newest prediction per device and fault, most probable first."""
     rows = conn.execute(
-        "SELECT DISTINCT ON (device_id, fault) device_id, fault, window_start, probability, "
-        "horizon_h, hours_to_empty, reasons, model_version, last_at FROM predictions "
+        "SELECT DISTINCT ON (device_id, fault) device_id, fault, last_at, probability, "
+        "horizon_h, reasons, model_version, hours_to_empty FROM predictions "
         "WHERE updated_at >= coalesce(%s, '-infinity'::timestamptz) "
         "ORDER BY device_id, fault, window_start DESC",
         (since,),
     ).fetchall()
     found = [
-        StoredPrediction(
-            str(r[0]),
-            str(r[1]),
-            r[2],
-            float(str(r[3])),
-            float(str(r[4])),  # type: ignore[arg-type]
-            None if r[5] is None else float(str(r[5])),
-            tuple(r[6]),  # type: ignore[arg-type]
-            int(str(r[7])),
-            r[8],
-        )  # type: ignore[arg-type]
+        Prediction(
+            device_id=str(r[0]),
+            fault=str(r[1]),
+            at=r[2],  # type: ignore[arg-type]
+            probability=float(str(r[3])),
+            horizon_h=float(str(r[4])),
+            reasons=tuple(r[5]),  # type: ignore[arg-type]
+            model_version=int(str(r[6])),
+            hours_to_empty=None if r[7] is None else float(str(r[7])),
+        )
         for r in rows
     ]
     return sorted(found, key=lambda p: -p.probability)[:limit]

@@ -26,6 +26,7 @@ import psycopg
 
 from forewarn.db import connect
 from forewarn.settings import Settings
+from forewarn.worker import Follower, Worker
 from models import repository
 from models.base import FeatureSet
 from models.buckets import DeviceBuckets, Sample
@@ -58,40 +59,27 @@ class ScorerStats:
     latency_p99_s: float | None
 
 
-class Scorer:
+class Scorer(Worker):
     """Scores every device whose telemetry changed, in a thread of its own."""
 
+    name = "scorer"
+
     def __init__(self, settings: Settings, *, warmup_hours: float = 24.5) -> None:
+        super().__init__(counters=("readings", "late", "scored", "predictions"))
         self._settings = settings
         self._warmup = timedelta(hours=warmup_hours)
         self._devices: dict[str, DeviceBuckets] = defaultdict(DeviceBuckets)
         self._models: dict[str, str] = {}
-        # (device, ts) of rows folded recently, with their ingested_at: the overlap's rows.
-        self._seen: dict[tuple[str, datetime], datetime] = {}
         self._bundle: ModelBundle | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="forewarn-scorer", daemon=True)
-        self._lock = threading.Lock()
-        self._counts = {"readings": 0, "late": 0, "scored": 0, "predictions": 0}
         # Reading time to scored time, seconds: meaningful when readings carry real time.
         self._latency: deque[float] = deque(maxlen=20_000)
-        self.failure: BaseException | None = None
         self.ready = threading.Event()
-
-    def start(self) -> None:
-        """Start following the telemetry table."""
-        self._thread.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop after the current slice."""
-        self._stop.set()
-        self._thread.join(timeout)
 
     def stats(self) -> ScorerStats:
         """A snapshot of the counters."""
+        counts = self.counts()
         with self._lock:
             lat = np.array(self._latency) if self._latency else None
-            counts = dict(self._counts)
         return ScorerStats(
             readings=counts["readings"],
             late=counts["late"],
@@ -102,30 +90,28 @@ class Scorer:
             latency_p99_s=None if lat is None else float(np.percentile(lat, 99)),
         )
 
-    def _run(self) -> None:
-        try:
-            with (
-                connect(self._settings, autocommit=True) as listen,
-                connect(self._settings) as conn,
-            ):
-                repository.notify_listen(listen)
-                self._follow(listen, conn)
-        except BaseException as exc:  # surfaced through .failure, as the ingester does
-            self.failure = exc
-            log.exception("scorer stopped")
-            raise
+    def run(self) -> None:
+        """Warm up, then follow the telemetry table until stopped."""
+        with (
+            connect(self._settings, autocommit=True) as listen,
+            connect(self._settings) as conn,
+        ):
+            repository.notify_listen(listen)
+            self._follow(listen, conn)
 
     def _follow(self, listen: repository.Conn, conn: repository.Conn) -> None:
-        cursor = repository.now(conn) - self._warmup
+        follower: Follower[tuple[str, datetime]] = Follower(
+            repository.now(conn) - self._warmup, OVERLAP
+        )
         conn.commit()
-        cursor = self._drain(conn, cursor, score=False)  # warm-up: rebuild the windows
+        self._drain(conn, follower, score=False)  # warm-up: rebuild the windows
         next_check = 0.0
-        while not self._stop.is_set():
+        while not self.stopping.is_set():
             if time.monotonic() >= next_check:
                 self._check_model(conn)
                 next_check = time.monotonic() + MODEL_CHECK_SECONDS
                 self.ready.set()
-            cursor = self._drain(conn, cursor, score=True)
+            self._drain(conn, follower, score=True)
             # Sleep until the ingester's next commit (or a second at most).
             for _ in listen.notifies(timeout=1.0, stop_after=1):
                 pass
@@ -139,39 +125,33 @@ class Scorer:
             log.warning("no active model yet: run `forewarn train`; readings are still folded")
         conn.commit()
 
-    def _drain(self, conn: repository.Conn, cursor: datetime, *, score: bool) -> datetime:
-        """Fold in everything written since `cursor`; returns the new cursor."""
+    def _drain(
+        self, conn: repository.Conn, follower: Follower[tuple[str, datetime]], *, score: bool
+    ) -> None:
+        """Fold in everything written since the follower's cursor."""
         touched: dict[str, datetime] = {}
         late: set[str] = set()
-        while not self._stop.is_set():
-            rows = repository.readings_since(
-                conn, ingested_after=cursor - OVERLAP, limit=READ_LIMIT
-            )
+        while not self.stopping.is_set():
+            rows = repository.readings_since(conn, ingested_after=follower.after, limit=READ_LIMIT)
             conn.commit()
             fresh = 0
             for r in sorted(rows, key=lambda r: (r.device_id, r.ts)):
-                key = (r.device_id, r.ts)
-                if key in self._seen:
+                if not follower.fresh((r.device_id, r.ts), r.ingested_at):
                     continue  # read before, in the overlap
-                self._seen[key] = r.ingested_at
                 fresh += 1
                 ring = self._devices[r.device_id]
                 if not ring.add(_sample(r)):
                     late.add(r.device_id)
                 touched[r.device_id] = max(r.ts, touched.get(r.device_id, r.ts))
-            self._count("readings", fresh)
-            if rows:
-                cursor = max(cursor, max(r.ingested_at for r in rows))
-            horizon = cursor - 2 * OVERLAP
-            self._seen = {k: v for k, v in self._seen.items() if v > horizon}
+            self.count("readings", fresh)
+            follower.advance(r.ingested_at for r in rows)
             if len(rows) < READ_LIMIT:
                 break
         for device_id in late:
             self._rebuild(conn, device_id)
-        self._count("late", len(late))
+        self.count("late", len(late))
         if score and touched:
             self._score(conn, touched)
-        return cursor
 
     def _rebuild(self, conn: repository.Conn, device_id: str) -> None:
         """Refold a device's window from the database, in time order."""
@@ -213,14 +193,8 @@ class Scorer:
         done = time.time()
         with self._lock:
             self._latency.extend(done - float(t) for t in at)
-        self._count("scored", len(ids))
-        self._count("predictions", len(found))
-
-    def _count(self, key: str, n: int) -> None:
-        if not n:
-            return
-        with self._lock:
-            self._counts[key] += n
+        self.count("scored", len(ids))
+        self.count("predictions", len(found))
 
 
 def _sample(r: repository.NewReading) -> Sample:

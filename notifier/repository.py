@@ -17,11 +17,10 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from forewarn.db import OUTBOX_CHANNEL
 from notifier.types import ClaimedNotification, OutboundMessage, SendResult, Status
 
 Conn = psycopg.Connection[tuple[object, ...]]
-
-CHANNEL = "forewarn_outbox"
 
 # What an interrupted attempt's row says: the request may have reached its endpoint.
 INTERRUPTED_ERROR = (
@@ -65,12 +64,12 @@ def enqueue(conn: Conn, *, message: OutboundMessage) -> int | None:
 
 def notify_outbox(conn: Conn) -> None:
     """Wake the dispatchers when this transaction commits (PostgreSQL delivers at commit)."""
-    conn.execute("SELECT pg_notify(%s, '')", (CHANNEL,))
+    conn.execute("SELECT pg_notify(%s, '')", (OUTBOX_CHANNEL,))
 
 
 def listen(conn: Conn) -> None:
     """Subscribe this (autocommit) connection to the outbox's wake-ups."""
-    conn.execute(f"LISTEN {CHANNEL}")
+    conn.execute(f"LISTEN {OUTBOX_CHANNEL}")
 
 
 def claim(

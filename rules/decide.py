@@ -15,20 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from rules.sla import Dues, dues
-from rules.types import (
-    Action,
-    Device,
-    History,
-    OpenIncident,
-    Owner,
-    Priority,
-    RuleSet,
-    Segment,
-    Signal,
-    Tier,
-    Timing,
-)
+from forewarn.domain import Device, Owner, Prediction, Segment
+from notifier.tickets.sla import dues
+from notifier.tickets.types import Priority, TicketOrder, Tier
+from rules.types import Action, History, OpenIncident, RuleSet, Timing
 
 
 class Verdict(enum.StrEnum):
@@ -49,19 +39,6 @@ class GuideOrder:
     quiet_deferred: bool
     urgent: bool  # critical: sent at once, quiet hours or not
     onboarding: bool  # a novice also gets the onboarding guide for the product
-
-
-@dataclass(frozen=True, slots=True)
-class TicketOrder:
-    """Open a ticket for support."""
-
-    priority: Priority
-    tier: Tier
-    team: str
-    guide_sent: bool
-    dues: Dues
-    recurrence_of: int | None
-    recurrences: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +101,7 @@ def quiet_until(owner: Owner, now: datetime) -> datetime | None:
 
 
 def on_signal(
-    signal: Signal, device: Device, history: History, rules: RuleSet, now: datetime
+    signal: Prediction, device: Device, history: History, rules: RuleSet, now: datetime
 ) -> Decision:
     """What a new prediction calls for."""
     timing = rules.timing

@@ -11,6 +11,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
+from forewarn.domain import Device, Prediction, Segment
 from forewarn.settings import Settings
 from notifier import repository as outbox
 from notifier.guides.flows import guide_for, onboarding_for
@@ -21,7 +22,7 @@ from notifier.types import OutboundMessage
 from rules import decide
 from rules import repository as repo
 from rules.decide import Decision, FleetOrder, GuideOrder, Verdict
-from rules.types import Device, RuleSet, Segment, Signal
+from rules.types import RuleSet
 
 Conn = repo.Conn
 
@@ -38,7 +39,7 @@ class Outcome:
 
 
 def apply_signal(
-    conn: Conn, settings: Settings, rules: RuleSet, *, signal: Signal, now: datetime
+    conn: Conn, settings: Settings, rules: RuleSet, *, signal: Prediction, now: datetime
 ) -> Outcome:
     """Decide on a prediction and carry the decision out, in one transaction."""
     with conn.transaction():
@@ -238,7 +239,7 @@ def _send_guide(
     conn: Conn,
     order: GuideOrder,
     device: Device,
-    signal: Signal,
+    signal: Prediction,
     incident_id: int,
     now: datetime,
     *,

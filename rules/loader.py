@@ -25,23 +25,10 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from forewarn.domain import FaultKind
+from forewarn.domain import ANOMALY, FaultKind, Segment
 from forewarn.errors import RuleError
-from rules.types import (
-    ANOMALY,
-    Action,
-    FleetPolicy,
-    Priority,
-    Rule,
-    RuleSet,
-    Segment,
-    Sla,
-    Tier,
-    TierTimes,
-    Timing,
-    default_sla,
-    default_tiers,
-)
+from notifier.tickets.types import Priority, Sla, Tier, TierTimes, default_sla, default_tiers
+from rules.types import Action, FleetPolicy, Rule, RuleSet, Timing
 
 VERSION = 1  # the only format version this loader reads
 FAULTS = (*(kind.value for kind in FaultKind), ANOMALY)

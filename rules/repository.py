@@ -3,23 +3,17 @@ snoozes and the predictions to follow. Keyword-only; the caller owns the transac
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
 
+from forewarn.domain import Device, Owner, Prediction, Segment
+from notifier.tickets.types import Priority
 from rules.decide import Decision
-from rules.types import (
-    Device,
-    History,
-    OpenIncident,
-    Owner,
-    Priority,
-    RuleSet,
-    Segment,
-    Signal,
-)
+from rules.types import History, OpenIncident, RuleSet
 
 Conn = psycopg.Connection[Any]
 
@@ -155,7 +149,7 @@ def history(conn: Conn, *, device: Device, fault: str, now: datetime, rules: Rul
 def insert_incident(
     conn: Conn,
     *,
-    signal: Signal,
+    signal: Prediction,
     device: Device,
     decision: Decision,
     now: datetime,
@@ -191,7 +185,7 @@ def insert_incident(
     return None if row is None else int(row[0])
 
 
-def track(conn: Conn, *, incident_id: int, signal: Signal) -> None:
+def track(conn: Conn, *, incident_id: int, signal: Prediction) -> None:
     """Note a further prediction on an open incident."""
     conn.execute(
         """UPDATE incidents SET last_predicted_at = greatest(last_predicted_at, %s),
@@ -344,9 +338,24 @@ def add_snooze(
     return int(row[0])
 
 
+def _prediction(r: Sequence[Any]) -> Prediction:
+    """A prediction from (device, fault, probability, at, horizon, hours to empty, reasons,
+    model version)."""
+    return Prediction(
+        device_id=r[0],
+        fault=r[1],
+        probability=float(r[2]),
+        at=r[3],
+        horizon_h=float(r[4]),
+        hours_to_empty=None if r[5] is None else float(r[5]),
+        reasons=tuple(r[6]),
+        model_version=r[7],
+    )
+
+
 def signals_since(
     conn: Conn, *, updated_after: datetime, limit: int
-) -> list[tuple[Signal, datetime]]:
+) -> list[tuple[Prediction, datetime]]:
     """Predictions written after `updated_after`, oldest write first, with their write time."""
     rows = conn.execute(
         """SELECT device_id, fault, probability, last_at, horizon_h, hours_to_empty, reasons,
@@ -356,16 +365,7 @@ def signals_since(
     ).fetchall()
     return [
         (
-            Signal(
-                r[0],
-                r[1],
-                float(r[2]),
-                r[3],
-                float(r[4]),
-                None if r[5] is None else float(r[5]),
-                tuple(r[6]),
-                r[7],
-            ),
+            _prediction(r),
             r[8],
         )
         for r in rows
@@ -462,7 +462,7 @@ def summary_counts(conn: Conn, *, after: Marks = Marks()) -> dict[str, int]:
     return dict(zip(keys, (int(v) for v in row), strict=True))
 
 
-def incident_signal(conn: Conn, *, incident_id: int) -> Signal:
+def incident_signal(conn: Conn, *, incident_id: int) -> Prediction:
     """An incident's latest prediction, as a signal (for a ticket opened later)."""
     row = conn.execute(
         """SELECT i.device_id, i.fault, i.probability, i.last_predicted_at,
@@ -475,16 +475,7 @@ def incident_signal(conn: Conn, *, incident_id: int) -> Signal:
         (incident_id,),
     ).fetchone()
     assert row is not None
-    return Signal(
-        row[0],
-        row[1],
-        float(row[2]),
-        row[3],
-        float(row[4]),
-        None if row[5] is None else float(row[5]),
-        tuple(row[6]),
-        row[7],
-    )
+    return _prediction(row)
 
 
 def guides_sent(conn: Conn, *, incident_id: int) -> list[dict[str, Any]]:
@@ -530,7 +521,9 @@ def default_owner_targets(conn: Conn, *, prefix: str) -> int:
     return cur.rowcount
 
 
-def device_signals(conn: Conn, *, device_id: str, since: datetime, until: datetime) -> list[Signal]:
+def device_signals(
+    conn: Conn, *, device_id: str, since: datetime, until: datetime
+) -> list[Prediction]:
     """A device's stored predictions whose latest reading falls in (`since`, `until`], oldest
     first: one per fault and hour, as the scorer keeps them (for replaying a rule set)."""
     rows = conn.execute(
@@ -540,19 +533,7 @@ def device_signals(conn: Conn, *, device_id: str, since: datetime, until: dateti
            ORDER BY last_at, fault""",
         (device_id, since, until),
     ).fetchall()
-    return [
-        Signal(
-            r[0],
-            r[1],
-            float(r[2]),
-            r[3],
-            float(r[4]),
-            None if r[5] is None else float(r[5]),
-            tuple(r[6]),
-            r[7],
-        )
-        for r in rows
-    ]
+    return [_prediction(r) for r in rows]
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,6 @@ several responders may run at once (decisions are serialised per device and faul
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,14 +19,15 @@ from functools import partial
 import psycopg
 
 from forewarn.clock import Clock
-from forewarn.db import connect
+from forewarn.db import PREDICTIONS_CHANNEL, connect
+from forewarn.domain import Prediction
 from forewarn.settings import Settings
-from models.repository import PREDICTIONS_CHANNEL
+from forewarn.worker import Follower, Worker
 from notifier.tickets import flows as tickets
 from rules import repository as repo
 from rules.decide import Verdict
 from rules.flows import Outcome, apply_signal, apply_timer
-from rules.types import RuleSet, Signal
+from rules.types import RuleSet
 
 log = logging.getLogger(__name__)
 
@@ -51,61 +51,45 @@ class ResponderStats:
     errors: int = 0
 
 
-class Responder:
+class Responder(Worker):
     """Turns predictions into incidents, guides and tickets, in a thread of its own."""
+
+    name = "responder"
 
     def __init__(
         self, settings: Settings, rules: RuleSet, clock: Clock, *, name: str = "default"
     ) -> None:
+        super().__init__(counters=ResponderStats.__slots__)
         self._settings = settings
         self._rules = rules
         self._clock = clock
-        self._name = name
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="forewarn-responder", daemon=True)
-        self._lock = threading.Lock()
-        self._counts: dict[str, int] = dict.fromkeys(ResponderStats.__slots__, 0)
-        self._seen: dict[tuple[str, str, datetime], datetime] = {}
-        self.failure: BaseException | None = None
-
-    def start(self) -> None:
-        """Start following predictions."""
-        self._thread.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop after the current pass."""
-        self._stop.set()
-        self._thread.join(timeout)
+        self._cursor_name = name
+        self._follower: Follower[tuple[str, str, datetime]] | None = None
 
     def stats(self) -> ResponderStats:
         """A snapshot of the counters."""
-        with self._lock:
-            return ResponderStats(**self._counts)
+        return ResponderStats(**self.counts())
 
-    def _run(self) -> None:
-        try:
-            while not self._stop.is_set():
-                try:
-                    with (
-                        connect(self._settings, autocommit=True) as listen,
-                        connect(self._settings) as conn,
-                    ):
-                        listen.execute(f"LISTEN {PREDICTIONS_CHANNEL}")
-                        self._follow(listen, conn)
-                except psycopg.OperationalError:
-                    log.exception("responder lost the database; retrying")
-                    self._count("errors")
-                    self._stop.wait(RETRY_SECONDS)
-        except BaseException as exc:  # surfaced through .failure, as the scorer does
-            self.failure = exc
-            log.exception("responder stopped")
-            raise
+    def run(self) -> None:
+        """Follow predictions and the clock until stopped; reconnect when the database goes."""
+        while not self.stopping.is_set():
+            try:
+                with (
+                    connect(self._settings, autocommit=True) as listen,
+                    connect(self._settings) as conn,
+                ):
+                    listen.execute(f"LISTEN {PREDICTIONS_CHANNEL}")
+                    self._follow(listen, conn)
+            except psycopg.OperationalError:
+                log.exception("responder lost the database; retrying")
+                self.count("errors")
+                self.stopping.wait(RETRY_SECONDS)
 
     def _follow(self, listen: repo.Conn, conn: repo.Conn) -> None:
-        cursor = repo.cursor(conn, name=self._name) or repo.db_now(conn) - OVERLAP
+        cursor = repo.cursor(conn, name=self._cursor_name) or repo.db_now(conn) - OVERLAP
         conn.commit()
         tick = self._settings.respond_tick_seconds
-        while not self._stop.is_set():
+        while not self.stopping.is_set():
             cursor = self.run_once(conn, cursor)
             for _ in listen.notifies(timeout=tick, stop_after=1):
                 pass
@@ -132,26 +116,27 @@ class Responder:
             if out is None:
                 continue
             if out.decision.verdict is Verdict.RECOVERED:
-                self._count("recovered")
+                self.count("recovered")
             elif out.decision.verdict is Verdict.TICKET:
-                self._count("tickets")
+                self.count("tickets")
         with conn.transaction():
             report = tickets.run_clocks(conn, self._settings, self._rules, now=now)
-        self._count("escalated", report.escalated)
-        self._count("warned", report.warned)
+        self.count("escalated", report.escalated)
+        self.count("warned", report.warned)
         return cursor
 
     def _signals(self, conn: repo.Conn, cursor: datetime) -> datetime:
-        while not self._stop.is_set():
-            rows = repo.signals_since(conn, updated_after=cursor - OVERLAP, limit=READ_LIMIT)
+        if self._follower is None:
+            self._follower = Follower(cursor, OVERLAP)
+        follower = self._follower
+        follower.cursor = cursor
+        while not self.stopping.is_set():
+            rows = repo.signals_since(conn, updated_after=follower.after, limit=READ_LIMIT)
             conn.commit()
-            newest: dict[tuple[str, str], Signal] = {}
+            newest: dict[tuple[str, str], Prediction] = {}
             for signal, written in rows:
-                key = (signal.device_id, signal.fault, written)
-                if key in self._seen:
-                    continue  # read before, in the overlap
-                self._seen[key] = written
-                newest[(signal.device_id, signal.fault)] = signal
+                if follower.fresh((signal.device_id, signal.fault, written), written):
+                    newest[(signal.device_id, signal.fault)] = signal
             for signal in newest.values():
                 out = self._guarded(
                     partial(
@@ -163,22 +148,20 @@ class Responder:
                         now=self._clock.now(),
                     )
                 )
-                self._count("signals")
+                self.count("signals")
                 if out is None:
                     continue
                 if out.decision.verdict is Verdict.OPEN:
-                    self._count("opened")
+                    self.count("opened")
                     if out.ticket_id is not None:
-                        self._count("tickets")
+                        self.count("tickets")
+            follower.advance(w for _, w in rows)
             if rows:
-                cursor = max(cursor, max(w for _, w in rows))
                 with conn.transaction():
-                    repo.save_cursor(conn, name=self._name, updated_after=cursor)
-            horizon = cursor - 2 * OVERLAP
-            self._seen = {k: v for k, v in self._seen.items() if v > horizon}
+                    repo.save_cursor(conn, name=self._cursor_name, updated_after=follower.cursor)
             if len(rows) < READ_LIMIT:
                 break
-        return cursor
+        return follower.cursor
 
     def _guarded(self, decide: Callable[[], Outcome]) -> Outcome | None:
         """Run one decision; a decision the database refuses is logged and skipped (its
@@ -193,10 +176,5 @@ class Responder:
                 "a decision failed and was rolled back; it is retried when the "
                 "prediction or the clock brings it up again"
             )
-            self._count("errors")
+            self.count("errors")
             return None
-
-    def _count(self, key: str, n: int = 1) -> None:
-        if n:
-            with self._lock:
-                self._counts[key] += n

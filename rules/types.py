@@ -9,54 +9,17 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 
-ANOMALY = "anomaly"  # the models' hint fault; rules may match it like a FaultKind value
-
-
-class Segment(enum.StrEnum):
-    """Owner segments from PRODUCT.md: by time since activation, or by account."""
-
-    NOVICE = "novice"
-    REGULAR = "regular"
-    SENIOR = "senior"
-    ENTERPRISE = "enterprise"
-
-
-class Priority(enum.StrEnum):
-    """Ticket priorities of the support standards manual (P1 to P3)."""
-
-    CRITICAL = "critical"
-    MAJOR = "major"
-    MINOR = "minor"
-
-    @property
-    def label(self) -> str:
-        """P1, P2 or P3."""
-        return {"critical": "P1", "major": "P2", "minor": "P3"}[self.value]
-
-    @property
-    def rank(self) -> int:
-        """3 for critical down to 1 for minor: higher is more urgent."""
-        return {"critical": 3, "major": 2, "minor": 1}[self.value]
-
-
-class Tier(enum.StrEnum):
-    """Escalation tiers: first line, experts, product experts and R&D."""
-
-    L1 = "L1"
-    L2 = "L2"
-    L3 = "L3"
-
-    @property
-    def team(self) -> str:
-        """The support team that works this tier (also its Apprise staff tag)."""
-        return f"support-{self.value.lower()}"
-
-    @property
-    def next(self) -> Tier | None:
-        """The tier a breach escalates to (None at L3)."""
-        return {"L1": Tier.L2, "L2": Tier.L3, "L3": None}[self.value]
+from forewarn.domain import Segment
+from notifier.tickets.types import (
+    Priority,
+    Sla,
+    Tier,
+    TierTimes,
+    default_sla,
+    default_tiers,
+)
 
 
 class Action(enum.StrEnum):
@@ -93,22 +56,6 @@ class Rule:
 
 
 @dataclass(frozen=True, slots=True)
-class Sla:
-    """First response and resolution targets of one priority."""
-
-    first_response: timedelta
-    resolution: timedelta
-
-
-@dataclass(frozen=True, slots=True)
-class TierTimes:
-    """How soon a tier must take a ticket up after hand-over, and solve it."""
-
-    respond: timedelta
-    solve: timedelta
-
-
-@dataclass(frozen=True, slots=True)
 class FleetPolicy:
     """When devices of one model and firmware with one fault become one fleet incident."""
 
@@ -139,23 +86,6 @@ class Timing:
     senior_days: int = 180  # owned this long or more: senior
 
 
-def default_sla() -> Mapping[Priority, Sla]:
-    """The support standards manual's table."""
-    return {
-        Priority.CRITICAL: Sla(timedelta(minutes=30), timedelta(hours=4)),
-        Priority.MAJOR: Sla(timedelta(hours=1), timedelta(hours=8)),
-        Priority.MINOR: Sla(timedelta(hours=2), timedelta(hours=24)),
-    }
-
-
-def default_tiers() -> Mapping[Tier, TierTimes]:
-    """The manual's tier times; L1 works to the priority's SLA, so only L2 and L3 are here."""
-    return {
-        Tier.L2: TierTimes(respond=timedelta(hours=1), solve=timedelta(hours=2)),
-        Tier.L3: TierTimes(respond=timedelta(minutes=30), solve=timedelta(hours=4)),
-    }
-
-
 @dataclass(frozen=True, slots=True)
 class RuleSet:
     """A validated rule set."""
@@ -167,54 +97,22 @@ class RuleSet:
     timing: Timing = Timing()
     source: str = "<memory>"
 
+    @property
+    def warn_at(self) -> float:
+        """Share of a due's time after which a breach warning is raised (SlaPolicy)."""
+        return self.timing.warn_at
+
+    @property
+    def enterprise_first_response(self) -> timedelta:
+        """The enterprise first-response target (SlaPolicy)."""
+        return self.timing.enterprise_first_response
+
     def rule_for(self, fault: str, segment: Segment, probability: float) -> Rule | None:
         """The first rule that matches, or None."""
         return next((r for r in self.rules if r.matches(fault, segment, probability)), None)
 
 
 # ---- What the responder knows when it decides -------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Signal:
-    """A stored prediction, as the rules see it."""
-
-    device_id: str
-    fault: str
-    probability: float
-    at: datetime  # the reading time the prediction describes
-    horizon_h: float
-    hours_to_empty: float | None = None
-    reasons: tuple[str, ...] = ()
-    model_version: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Owner:
-    """An owner: who to tell, in which language, and when not to."""
-
-    owner_id: str
-    name: str
-    contact: str | None = None
-    locale: str = "en-US"
-    time_zone: str = "UTC"
-    quiet_start: time | None = None
-    quiet_end: time | None = None
-    enterprise_account: str | None = None  # set: an enterprise customer
-    targets: tuple[str, ...] = ()  # Apprise URLs
-
-
-@dataclass(frozen=True, slots=True)
-class Device:
-    """A device and its owner."""
-
-    device_id: str
-    model: str | None
-    kind: str | None
-    firmware: str | None
-    activated_at: datetime | None
-    owner: Owner | None
-    last_seen: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

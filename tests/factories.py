@@ -12,10 +12,11 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from forewarn.domain import Segment
 from notifier.tickets import repository as tickets
+from notifier.tickets.sla import dues
+from notifier.tickets.types import Priority, Tier
 from rules.loader import load_rules
-from rules.sla import dues
-from rules.types import Priority, Segment, Tier
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 RULES = load_rules()

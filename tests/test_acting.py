@@ -20,9 +20,9 @@ import pytest
 
 from forewarn.clock import FixedClock
 from forewarn.db import connect
+from forewarn.domain import Prediction
 from forewarn.settings import Settings
 from ingest.direct import DirectWriter
-from models.bundle import Prediction
 from models.repository import upsert_predictions
 from notifier.dispatcher import Dispatcher
 from notifier.guides.flows import default_directory, load_directory

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from forewarn.clock import FixedClock
-from rules.types import Priority, Tier
+from notifier.tickets.types import Priority, Tier
 from tests import factories
 from tests.conftest import API_NOW, count
 

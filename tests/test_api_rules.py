@@ -17,11 +17,10 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.rules import repository
 from forewarn.clock import FixedClock
+from forewarn.domain import Prediction, Segment
 from forewarn.settings import Settings
-from models.bundle import Prediction
 from models.repository import upsert_predictions
 from rules.loader import default_rules_path, load_rules
-from rules.types import Segment
 from tests import factories
 from tests.conftest import API_NOW, count
 

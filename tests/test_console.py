@@ -23,7 +23,7 @@ from api.server import BackgroundServer, config
 from forewarn.clock import FixedClock
 from forewarn.settings import Settings
 from notifier.guides.flows import default_directory, load_directory
-from rules.types import Priority, Tier
+from notifier.tickets.types import Priority, Tier
 from tests import factories
 from tests.conftest import API_NOW
 

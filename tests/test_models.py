@@ -274,7 +274,7 @@ def test_train_store_evaluate_and_score_live(
 def test_a_prediction_is_one_row_per_device_fault_and_hour(
     settings: Settings, db: psycopg.Connection[tuple[Any, ...]]
 ) -> None:
-    from models.bundle import Prediction
+    from forewarn.domain import Prediction
 
     bundle_stub = db.execute(
         "INSERT INTO model_versions (features, horizon_h, seed, sha256, bundle) "

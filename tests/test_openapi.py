@@ -50,7 +50,7 @@ from api.keys.types import Role
 from forewarn.clock import FixedClock
 from forewarn.schema.migrate import migrate
 from forewarn.settings import Settings
-from rules.types import Priority, Tier
+from notifier.tickets.types import Priority, Tier
 from tests import factories
 from tests.conftest import API_NOW, Services, with_search_path
 

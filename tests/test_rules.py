@@ -11,21 +11,12 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
-from forewarn.domain import FaultKind
+from forewarn.domain import Device, FaultKind, Owner, Prediction, Segment
+from notifier.tickets.sla import Breach, Escalate, TicketClock, Warn, dues, ticket_step
+from notifier.tickets.types import Priority, Tier
 from rules.decide import Verdict, on_signal, on_timer, quiet_until, segment_of
 from rules.loader import load_rules
-from rules.sla import Breach, Escalate, TicketClock, Warn, dues, ticket_step
-from rules.types import (
-    Device,
-    History,
-    OpenIncident,
-    Owner,
-    Priority,
-    RuleSet,
-    Segment,
-    Signal,
-    Tier,
-)
+from rules.types import History, OpenIncident, RuleSet
 
 RULES: RuleSet = load_rules()
 # 10:00 UTC on a Monday: 18:00 in Shanghai, 05:00 in New York.
@@ -62,15 +53,15 @@ def device(days_owned: float = 90, **kw: object) -> Device:
     return replace(base, **kw)  # type: ignore[arg-type]
 
 
-def signal(fault: str = BATTERY, p: float = 0.97) -> Signal:
-    return Signal(
-        "lock-000001",
-        fault,
-        p,
-        NOW,
-        24.0,
-        120.0 if fault == BATTERY else None,
-        ("battery draining fast",),
+def signal(fault: str = BATTERY, p: float = 0.97) -> Prediction:
+    return Prediction(
+        device_id="lock-000001",
+        fault=fault,
+        probability=p,
+        at=NOW,
+        horizon_h=24.0,
+        hours_to_empty=120.0 if fault == BATTERY else None,
+        reasons=("battery draining fast",),
     )
 
 

@@ -9,20 +9,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from forewarn.domain import Segment
 from forewarn.errors import ConfigError, RuleError
+from notifier.tickets.types import Priority, Sla, Tier, TierTimes, default_sla, default_tiers
 from rules.loader import default_rules_path, load_rules, parse_rules
-from rules.types import (
-    Action,
-    FleetPolicy,
-    Priority,
-    Segment,
-    Sla,
-    Tier,
-    TierTimes,
-    Timing,
-    default_sla,
-    default_tiers,
-)
+from rules.types import Action, FleetPolicy, Timing
 
 MINIMAL = """\
 version: 1

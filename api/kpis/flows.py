@@ -27,7 +27,7 @@ from api.kpis.types import (
     SlaCompliance,
     SlaCounts,
 )
-from rules.types import Priority
+from notifier.tickets.types import Priority
 
 Conn = repository.Conn
 

@@ -25,10 +25,10 @@ from api.rules.schemas import (
     Validation,
 )
 from forewarn.errors import NotFoundError, RuleError
+from notifier.tickets.types import Priority, Sla, TicketOrder, Tier, TierTimes
 from rules import repository as rules_repo
-from rules.decide import TicketOrder
 from rules.loader import parse_rules
-from rules.types import Action, FleetPolicy, Priority, Rule, RuleSet, Sla, Tier, TierTimes, Timing
+from rules.types import Action, FleetPolicy, Rule, RuleSet, Timing
 
 Conn = repository.Conn
 

@@ -14,21 +14,23 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from forewarn.domain import Device, Prediction
+from notifier.tickets.types import TicketOrder
 from rules import decide
-from rules.decide import Decision, TicketOrder, Verdict
-from rules.types import Device, History, OpenIncident, RuleSet, Signal
+from rules.decide import Decision, Verdict
+from rules.types import History, OpenIncident, RuleSet
 
 
 @dataclass(frozen=True, slots=True)
 class Step:
     """One prediction, the decision on it, and the ticket its guide's wait leads to."""
 
-    signal: Signal
+    signal: Prediction
     decision: Decision
     then_ticket: TicketOrder | None = None
 
 
-def replay(signals: Iterable[Signal], device: Device, rules: RuleSet) -> list[Step]:
+def replay(signals: Iterable[Prediction], device: Device, rules: RuleSet) -> list[Step]:
     """Decide each signal in order (at its own reading time), as the responder would have."""
     opened: dict[str, OpenIncident] = {}
     told: datetime | None = None
@@ -47,7 +49,7 @@ def replay(signals: Iterable[Signal], device: Device, rules: RuleSet) -> list[St
     return steps
 
 
-def _incident(number: int, signal: Signal, decision: Decision) -> OpenIncident:
+def _incident(number: int, signal: Prediction, decision: Decision) -> OpenIncident:
     """The incident an OPEN decision stands for; its id is the replay's, never a stored one."""
     assert decision.rule is not None and decision.segment is not None
     return OpenIncident(

@@ -8,15 +8,22 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from forewarn.domain import Device, Prediction
 from forewarn.errors import NotFoundError, TicketError
 from forewarn.settings import Settings
 from notifier import repository as outbox
 from notifier.tickets import repository
-from notifier.tickets.types import TicketAction, TicketState, next_state
+from notifier.tickets.sla import Breach, Escalate, Warn, dues, ticket_step
+from notifier.tickets.types import (
+    Priority,
+    TicketAction,
+    TicketOrder,
+    TicketState,
+    Tier,
+    next_state,
+)
 from notifier.types import OutboundMessage
-from rules.decide import TicketOrder
-from rules.sla import Breach, Escalate, Warn, dues, ticket_step
-from rules.types import Device, Priority, RuleSet, Signal, Tier
+from rules.types import RuleSet
 
 Conn = repository.Conn
 
@@ -29,7 +36,7 @@ class DeviceTicket:
     """What a device ticket is about, beyond the order that opens it."""
 
     incident_id: int
-    signal: Signal
+    signal: Prediction
     device: Device
     rule: str
     segment: str

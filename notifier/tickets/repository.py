@@ -10,9 +10,8 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from notifier.tickets.types import TicketSummary
-from rules.sla import Dues, TicketClock
-from rules.types import Priority, Tier
+from notifier.tickets.sla import TicketClock
+from notifier.tickets.types import Dues, Priority, TicketSummary, Tier
 
 Conn = psycopg.Connection[Any]
 

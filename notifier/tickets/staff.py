@@ -11,9 +11,9 @@ from forewarn.errors import NotFoundError, TicketError
 from forewarn.settings import Settings
 from notifier.tickets import repository
 from notifier.tickets.flows import Conn, act, hand_over
-from notifier.tickets.types import TicketAction, TicketState
-from rules.sla import Escalate
-from rules.types import Priority, RuleSet, Tier
+from notifier.tickets.sla import Escalate
+from notifier.tickets.types import Priority, TicketAction, TicketState, Tier
+from rules.types import RuleSet
 
 
 class Verdict(enum.StrEnum):

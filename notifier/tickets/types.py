@@ -1,4 +1,5 @@
-"""Tickets: their states, the actions staff take on them, and the transitions allowed.
+"""Tickets: their vocabulary (priorities, tiers, SLA targets, the order that opens one), their
+states, the actions staff take on them, and the transitions allowed.
 
 new ──acknowledge──▶ acknowledged ──start──▶ in_progress
  │                        │                      │
@@ -10,10 +11,129 @@ new ──acknowledge──▶ acknowledged ──start──▶ in_progress
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Protocol
 
 from forewarn.errors import TicketError
+
+
+class Priority(enum.StrEnum):
+    """Ticket priorities of the support standards manual (P1 to P3)."""
+
+    CRITICAL = "critical"
+    MAJOR = "major"
+    MINOR = "minor"
+
+    @property
+    def label(self) -> str:
+        """P1, P2 or P3."""
+        return {"critical": "P1", "major": "P2", "minor": "P3"}[self.value]
+
+    @property
+    def rank(self) -> int:
+        """3 for critical down to 1 for minor: higher is more urgent."""
+        return {"critical": 3, "major": 2, "minor": 1}[self.value]
+
+
+class Tier(enum.StrEnum):
+    """Escalation tiers: first line, experts, product experts and R&D."""
+
+    L1 = "L1"
+    L2 = "L2"
+    L3 = "L3"
+
+    @property
+    def team(self) -> str:
+        """The support team that works this tier (also its Apprise staff tag)."""
+        return f"support-{self.value.lower()}"
+
+    @property
+    def next(self) -> Tier | None:
+        """The tier a breach escalates to (None at L3)."""
+        return {"L1": Tier.L2, "L2": Tier.L3, "L3": None}[self.value]
+
+
+@dataclass(frozen=True, slots=True)
+class Sla:
+    """First response and resolution targets of one priority."""
+
+    first_response: timedelta
+    resolution: timedelta
+
+
+@dataclass(frozen=True, slots=True)
+class TierTimes:
+    """How soon a tier must take a ticket up after hand-over, and solve it."""
+
+    respond: timedelta
+    solve: timedelta
+
+
+def default_sla() -> Mapping[Priority, Sla]:
+    """The support standards manual's table."""
+    return {
+        Priority.CRITICAL: Sla(timedelta(minutes=30), timedelta(hours=4)),
+        Priority.MAJOR: Sla(timedelta(hours=1), timedelta(hours=8)),
+        Priority.MINOR: Sla(timedelta(hours=2), timedelta(hours=24)),
+    }
+
+
+def default_tiers() -> Mapping[Tier, TierTimes]:
+    """The manual's tier times; L1 works to the priority's SLA, so only L2 and L3 are here."""
+    return {
+        Tier.L2: TierTimes(respond=timedelta(hours=1), solve=timedelta(hours=2)),
+        Tier.L3: TierTimes(respond=timedelta(minutes=30), solve=timedelta(hours=4)),
+    }
+
+
+class SlaPolicy(Protocol):
+    """What the ticket clocks need to know of the rule set: the SLA table, the tiers' times,
+    when to warn and the enterprise first-response target (``rules.types.RuleSet`` is one)."""
+
+    @property
+    def sla(self) -> Mapping[Priority, Sla]:
+        """First response and resolution per priority."""
+        ...
+
+    @property
+    def tiers(self) -> Mapping[Tier, TierTimes]:
+        """Hand-over times of L2 and L3."""
+        ...
+
+    @property
+    def warn_at(self) -> float:
+        """Share of a due's time after which a breach warning is raised."""
+        ...
+
+    @property
+    def enterprise_first_response(self) -> timedelta:
+        """The dedicated first-response target of enterprise customers."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Dues:
+    """When a ticket must be answered and solved, overall (SLA) and at its current tier."""
+
+    first_response_due: datetime
+    resolution_due: datetime
+    tier_respond_due: datetime
+    tier_solve_due: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TicketOrder:
+    """Open a ticket for support (what a rule decided)."""
+
+    priority: Priority
+    tier: Tier
+    team: str
+    guide_sent: bool
+    dues: Dues
+    recurrence_of: int | None
+    recurrences: int
 
 
 class TicketState(enum.StrEnum):

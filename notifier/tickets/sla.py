@@ -6,34 +6,30 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from rules.types import Priority, RuleSet, Segment, Tier
-
-
-@dataclass(frozen=True, slots=True)
-class Dues:
-    """When a ticket must be answered and solved, overall (SLA) and at its current tier."""
-
-    first_response_due: datetime
-    resolution_due: datetime
-    tier_respond_due: datetime
-    tier_solve_due: datetime
+from forewarn.domain import Segment
+from notifier.tickets.types import Dues, Priority, SlaPolicy, Tier
 
 
 def dues(
-    rules: RuleSet, *, priority: Priority, tier: Tier, segment: Segment | None, opened_at: datetime
+    policy: SlaPolicy,
+    *,
+    priority: Priority,
+    tier: Tier,
+    segment: Segment | None,
+    opened_at: datetime,
 ) -> Dues:
     """Due times of a ticket opened now at `tier`.
 
     L1 works to the priority's SLA; L2 and L3 to their own hand-over times, never later than
     the SLA's first response. Enterprise customers get their dedicated first-response target.
     """
-    sla = rules.sla[priority]
+    sla = policy.sla[priority]
     first = sla.first_response
     if segment is Segment.ENTERPRISE:
-        first = min(first, rules.timing.enterprise_first_response)
+        first = min(first, policy.enterprise_first_response)
     respond, solve = first, sla.resolution
     if tier is not Tier.L1:
-        times = rules.tiers[tier]
+        times = policy.tiers[tier]
         respond, solve = min(times.respond, first), times.solve
     return Dues(
         first_response_due=opened_at + first,
@@ -88,14 +84,14 @@ class Breach:
 TicketStep = Escalate | Warn | Breach
 
 
-def ticket_step(t: TicketClock, rules: RuleSet, now: datetime) -> TicketStep | None:
+def ticket_step(t: TicketClock, policy: SlaPolicy, now: datetime) -> TicketStep | None:
     """What an open ticket's clocks call for now, if anything."""
     which, due = _current_due(t)
     if now >= due:
         late = f"{t.tier} did not {which} by {due:%Y-%m-%d %H:%M} UTC"
         nxt = t.tier.next
         if nxt is not None:
-            times = rules.tiers[nxt]
+            times = policy.tiers[nxt]
             return Escalate(nxt, now + times.respond, now + times.solve, late)
         if t.breached_at is None or t.breached_at < t.tier_since:
             return Breach(which, late)
@@ -104,7 +100,7 @@ def ticket_step(t: TicketClock, rules: RuleSet, now: datetime) -> TicketStep | N
     if t.tier_acknowledged_at is not None and t.warned_at is not None:
         # A warning about answering does not cover solving: warn again for the solve due.
         warned = t.warned_at >= t.tier_acknowledged_at
-    warn_from = t.tier_since + (due - t.tier_since) * rules.timing.warn_at
+    warn_from = t.tier_since + (due - t.tier_since) * policy.warn_at
     if not warned and now >= warn_from:
         left = due - now
         minutes = max(1, round(left.total_seconds() / 60))
