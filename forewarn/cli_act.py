@@ -232,8 +232,8 @@ def tickets_act(
     code: Annotated[str | None, typer.Option(help="Resolution code (resolve).")] = None,
 ) -> None:
     """Move a ticket along its states."""
-    from notifier.tickets.flows import act
     from notifier.tickets.types import TicketAction
+    from rules.feedback import act
 
     try:
         kind = TicketAction(action)

@@ -427,3 +427,25 @@ def latest_predictions(
         for r in rows
     ]
     return sorted(found, key=lambda p: -p.probability)[:limit]
+
+
+def upsert_staff_label(
+    conn: Conn,
+    *,
+    device_id: str,
+    fault: str,
+    onset_at: datetime,
+    until: datetime,
+    verdict: str,
+    ticket_id: int,
+    by: str,
+) -> None:
+    """A 'staff' fault label for training; a later verdict on the same episode replaces it."""
+    conn.execute(
+        """INSERT INTO fault_labels (device_id, fault, onset_at, failure_at, source, verdict, detail)
+           VALUES (%s, %s, %s, %s, 'staff', %s, %s)
+           ON CONFLICT (device_id, fault, onset_at, source) DO UPDATE
+           SET verdict = EXCLUDED.verdict, failure_at = EXCLUDED.failure_at,
+               detail = EXCLUDED.detail, created_at = now()""",
+        (device_id, fault, onset_at, until, verdict, Jsonb({"ticket_id": ticket_id, "by": by})),
+    )

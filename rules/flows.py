@@ -204,6 +204,8 @@ def _fleet(
             fault=fault,
             devices=order.devices,
             priority=order.priority,
+            trigger=f"{order.devices} devices within {rules.fleet.window} (fleet threshold "
+            f"{rules.fleet.min_devices})",
             now=now,
         )
         repo.update_fleet(

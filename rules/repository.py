@@ -567,3 +567,39 @@ def withdraw_incidents(conn: Conn, *, registered_by: str, at: datetime) -> Withd
         args,
     ).rowcount
     return Withdrawn(incidents, fleet)
+
+
+def ticket_incidents(conn: Conn, *, ticket_id: int) -> list[tuple[str, str, datetime]]:
+    """(device, fault, opened at) of the incidents a ticket is about: its own, or for a fleet
+    ticket every incident of its fleet incident."""
+    rows = conn.execute(
+        """SELECT i.device_id, i.fault, i.opened_at FROM tickets t
+           JOIN incidents i ON i.incident_id = t.incident_id
+                            OR (t.kind = 'fleet' AND i.fleet_incident_id = t.fleet_incident_id)
+           WHERE t.ticket_id = %s ORDER BY i.incident_id""",
+        (ticket_id,),
+    ).fetchall()
+    return [(str(r[0]), str(r[1]), r[2]) for r in rows]
+
+
+def close_ticket_incidents(conn: Conn, *, ticket_id: int, at: datetime) -> int:
+    """Close the open incidents a resolved ticket was about (outcome 'ticket_closed'): its
+    own, or for a fleet ticket its fleet incident and every device incident in it. Returns
+    how many device incidents were closed."""
+    args = {"id": ticket_id, "at": at}
+    closed = conn.execute(
+        """UPDATE incidents i SET state = 'closed', closed_at = %(at)s,
+                  outcome = 'ticket_closed', updated_at = clock_timestamp()
+           FROM tickets t
+           WHERE t.ticket_id = %(id)s AND i.closed_at IS NULL
+             AND (i.incident_id = t.incident_id
+                  OR (t.kind = 'fleet' AND i.fleet_incident_id = t.fleet_incident_id))""",
+        args,
+    ).rowcount
+    conn.execute(
+        """UPDATE fleet_incidents f SET closed_at = %(at)s FROM tickets t
+           WHERE t.ticket_id = %(id)s AND t.kind = 'fleet' AND f.closed_at IS NULL
+             AND f.fleet_incident_id = t.fleet_incident_id""",
+        args,
+    )
+    return closed

@@ -7,8 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from notifier.tickets.staff import Verdict
-from notifier.tickets.types import ResolutionCode
+from notifier.tickets.types import ResolutionCode, Verdict
 
 Urgency = Literal["ok", "near", "breached", "done"]
 

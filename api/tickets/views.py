@@ -20,9 +20,9 @@ from api.tickets.schemas import (
     TicketDetail,
     TicketPage,
 )
-from notifier.tickets import flows as tickets
 from notifier.tickets import staff
 from notifier.tickets.types import TicketAction
+from rules import feedback as decisions
 
 router = APIRouter(prefix="/api/v1/tickets", tags=["tickets"], responses=AUTH)
 
@@ -107,7 +107,7 @@ def _state_route(action: TicketAction, summary: str, description: str) -> None:
         ticket_id: int, body: Note, conn: ConnDep, clock: ClockDep, rules: RulesDep, who: Agent
     ) -> TicketDetail:
         now = clock.now()
-        tickets.act(
+        decisions.act(
             conn, ticket_id=ticket_id, action=action, actor=who.name, now=now, note=body.note
         )
         return flows.detail(conn, ticket_id=ticket_id, now=now, warn_at=rules.timing.warn_at)
@@ -141,7 +141,7 @@ def resolve(
 ) -> TicketDetail:
     """Resolve."""
     now = clock.now()
-    tickets.act(
+    decisions.act(
         conn,
         ticket_id=ticket_id,
         action=TicketAction.RESOLVE,
@@ -228,7 +228,7 @@ def feedback(
 ) -> TicketDetail:
     """Feedback."""
     now = clock.now()
-    staff.feedback(
+    decisions.feedback(
         conn, ticket_id=ticket_id, verdict=body.verdict, actor=who.name, now=now, note=body.note
     )
     return flows.detail(conn, ticket_id=ticket_id, now=now, warn_at=rules.timing.warn_at)

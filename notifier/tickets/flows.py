@@ -4,6 +4,7 @@ caller's transaction; notifications go to the outbox in that same transaction.""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,6 +17,7 @@ from notifier.tickets import repository
 from notifier.tickets.sla import Breach, Escalate, Warn, dues, ticket_step
 from notifier.tickets.types import (
     Priority,
+    SlaPolicy,
     TicketAction,
     TicketOrder,
     TicketState,
@@ -23,7 +25,6 @@ from notifier.tickets.types import (
     next_state,
 )
 from notifier.types import OutboundMessage
-from rules.types import RuleSet
 
 Conn = repository.Conn
 
@@ -119,7 +120,7 @@ def open_device_ticket(
 def open_fleet_ticket(
     conn: Conn,
     settings: Settings,
-    rules: RuleSet,
+    policy: SlaPolicy,
     *,
     fleet_incident_id: int,
     model: str,
@@ -127,9 +128,11 @@ def open_fleet_ticket(
     fault: str,
     devices: int,
     priority: Priority,
+    trigger: str,
     now: datetime,
 ) -> int:
-    """Open the L3 ticket of a fleet incident; returns its id."""
+    """Open the L3 ticket of a fleet incident; returns its id. `trigger` says what made the
+    devices one incident."""
     name = fault.replace("_", " ")
     fields = {
         "kind": "fleet",
@@ -138,15 +141,14 @@ def open_fleet_ticket(
         "firmware": firmware,
         "fault": fault,
         "symptom": f"{name} predicted on {devices} devices of {model} running {firmware}",
-        "trigger": f"{devices} devices within {rules.fleet.window} (fleet threshold "
-        f"{rules.fleet.min_devices})",
+        "trigger": trigger,
         "scope": f"fleet: {model}@{firmware}, {devices} devices so far",
         "evidence": {"devices": devices},
         "priority": priority.value,
         "tier": Tier.L3.value,
         "team": Tier.L3.team,
     }
-    d = dues(rules, priority=priority, tier=Tier.L3, segment=None, opened_at=now)
+    d = dues(policy, priority=priority, tier=Tier.L3, segment=None, opened_at=now)
     ticket_id = repository.insert_ticket(conn, fields=fields, dues=d, opened_at=now)
     repository.add_event(
         conn,
@@ -170,13 +172,19 @@ def open_fleet_ticket(
 
 
 def raise_fleet_priority(
-    conn: Conn, rules: RuleSet, *, ticket_id: int, priority: Priority, devices: int, now: datetime
+    conn: Conn,
+    policy: SlaPolicy,
+    *,
+    ticket_id: int,
+    priority: Priority,
+    devices: int,
+    now: datetime,
 ) -> None:
     """The fleet grew past a step: the ticket's priority and SLA dues follow."""
     row = repository.ticket_row(conn, ticket_id=ticket_id)
     if row is None or Priority(row["priority"]).rank >= priority.rank:
         return
-    d = dues(rules, priority=priority, tier=Tier.L3, segment=None, opened_at=row["opened_at"])
+    d = dues(policy, priority=priority, tier=Tier.L3, segment=None, opened_at=row["opened_at"])
     repository.raise_priority(
         conn,
         ticket_id=ticket_id,
@@ -202,11 +210,11 @@ class ClockReport:
     breached: int = 0
 
 
-def run_clocks(conn: Conn, settings: Settings, rules: RuleSet, *, now: datetime) -> ClockReport:
+def run_clocks(conn: Conn, settings: Settings, policy: SlaPolicy, *, now: datetime) -> ClockReport:
     """Warn, escalate or mark breached every open ticket whose clock calls for it."""
     warned = escalated = breached = 0
     for clock in repository.open_clocks(conn):
-        step = ticket_step(clock, rules, now)
+        step = ticket_step(clock, policy, now)
         tid = clock.ticket_id
         if isinstance(step, Escalate):
             hand_over(
@@ -301,8 +309,11 @@ def act(
     now: datetime,
     resolution_code: str | None = None,
     note: str | None = None,
+    on_resolved: Callable[[], Mapping[str, Any]] | None = None,
 ) -> TicketState:
-    """Apply a staff action to a ticket's state; TicketError if the state does not allow it."""
+    """Apply a staff action to a ticket's state; TicketError if the state does not allow it.
+    `on_resolved` runs when the ticket becomes resolved; what it returns joins the timeline
+    entry (``rules.feedback.act`` closes the incidents behind the ticket there)."""
     current = repository.state_of(conn, ticket_id=ticket_id)
     if current is None:
         raise NotFoundError(f"no ticket {ticket_id}")
@@ -323,10 +334,8 @@ def act(
         "code": resolution_code,
         "note": note,
     }
-    if state is TicketState.RESOLVED:
-        # Resolved means the problem is dealt with: its incidents close, so a new prediction
-        # for the device opens a new incident (a recurrence) instead of joining a stale one.
-        detail["incidents_closed"] = repository.close_incidents(conn, ticket_id=ticket_id, at=now)
+    if state is TicketState.RESOLVED and on_resolved is not None:
+        detail |= on_resolved()
     repository.add_event(
         conn,
         ticket_id=ticket_id,

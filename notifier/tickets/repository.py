@@ -255,64 +255,6 @@ def set_feedback(conn: Conn, *, ticket_id: int, verdict: str, at: datetime, by: 
     )
 
 
-def labelled_incidents(conn: Conn, *, ticket_id: int) -> list[tuple[str, str, datetime]]:
-    """(device, fault, opened at) of the incidents a ticket is about: its own, or for a fleet
-    ticket every incident of its fleet incident."""
-    rows = conn.execute(
-        """SELECT i.device_id, i.fault, i.opened_at FROM tickets t
-           JOIN incidents i ON i.incident_id = t.incident_id
-                            OR (t.kind = 'fleet' AND i.fleet_incident_id = t.fleet_incident_id)
-           WHERE t.ticket_id = %s ORDER BY i.incident_id""",
-        (ticket_id,),
-    ).fetchall()
-    return [(str(r[0]), str(r[1]), r[2]) for r in rows]
-
-
-def upsert_staff_label(
-    conn: Conn,
-    *,
-    device_id: str,
-    fault: str,
-    onset_at: datetime,
-    until: datetime,
-    verdict: str,
-    ticket_id: int,
-    by: str,
-) -> None:
-    """A 'staff' fault label for training; a later verdict on the same episode replaces it."""
-    conn.execute(
-        """INSERT INTO fault_labels (device_id, fault, onset_at, failure_at, source, verdict, detail)
-           VALUES (%s, %s, %s, %s, 'staff', %s, %s)
-           ON CONFLICT (device_id, fault, onset_at, source) DO UPDATE
-           SET verdict = EXCLUDED.verdict, failure_at = EXCLUDED.failure_at,
-               detail = EXCLUDED.detail, created_at = now()""",
-        (device_id, fault, onset_at, until, verdict, Jsonb({"ticket_id": ticket_id, "by": by})),
-    )
-
-
-def close_incidents(conn: Conn, *, ticket_id: int, at: datetime) -> int:
-    """Close the open incidents a resolved ticket was about (outcome 'ticket_closed'): its
-    own, or for a fleet ticket its fleet incident and every device incident in it. Returns
-    how many device incidents were closed."""
-    args = {"id": ticket_id, "at": at}
-    closed = conn.execute(
-        """UPDATE incidents i SET state = 'closed', closed_at = %(at)s,
-                  outcome = 'ticket_closed', updated_at = clock_timestamp()
-           FROM tickets t
-           WHERE t.ticket_id = %(id)s AND i.closed_at IS NULL
-             AND (i.incident_id = t.incident_id
-                  OR (t.kind = 'fleet' AND i.fleet_incident_id = t.fleet_incident_id))""",
-        args,
-    ).rowcount
-    conn.execute(
-        """UPDATE fleet_incidents f SET closed_at = %(at)s FROM tickets t
-           WHERE t.ticket_id = %(id)s AND t.kind = 'fleet' AND f.closed_at IS NULL
-             AND f.fleet_incident_id = t.fleet_incident_id""",
-        args,
-    )
-    return closed
-
-
 def withdraw(conn: Conn, *, registered_by: str, at: datetime, note: str) -> int:
     """Close the open tickets about devices registered by `registered_by` without resolving
     them (resolution code 'withdrawn', a 'withdrawn' event with the note): a device ticket of

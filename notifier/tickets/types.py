@@ -218,3 +218,10 @@ class ResolutionCode(enum.StrEnum):
     FALSE_ALARM = "false_alarm"
     DUPLICATE = "duplicate"
     OTHER = "other"
+
+
+class Verdict(enum.StrEnum):
+    """Staff's judgement of the prediction behind a ticket."""
+
+    CONFIRMED = "confirmed"
+    FALSE_ALARM = "false_alarm"
