@@ -33,7 +33,7 @@ import paho.mqtt.client as mqtt
 import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
 
-from forewarn.embedded import free_port
+from cli.embedded import free_port
 from forewarn.schema.migrate import migrate
 from forewarn.settings import Settings
 

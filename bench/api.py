@@ -51,7 +51,7 @@ from urllib.parse import quote
 import httpx
 import psycopg
 
-from forewarn.embedded import free_port
+from cli.embedded import free_port
 from forewarn.settings import Settings
 
 from _apidata import Dataset, Shape, prepare

@@ -34,7 +34,7 @@ import paho.mqtt.client as mqtt
 import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
 
-from forewarn.embedded import free_port
+from cli.embedded import free_port
 from forewarn.settings import Settings
 
 from _services import (
@@ -155,7 +155,7 @@ def main() -> int:
         ports = [free_port() for _ in range(args.ingesters)]
         base_env = {k: v for k, v in os.environ.items() if not k.startswith("FOREWARN_")}
         base_env |= settings.as_environment()
-        cmd = [sys.executable, "-m", "forewarn", "ingest", "--progress-every", "3600"]
+        cmd = [sys.executable, "-m", "cli", "ingest", "--progress-every", "3600"]
 
         def start_all() -> list[subprocess.Popen[bytes]]:
             procs = []

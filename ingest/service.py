@@ -10,24 +10,23 @@ broker stops sending once each connection's Receive Maximum is reached.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 from psycopg import errors as pg_errors
 
-from forewarn.db import connect
-from forewarn.domain import DeadLetter, Ignored, Reading, StatusEvent
+from forewarn.domain import DeadLetter, Ignored
 from forewarn.errors import StorageError
-from forewarn.schema.migrate import maintain, read_storage
+from forewarn.schema.migrate import maintain
 from forewarn.settings import Settings
-from ingest import repository
+from forewarn.worker import Worker
 from ingest.inbox import Inbox
 from ingest.metrics import IngestMetrics, IngestStats
 from ingest.mqtt import Inbound, SubscriberPool
 from ingest.router import adapters_from, route
+from ingest.writer import BatchWriter, Received
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +38,13 @@ _DATA_ERRORS = (psycopg.DataError, psycopg.IntegrityError)
 _TRANSIENT = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure)
 
 
-class Ingester:
-    """Runs the subscriber pool and the writer thread until ``stop``."""
+class Ingester(Worker):
+    """Runs the subscriber pool, and the writer in the worker's thread, until ``stop``."""
+
+    name = "ingester"
 
     def __init__(self, settings: Settings, *, metrics: IngestMetrics | None = None) -> None:
+        super().__init__()
         self._settings = settings
         self.metrics = metrics or IngestMetrics()
         adapters = adapters_from(settings)
@@ -57,39 +59,27 @@ class Ingester:
             sink=self._inbox.put,
             on_connections=self.metrics.connections.set,
         )
-        self._stopping = threading.Event()
-        self._writer = threading.Thread(target=self._run, name="forewarn-writer", daemon=True)
-        self._conn: psycopg.Connection[tuple[object, ...]] | None = None
-        self._storage: str | None = None
-        self._partition_days: set[date] = set()
-        self._dirty: tuple[datetime, datetime] | None = None
+        self._writer = BatchWriter(settings)
         self._last_rollup = time.monotonic()
         self._last_maintenance = time.monotonic()
         self._stop_deadline = float("inf")
-        self.failure: BaseException | None = None
 
     # lifecycle -------------------------------------------------------------
 
     def start(self, *, wait: float = 15.0) -> None:
         """Check the schema, connect to the broker and start writing."""
-        with connect(self._settings) as conn:
-            storage = read_storage(conn)
-        if storage is None:
-            raise StorageError("the database has no Forewarn schema; run `forewarn db migrate`")
-        self._storage = storage
-        self._writer.start()
+        self._writer.open()
+        super().start()
         self._pool.start()
         if not self._pool.connected.wait(wait):
             log.warning("not every MQTT connection is up after %.0f s; still trying", wait)
 
-    def stop(self, *, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float = 10.0) -> None:
         """Stop receiving, commit and acknowledge what is in hand, then disconnect."""
         self._stop_deadline = time.monotonic() + timeout
-        self._stopping.set()
-        self._writer.join(timeout + 5)
+        super().stop(timeout + 5)
         self._pool.stop()
-        if self._conn is not None:
-            self._conn.close()
+        self._writer.close()
 
     def stats(self) -> IngestStats:
         """Counters so far."""
@@ -97,27 +87,23 @@ class Ingester:
 
     # writer ----------------------------------------------------------------
 
-    def _run(self) -> None:
-        try:
-            while not self._stopping.is_set():
-                batch = self._collect()
-                if batch:
-                    self._commit(batch)
-                self._housekeeping()
-            # Stopping: commit what is in hand, not what keeps arriving meanwhile (that
-            # stays unacknowledged and the broker delivers it again after the restart).
-            in_hand = len(self._inbox)
-            while in_hand > 0 and time.monotonic() < self._stop_deadline:
-                batch = self._inbox.take(wait=0, linger=0)
-                if not batch:
-                    break
-                in_hand -= len(batch)
-                self.metrics.count("received", len(batch))
+    def run(self) -> None:
+        """Write batches until stopped; then commit what is in hand."""
+        while not self.stopping.is_set():
+            batch = self._collect()
+            if batch:
                 self._commit(batch)
-        except BaseException as exc:  # surfaced through .failure; the process supervisor restarts
-            self.failure = exc
-            log.exception("ingester writer stopped")
-            raise
+            self._housekeeping()
+        # Stopping: commit what is in hand, not what keeps arriving meanwhile (that
+        # stays unacknowledged and the broker delivers it again after the restart).
+        in_hand = len(self._inbox)
+        while in_hand > 0 and time.monotonic() < self._stop_deadline:
+            batch = self._inbox.take(wait=0, linger=0)
+            if not batch:
+                break
+            in_hand -= len(batch)
+            self.metrics.count("received", len(batch))
+            self._commit(batch)
 
     def _collect(self) -> list[Inbound]:
         batch = self._inbox.take(wait=0.1, linger=self._settings.ingest_batch_seconds)
@@ -132,13 +118,12 @@ class Ingester:
         while True:
             started = time.perf_counter()
             try:
-                conn = self._connection()
                 if isolate:
-                    batch = self._isolate(conn, batch)
-                result = self._write(conn, batch)
+                    batch = self._isolate(batch)
+                result = self._writer.write(_received(batch))
                 break
             except _DATA_ERRORS as exc:
-                self._rollback()
+                self._writer.rollback()
                 if not isolate:
                     log.warning(
                         "a batch of %d was refused (%s); isolating the bad rows", len(batch), exc
@@ -152,7 +137,7 @@ class Ingester:
                 delay = min(delay * 2, self._settings.ingest_retry_max_seconds)
             except (psycopg.Error, StorageError) as exc:
                 self.metrics.db_errors.inc()
-                self._drop_connection()
+                self._writer.close()
                 if time.monotonic() > self._stop_deadline:
                     log.error(
                         "stopping with %d uncommitted messages; the broker keeps them", len(batch)
@@ -173,45 +158,18 @@ class Ingester:
             self._pool.ack(item)
         self.metrics.backlog.set(len(self._inbox))
 
-    def _write(
-        self, conn: psycopg.Connection[tuple[object, ...]], batch: list[Inbound]
-    ) -> repository.WriteResult:
-        readings = [
-            repository.Staged(i.parsed, i.received_at)
-            for i in batch
-            if isinstance(i.parsed, Reading)
-        ]
-        statuses = [i.parsed for i in batch if isinstance(i.parsed, StatusEvent)]
-        dead = [i.parsed for i in batch if isinstance(i.parsed, DeadLetter)]
-        span = (
-            (min(s.reading.ts for s in readings), max(s.reading.ts for s in readings))
-            if readings
-            else None
-        )
-        with conn.transaction():
-            if span and self._storage == "partitioned":
-                self._ensure_partitions(conn, *span)
-            result = repository.write_batch(
-                conn, readings=readings, statuses=statuses, dead_letters=dead
-            )
-        if span:
-            old = self._dirty
-            self._dirty = (min(span[0], old[0]), max(span[1], old[1])) if old else span
-        return result
-
-    def _isolate(
-        self, conn: psycopg.Connection[tuple[object, ...]], batch: list[Inbound]
-    ) -> list[Inbound]:
+    def _isolate(self, batch: list[Inbound]) -> list[Inbound]:
         """Try each message alone and roll it back; the ones refused become dead letters.
 
         Nothing is committed here: the caller writes the cleaned batch as usual, so the
         counters and the acknowledgements stay those of one batch.
         """
+        conn = self._writer.connection()
         out: list[Inbound] = []
         for item in batch:
             try:
                 with conn.transaction(force_rollback=True):
-                    self._write(conn, [item])
+                    self._writer.write(_received([item]))
                 out.append(item)
             except _DATA_ERRORS as exc:
                 reason = f"database refused: {str(exc).splitlines()[0]}"
@@ -222,33 +180,20 @@ class Ingester:
                 )
         return out
 
-    def _ensure_partitions(
-        self, conn: psycopg.Connection[tuple[object, ...]], first: datetime, last: datetime
-    ) -> None:
-        # Every day from first to last: what forewarn_ensure_partitions creates.
-        days = {
-            first.date() + timedelta(days=d) for d in range((last.date() - first.date()).days + 1)
-        }
-        if not days <= self._partition_days:
-            repository.ensure_partitions(conn, first=first, last=last)
-            self._partition_days |= days
-
     def _housekeeping(self) -> None:
-        if self._storage != "partitioned":
+        if not self._writer.partitioned:
             return
         now = time.monotonic()
         try:
-            if self._dirty and now - self._last_rollup > ROLLUP_REFRESH_SECONDS:
-                conn = self._connection()
-                with conn.transaction():
-                    repository.refresh_rollups(conn, first=self._dirty[0], last=self._dirty[1])
-                self._dirty, self._last_rollup = None, now
+            if self._writer.dirty and now - self._last_rollup > ROLLUP_REFRESH_SECONDS:
+                self._writer.refresh_rollups()
+                self._last_rollup = now
             if now - self._last_maintenance > MAINTENANCE_SECONDS:
-                report = maintain(self._connection(), settings=self._settings)
+                report = maintain(self._writer.connection(), settings=self._settings)
                 horizon = datetime.now(UTC).date() - timedelta(
                     days=self._settings.telemetry_retention_days
                 )
-                self._partition_days = {d for d in self._partition_days if d >= horizon}
+                self._writer.forget_partitions_before(horizon)
                 self._last_maintenance = now
                 if report.partitions_dropped:
                     log.info(
@@ -256,25 +201,9 @@ class Ingester:
                     )
         except (psycopg.Error, StorageError) as exc:
             log.warning("housekeeping failed (%s); will retry", exc)
-            self._drop_connection()
+            self._writer.close()
 
-    # connection ------------------------------------------------------------
 
-    def _connection(self) -> psycopg.Connection[tuple[object, ...]]:
-        if self._conn is None or self._conn.closed:
-            conn = connect(self._settings)
-            conn.autocommit = True  # transactions are explicit, via conn.transaction()
-            repository.prepare(conn)
-            self._conn = conn
-        return self._conn
-
-    def _rollback(self) -> None:
-        if self._conn is not None and not self._conn.closed:
-            self._conn.rollback()
-
-    def _drop_connection(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            finally:
-                self._conn = None
+def _received(batch: list[Inbound]) -> list[Received]:
+    """What the writer stores of a batch (ignored messages are only counted)."""
+    return [Received(i.parsed, i.received_at) for i in batch if not isinstance(i.parsed, Ignored)]

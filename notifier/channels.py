@@ -20,7 +20,7 @@ from apprise.apprise import N_MGR
 from apprise.apprise_config import C_MGR
 
 from forewarn.settings import Settings
-from notifier.types import TAG_PREFIX, OutboundMessage, SendResult
+from notifier.types import TAG_PREFIX, WEBHOOK_TARGET, OutboundMessage, SendResult
 
 log = logging.getLogger(__name__)
 
@@ -226,3 +226,36 @@ def _private_url(service: Any) -> str:
     if parts.scheme in _GENERIC_SCHEMES and path not in ("", "/"):
         path = "/..."
     return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+
+
+# Targets a Redactor remembers; a long-running dispatcher sees every owner's URL.
+REDACTED_CACHE = 4096
+
+
+class Redactor:
+    """The one way a notification target is stored, logged or shown: an Apprise URL as Apprise
+    prints it with privacy on, staff tags as they are, the ticket sink by its name. Results
+    are cached per target (a page often names one staff tag or owner URL many times)."""
+
+    def __init__(self, channel: Channel, sink: TicketSink | None) -> None:
+        self._channel = channel
+        self._sink = sink.name if sink is not None else "webhook (no sink configured)"
+        self._seen: dict[str, str] = {}
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> Redactor:
+        """The redactor of a dispatcher with these settings."""
+        sink = None
+        if settings.ticket_webhook_url is not None:
+            sink = WebhookSink(settings.ticket_webhook_url, settings.notify_timeout_seconds)
+        return cls(AppriseChannel(settings), sink)
+
+    def __call__(self, target: str) -> str:
+        """The target as it may be stored."""
+        if target == WEBHOOK_TARGET:
+            return self._sink
+        if target not in self._seen:
+            if len(self._seen) >= REDACTED_CACHE:
+                self._seen.clear()
+            self._seen[target] = self._channel.redact(target)
+        return self._seen[target]

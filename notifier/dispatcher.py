@@ -28,9 +28,10 @@ from forewarn.clock import Clock
 from forewarn.db import connect
 from forewarn.errors import StorageError
 from forewarn.settings import Settings
+from forewarn.worker import Worker
 from notifier import repository
-from notifier.channels import AppriseChannel, Channel, TicketSink, WebhookSink
-from notifier.types import WEBHOOK_TARGET, ClaimedNotification, DispatchStats, SendResult
+from notifier.channels import AppriseChannel, Channel, Redactor, TicketSink, WebhookSink
+from notifier.types import ClaimedNotification, DispatchStats, SendResult
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +74,10 @@ class _Pending:
     at: datetime  # business time the send finished: the row's sent_at
 
 
-class Dispatcher:
+class Dispatcher(Worker):
     """Sends the outbox's due notifications, in a thread of its own or pass by pass."""
+
+    name = "dispatcher"
 
     def __init__(
         self,
@@ -86,6 +89,7 @@ class Dispatcher:
         sink: TicketSink | None = None,
         lease: timedelta | None = None,
     ) -> None:
+        super().__init__(counters=DispatchStats.__slots__)
         self._settings = settings
         self._clock = clock
         self.worker = worker or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
@@ -93,26 +97,16 @@ class Dispatcher:
         if sink is None and settings.ticket_webhook_url is not None:
             sink = WebhookSink(settings.ticket_webhook_url, settings.notify_timeout_seconds)
         self._sink = sink
+        self._redact = Redactor(self._apprise, sink)
         self.lease = lease if lease is not None else default_lease(settings)
         self._conn: repository.Conn | None = None
         self._unrecorded: list[_Pending] = []
         self._next_retry = 0.0  # monotonic time of the soonest retry this dispatcher scheduled
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="forewarn-dispatcher", daemon=True)
-        self._lock = threading.Lock()
-        self._counts = dict.fromkeys(DispatchStats.__slots__, 0)
-        self.failure: BaseException | None = None
         self.ready = threading.Event()
-
-    def start(self) -> None:
-        """Start dispatching in the background."""
-        self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop after the current send and close the connection (also when never started)."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
+        super().stop(timeout)
         self.close()
 
     def close(self) -> None:
@@ -130,8 +124,7 @@ class Dispatcher:
 
     def stats(self) -> DispatchStats:
         """A snapshot of the counters."""
-        with self._lock:
-            return DispatchStats(**self._counts)
+        return DispatchStats(**self.counts())
 
     def _recover(self) -> int:
         """Mark rows abandoned mid-send (older than the lease) 'interrupted'; returns how many."""
@@ -144,7 +137,7 @@ class Dispatcher:
                 "not sent again (at most once)",
                 found,
             )
-            self._count("interrupted", found)
+            self.count("interrupted", found)
         return found
 
     def run_once(self) -> int:
@@ -164,7 +157,7 @@ class Dispatcher:
         conn = self._connection()
         self._record_unrecorded(conn)
         done = 0
-        while done < PASS_LIMIT and not self._stop.is_set():
+        while done < PASS_LIMIT and not self.stopping.is_set():
             with conn.transaction():
                 claimed = repository.claim(
                     conn,
@@ -184,7 +177,7 @@ class Dispatcher:
 
     def _send(self, row: ClaimedNotification) -> SendResult:
         message = row.message
-        self._count("attempts")
+        self.count("attempts")
         try:
             if message.channel == "apprise":
                 return self._apprise.send(message)
@@ -218,16 +211,16 @@ class Dispatcher:
                 )
             self._unrecorded.pop(0)
             if status == "sent":
-                self._count("sent")
+                self.count("sent")
             elif status == "pending":
-                self._count("retried")
+                self.count("retried")
                 assert retry_in is not None
                 due = time.monotonic() + retry_in.total_seconds()
                 self._next_retry = (
                     due if self._next_retry <= time.monotonic() else min(self._next_retry, due)
                 )
             else:
-                self._count("failed")
+                self.count("failed")
                 log.error(
                     "notification %s failed for good after %d attempt(s): %s",
                     row.message.key,
@@ -239,23 +232,15 @@ class Dispatcher:
     def _max_attempts(self) -> int:
         return self._settings.notify_max_attempts
 
-    def _redact(self, target: str) -> str:
-        if target == WEBHOOK_TARGET:
-            return self._sink.name if self._sink is not None else "webhook (no sink configured)"
-        return self._apprise.redact(target)
-
     def _connection(self) -> repository.Conn:
         if self._conn is None or self._conn.closed:
             self._conn = connect(self._settings)
         return self._conn
 
-    def _run(self) -> None:
+    def run(self) -> None:
+        """Send what is due, woken by the outbox's NOTIFY or every second, until stopped."""
         try:
             self._loop()
-        except BaseException as exc:  # surfaced through .failure, as the scorer does
-            self.failure = exc
-            log.exception("dispatcher stopped")
-            raise
         finally:
             self.close()
 
@@ -264,7 +249,7 @@ class Dispatcher:
         pause = DB_RETRY_FIRST_SECONDS
         next_recovery = 0.0
         recovery_every = max(1.0, self.lease.total_seconds() / 4)
-        while not self._stop.is_set():
+        while not self.stopping.is_set():
             try:
                 if listen is None or listen.closed:
                     listen = connect(self._settings, autocommit=True)
@@ -282,7 +267,7 @@ class Dispatcher:
                 for _ in listen.notifies(timeout=max(wait, 0.01), stop_after=1):
                     pass
             except (psycopg.Error, StorageError) as exc:
-                self._count("database_errors")
+                self.count("database_errors")
                 log.warning(
                     "database error in the dispatcher (%s); retrying in %.1f s",
                     str(exc).strip() or type(exc).__name__,
@@ -293,12 +278,8 @@ class Dispatcher:
                         with suppress(psycopg.Error):
                             conn.close()
                 listen, self._conn = None, None
-                self._stop.wait(pause)
+                self.stopping.wait(pause)
                 pause = min(pause * 2, DB_RETRY_MAX_SECONDS)
         if listen is not None:
             with suppress(psycopg.Error):
                 listen.close()
-
-    def _count(self, key: str, n: int = 1) -> None:
-        with self._lock:
-            self._counts[key] += n

@@ -224,16 +224,6 @@ class Watched:
     incident: OpenIncident
 
 
-def open_incidents(conn: Conn, *, limit: int = 10_000) -> list[Watched]:
-    """Every open incident."""
-    rows = conn.execute(
-        f"SELECT device_id, fault, {_INCIDENT} FROM incidents WHERE closed_at IS NULL "
-        "ORDER BY incident_id LIMIT %s",
-        (limit,),
-    ).fetchall()
-    return [Watched(r[0], r[1], _incident(r[2:])) for r in rows]
-
-
 def open_incident(conn: Conn, *, incident_id: int) -> OpenIncident | None:
     """One incident if it is still open."""
     row = conn.execute(
@@ -397,71 +387,6 @@ def db_now(conn: Conn) -> datetime:
     return row[0]  # type: ignore[no-any-return]
 
 
-@dataclass(frozen=True, slots=True)
-class Marks:
-    """The highest ids in the acting tables at a moment: a run counts only rows above them."""
-
-    incident: int = 0
-    ticket: int = 0
-    fleet: int = 0
-    notification: int = 0
-
-
-def marks(conn: Conn) -> Marks:
-    """The current highest ids."""
-    row = conn.execute(
-        """SELECT (SELECT coalesce(max(incident_id), 0) FROM incidents),
-                  (SELECT coalesce(max(ticket_id), 0) FROM tickets),
-                  (SELECT coalesce(max(fleet_incident_id), 0) FROM fleet_incidents),
-                  (SELECT coalesce(max(notification_id), 0) FROM notifications)"""
-    ).fetchone()
-    assert row is not None
-    return Marks(*(int(v) for v in row))
-
-
-def summary_counts(conn: Conn, *, after: Marks = Marks()) -> dict[str, int]:
-    """The figures the demo prints, straight from the tables (rows created after `after`)."""
-    row = conn.execute(
-        """SELECT
-             (SELECT count(*) FROM incidents WHERE incident_id > %(i)s),
-             (SELECT count(*) FROM incidents WHERE incident_id > %(i)s
-                AND outcome = 'recovered_after_guide'),
-             (SELECT count(*) FROM notifications WHERE notification_id > %(n)s
-                AND audience = 'owner' AND guide_id IS NOT NULL AND status = 'sent'),
-             (SELECT count(*) FROM notifications WHERE notification_id > %(n)s
-                AND audience = 'owner' AND guide_id IS NOT NULL),
-             (SELECT count(*) FROM tickets WHERE ticket_id > %(t)s AND kind = 'device'),
-             (SELECT count(*) FROM tickets WHERE ticket_id > %(t)s AND priority = 'critical'
-                AND kind = 'device'),
-             (SELECT count(*) FROM fleet_incidents WHERE fleet_incident_id > %(f)s),
-             (SELECT coalesce(max(devices), 0) FROM fleet_incidents
-                WHERE fleet_incident_id > %(f)s),
-             (SELECT count(*) FROM ticket_events
-                WHERE ticket_id > %(t)s AND kind = 'escalated'),
-             (SELECT count(*) FROM ticket_events
-                WHERE ticket_id > %(t)s AND kind = 'breach_warning'),
-             (SELECT count(*) FROM notifications WHERE notification_id > %(n)s
-                AND status = 'failed')
-        """,
-        {"i": after.incident, "t": after.ticket, "f": after.fleet, "n": after.notification},
-    ).fetchone()
-    assert row is not None
-    keys = (
-        "incidents",
-        "recovered_after_guide",
-        "guides_sent",
-        "guides_queued",
-        "device_tickets",
-        "critical_tickets",
-        "fleet_incidents",
-        "fleet_devices",
-        "escalations",
-        "breach_warnings",
-        "notifications_failed",
-    )
-    return dict(zip(keys, (int(v) for v in row), strict=True))
-
-
 def incident_signal(conn: Conn, *, incident_id: int) -> Prediction:
     """An incident's latest prediction, as a signal (for a ticket opened later)."""
     row = conn.execute(
@@ -510,15 +435,6 @@ def due_incidents(conn: Conn, *, now: datetime, clear_after: timedelta) -> list[
         (clear_after, now),
     ).fetchall()
     return [Watched(r[0], r[1], _incident(r[2:])) for r in rows]
-
-
-def default_owner_targets(conn: Conn, *, prefix: str) -> int:
-    """Give every owner without a notification target the URL `prefix` + owner id."""
-    cur = conn.execute(
-        "UPDATE owners SET notify_targets = ARRAY[%s || owner_id] WHERE notify_targets = '{}'",
-        (prefix,),
-    )
-    return cur.rowcount
 
 
 def device_signals(

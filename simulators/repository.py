@@ -130,15 +130,10 @@ def register_fleet(
     )
 
 
-def next_number(*, conn: psycopg.Connection[Any], below: int) -> tuple[int, int]:
-    """How many simulated devices are numbered under `below`, and the number after the
-    highest of them (1 when there are none): where a new fleet's numbers can start."""
-    row = conn.execute(
-        """SELECT count(*), coalesce(max(n), 0) + 1 FROM (
-               SELECT substring(device_id FROM '-([0-9]+)$')::bigint AS n FROM devices
-               WHERE registered_by = 'simulator' AND device_id ~ '-[0-9]+$') s
-           WHERE n < %s""",
-        (below,),
-    ).fetchone()
-    assert row is not None
-    return int(row[0]), int(row[1])
+def default_owner_targets(*, conn: psycopg.Connection[Any], prefix: str) -> int:
+    """Give every owner without a notification target the URL `prefix` + owner id."""
+    cur = conn.execute(
+        "UPDATE owners SET notify_targets = ARRAY[%s || owner_id] WHERE notify_targets = '{}'",
+        (prefix,),
+    )
+    return cur.rowcount

@@ -29,8 +29,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from api.app import create_app
 from api.keys.flows import create_key
 from api.keys.types import Role
+from cli.embedded import EmbeddedBroker, embedded_postgres
 from forewarn.clock import FixedClock
-from forewarn.embedded import EmbeddedBroker, embedded_postgres
 from forewarn.schema.migrate import migrate
 from forewarn.settings import Settings
 

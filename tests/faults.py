@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from forewarn.embedded import free_port
+from cli.embedded import free_port
 
 
 class TcpProxy:

@@ -16,7 +16,7 @@ import pytest
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 from typer.testing import CliRunner
 
-from forewarn.cli import app
+from cli.main import app
 from forewarn.domain import FaultKind, Reading
 from forewarn.errors import ConfigError, ValidationError
 from forewarn.settings import Settings

@@ -17,9 +17,9 @@ from tests.conftest import count, env_for
 def forewarn(
     settings: Settings, *args: str, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m forewarn ARGS`` with these settings; capture its output."""
+    """Run ``python -m cli ARGS`` (the ``forewarn`` command) with these settings; capture its output."""
     return subprocess.run(
-        [sys.executable, "-m", "forewarn", *args],
+        [sys.executable, "-m", "cli", *args],
         env=env_for(settings) | {"COLUMNS": "200"},
         capture_output=True,
         text=True,

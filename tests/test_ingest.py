@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from forewarn.embedded import free_port
+from cli.embedded import free_port
 from forewarn.settings import Settings
 from ingest.service import Ingester
 from tests.conftest import Publisher, count, wait_for

@@ -26,7 +26,7 @@ Conn = psycopg.Connection[tuple[Any, ...]]
 def start_ingest_process(settings: Settings, log: IO[bytes]) -> subprocess.Popen[bytes]:
     """``forewarn ingest`` in a child process, logging to a file."""
     return subprocess.Popen(
-        [sys.executable, "-m", "forewarn", "ingest", "--progress-every", "1"],
+        [sys.executable, "-m", "cli", "ingest", "--progress-every", "1"],
         env=env_for(settings),
         stdout=log,
         stderr=subprocess.STDOUT,

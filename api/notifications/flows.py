@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import asdict
 
 from api.notifications import repository
@@ -16,27 +15,7 @@ from api.notifications.schemas import (
 from forewarn.errors import NotFoundError
 from forewarn.settings import Settings
 from notifier import repository as outbox
-from notifier.channels import AppriseChannel, WebhookSink
-from notifier.types import WEBHOOK_TARGET
-
-
-def redactor(settings: Settings) -> Callable[[str], str]:
-    """What the dispatcher stores for a target in notification_attempts: the Apprise URL with
-    Apprise's privacy on, staff tags as they are, the ticket sink by its name."""
-    apprise = AppriseChannel(settings)
-    sink = None
-    if settings.ticket_webhook_url is not None:
-        sink = WebhookSink(settings.ticket_webhook_url, settings.notify_timeout_seconds).name
-    seen: dict[str, str] = {}  # a page often names one staff tag or owner URL many times
-
-    def redact(target: str) -> str:
-        if target == WEBHOOK_TARGET:
-            return sink or "webhook (no sink configured)"
-        if target not in seen:
-            seen[target] = apprise.redact(target)
-        return seen[target]
-
-    return redact
+from notifier.channels import Redactor
 
 
 def page(
@@ -44,7 +23,7 @@ def page(
 ) -> NotificationPage:
     """One page of the outbox, newest first."""
     total, rows = repository.page(conn, where=where, limit=limit, offset=offset)
-    redact = redactor(settings)
+    redact = Redactor.for_settings(settings)
     items = [NotificationItem.model_validate(r | {"target": redact(r["target"])}) for r in rows]
     return NotificationPage(total=total, limit=limit, offset=offset, items=items)
 
@@ -59,5 +38,5 @@ def detail(conn: Conn, settings: Settings, *, notification_id: int) -> Notificat
         Attempt.model_validate(asdict(a))
         for a in outbox.attempts(conn, notification_id=notification_id)
     ]
-    target = redactor(settings)(row["target"])
+    target = Redactor.for_settings(settings)(row["target"])
     return NotificationDetail.model_validate(row | {"target": target, "attempt_log": tries})

@@ -8,7 +8,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from api.rules import repository
-from api.rules.replay import Step, replay
 from api.rules.schemas import (
     DryRun,
     DryRunStep,
@@ -28,6 +27,7 @@ from forewarn.errors import NotFoundError, RuleError
 from notifier.tickets.types import Priority, Sla, TicketOrder, Tier, TierTimes
 from rules import repository as rules_repo
 from rules.loader import parse_rules
+from rules.replay import Step, replay
 from rules.types import Action, FleetPolicy, Rule, RuleSet, Timing
 
 Conn = repository.Conn

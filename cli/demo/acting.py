@@ -17,16 +17,16 @@ from datetime import datetime
 from rich.console import Console
 from rich.table import Table
 
+from cli.demo.inbox import DemoInbox
 from forewarn.clock import ScaledClock
-from forewarn.db import connect
-from forewarn.demo_inbox import DemoInbox
+from forewarn.db import Conn, connect
 from forewarn.settings import Settings
 from notifier import repository as outbox
 from notifier.dispatcher import Dispatcher
 from notifier.guides.flows import default_directory, load_directory
-from rules import repository as rules_repo
 from rules.loader import load_rules
 from rules.responder import Responder
+from simulators import repository as simulated
 
 # After the fleet stops, give the dispatcher this long to send what is already due.
 DRAIN_SECONDS = 5.0
@@ -78,10 +78,10 @@ def acting(
         inbox.stop()
 
 
-def give_owners_targets(conn: rules_repo.Conn, part: Acting) -> int:
+def give_owners_targets(conn: Conn, part: Acting) -> int:
     """Point owners that have no notification target at the demo inbox (their 'app')."""
     with conn.transaction():
-        return rules_repo.default_owner_targets(conn, prefix=part.inbox.owner_target())
+        return simulated.default_owner_targets(conn=conn, prefix=part.inbox.owner_target())
 
 
 def _drain(settings: Settings, clock: ScaledClock) -> None:

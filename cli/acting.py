@@ -3,8 +3,6 @@ commands that act on predictions."""
 
 from __future__ import annotations
 
-import logging
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -13,7 +11,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from forewarn.cli_common import Conn, _on_database, _reported, _settings, _stop_on_signals, err
+from cli.common import (
+    Conn,
+    _log_info,
+    _on_database,
+    _reported,
+    _settings,
+    _stop_on_signals,
+    err,
+)
 
 guides_app = typer.Typer(no_args_is_help=True, help="The knowledge base of self-help guides.")
 rules_app = typer.Typer(no_args_is_help=True, help="The rule set that turns predictions into acts.")
@@ -37,12 +43,13 @@ def respond(
     """Act on predictions (incidents, guides, tickets, SLA clocks) until SIGTERM or Ctrl-C."""
     from forewarn.clock import SystemClock
     from forewarn.db import connect
+    from forewarn.worker import Worker, supervise
     from notifier.dispatcher import Dispatcher
     from notifier.guides.flows import default_directory, load_directory
     from rules.loader import load_rules
     from rules.responder import Responder
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    _log_info()
     settings = _settings()
     with _reported():
         rules = load_rules(settings.rules_path)
@@ -55,35 +62,34 @@ def respond(
     clock = SystemClock()
     responder = Responder(settings, rules, clock)
     dispatcher = Dispatcher(settings, clock) if dispatch else None
+    workers: list[Worker] = [responder] if dispatcher is None else [responder, dispatcher]
     stop = _stop_on_signals()
-    responder.start()
-    if dispatcher:
-        dispatcher.start()
-    last = time.monotonic()
-    try:
-        while not stop.wait(0.5):
-            for part in (responder, dispatcher):
-                if part is not None and part.failure is not None:
-                    err.print(f"[red]{type(part).__name__} failed:[/red] {part.failure}")
-                    raise typer.Exit(1)
-            if time.monotonic() - last >= progress_every:
-                err.print(f"{responder.stats()}  {dispatcher.stats() if dispatcher else ''}")
-                last = time.monotonic()
-    finally:
-        responder.stop()
-        if dispatcher:
-            dispatcher.stop()
+    for worker in workers:
+        worker.start()
+
+    def progress() -> None:
+        err.print(f"{responder.stats()}  {dispatcher.stats() if dispatcher else ''}")
+
+    with _reported():
+        supervise(workers, stop, report=progress, every=progress_every)
 
 
 def dispatch() -> None:
     """Send the notification outbox (Apprise and the ticket webhook) until SIGTERM or Ctrl-C."""
     from forewarn.clock import SystemClock
-    from notifier.__main__ import run_dispatcher
+    from forewarn.worker import supervise
+    from notifier.dispatcher import Dispatcher
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    _log_info()
     settings = _settings()
     with _reported():
-        run_dispatcher(settings, SystemClock(), _stop_on_signals())
+        dispatcher = Dispatcher(settings, SystemClock())
+        dispatcher.start()
+        err.print(f"dispatching the outbox as {dispatcher.worker}")
+        try:
+            supervise([dispatcher], _stop_on_signals())
+        finally:
+            err.print(f"dispatcher stopped: {dispatcher.stats()}")
 
 
 def snooze(

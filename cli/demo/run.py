@@ -13,8 +13,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from forewarn.db import connect
-from forewarn.demo_acting import (
+from cli.demo import repository as demo_repo
+from cli.demo.acting import (
     RESPONDER,
     Acting,
     acting,
@@ -22,21 +22,21 @@ from forewarn.demo_acting import (
     give_owners_targets,
     print_summary,
 )
-from forewarn.demo_console import console as staff_console
-from forewarn.demo_previous import make_room
+from cli.demo.bootstrap import HISTORY_NUMBER_FROM, ensure_model
+from cli.demo.console import console as staff_console
+from cli.demo.previous import make_room
+from cli.embedded import services
+from forewarn.db import connect
 from forewarn.domain import Prediction
-from forewarn.embedded import services
 from forewarn.errors import ConfigError
 from forewarn.schema.migrate import migrate
 from forewarn.settings import Settings
 from ingest.metrics import IngestStats
 from ingest.repository import StoreCounts, store_counts
 from ingest.service import Ingester
-from models.bootstrap import HISTORY_NUMBER_FROM, ensure_model
 from models.repository import latest_predictions, prediction_counts
 from models.scorer import Scorer
 from notifier import repository as outbox
-from rules import repository as rules_repo
 from simulators.flows import SimProgress, SimSummary, run_simulation
 
 PROGRESS_SECONDS = 1.0  # how often the live view refreshes
@@ -175,7 +175,7 @@ def run_demo(
         # responder's clock runs with it.
         origin = _days_ago(2)
         with connect(live_settings, autocommit=True) as conn:
-            before = rules_repo.marks(conn)
+            before = demo_repo.marks(conn)
         with acting(live_settings, origin=origin, speedup=speedup, say=err) as part:
             _run_live(
                 console,
@@ -191,7 +191,7 @@ def run_demo(
             )
             inbox = part.inbox
         with connect(live_settings, autocommit=True) as watch:
-            counts = rules_repo.summary_counts(watch, after=before)
+            counts = demo_repo.summary_counts(watch, after=before)
             by_status = outbox.counts(watch)
         print_summary(console, counts, inbox.counts(), by_status)
 
@@ -206,7 +206,7 @@ def _run_live(
     speedup: float,
     stop: threading.Event,
     origin: datetime,
-    before: rules_repo.Marks,
+    before: demo_repo.Marks,
     number_from: int,
 ) -> None:
     """Ingester, scorer and simulator with the live view, until the duration or a stop."""
@@ -249,7 +249,7 @@ def _watch(
     speedup: float,
     stop: threading.Event,
     origin: datetime,
-    before: rules_repo.Marks,
+    before: demo_repo.Marks,
     number_from: int,
 ) -> None:
     """Run the simulator and show the live view until the duration or a stop; then stop the
@@ -299,7 +299,7 @@ def _watch(
                 store = store_counts(watch)
                 view = _live_table(elapsed, latest[-1] if latest else None, ingester.stats(), store)
                 _add_predictions(view, prediction_counts(watch, since=since))
-                add_live_rows(view, rules_repo.summary_counts(watch, after=before))
+                add_live_rows(view, demo_repo.summary_counts(watch, after=before))
                 if live:
                     live.update(view)
                 elif elapsed - last_plain >= PLAIN_PROGRESS_SECONDS:

@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from forewarn.cli_common import Conn, _on_database, _reported, _settings, err
+from cli.common import Conn, _on_database, _reported, _settings, err
 
 keys_app = typer.Typer(no_args_is_help=True, help="API keys for staff and integrations.")
 ROLES = "viewer, agent, integration or admin"

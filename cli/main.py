@@ -13,9 +13,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from forewarn.cli_act import register as register_acting
-from forewarn.cli_api import register as register_api
-from forewarn.cli_common import _on_database, _reported, _settings, _stop_on_signals, err
+from cli.acting import register as register_acting
+from cli.common import _log_info, _on_database, _reported, _settings, _stop_on_signals, err
+from cli.staff import register as register_api
 
 app = typer.Typer(no_args_is_help=True, help="Forewarn: proactive support for smart products.")
 db_app = typer.Typer(no_args_is_help=True, help="Schema migrations, status and maintenance.")
@@ -74,41 +74,40 @@ def ingest(
     ] = False,
 ) -> None:
     """Run the MQTT ingester until SIGTERM or Ctrl-C."""
+    from forewarn.worker import Worker, supervise
     from ingest.service import Ingester
     from models.scorer import Scorer
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    _log_info()
     settings = _settings()
     stop = _stop_on_signals()
     ingester = Ingester(settings)
-    scorer = Scorer(settings) if score else None
+    workers: list[Worker] = [ingester]
     with _reported():
         ingester.start()
-        if scorer is not None:
+        if score:
+            scorer = Scorer(settings)
             scorer.start()
-    port = metrics_port or settings.metrics_port
-    if port:
-        ingester.metrics.serve(port)
-    last = time.monotonic()
-    while not stop.wait(0.5):
-        if ingester.failure is not None:
-            err.print(f"[red]ingester failed:[/red] {ingester.failure}")
-            raise typer.Exit(1)
-        if scorer is not None and scorer.failure is not None:
-            err.print(f"[red]scorer failed:[/red] {scorer.failure}")
-            raise typer.Exit(1)
-        if time.monotonic() - last >= progress_every:
+            workers.append(scorer)
+        port = metrics_port or settings.metrics_port
+        if port:
+            ingester.metrics.serve(port)
+
+        def report() -> None:
             s = ingester.stats()
             err.print(
                 f"received {s.received} written {s.written} duplicates {s.duplicates} "
                 f"dead letters {s.dead_letters} backlog {s.backlog} mqtt up {s.connections_up}"
             )
-            last = time.monotonic()
-    ingester.stop()
-    if scorer is not None:
-        scorer.stop()
-    s = ingester.stats()
-    err.print(f"stopped: received {s.received}, written {s.written}, dead letters {s.dead_letters}")
+
+        try:
+            supervise(workers, stop, report=report, every=progress_every)
+        finally:
+            s = ingester.stats()
+            err.print(
+                f"stopped: received {s.received}, written {s.written}, "
+                f"dead letters {s.dead_letters}"
+            )
 
 
 @app.command("simulate")
@@ -149,7 +148,7 @@ def simulate(
     ] = 0.15,
 ) -> None:
     """Publish a simulated fleet with injected faults to the configured broker."""
-    from forewarn.demo import run_simulate
+    from cli.demo.run import run_simulate
 
     settings = _settings()
     with _reported():
@@ -180,7 +179,7 @@ def demo(
     speedup: Annotated[float, typer.Option(help="Simulated seconds per wall second.")] = 300.0,
 ) -> None:
     """Embedded services (unless URLs are set), a simulated fleet and the ingester, live."""
-    from forewarn.demo import run_demo
+    from cli.demo.run import run_demo
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
     settings = _settings()
@@ -303,25 +302,23 @@ def score_cmd(
     progress_every: Annotated[float, typer.Option(help="Seconds between progress lines.")] = 10.0,
 ) -> None:
     """Run the streaming scorer beside the ingesters until SIGTERM or Ctrl-C."""
+    from forewarn.worker import supervise
     from models.scorer import Scorer
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    _log_info()
     scorer = Scorer(_settings())
     stop = _stop_on_signals()
     scorer.start()
-    last = time.monotonic()
-    while not stop.wait(0.5):
-        if scorer.failure is not None:
-            err.print(f"[red]scorer failed:[/red] {scorer.failure}")
-            raise typer.Exit(1)
-        if time.monotonic() - last >= progress_every:
-            s = scorer.stats()
-            err.print(
-                f"model v{s.model_version} readings {s.readings} scored {s.scored} "
-                f"predictions {s.predictions} late {s.late}"
-            )
-            last = time.monotonic()
-    scorer.stop()
+
+    def report() -> None:
+        s = scorer.stats()
+        err.print(
+            f"model v{s.model_version} readings {s.readings} scored {s.scored} "
+            f"predictions {s.predictions} late {s.late}"
+        )
+
+    with _reported():
+        supervise([scorer], stop, report=report, every=progress_every)
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -441,5 +438,5 @@ register_api(app)
 
 
 def main() -> None:
-    """Entry point for ``python -m forewarn``."""
+    """Entry point for ``python -m cli``."""
     sys.exit(app())

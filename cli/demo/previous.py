@@ -16,13 +16,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from cli.demo import repository as demo_repo
+from cli.demo.bootstrap import HISTORY_NUMBER_FROM
 from forewarn.db import connect
 from forewarn.settings import Settings
-from models.bootstrap import HISTORY_NUMBER_FROM
 from notifier import repository as outbox
 from notifier.tickets import repository as tickets
 from rules import repository as rules_repo
-from simulators import repository as simulated
 
 NOTE = "withdrawn by a new demo run: the previous run's simulated fleet stopped reporting"
 
@@ -56,7 +56,7 @@ def make_room(settings: Settings, *, at: datetime, responder: str) -> Previous:
     move the `responder`'s cursor past the predictions written so far, in one transaction."""
     with connect(settings) as conn, conn.transaction():
         rules_repo.save_cursor(conn, name=responder, updated_after=rules_repo.db_now(conn))
-        devices, number_from = simulated.next_number(conn=conn, below=HISTORY_NUMBER_FROM)
+        devices, number_from = demo_repo.next_number(conn, below=HISTORY_NUMBER_FROM)
         closed = tickets.withdraw(conn, registered_by="simulator", at=at, note=NOTE)
         withdrawn = rules_repo.withdraw_incidents(conn, registered_by="simulator", at=at)
         cancelled = outbox.cancel_pending(conn, registered_by="simulator", reason=NOTE)

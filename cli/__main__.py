@@ -1,0 +1,5 @@
+"""``python -m cli``: the ``forewarn`` command."""
+
+from cli.main import main
+
+main()

@@ -1,5 +1,0 @@
-"""``python -m forewarn``."""
-
-from forewarn.cli import main
-
-main()

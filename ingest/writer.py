@@ -1,0 +1,127 @@
+"""The one write path from parsed messages to the database, for the MQTT ingester and for
+writing without a broker (``ingest.direct``).
+
+A batch is one transaction: the daily partitions it needs (plain-PostgreSQL path), COPY of
+its readings through the staging table, its status events and dead letters, the devices it
+touched, and a NOTIFY that wakes the scorers at commit. The hourly rollups of the plain path
+are brought up to date for the span written, when the caller asks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from forewarn.db import Conn, connect
+from forewarn.domain import DeadLetter, Parsed, Reading, StatusEvent
+from forewarn.errors import StorageError
+from forewarn.schema.migrate import read_storage
+from forewarn.settings import Settings
+from ingest import repository
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """A parsed message and the time it reached Forewarn."""
+
+    parsed: Parsed | DeadLetter
+    received_at: datetime
+
+
+class BatchWriter:
+    """Writes batches of parsed messages on a connection of its own."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._conn: Conn | None = None
+        self._partitioned: bool | None = None
+        self._partition_days: set[date] = set()
+        self._dirty: tuple[datetime, datetime] | None = None
+
+    def open(self) -> None:
+        """Check that the schema is there and learn its storage path; StorageError if not."""
+        storage = read_storage(self.connection())
+        if storage is None:
+            raise StorageError("the database has no Forewarn schema; run `forewarn db migrate`")
+        self._partitioned = storage == "partitioned"
+
+    @property
+    def partitioned(self) -> bool:
+        """Whether telemetry is in native PostgreSQL partitions (the plain path)."""
+        if self._partitioned is None:
+            self.open()
+        assert self._partitioned is not None
+        return self._partitioned
+
+    def connection(self) -> Conn:
+        """The writer's connection (autocommit: each batch is an explicit transaction)."""
+        if self._conn is None or self._conn.closed:
+            conn = connect(self._settings)
+            conn.autocommit = True
+            repository.prepare(conn)
+            self._conn = conn
+        return self._conn
+
+    def write(self, messages: Sequence[Received]) -> repository.WriteResult:
+        """Write one batch in one transaction (a savepoint inside a caller's transaction)."""
+        readings = [
+            repository.Staged(m.parsed, m.received_at)
+            for m in messages
+            if isinstance(m.parsed, Reading)
+        ]
+        statuses = [m.parsed for m in messages if isinstance(m.parsed, StatusEvent)]
+        dead = [m.parsed for m in messages if isinstance(m.parsed, DeadLetter)]
+        stamps = [s.reading.ts for s in readings]
+        span = (min(stamps), max(stamps)) if stamps else None
+        conn = self.connection()
+        with conn.transaction():
+            if span and self.partitioned:
+                self._ensure_partitions(conn, *span)
+            result = repository.write_batch(
+                conn, readings=readings, statuses=statuses, dead_letters=dead
+            )
+        if span:
+            old = self._dirty
+            self._dirty = (min(span[0], old[0]), max(span[1], old[1])) if old else span
+        return result
+
+    def refresh_rollups(self) -> None:
+        """Bring the hourly rollups up to date for what was written (plain path only)."""
+        if self._dirty is None or not self.partitioned:
+            return
+        conn = self.connection()
+        with conn.transaction():
+            repository.refresh_rollups(conn, first=self._dirty[0], last=self._dirty[1])
+        self._dirty = None
+
+    @property
+    def dirty(self) -> bool:
+        """Whether rows were written since the rollups were last refreshed."""
+        return self._dirty is not None
+
+    def forget_partitions_before(self, day: date) -> None:
+        """Partitions older than `day` were dropped by retention: stop assuming they exist."""
+        self._partition_days = {d for d in self._partition_days if d >= day}
+
+    def rollback(self) -> None:
+        """Roll back a failed transaction, keeping the connection."""
+        if self._conn is not None and not self._conn.closed:
+            self._conn.rollback()
+
+    def close(self) -> None:
+        """Close the connection (the next write opens a new one)."""
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            finally:
+                self._conn = None
+
+    def _ensure_partitions(self, conn: Conn, first: datetime, last: datetime) -> None:
+        # Every day from first to last: what forewarn_ensure_partitions creates.
+        days = {
+            first.date() + timedelta(days=d) for d in range((last.date() - first.date()).days + 1)
+        }
+        if not days <= self._partition_days:
+            repository.ensure_partitions(conn, first=first, last=last)
+            self._partition_days |= days
