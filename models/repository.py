@@ -12,7 +12,7 @@ import numpy as np
 import psycopg
 from psycopg.types.json import Jsonb
 
-from forewarn.db import PREDICTIONS_CHANNEL, TELEMETRY_CHANNEL
+from forewarn.db import PREDICTIONS_CHANNEL
 from forewarn.domain import Prediction
 from forewarn.schema.migrate import read_storage
 from models.buckets import (
@@ -337,59 +337,6 @@ def upsert_predictions(conn: Conn, *, predictions: Sequence[Prediction]) -> int:
         # Wakes the responders (rules.responder) at commit; a poll covers a missed one.
         cur.execute("SELECT pg_notify(%s, '')", (PREDICTIONS_CHANNEL,))
     return len(predictions)
-
-
-@dataclass(frozen=True, slots=True)
-class NewReading:
-    """A stored reading the streaming scorer has not seen yet."""
-
-    device_id: str
-    ts: datetime
-    ingested_at: datetime
-    signal: float | None
-    battery: float | None
-    volts: float | None
-    temp: float | None
-    uptime: float | None
-    reconnects: float | None
-    codes: tuple[str, ...]
-
-
-_READING_COLUMNS = (
-    "device_id, ts, ingested_at, signal_dbm::float8, battery_pct::float8, battery_v::float8, "
-    "temperature_c::float8, uptime_s::float8, reconnects::float8, error_codes"
-)
-
-
-def readings_since(conn: Conn, *, ingested_after: datetime, limit: int) -> list[NewReading]:
-    """Readings written after `ingested_after`, oldest write first (at most `limit`)."""
-    rows = conn.execute(
-        f"SELECT {_READING_COLUMNS} FROM telemetry WHERE ingested_at > %s "
-        "ORDER BY ingested_at LIMIT %s",
-        (ingested_after, limit),
-    ).fetchall()
-    return [NewReading(*r) for r in rows]  # type: ignore[arg-type]
-
-
-def device_readings(conn: Conn, *, device_id: str, since: datetime) -> list[NewReading]:
-    """One device's readings from `since` on, in time order."""
-    rows = conn.execute(
-        f"SELECT {_READING_COLUMNS} FROM telemetry WHERE device_id = %s AND ts >= %s ORDER BY ts",
-        (device_id, since),
-    ).fetchall()
-    return [NewReading(*r) for r in rows]  # type: ignore[arg-type]
-
-
-def notify_listen(conn: Conn) -> None:
-    """Subscribe this (autocommit) connection to the ingester's commit notifications."""
-    conn.execute(f"LISTEN {TELEMETRY_CHANNEL}")
-
-
-def now(conn: Conn) -> datetime:
-    """The database's clock (the scorer's cursor is in its time)."""
-    row = conn.execute("SELECT clock_timestamp()").fetchone()
-    assert row is not None and isinstance(row[0], datetime)
-    return row[0]
 
 
 def prediction_counts(conn: Conn, *, since: datetime | None = None) -> dict[str, int]:

@@ -27,7 +27,7 @@ import psycopg
 from forewarn.db import connect
 from forewarn.settings import Settings
 from forewarn.worker import Follower, Worker
-from models import repository
+from models import repository, telemetry
 from models.base import FeatureSet
 from models.buckets import DeviceBuckets, Sample
 from models.bundle import ModelBundle
@@ -96,12 +96,12 @@ class Scorer(Worker):
             connect(self._settings, autocommit=True) as listen,
             connect(self._settings) as conn,
         ):
-            repository.notify_listen(listen)
+            telemetry.notify_listen(listen)
             self._follow(listen, conn)
 
     def _follow(self, listen: repository.Conn, conn: repository.Conn) -> None:
         follower: Follower[tuple[str, datetime]] = Follower(
-            repository.now(conn) - self._warmup, OVERLAP
+            telemetry.now(conn) - self._warmup, OVERLAP
         )
         conn.commit()
         self._drain(conn, follower, score=False)  # warm-up: rebuild the windows
@@ -132,7 +132,7 @@ class Scorer(Worker):
         touched: dict[str, datetime] = {}
         late: set[str] = set()
         while not self.stopping.is_set():
-            rows = repository.readings_since(conn, ingested_after=follower.after, limit=READ_LIMIT)
+            rows = telemetry.readings_since(conn, ingested_after=follower.after, limit=READ_LIMIT)
             conn.commit()
             fresh = 0
             for r in sorted(rows, key=lambda r: (r.device_id, r.ts)):
@@ -159,7 +159,7 @@ class Scorer(Worker):
         assert newest is not None
         since = datetime.fromtimestamp(newest, UTC) - self._warmup - REBUILD_EXTRA
         ring = DeviceBuckets()
-        for r in repository.device_readings(conn, device_id=device_id, since=since):
+        for r in telemetry.device_readings(conn, device_id=device_id, since=since):
             ring.add(_sample(r))
         conn.commit()
         self._devices[device_id] = ring
@@ -197,7 +197,7 @@ class Scorer(Worker):
         self.count("predictions", len(found))
 
 
-def _sample(r: repository.NewReading) -> Sample:
+def _sample(r: telemetry.NewReading) -> Sample:
     return Sample(
         r.ts.timestamp(),
         r.signal,

@@ -19,7 +19,7 @@ from notifier.guides.select import render
 from notifier.guides.types import GuideFacts
 from notifier.tickets import flows as tickets
 from notifier.types import OutboundMessage
-from rules import decide
+from rules import decide, facts, predictions
 from rules import repository as repo
 from rules.decide import Decision, FleetOrder, GuideOrder, Verdict
 from rules.types import RuleSet
@@ -44,11 +44,11 @@ def apply_signal(
     """Decide on a prediction and carry the decision out, in one transaction."""
     with conn.transaction():
         repo.lock(conn, key=f"incident:{signal.device_id}:{signal.fault}")
-        device = repo.device(conn, device_id=signal.device_id)
+        device = facts.device(conn, device_id=signal.device_id)
         if device is None:
             return Outcome(Decision(Verdict.NOTHING, "the device is not registered"))
         _lock_cohort(conn, device, signal.fault)
-        history = repo.history(conn, device=device, fault=signal.fault, now=now, rules=rules)
+        history = facts.history(conn, device=device, fault=signal.fault, now=now, rules=rules)
         decision = decide.on_signal(signal, device, history, rules, now)
         if decision.verdict is Verdict.TRACK:
             assert history.open is not None
@@ -126,10 +126,10 @@ def apply_timer(
     with conn.transaction():
         repo.lock(conn, key=f"incident:{device_id}:{fault}")
         incident = repo.open_incident(conn, incident_id=incident_id)
-        device = repo.device(conn, device_id=device_id)
+        device = facts.device(conn, device_id=device_id)
         if incident is None or device is None:
             return Outcome(Decision(Verdict.NOTHING, "closed meanwhile"))
-        history = repo.history(conn, device=device, fault=fault, now=now, rules=rules)
+        history = facts.history(conn, device=device, fault=fault, now=now, rules=rules)
         decision = decide.on_timer(incident, device, history, rules, now)
         if decision.verdict is Verdict.RECOVERED:
             repo.update_incident(
@@ -147,7 +147,7 @@ def apply_timer(
             return Outcome(decision, incident_id, incident.ticket_id)
         if decision.verdict is not Verdict.TICKET or decision.ticket is None:
             return Outcome(decision, incident_id)
-        signal = repo.incident_signal(conn, incident_id=incident_id)
+        signal = predictions.incident_signal(conn, incident_id=incident_id)
         about = tickets.DeviceTicket(
             incident_id,
             signal,

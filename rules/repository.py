@@ -3,17 +3,16 @@ snoozes and the predictions to follow. Keyword-only; the caller owns the transac
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
 
-from forewarn.domain import Device, Owner, Prediction, Segment
+from forewarn.domain import Device, Prediction, Segment
 from notifier.tickets.types import Priority
 from rules.decide import Decision
-from rules.types import History, OpenIncident, RuleSet
+from rules.types import OpenIncident
 
 Conn = psycopg.Connection[Any]
 
@@ -21,34 +20,6 @@ Conn = psycopg.Connection[Any]
 def lock(conn: Conn, *, key: str) -> None:
     """Serialise deciders on `key` until the transaction ends (two scorers, one incident)."""
     conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (key,))
-
-
-def device(conn: Conn, *, device_id: str) -> Device | None:
-    """A device with its owner, or None if it is not registered."""
-    row = conn.execute(
-        """SELECT d.device_id, d.model, d.kind, d.firmware, d.activated_at, d.last_seen,
-                  o.owner_id, o.name, o.contact, o.locale, o.time_zone, o.quiet_start,
-                  o.quiet_end, o.account_type, o.enterprise_account, o.notify_targets
-           FROM devices d LEFT JOIN owners o USING (owner_id) WHERE d.device_id = %s""",
-        (device_id,),
-    ).fetchone()
-    if row is None:
-        return None
-    owner = None
-    if row[6] is not None:
-        enterprise = (row[14] or row[7]) if row[13] == "enterprise" else None
-        owner = Owner(
-            row[6],
-            row[7],
-            row[8],
-            row[9],
-            row[10],
-            row[11],
-            row[12],
-            enterprise,
-            tuple(row[15] or ()),
-        )
-    return Device(row[0], row[1], row[2], row[3], row[4], owner, row[5])
 
 
 _COLUMNS = (
@@ -63,87 +34,12 @@ _COLUMNS = (
     "ticket_id",
     "fleet_incident_id",
 )
-_INCIDENT = ", ".join(_COLUMNS)
+INCIDENT_COLUMNS = ", ".join(_COLUMNS)
 
 
-def _incident(r: tuple[Any, ...]) -> OpenIncident:
+def incident_from_row(r: tuple[Any, ...]) -> OpenIncident:
+    """An open incident from a row of INCIDENT_COLUMNS."""
     return OpenIncident(r[0], r[1], r[2], Segment(r[3]), r[4], r[5], r[6], r[7], r[8], r[9])
-
-
-def history(conn: Conn, *, device: Device, fault: str, now: datetime, rules: RuleSet) -> History:
-    """What a decision about `fault` on `device` needs to know of the past."""
-    row = conn.execute(
-        f"SELECT {_INCIDENT} FROM incidents WHERE device_id = %s AND fault = %s "
-        "AND closed_at IS NULL",
-        (device.device_id, fault),
-    ).fetchone()
-    open_incident = None if row is None else _incident(row)
-    since = now - rules.timing.recurrence_window
-    prev = conn.execute(
-        """SELECT incident_id, ticket_id,
-                  count(*) OVER () FROM incidents
-           WHERE device_id = %s AND fault = %s AND closed_at IS NOT NULL AND opened_at >= %s
-             AND outcome IS DISTINCT FROM 'withdrawn'
-           ORDER BY opened_at DESC LIMIT 1""",
-        (device.device_id, fault, since),
-    ).fetchone()
-    prev_ticket = None
-    if prev is not None:
-        t = conn.execute(
-            "SELECT max(ticket_id) FROM tickets WHERE device_id = %s AND fault = %s "
-            "AND kind = 'device' AND opened_at >= %s",
-            (device.device_id, fault, since),
-        ).fetchone()
-        prev_ticket = None if t is None else t[0]
-    told = None
-    if device.owner is not None:
-        r = conn.execute(
-            "SELECT max(created_at) FROM notifications WHERE owner_id = %s AND audience = 'owner'",
-            (device.owner.owner_id,),
-        ).fetchone()
-        told = None if r is None else r[0]
-    snooze = conn.execute(
-        """SELECT ends_at, reason FROM snoozes
-           WHERE starts_at <= %(now)s AND ends_at > %(now)s
-             AND (fault IS NULL OR fault = %(fault)s)
-             AND (device_id = %(device)s OR (model = %(model)s AND firmware = %(firmware)s))
-           ORDER BY ends_at DESC LIMIT 1""",
-        {
-            "now": now,
-            "fault": fault,
-            "device": device.device_id,
-            "model": device.model,
-            "firmware": device.firmware,
-        },
-    ).fetchone()
-    cohort, fleet_id, fleet_priority = 0, None, None
-    if device.model is not None and device.firmware is not None:
-        c = conn.execute(
-            """SELECT count(DISTINCT i.device_id) FROM incidents i JOIN devices d USING (device_id)
-               WHERE i.fault = %s AND d.model = %s AND d.firmware = %s AND i.opened_at >= %s
-                 AND i.outcome IS DISTINCT FROM 'withdrawn'""",
-            (fault, device.model, device.firmware, now - rules.fleet.window),
-        ).fetchone()
-        cohort = 0 if c is None else int(c[0])
-        f = conn.execute(
-            "SELECT fleet_incident_id, priority FROM fleet_incidents "
-            "WHERE model = %s AND firmware = %s AND fault = %s AND closed_at IS NULL",
-            (device.model, device.firmware, fault),
-        ).fetchone()
-        if f is not None:
-            fleet_id, fleet_priority = int(f[0]), Priority(f[1])
-    return History(
-        open=open_incident,
-        last_owner_notice_at=told,
-        previous_incident_id=None if prev is None else prev[0],
-        previous_ticket_id=prev_ticket,
-        recurrences=0 if prev is None else int(prev[2]),
-        snoozed_until=None if snooze is None else snooze[0],
-        snooze_reason=None if snooze is None else snooze[1],
-        cohort_devices=cohort,
-        fleet_incident_id=fleet_id,
-        fleet_priority=fleet_priority,
-    )
 
 
 def insert_incident(
@@ -227,10 +123,10 @@ class Watched:
 def open_incident(conn: Conn, *, incident_id: int) -> OpenIncident | None:
     """One incident if it is still open."""
     row = conn.execute(
-        f"SELECT {_INCIDENT} FROM incidents WHERE incident_id = %s AND closed_at IS NULL",
+        f"SELECT {INCIDENT_COLUMNS} FROM incidents WHERE incident_id = %s AND closed_at IS NULL",
         (incident_id,),
     ).fetchone()
-    return None if row is None else _incident(row)
+    return None if row is None else incident_from_row(row)
 
 
 def open_fleet(
@@ -328,40 +224,6 @@ def add_snooze(
     return int(row[0])
 
 
-def _prediction(r: Sequence[Any]) -> Prediction:
-    """A prediction from (device, fault, probability, at, horizon, hours to empty, reasons,
-    model version)."""
-    return Prediction(
-        device_id=r[0],
-        fault=r[1],
-        probability=float(r[2]),
-        at=r[3],
-        horizon_h=float(r[4]),
-        hours_to_empty=None if r[5] is None else float(r[5]),
-        reasons=tuple(r[6]),
-        model_version=r[7],
-    )
-
-
-def signals_since(
-    conn: Conn, *, updated_after: datetime, limit: int
-) -> list[tuple[Prediction, datetime]]:
-    """Predictions written after `updated_after`, oldest write first, with their write time."""
-    rows = conn.execute(
-        """SELECT device_id, fault, probability, last_at, horizon_h, hours_to_empty, reasons,
-                  model_version, updated_at
-           FROM predictions WHERE updated_at > %s ORDER BY updated_at LIMIT %s""",
-        (updated_after, limit),
-    ).fetchall()
-    return [
-        (
-            _prediction(r),
-            r[8],
-        )
-        for r in rows
-    ]
-
-
 def cursor(conn: Conn, *, name: str) -> datetime | None:
     """Where the responder `name` has read predictions up to."""
     row = conn.execute(
@@ -385,22 +247,6 @@ def db_now(conn: Conn) -> datetime:
     row = conn.execute("SELECT clock_timestamp()").fetchone()
     assert row is not None
     return row[0]  # type: ignore[no-any-return]
-
-
-def incident_signal(conn: Conn, *, incident_id: int) -> Prediction:
-    """An incident's latest prediction, as a signal (for a ticket opened later)."""
-    row = conn.execute(
-        """SELECT i.device_id, i.fault, i.probability, i.last_predicted_at,
-                  coalesce(p.horizon_h, 24), i.hours_to_empty, i.reasons, i.model_version
-           FROM incidents i
-           LEFT JOIN LATERAL (SELECT horizon_h FROM predictions
-                              WHERE device_id = i.device_id AND fault = i.fault
-                              ORDER BY window_start DESC LIMIT 1) p ON true
-           WHERE i.incident_id = %s""",
-        (incident_id,),
-    ).fetchone()
-    assert row is not None
-    return _prediction(row)
 
 
 def guides_sent(conn: Conn, *, incident_id: int) -> list[dict[str, Any]]:
@@ -434,22 +280,7 @@ def due_incidents(conn: Conn, *, now: datetime, clear_after: timedelta) -> list[
             ORDER BY i.incident_id""",
         (clear_after, now),
     ).fetchall()
-    return [Watched(r[0], r[1], _incident(r[2:])) for r in rows]
-
-
-def device_signals(
-    conn: Conn, *, device_id: str, since: datetime, until: datetime
-) -> list[Prediction]:
-    """A device's stored predictions whose latest reading falls in (`since`, `until`], oldest
-    first: one per fault and hour, as the scorer keeps them (for replaying a rule set)."""
-    rows = conn.execute(
-        """SELECT device_id, fault, probability, last_at, horizon_h, hours_to_empty, reasons,
-                  model_version
-           FROM predictions WHERE device_id = %s AND last_at > %s AND last_at <= %s
-           ORDER BY last_at, fault""",
-        (device_id, since, until),
-    ).fetchall()
-    return [_prediction(r) for r in rows]
+    return [Watched(r[0], r[1], incident_from_row(r[2:])) for r in rows]
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from forewarn.domain import Prediction
 from forewarn.settings import Settings
 from forewarn.worker import Follower, Worker
 from notifier.tickets import flows as tickets
+from rules import predictions
 from rules import repository as repo
 from rules.decide import Verdict
 from rules.flows import Outcome, apply_signal, apply_timer
@@ -131,7 +132,7 @@ class Responder(Worker):
         follower = self._follower
         follower.cursor = cursor
         while not self.stopping.is_set():
-            rows = repo.signals_since(conn, updated_after=follower.after, limit=READ_LIMIT)
+            rows = predictions.signals_since(conn, updated_after=follower.after, limit=READ_LIMIT)
             conn.commit()
             newest: dict[tuple[str, str], Prediction] = {}
             for signal, written in rows:

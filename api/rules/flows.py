@@ -25,7 +25,7 @@ from api.rules.schemas import (
 )
 from forewarn.errors import NotFoundError, RuleError
 from notifier.tickets.types import Priority, Sla, TicketOrder, Tier, TierTimes
-from rules import repository as rules_repo
+from rules import facts, predictions
 from rules.loader import parse_rules
 from rules.replay import Step, replay
 from rules.types import Action, FleetPolicy, Rule, RuleSet, Timing
@@ -163,10 +163,10 @@ def dry_run(conn: Conn, *, rules: RuleSet, device_id: str, hours: int, now: date
     NotFoundError for an unknown device."""
     since = now - timedelta(hours=hours)
     with repository.read_only(conn):
-        device = rules_repo.device(conn, device_id=device_id)
+        device = facts.device(conn, device_id=device_id)
         if device is None:
             raise NotFoundError(f"no device {device_id}")
-        signals = rules_repo.device_signals(conn, device_id=device_id, since=since, until=now)
+        signals = predictions.device_signals(conn, device_id=device_id, since=since, until=now)
     steps = [_step(s, rules) for s in replay(signals, device, rules)]
     owner = device.owner
     return DryRun(

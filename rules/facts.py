@@ -1,0 +1,116 @@
+"""SQL that gathers what a decision needs to know: the device with its owner, and the
+device's history for one fault (its open incident, recurrences, cooldown, snoozes, cohort).
+Keyword-only; the caller owns the transaction; nothing here writes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from forewarn.domain import Device, Owner
+from notifier.tickets.types import Priority
+from rules.repository import INCIDENT_COLUMNS, Conn, incident_from_row
+from rules.types import History, RuleSet
+
+
+def device(conn: Conn, *, device_id: str) -> Device | None:
+    """A device with its owner, or None if it is not registered."""
+    row = conn.execute(
+        """SELECT d.device_id, d.model, d.kind, d.firmware, d.activated_at, d.last_seen,
+                  o.owner_id, o.name, o.contact, o.locale, o.time_zone, o.quiet_start,
+                  o.quiet_end, o.account_type, o.enterprise_account, o.notify_targets
+           FROM devices d LEFT JOIN owners o USING (owner_id) WHERE d.device_id = %s""",
+        (device_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    owner = None
+    if row[6] is not None:
+        enterprise = (row[14] or row[7]) if row[13] == "enterprise" else None
+        owner = Owner(
+            row[6],
+            row[7],
+            row[8],
+            row[9],
+            row[10],
+            row[11],
+            row[12],
+            enterprise,
+            tuple(row[15] or ()),
+        )
+    return Device(row[0], row[1], row[2], row[3], row[4], owner, row[5])
+
+
+def history(conn: Conn, *, device: Device, fault: str, now: datetime, rules: RuleSet) -> History:
+    """What a decision about `fault` on `device` needs to know of the past."""
+    row = conn.execute(
+        f"SELECT {INCIDENT_COLUMNS} FROM incidents WHERE device_id = %s AND fault = %s "
+        "AND closed_at IS NULL",
+        (device.device_id, fault),
+    ).fetchone()
+    open_incident = None if row is None else incident_from_row(row)
+    since = now - rules.timing.recurrence_window
+    prev = conn.execute(
+        """SELECT incident_id, ticket_id,
+                  count(*) OVER () FROM incidents
+           WHERE device_id = %s AND fault = %s AND closed_at IS NOT NULL AND opened_at >= %s
+             AND outcome IS DISTINCT FROM 'withdrawn'
+           ORDER BY opened_at DESC LIMIT 1""",
+        (device.device_id, fault, since),
+    ).fetchone()
+    prev_ticket = None
+    if prev is not None:
+        t = conn.execute(
+            "SELECT max(ticket_id) FROM tickets WHERE device_id = %s AND fault = %s "
+            "AND kind = 'device' AND opened_at >= %s",
+            (device.device_id, fault, since),
+        ).fetchone()
+        prev_ticket = None if t is None else t[0]
+    told = None
+    if device.owner is not None:
+        r = conn.execute(
+            "SELECT max(created_at) FROM notifications WHERE owner_id = %s AND audience = 'owner'",
+            (device.owner.owner_id,),
+        ).fetchone()
+        told = None if r is None else r[0]
+    snooze = conn.execute(
+        """SELECT ends_at, reason FROM snoozes
+           WHERE starts_at <= %(now)s AND ends_at > %(now)s
+             AND (fault IS NULL OR fault = %(fault)s)
+             AND (device_id = %(device)s OR (model = %(model)s AND firmware = %(firmware)s))
+           ORDER BY ends_at DESC LIMIT 1""",
+        {
+            "now": now,
+            "fault": fault,
+            "device": device.device_id,
+            "model": device.model,
+            "firmware": device.firmware,
+        },
+    ).fetchone()
+    cohort, fleet_id, fleet_priority = 0, None, None
+    if device.model is not None and device.firmware is not None:
+        c = conn.execute(
+            """SELECT count(DISTINCT i.device_id) FROM incidents i JOIN devices d USING (device_id)
+               WHERE i.fault = %s AND d.model = %s AND d.firmware = %s AND i.opened_at >= %s
+                 AND i.outcome IS DISTINCT FROM 'withdrawn'""",
+            (fault, device.model, device.firmware, now - rules.fleet.window),
+        ).fetchone()
+        cohort = 0 if c is None else int(c[0])
+        f = conn.execute(
+            "SELECT fleet_incident_id, priority FROM fleet_incidents "
+            "WHERE model = %s AND firmware = %s AND fault = %s AND closed_at IS NULL",
+            (device.model, device.firmware, fault),
+        ).fetchone()
+        if f is not None:
+            fleet_id, fleet_priority = int(f[0]), Priority(f[1])
+    return History(
+        open=open_incident,
+        last_owner_notice_at=told,
+        previous_incident_id=None if prev is None else prev[0],
+        previous_ticket_id=prev_ticket,
+        recurrences=0 if prev is None else int(prev[2]),
+        snoozed_until=None if snooze is None else snooze[0],
+        snooze_reason=None if snooze is None else snooze[1],
+        cohort_devices=cohort,
+        fleet_incident_id=fleet_id,
+        fleet_priority=fleet_priority,
+    )
