@@ -29,6 +29,7 @@ from notifier.guides.flows import default_directory, load_directory
 from rules import repository as rules_repo
 from rules.loader import load_rules
 from rules.responder import OVERLAP, Responder
+from simulators import repository as simulated
 from tests.conftest import count
 from tests.receiver import HttpReceiver
 
@@ -436,8 +437,8 @@ def test_live_pipeline_acts(settings: Settings, db: DB) -> None:
     with HttpReceiver() as receiver, connect(settings) as conn:
         load_directory(conn, default_directory())
         with conn.transaction():
-            rules_repo.default_owner_targets(
-                conn, prefix=f"json://127.0.0.1:{receiver.port}/owners/"
+            simulated.default_owner_targets(
+                conn=conn, prefix=f"json://127.0.0.1:{receiver.port}/owners/"
             )
         # Everyone answers at any hour: this test is about the path, not quiet hours.
         db.execute("UPDATE owners SET quiet_start = NULL, quiet_end = NULL")
