@@ -364,7 +364,10 @@ def test_crash_mid_send_is_never_resent(
     def spawn(log: Path) -> subprocess.Popen[bytes]:
         with log.open("wb") as out:
             return subprocess.Popen(
-                [sys.executable, "-m", "notifier"], env=env, stdout=out, stderr=subprocess.STDOUT
+                [sys.executable, "-m", "cli", "dispatch"],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
             )
 
     first = spawn(logs[0])
