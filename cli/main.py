@@ -14,6 +14,7 @@ from rich.table import Table
 from cli.acting import register as register_acting
 from cli.common import _log_info, _on_database, _reported, _settings, _stop_on_signals, err
 from cli.learning import register as register_learning
+from cli.registry import register as register_registry
 from cli.staff import register as register_api
 
 app = typer.Typer(no_args_is_help=True, help="Forewarn: proactive support for smart products.")
@@ -219,6 +220,7 @@ def score_cmd(
 
 register_acting(app)
 register_learning(app)
+register_registry(app)
 register_api(app)
 
 

@@ -61,12 +61,15 @@ class StatusEvent:
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
-    """A message we could not read, kept byte for byte with the reason."""
+    """A message we could not read or would not take, kept with the reason: byte for byte,
+    or (an oversized one) its first bytes with the whole one's size and SHA-256."""
 
     topic: str
     payload: bytes
     reason: str
     received_at: datetime
+    size: int | None = None  # set when `payload` is only the first bytes
+    sha256: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@
     ├── TicketError          a ticket action its current state does not allow
     ├── NotFoundError        a thing asked for by id that does not exist
     ├── ConflictError        creating a thing that already exists
+    ├── RecordError          an owner or device record that cannot be registered
     └── AuthError            a missing, unknown or revoked API key
         └── ForbiddenError   a known key whose role may not do this
 
@@ -77,6 +78,15 @@ class NotFoundError(ForewarnError):
 
 class ConflictError(ForewarnError):
     """Creating a thing (a guide in a locale...) that already exists."""
+
+
+class RecordError(ForewarnError):
+    """An owner or device record that cannot be registered; ``field`` names what to fix."""
+
+    def __init__(self, problem: str, *, field: str | None = None) -> None:
+        super().__init__(f"{field}: {problem}" if field else problem)
+        self.problem = problem
+        self.field = field
 
 
 class AuthError(ForewarnError):

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from forewarn.errors import ConfigError
@@ -30,7 +30,27 @@ class Settings(BaseSettings):
     )
     mqtt_url: str | None = Field(
         default=None,
-        description="mqtt://[user:pass@]host[:port]; unset means an embedded broker is started.",
+        description=(
+            "mqtt://[user@]host[:port], or mqtts:// for TLS (port 8883 by default); unset "
+            "means an embedded broker is started."
+        ),
+    )
+    mqtt_password: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Password of the broker user in FOREWARN_MQTT_URL (kept out of the URL, so any "
+            "character works and it is not printed with the URL)."
+        ),
+    )
+    mqtt_ca_file: Path | None = Field(
+        default=None,
+        description="mqtts://: CA certificate(s) to verify the broker with; unset: the system's.",
+    )
+    mqtt_cert_file: Path | None = Field(
+        default=None, description="mqtts://: client certificate, for brokers that require one."
+    )
+    mqtt_key_file: Path | None = Field(
+        default=None, description="mqtts://: the client certificate's private key."
     )
     mqtt_protocol: Literal["5", "3.1.1"] = Field(
         default="5",
@@ -87,12 +107,62 @@ class Settings(BaseSettings):
     ingest_retry_max_seconds: float = Field(
         default=10.0, gt=0, description="Longest pause between database retries."
     )
-    max_clock_skew_days: float = Field(
-        default=30.0,
+    max_clock_skew_seconds: float = Field(
+        default=300.0,
         gt=0,
         description=(
-            "Readings stamped further than this in the future are dead-lettered; accelerated "
-            "simulations run ahead of the wall clock, so this is generous by default."
+            "Readings and status messages stamped further than this ahead of the time the "
+            "ingester received them are dead-lettered (a device's clock is never trusted to "
+            "move last_seen or status into the future)."
+        ),
+    )
+    auto_register: bool = Field(
+        default=False,
+        description=(
+            "Create a device the first time a message names it. Off: messages from devices "
+            "not in the registry are dead-lettered ('unknown device'). On for the demo."
+        ),
+    )
+    device_rate_per_minute: float = Field(
+        default=120.0,
+        gt=0,
+        description=(
+            "Sustained messages a minute one device may send (token bucket); messages over "
+            "the limit are dead-lettered with the reason."
+        ),
+    )
+    device_rate_burst: int = Field(
+        default=60, ge=1, description="Messages one device may send at once before the limit."
+    )
+    max_payload_bytes: int = Field(
+        default=64 * 1024,
+        ge=1024,
+        description=(
+            "Larger messages are dead-lettered, keeping only their first 4 KiB, length and "
+            "SHA-256; set the broker's max_packet_size a little above it."
+        ),
+    )
+    dead_letter_retention_days: int = Field(
+        default=14, ge=1, description="Dead letters older than this are deleted."
+    )
+
+    # Broker credentials Forewarn keeps for devices (docs/operations.md#securing-the-broker)
+    broker_password_file: Path | None = Field(
+        default=None,
+        description=(
+            "Mosquitto password file of the device listener, rewritten by `forewarn devices "
+            "provision|revoke`; unset: credentials are kept in the database only."
+        ),
+    )
+    broker_acl_file: Path | None = Field(
+        default=None,
+        description="Mosquitto ACL file of the device listener, rewritten with the password file.",
+    )
+    broker_pid_file: Path | None = Field(
+        default=None,
+        description=(
+            "Mosquitto's pid file: sent SIGHUP after a change, so a revoked device is cut off "
+            "at once. Unset: the broker's watcher reloads (the compose stack) or reload by hand."
         ),
     )
     metrics_port: int | None = Field(
@@ -165,8 +235,8 @@ class Settings(BaseSettings):
         if value is None or value == "":
             return None
         parts = urlsplit(value)
-        if parts.scheme not in ("mqtt", "tcp") or not parts.hostname:
-            raise ValueError(f"expected mqtt://host[:port], got {value!r}")
+        if parts.scheme not in ("mqtt", "tcp", "mqtts", "ssl") or not parts.hostname:
+            raise ValueError(f"expected mqtt://host[:port] or mqtts://host[:port], got {value!r}")
         return value
 
     @field_validator("database_url", "zigbee2mqtt_base", "notify_config", "ticket_webhook_url")
@@ -186,15 +256,24 @@ class Settings(BaseSettings):
         return urlsplit(self._require_mqtt()).hostname or "127.0.0.1"
 
     @property
+    def mqtt_tls(self) -> bool:
+        """Whether the broker URL asks for TLS (mqtts:// or ssl://)."""
+        return urlsplit(self._require_mqtt()).scheme in ("mqtts", "ssl")
+
+    @property
     def mqtt_port(self) -> int:
-        """Port of the configured broker."""
-        return urlsplit(self._require_mqtt()).port or 1883
+        """Port of the configured broker (1883, or 8883 with TLS, unless the URL says)."""
+        return urlsplit(self._require_mqtt()).port or (8883 if self.mqtt_tls else 1883)
 
     @property
     def mqtt_credentials(self) -> tuple[str, str | None] | None:
-        """Username and password from the broker URL, if any."""
+        """Username from the broker URL, and the password from FOREWARN_MQTT_PASSWORD or the
+        URL, if any."""
         parts = urlsplit(self._require_mqtt())
-        return (parts.username, parts.password) if parts.username else None
+        if not parts.username:
+            return None
+        secret = self.mqtt_password.get_secret_value() if self.mqtt_password else None
+        return parts.username, secret if secret is not None else parts.password
 
     def _require_mqtt(self) -> str:
         if self.mqtt_url is None:
@@ -204,7 +283,9 @@ class Settings(BaseSettings):
     def as_environment(self) -> dict[str, str]:
         """These settings as ``FOREWARN_*`` variables, to hand to a child process."""
         return {
-            f"FOREWARN_{name.upper()}": str(value)
+            f"FOREWARN_{name.upper()}": (
+                value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+            )
             for name, value in self.model_dump().items()
             if value is not None
         }

@@ -58,9 +58,25 @@ class IngestMetrics:
             "Messages received, not yet committed",
             registry=self.registry,
         )
+        self.refused = Counter(
+            "forewarn_ingest_refused",
+            "Messages the edge refused into dead letters, by reason (unknown_device, "
+            "device_suspended, device_decommissioned, clock_skew, too_old, rate_limited)",
+            ["reason"],
+            registry=self.registry,
+        )
         self.connections = Gauge(
             "forewarn_ingest_mqtt_connections_up", "MQTT connections up", registry=self.registry
         )
+
+    def refuse(self, reason: str) -> None:
+        """Count one message refused at the edge."""
+        self.refused.labels(reason).inc()
+
+    def refused_count(self, reason: str) -> int:
+        """Messages refused for `reason` so far."""
+        value = self.registry.get_sample_value("forewarn_ingest_refused_total", {"reason": reason})
+        return int(value or 0)
 
     def count(self, outcome: str, n: int = 1) -> None:
         """Add ``n`` messages with this outcome."""

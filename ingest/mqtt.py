@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -24,6 +24,8 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from forewarn import mqttclient
+from forewarn.clock import Clock, SystemClock
 from forewarn.domain import DeadLetter, Parsed
 from forewarn.settings import Settings
 
@@ -56,8 +58,10 @@ class SubscriberPool:
         parse: Callable[[str, bytes, datetime], Parsed | DeadLetter],
         sink: Callable[[Inbound], None],
         on_connections: Callable[[int], None],
+        clock: Clock | None = None,
     ) -> None:
         self._settings = settings
+        self._clock: Clock = clock or SystemClock()
         self._filters = tuple(filters)
         self._parse = parse
         self._sink = sink
@@ -81,9 +85,7 @@ class SubscriberPool:
             userdata=index,
         )
         client.manual_ack_set(True)
-        credentials = self._settings.mqtt_credentials
-        if credentials:
-            client.username_pw_set(*credentials)
+        mqttclient.configure(client, self._settings)
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
@@ -190,7 +192,7 @@ class SubscriberPool:
         # Runs on paho's network thread: must never raise, or the loop dies.
         index = int(userdata)
         try:
-            received_at = datetime.now(UTC)
+            received_at = self._clock.now()
             payload = bytes(msg.payload)
             parsed = self._parse(msg.topic, payload, received_at)
             item = Inbound(

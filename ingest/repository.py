@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -65,11 +66,19 @@ def ensure_partitions(conn: Conn, *, first: datetime, last: datetime) -> int:
     return int(str(row[0])) if row else 0
 
 
+@dataclass(frozen=True, slots=True)
+class StagedStatus:
+    """A status message with the time it reached the ingester."""
+
+    status: StatusEvent
+    received_at: datetime
+
+
 def write_batch(
     conn: Conn,
     *,
     readings: Sequence[Staged],
-    statuses: Sequence[StatusEvent],
+    statuses: Sequence[StagedStatus],
     dead_letters: Sequence[DeadLetter],
 ) -> WriteResult:
     """COPY readings through the staging table, insert the rest, update devices."""
@@ -103,15 +112,25 @@ def write_batch(
                 "ORDER BY device_id, ts ON CONFLICT (device_id, ts) DO NOTHING"
             )
             written = max(cur.rowcount, 0)
-    events = _insert_statuses(conn, statuses)
+    events = _insert_statuses(conn, [s.status for s in statuses])
     if dead_letters:
         with conn.cursor() as cur:
             cur.executemany(
-                "INSERT INTO dead_letters (topic, payload, reason, received_at) "
-                "VALUES (%s, %s, %s, %s)",
-                [(d.topic, d.payload, d.reason, d.received_at) for d in dead_letters],
+                "INSERT INTO dead_letters (topic, payload, reason, received_at, payload_bytes, "
+                "payload_sha256) VALUES (%s, %s, %s, %s, %s, %s)",
+                [
+                    (
+                        d.topic,
+                        d.payload,
+                        d.reason,
+                        d.received_at,
+                        d.size if d.size is not None else len(d.payload),
+                        d.sha256 or hashlib.sha256(d.payload).hexdigest(),
+                    )
+                    for d in dead_letters
+                ],
             )
-    _upsert_devices(conn, [s.reading for s in readings], statuses)
+    _upsert_devices(conn, readings, statuses)
     if written:
         # Every path that stores readings wakes the streaming scorers, at commit.
         notify_written(conn)
@@ -148,34 +167,40 @@ class _Presence:
 
 
 def _upsert_devices(
-    conn: Conn, readings: Sequence[Reading], statuses: Sequence[StatusEvent]
+    conn: Conn, readings: Sequence[Staged], statuses: Sequence[StagedStatus]
 ) -> None:
-    """Register new devices; keep last seen, firmware and online status current.
+    """Keep devices' last seen, firmware and online status current (creating a device not
+    registered yet, when the edge let it through: FOREWARN_AUTO_REGISTER).
 
-    A reading at time t is evidence the device was online at t; a status event says
-    so explicitly. The newest evidence wins, here and against what is stored.
+    Every time here is the time the ingester received the message, never the device's own
+    stamp: a device's clock cannot move its last_seen or status into the future. A reading
+    is evidence the device was online when it arrived; a status says so explicitly; the
+    newest evidence wins, here and against what is stored. A provisioned device's first
+    message makes it active.
     """
     seen: dict[str, _Presence] = {}
-    for r in readings:
+    for staged in readings:
+        r, at = staged.reading, staged.received_at
         p = seen.get(r.device_id)
         if p is None:
             seen[r.device_id] = _Presence(
-                r.ts, r.ts, r.model, r.firmware, r.ts if r.firmware else None, r.ts, True
+                at, at, r.model, r.firmware, at if r.firmware else None, at, True
             )
             continue
-        p.first, p.last = min(p.first, r.ts), max(p.last or r.ts, r.ts)
+        p.first, p.last = min(p.first, at), max(p.last or at, at)
         p.model = r.model or p.model
-        if r.firmware and (p.firmware_at is None or r.ts >= p.firmware_at):
-            p.firmware, p.firmware_at = r.firmware, r.ts
-        if r.ts >= p.status_at:
-            p.status_at, p.online = r.ts, True
-    for s in statuses:
+        if r.firmware and (p.firmware_at is None or at >= p.firmware_at):
+            p.firmware, p.firmware_at = r.firmware, at
+        if at >= p.status_at:
+            p.status_at, p.online = at, True
+    for staged_status in statuses:
+        s, at = staged_status.status, staged_status.received_at
         p = seen.get(s.device_id)
         online = s.status is DeviceStatus.ONLINE
         if p is None:
-            seen[s.device_id] = _Presence(s.ts, None, None, None, None, s.ts, online)
-        elif s.ts >= p.status_at:
-            p.status_at, p.online = s.ts, online
+            seen[s.device_id] = _Presence(at, None, None, None, None, at, online)
+        elif at >= p.status_at:
+            p.status_at, p.online = at, online
     if not seen:
         return
     ids = sorted(seen)  # same lock order in every ingester
@@ -194,7 +219,12 @@ def _upsert_devices(
             last_seen = greatest(d.last_seen, EXCLUDED.last_seen),
             online = CASE WHEN EXCLUDED.status_at >= coalesce(d.status_at, '-infinity')
                           THEN EXCLUDED.online ELSE d.online END,
-            status_at = greatest(d.status_at, EXCLUDED.status_at)
+            status_at = greatest(d.status_at, EXCLUDED.status_at),
+            state = CASE WHEN d.state = 'provisioned' THEN 'active' ELSE d.state END,
+            state_at = CASE WHEN d.state = 'provisioned' THEN clock_timestamp()
+                            ELSE d.state_at END,
+            updated_at = CASE WHEN d.state = 'provisioned' THEN clock_timestamp()
+                              ELSE d.updated_at END
         """,
         (
             ids,
@@ -206,6 +236,11 @@ def _upsert_devices(
             [p.status_at for p in rows],
         ),
     )
+
+
+def purge_dead_letters(conn: Conn, *, before: datetime) -> int:
+    """Delete dead letters received before `before`; returns how many."""
+    return conn.execute("DELETE FROM dead_letters WHERE received_at < %s", (before,)).rowcount
 
 
 def refresh_rollups(conn: Conn, *, first: datetime, last: datetime) -> int:

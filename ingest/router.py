@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -12,13 +13,15 @@ from ingest.payloads import ForewarnV1Adapter, PayloadAdapter, TimeWindow
 from ingest.zigbee2mqtt import Zigbee2MqttAdapter
 
 MAX_PAYLOAD_BYTES = 64 * 1024  # a health reading is a few hundred bytes; more is a mistake
+# What a dead letter keeps of an oversized payload: enough to see what it was.
+KEPT_BYTES = 4 * 1024
 
 
 def adapters_from(settings: Settings) -> tuple[PayloadAdapter, ...]:
     """The adapters the settings enable, native first."""
     window = TimeWindow(
         max_age=timedelta(days=settings.telemetry_retention_days),
-        max_skew=timedelta(days=settings.max_clock_skew_days),
+        max_skew=timedelta(seconds=settings.max_clock_skew_seconds),
     )
     found: list[PayloadAdapter] = [ForewarnV1Adapter(settings.topic_prefix, window)]
     if settings.zigbee2mqtt_base:
@@ -27,12 +30,23 @@ def adapters_from(settings: Settings) -> tuple[PayloadAdapter, ...]:
 
 
 def route(
-    adapters: Sequence[PayloadAdapter], topic: str, payload: bytes, *, received_at: datetime
+    adapters: Sequence[PayloadAdapter],
+    topic: str,
+    payload: bytes,
+    *,
+    received_at: datetime,
+    max_bytes: int = MAX_PAYLOAD_BYTES,
 ) -> Parsed | DeadLetter:
-    """Parse one message; never raises for bad input."""
-    if len(payload) > MAX_PAYLOAD_BYTES:
+    """Parse one message; never raises for bad input. An oversized payload becomes a dead
+    letter keeping its first 4 KiB, its size and its SHA-256."""
+    if len(payload) > max_bytes:
         return DeadLetter(
-            topic, payload, f"payload of {len(payload)} bytes exceeds 64 KiB", received_at
+            topic,
+            payload[:KEPT_BYTES],
+            f"payload of {len(payload)} bytes exceeds {max_bytes} bytes",
+            received_at,
+            size=len(payload),
+            sha256=hashlib.sha256(payload).hexdigest(),
         )
     for adapter in adapters:
         if adapter.accepts(topic):

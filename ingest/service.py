@@ -17,11 +17,14 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 from psycopg import errors as pg_errors
 
-from forewarn.domain import DeadLetter, Ignored
+from forewarn.clock import Clock, SystemClock
+from forewarn.domain import DeadLetter, Ignored, Parsed, Reading, StatusEvent
 from forewarn.errors import StorageError
 from forewarn.schema.migrate import maintain
 from forewarn.settings import Settings
 from forewarn.worker import Worker
+from ingest import repository
+from ingest.edge import DeviceDirectory, Edge
 from ingest.inbox import Inbox
 from ingest.metrics import IngestMetrics, IngestStats
 from ingest.mqtt import Inbound, SubscriberPool
@@ -31,6 +34,7 @@ from ingest.writer import BatchWriter, Received
 log = logging.getLogger(__name__)
 
 ROLLUP_REFRESH_SECONDS = 30.0  # plain path: how stale telemetry_hourly may get
+DIRECTORY_REFRESH_SECONDS = 1.0  # how soon a registry change reaches the edge
 MAINTENANCE_SECONDS = 3600.0  # plain path: partitions ahead and retention, hourly is plenty
 # Errors that say "this data", not "this database": isolate the rows that cause them.
 _DATA_ERRORS = (psycopg.DataError, psycopg.IntegrityError)
@@ -43,11 +47,26 @@ class Ingester(Worker):
 
     name = "ingester"
 
-    def __init__(self, settings: Settings, *, metrics: IngestMetrics | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        metrics: IngestMetrics | None = None,
+        clock: Clock | None = None,
+    ) -> None:
         super().__init__()
         self._settings = settings
+        self._clock: Clock = clock or SystemClock()
         self.metrics = metrics or IngestMetrics()
         adapters = adapters_from(settings)
+        self._directory = DeviceDirectory()
+        self._edge = edge = Edge(settings, self._directory, on_refused=self.metrics.refuse)
+        limit = settings.max_payload_bytes
+
+        def parse(topic: str, payload: bytes, at: datetime) -> Parsed | DeadLetter:
+            parsed = route(adapters, topic, payload, received_at=at, max_bytes=limit)
+            return edge.admit(parsed, topic, payload, at)
+
         # Broker flow control bounds what is in hand to connections x Receive Maximum;
         # twice that leaves room for redeliveries after a reconnect.
         capacity = settings.ingest_connections * settings.ingest_receive_maximum * 2
@@ -55,20 +74,24 @@ class Ingester(Worker):
         self._pool = SubscriberPool(
             settings,
             filters=[f for a in adapters for f in a.subscriptions()],
-            parse=lambda topic, payload, at: route(adapters, topic, payload, received_at=at),
+            parse=parse,
             sink=self._inbox.put,
             on_connections=self.metrics.connections.set,
+            clock=self._clock,
         )
         self._writer = BatchWriter(settings)
         self._last_rollup = time.monotonic()
         self._last_maintenance = time.monotonic()
+        self._last_directory = time.monotonic()
         self._stop_deadline = float("inf")
 
     # lifecycle -------------------------------------------------------------
 
     def start(self, *, wait: float = 15.0) -> None:
-        """Check the schema, connect to the broker and start writing."""
+        """Check the schema, learn the registry's devices, connect to the broker and start
+        writing."""
         self._writer.open()
+        self._directory.refresh(self._writer.connection())
         super().start()
         self._pool.start()
         if not self._pool.connected.wait(wait):
@@ -112,12 +135,29 @@ class Ingester(Worker):
             self.metrics.backlog.set(len(self._inbox) + len(batch))
         return batch
 
+    def _quarantine(self, batch: list[Inbound]) -> list[Inbound]:
+        """Messages of devices not in the registry become dead letters (unless devices are
+        registered on first sight), after one fresh look at the registry."""
+        if not any(self._edge.unknown(i.parsed) for i in batch):
+            return batch
+        self._directory.refresh(self._writer.connection())
+        self._last_directory = time.monotonic()
+        out: list[Inbound] = []
+        for item in batch:
+            parsed = item.parsed
+            if self._edge.unknown(parsed) and isinstance(parsed, Reading | StatusEvent):
+                dead = self._edge.refuse_unknown(parsed, item.topic, item.payload, item.received_at)
+                item = replace(item, parsed=dead)
+            out.append(item)
+        return out
+
     def _commit(self, batch: list[Inbound]) -> None:
         delay = 0.1
         isolate = False
         while True:
             started = time.perf_counter()
             try:
+                batch = self._quarantine(batch)
                 if isolate:
                     batch = self._isolate(batch)
                 result = self._writer.write(_received(batch))
@@ -181,27 +221,39 @@ class Ingester(Worker):
         return out
 
     def _housekeeping(self) -> None:
-        if not self._writer.partitioned:
-            return
         now = time.monotonic()
         try:
-            if self._writer.dirty and now - self._last_rollup > ROLLUP_REFRESH_SECONDS:
+            if now - self._last_directory >= DIRECTORY_REFRESH_SECONDS:
+                self._directory.refresh(self._writer.connection())
+                self._last_directory = now
+            partitioned = self._writer.partitioned
+            rollups_due = now - self._last_rollup > ROLLUP_REFRESH_SECONDS
+            if partitioned and self._writer.dirty and rollups_due:
                 self._writer.refresh_rollups()
                 self._last_rollup = now
             if now - self._last_maintenance > MAINTENANCE_SECONDS:
-                report = maintain(self._writer.connection(), settings=self._settings)
-                horizon = datetime.now(UTC).date() - timedelta(
-                    days=self._settings.telemetry_retention_days
-                )
-                self._writer.forget_partitions_before(horizon)
+                self._maintain(partitioned)
                 self._last_maintenance = now
-                if report.partitions_dropped:
-                    log.info(
-                        "retention dropped partitions %s", ", ".join(report.partitions_dropped)
-                    )
         except (psycopg.Error, StorageError) as exc:
             log.warning("housekeeping failed (%s); will retry", exc)
             self._writer.close()
+
+    def _maintain(self, partitioned: bool) -> None:
+        """Hourly: dead letters past their retention go; on the plain path, partitions are
+        made ahead and dropped past retention."""
+        conn = self._writer.connection()
+        horizon = self._clock.now() - timedelta(days=self._settings.dead_letter_retention_days)
+        with conn.transaction():
+            purged = repository.purge_dead_letters(conn, before=horizon)
+        if purged:
+            log.info("deleted %d dead letters older than %s", purged, horizon.date())
+        if not partitioned:
+            return
+        report = maintain(conn, settings=self._settings)
+        oldest = datetime.now(UTC).date() - timedelta(days=self._settings.telemetry_retention_days)
+        self._writer.forget_partitions_before(oldest)
+        if report.partitions_dropped:
+            log.info("retention dropped partitions %s", ", ".join(report.partitions_dropped))
 
 
 def _received(batch: list[Inbound]) -> list[Received]:

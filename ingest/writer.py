@@ -70,7 +70,11 @@ class BatchWriter:
             for m in messages
             if isinstance(m.parsed, Reading)
         ]
-        statuses = [m.parsed for m in messages if isinstance(m.parsed, StatusEvent)]
+        statuses = [
+            repository.StagedStatus(m.parsed, m.received_at)
+            for m in messages
+            if isinstance(m.parsed, StatusEvent)
+        ]
         dead = [m.parsed for m in messages if isinstance(m.parsed, DeadLetter)]
         stamps = [s.reading.ts for s in readings]
         span = (min(stamps), max(stamps)) if stamps else None

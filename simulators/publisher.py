@@ -12,6 +12,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
+from forewarn import mqttclient
 from forewarn.errors import ServiceError
 from forewarn.settings import Settings
 
@@ -61,9 +62,7 @@ class MqttPublisher:
             protocol=mqtt.MQTTv5 if settings.mqtt_protocol == "5" else mqtt.MQTTv311,
         )
         self._client.max_inflight_messages_set(_MAX_INFLIGHT)
-        credentials = settings.mqtt_credentials
-        if credentials is not None:
-            self._client.username_pw_set(*credentials)
+        mqttclient.configure(self._client, settings)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_publish = self._on_publish

@@ -1,4 +1,5 @@
-"""SQL that registers a simulated fleet and its ground-truth fault labels.
+"""Registering a simulated fleet (through the registry, as a real fleet is) and its
+ground-truth fault labels.
 
 Keyword-only functions taking a connection; none of them commits: the caller owns the
 transaction.
@@ -13,34 +14,10 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from registry import repository as registry
+from registry import validate
+from registry.types import Outcome
 from simulators.fleet import Device, FaultEpisode, Fleet, Owner
-
-_UPSERT_OWNER = """
-INSERT INTO owners (owner_id, name, contact, locale, time_zone, quiet_start, quiet_end,
-                    account_type, enterprise_account)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
-ON CONFLICT (owner_id) DO UPDATE SET
-    name = EXCLUDED.name,
-    contact = EXCLUDED.contact,
-    locale = EXCLUDED.locale,
-    time_zone = EXCLUDED.time_zone,
-    quiet_start = EXCLUDED.quiet_start,
-    quiet_end = EXCLUDED.quiet_end,
-    account_type = EXCLUDED.account_type,
-    enterprise_account = EXCLUDED.enterprise_account
-"""
-
-# first_seen, last_seen, online and status_at belong to the ingester: never touched here.
-_UPSERT_DEVICE = """
-INSERT INTO devices (device_id, model, kind, firmware, owner_id, activated_at, registered_by)
-VALUES (%s, %s, %s, %s, %s, %s, 'simulator')
-ON CONFLICT (device_id) DO UPDATE SET
-    model = EXCLUDED.model,
-    kind = EXCLUDED.kind,
-    firmware = EXCLUDED.firmware,
-    owner_id = EXCLUDED.owner_id,
-    activated_at = EXCLUDED.activated_at
-"""
 
 _INSERT_LABEL = """
 INSERT INTO fault_labels (device_id, fault, onset_at, failure_at, source, cohort, run_id, detail)
@@ -59,39 +36,45 @@ class Registered:
 
 
 def upsert_owners(*, conn: psycopg.Connection[Any], owners: Iterable[Owner]) -> int:
-    """Insert or update owners (notify_targets is left alone); returns rows affected."""
-    rows = [
-        (
-            o.owner_id,
-            o.name,
-            o.contact,
-            o.locale,
-            o.time_zone,
-            o.quiet_start,
-            o.quiet_end,
-            o.account_type.value,
-            o.enterprise_account,
+    """Register owners through the registry, as any owner is; returns rows written."""
+    records = [
+        validate.owner(
+            {
+                "owner_id": o.owner_id,
+                "name": o.name,
+                "contact": o.contact,
+                "locale": o.locale,
+                "time_zone": o.time_zone,
+                "quiet_start": o.quiet_start,
+                "quiet_end": o.quiet_end,
+                "account_type": o.account_type.value,
+                "enterprise_account": o.enterprise_account,
+            }
         )
         for o in owners
     ]
-    if not rows:
-        return 0
-    with conn.cursor() as cur:
-        cur.executemany(_UPSERT_OWNER, rows)
-        return max(cur.rowcount, 0)
+    done = registry.upsert_owners(conn, owners=records)
+    return sum(outcome is not Outcome.UNCHANGED for outcome in done)
 
 
 def upsert_devices(*, conn: psycopg.Connection[Any], devices: Iterable[Device]) -> int:
-    """Register devices as the simulator; ingest-owned columns are never overwritten."""
-    rows = [
-        (d.device_id, d.model, d.kind.value, d.firmware, d.owner_id, d.activated_at)
+    """Register devices through the registry (registered by 'simulator'); returns rows
+    written. What the ingester learns of a device is never touched."""
+    records = [
+        validate.device(
+            {
+                "device_id": d.device_id,
+                "model": d.model,
+                "kind": d.kind.value,
+                "firmware": d.firmware,
+                "owner_id": d.owner_id,
+                "installed_at": d.activated_at,
+            }
+        )
         for d in devices
     ]
-    if not rows:
-        return 0
-    with conn.cursor() as cur:
-        cur.executemany(_UPSERT_DEVICE, rows)
-        return max(cur.rowcount, 0)
+    done = registry.upsert_devices(conn, devices=records, registered_by="simulator")
+    return sum(outcome is not Outcome.UNCHANGED for outcome in done)
 
 
 def insert_fault_labels(

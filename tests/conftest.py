@@ -126,6 +126,8 @@ def bare_settings(services: Services, schema: str) -> Settings:
         ingest_connections=2,
         ingest_batch_seconds=0.05,
         ingest_session_expiry_seconds=300,
+        # Tests publish devices they never registered; tests of the registry's edge turn it off.
+        auto_register=True,
     )
 
 

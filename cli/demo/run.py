@@ -154,7 +154,9 @@ def run_demo(
                 "note: the embedded broker is for demos; it does not keep sessions across "
                 "restarts, so use Mosquitto (FOREWARN_MQTT_URL) for the lossless guarantee"
             )
-    with services(settings) as live_settings:
+    with services(settings) as started:
+        # The demo's fleet is simulated: its devices may report before the registry is read.
+        live_settings = started.with_overrides(auto_register=True)
         err.print(
             f"database: {_redact(live_settings.database_url)}  broker: {live_settings.mqtt_url}"
         )
@@ -211,7 +213,7 @@ def _run_live(
 ) -> None:
     """Ingester, scorer and simulator with the live view, until the duration or a stop."""
     live_settings = part.settings
-    ingester = Ingester(live_settings)
+    ingester = Ingester(live_settings, clock=part.clock)
     ingester.start()
     scorer = Scorer(live_settings, warmup_hours=0)
     scorer.start()
