@@ -132,7 +132,12 @@ class Settings(BaseSettings):
         ),
     )
     device_rate_burst: int = Field(
-        default=60, ge=1, description="Messages one device may send at once before the limit."
+        default=1000,
+        ge=1,
+        description=(
+            "Messages one device may send at once before the limit: room for a device that "
+            "uploads a backlog of readings kept while it was offline."
+        ),
     )
     max_payload_bytes: int = Field(
         default=64 * 1024,

@@ -157,13 +157,14 @@ def _insert_statuses(conn: Conn, statuses: Sequence[StatusEvent]) -> int:
 
 @dataclass(slots=True)
 class _Presence:
-    first: datetime
+    first: datetime  # receive times
     last: datetime | None  # of readings only: a last will is the broker talking, not the device
-    model: str | None
-    firmware: str | None
-    firmware_at: datetime | None
-    status_at: datetime
+    reading_at: datetime | None  # the newest reading's stamp, never later than its arrival
+    status_at: datetime  # the newest evidence's own stamp, never later than its arrival
     online: bool
+    model: str | None = None
+    firmware: str | None = None
+    firmware_at: datetime | None = None
 
 
 def _upsert_devices(
@@ -172,35 +173,44 @@ def _upsert_devices(
     """Keep devices' last seen, firmware and online status current (creating a device not
     registered yet, when the edge let it through: FOREWARN_AUTO_REGISTER).
 
-    Every time here is the time the ingester received the message, never the device's own
-    stamp: a device's clock cannot move its last_seen or status into the future. A reading
-    is evidence the device was online when it arrived; a status says so explicitly; the
-    newest evidence wins, here and against what is stored. A provisioned device's first
-    message makes it active.
+    last_seen is when the ingester last received a reading from the device, never a time the
+    device claims. Whether a device is online follows its newest evidence (a reading means
+    online; a status says so), put in order by the device's own stamps, because several
+    connections and batches deliver a device's messages out of order; a stamp counts for no
+    later than the message's arrival, so a device cannot claim the future (and the edge has
+    already refused messages stamped further ahead than the allowed clock skew). The newest
+    reading's firmware wins the same way. A provisioned device's first message makes it active.
     """
     seen: dict[str, _Presence] = {}
-    for staged in readings:
-        r, at = staged.reading, staged.received_at
-        p = seen.get(r.device_id)
+
+    def note(device_id: str, ts: datetime, at: datetime, online: bool, reading: bool) -> _Presence:
+        stamp = min(ts, at)
+        p = seen.get(device_id)
         if p is None:
-            seen[r.device_id] = _Presence(
-                at, at, r.model, r.firmware, at if r.firmware else None, at, True
+            p = seen[device_id] = _Presence(
+                at, at if reading else None, stamp if reading else None, stamp, online
             )
-            continue
-        p.first, p.last = min(p.first, at), max(p.last or at, at)
+            return p
+        p.first = min(p.first, at)
+        if reading:
+            p.last = max(p.last or at, at)
+            p.reading_at = max(p.reading_at or stamp, stamp)
+        if stamp >= p.status_at:
+            p.status_at, p.online = stamp, online
+        return p
+
+    for staged in readings:
+        r = staged.reading
+        p = note(r.device_id, r.ts, staged.received_at, True, True)
         p.model = r.model or p.model
-        if r.firmware and (p.firmware_at is None or at >= p.firmware_at):
-            p.firmware, p.firmware_at = r.firmware, at
-        if at >= p.status_at:
-            p.status_at, p.online = at, True
+        stamp = min(r.ts, staged.received_at)
+        if r.firmware and (p.firmware_at is None or stamp >= p.firmware_at):
+            p.firmware, p.firmware_at = r.firmware, stamp
     for staged_status in statuses:
-        s, at = staged_status.status, staged_status.received_at
-        p = seen.get(s.device_id)
-        online = s.status is DeviceStatus.ONLINE
-        if p is None:
-            seen[s.device_id] = _Presence(at, None, None, None, None, at, online)
-        elif at >= p.status_at:
-            p.status_at, p.online = at, online
+        st = staged_status.status
+        note(
+            st.device_id, st.ts, staged_status.received_at, st.status is DeviceStatus.ONLINE, False
+        )
     if not seen:
         return
     ids = sorted(seen)  # same lock order in every ingester
@@ -208,15 +218,17 @@ def _upsert_devices(
     conn.execute(
         """
         INSERT INTO devices AS d (device_id, model, firmware, first_seen, last_seen, online,
-                                  status_at)
+                                  status_at, last_reading_at)
         SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::timestamptz[],
-                             %s::timestamptz[], %s::boolean[], %s::timestamptz[])
+                             %s::timestamptz[], %s::boolean[], %s::timestamptz[],
+                             %s::timestamptz[])
         ON CONFLICT (device_id) DO UPDATE SET
             model = coalesce(EXCLUDED.model, d.model),
-            firmware = CASE WHEN EXCLUDED.last_seen >= coalesce(d.last_seen, '-infinity')
+            firmware = CASE WHEN EXCLUDED.status_at >= coalesce(d.status_at, '-infinity')
                             THEN coalesce(EXCLUDED.firmware, d.firmware) ELSE d.firmware END,
             first_seen = least(d.first_seen, EXCLUDED.first_seen),
             last_seen = greatest(d.last_seen, EXCLUDED.last_seen),
+            last_reading_at = greatest(d.last_reading_at, EXCLUDED.last_reading_at),
             online = CASE WHEN EXCLUDED.status_at >= coalesce(d.status_at, '-infinity')
                           THEN EXCLUDED.online ELSE d.online END,
             status_at = greatest(d.status_at, EXCLUDED.status_at),
@@ -234,6 +246,7 @@ def _upsert_devices(
             [p.last for p in rows],
             [p.online for p in rows],
             [p.status_at for p in rows],
+            [p.reading_at for p in rows],
         ),
     )
 

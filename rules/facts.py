@@ -15,7 +15,7 @@ from rules.types import History, RuleSet
 def device(conn: Conn, *, device_id: str) -> Device | None:
     """A device with its owner, or None if it is not registered."""
     row = conn.execute(
-        """SELECT d.device_id, d.model, d.kind, d.firmware, d.activated_at, d.last_seen,
+        """SELECT d.device_id, d.model, d.kind, d.firmware, d.activated_at, d.last_reading_at,
                   o.owner_id, o.name, o.contact, o.locale, o.time_zone, o.quiet_start,
                   o.quiet_end, o.account_type, o.enterprise_account, o.notify_targets
            FROM devices d LEFT JOIN owners o USING (owner_id) WHERE d.device_id = %s""",

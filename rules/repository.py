@@ -275,7 +275,7 @@ def due_incidents(conn: Conn, *, now: datetime, clear_after: timedelta) -> list[
         f"""SELECT i.device_id, i.fault, {", ".join("i." + c for c in _COLUMNS)}
             FROM incidents i JOIN devices d USING (device_id)
             WHERE i.closed_at IS NULL
-              AND (d.last_seen - i.last_predicted_at >= %s
+              AND (d.last_reading_at - i.last_predicted_at >= %s
                    OR (i.ticket_due_at <= %s AND i.ticket_id IS NULL))
             ORDER BY i.incident_id""",
         (clear_after, now),

@@ -63,9 +63,10 @@ def test_stored_fleet_matches_the_simulators_ground_truth(
         if e.fault in DROP_OFF and e.failure_at <= end
     }
     assert failed, "the seed should make some devices drop off within the span"
+    # last_reading_at: the newest reading's own stamp (last_seen is when it arrived, now).
     devices = {
         str(r[0]): (r[1], r[2])
-        for r in db.execute("SELECT device_id, online, last_seen FROM devices")
+        for r in db.execute("SELECT device_id, online, last_reading_at FROM devices")
     }
     assert len(devices) == summary.devices
     for device_id, (online, last_seen) in devices.items():

@@ -19,7 +19,10 @@ ALTER TABLE devices
     ADD COLUMN state text NOT NULL DEFAULT 'active'
         CHECK (state IN ('provisioned', 'active', 'suspended', 'decommissioned')),
     ADD COLUMN state_at timestamptz,
-    ADD COLUMN updated_at timestamptz NOT NULL DEFAULT clock_timestamp();
+    ADD COLUMN updated_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    -- The newest reading's own stamp, never later than its arrival: how long the device has
+    -- reported cleanly (recovery) is measured on it; last_seen is the arrival itself.
+    ADD COLUMN last_reading_at timestamptz;
 CREATE INDEX devices_updated ON devices (updated_at);
 
 -- Broker credentials of devices (and of bridges such as Zigbee2MQTT, which publish for many
