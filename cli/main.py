@@ -4,18 +4,30 @@ from __future__ import annotations
 
 import logging
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from cli.acting import register as register_acting
-from cli.common import _log_info, _on_database, _reported, _settings, _stop_on_signals, err
+from cli.common import (
+    Conn,
+    _log_info,
+    _on_database,
+    _reported,
+    _settings,
+    _stop_on_signals,
+    err,
+)
 from cli.learning import register as register_learning
 from cli.registry import register as register_registry
 from cli.staff import register as register_api
+
+if TYPE_CHECKING:
+    from forewarn.schema.migrate import MaintenanceReport
 
 app = typer.Typer(no_args_is_help=True, help="Forewarn: proactive support for smart products.")
 db_app = typer.Typer(no_args_is_help=True, help="Schema migrations, status and maintenance.")
@@ -51,13 +63,25 @@ def db_status() -> None:
 
 @db_app.command("maintain")
 def db_maintain() -> None:
-    """Create partitions ahead and drop expired ones (plain PostgreSQL; TimescaleDB runs jobs)."""
+    """Delete expired dead letters; create partitions ahead and drop expired ones (plain
+    PostgreSQL; TimescaleDB runs its own jobs). The ingester does the same hourly."""
     from forewarn.schema.migrate import maintain
+    from ingest.repository import purge_dead_letters
 
     settings = _settings()
-    report = _on_database(settings, lambda conn: maintain(conn, settings=settings))
+    before = datetime.now(UTC) - timedelta(days=settings.dead_letter_retention_days)
+
+    def work(conn: Conn) -> tuple[MaintenanceReport, int]:
+        report = maintain(conn, settings=settings)
+        with conn.transaction():
+            return report, purge_dead_letters(conn, before=before)
+
+    report, purged = _on_database(settings, work)
+    typer.echo(
+        f"dead letters deleted (older than {settings.dead_letter_retention_days} days): {purged}"
+    )
     if report.storage == "timescaledb":
-        typer.echo("TimescaleDB jobs handle compression, retention and rollups; nothing to do")
+        typer.echo("TimescaleDB jobs handle compression, retention and rollups")
         return
     dropped = ", ".join(report.partitions_dropped) or "none"
     typer.echo(f"partitions created: {report.partitions_created}; dropped: {dropped}")

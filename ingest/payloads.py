@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import pydantic
@@ -21,25 +21,6 @@ from forewarn.domain import DeviceStatus, Ignored, Parsed, Reading, StatusEvent
 from forewarn.errors import TopicError, ValidationError
 
 DEVICE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
-
-
-@dataclass(frozen=True, slots=True)
-class TimeWindow:
-    """Readings outside [now - max_age, now + max_skew] are refused."""
-
-    max_age: timedelta
-    max_skew: timedelta
-
-    def check(self, ts: datetime, now: datetime) -> None:
-        """Raise ValidationError if ``ts`` falls outside the window around ``now``."""
-        # Compared as epoch seconds: aware-datetime arithmetic costs a microsecond a message.
-        stamp, reference = ts.timestamp(), now.timestamp()
-        if stamp > reference + self.max_skew.total_seconds():
-            raise ValidationError(f"ts {ts.isoformat()} is more than {self.max_skew} in the future")
-        if stamp < reference - self.max_age.total_seconds():
-            raise ValidationError(
-                f"ts {ts.isoformat()} is older than the retention window ({self.max_age})"
-            )
 
 
 class PayloadAdapter(Protocol):
@@ -132,7 +113,6 @@ class ForewarnV1Adapter:
     """``{prefix}/devices/{id}/telemetry`` and ``.../status``."""
 
     prefix: str
-    window: TimeWindow
     name: str = "forewarn/v1"
 
     def subscriptions(self) -> Sequence[str]:
@@ -167,7 +147,6 @@ class ForewarnV1Adapter:
             raise ValidationError(
                 f"device_id {body.device_id!r} in body does not match topic device {device_id!r}"
             )
-        self.window.check(body.ts, received_at)
         return Reading(
             device_id=device_id,
             ts=body.ts.astimezone(UTC),

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from forewarn.domain import DeadLetter, Parsed
 from forewarn.errors import PayloadError
 from forewarn.settings import Settings
-from ingest.payloads import ForewarnV1Adapter, PayloadAdapter, TimeWindow
+from ingest.payloads import ForewarnV1Adapter, PayloadAdapter
 from ingest.zigbee2mqtt import Zigbee2MqttAdapter
 
 MAX_PAYLOAD_BYTES = 64 * 1024  # a health reading is a few hundred bytes; more is a mistake
@@ -19,13 +19,10 @@ KEPT_BYTES = 4 * 1024
 
 def adapters_from(settings: Settings) -> tuple[PayloadAdapter, ...]:
     """The adapters the settings enable, native first."""
-    window = TimeWindow(
-        max_age=timedelta(days=settings.telemetry_retention_days),
-        max_skew=timedelta(seconds=settings.max_clock_skew_seconds),
-    )
-    found: list[PayloadAdapter] = [ForewarnV1Adapter(settings.topic_prefix, window)]
+    # Times are checked after parsing, by the edge (ingest/edge.py), for every adapter alike.
+    found: list[PayloadAdapter] = [ForewarnV1Adapter(settings.topic_prefix)]
     if settings.zigbee2mqtt_base:
-        found.append(Zigbee2MqttAdapter(settings.zigbee2mqtt_base, window))
+        found.append(Zigbee2MqttAdapter(settings.zigbee2mqtt_base))
     return tuple(found)
 
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from forewarn.domain import DeviceStatus, Ignored, Parsed, Reading, StatusEvent
 from forewarn.errors import TopicError, ValidationError
-from ingest.payloads import TimeWindow, _decode_object, _epoch_ms, _errors
+from ingest.payloads import _decode_object, _epoch_ms, _errors
 
 # Suffixes Zigbee2MQTT uses for commands and bridge chatter, not device state.
 _COMMAND_SUFFIXES = ("/set", "/get")
@@ -51,7 +51,6 @@ class Zigbee2MqttAdapter:
     """``{base}/{friendly_name}`` and ``{base}/{friendly_name}/availability``."""
 
     base: str
-    window: TimeWindow
     name: str = "zigbee2mqtt"
 
     def subscriptions(self) -> Sequence[str]:
@@ -99,7 +98,6 @@ class Zigbee2MqttAdapter:
         except pydantic.ValidationError as exc:
             raise ValidationError(_errors(exc)) from exc
         ts = (body.last_seen or received_at).astimezone(UTC)
-        self.window.check(ts, received_at)
         extra: dict[str, Any] = dict(body.model_extra or {})
         return Reading(
             device_id=device_id,

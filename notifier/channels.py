@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any
@@ -16,9 +15,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import apprise
 import requests
-from apprise.apprise import N_MGR
-from apprise.apprise_config import C_MGR
 
+from forewarn.apprise_plugins import load_plugins
 from forewarn.settings import Settings
 from notifier.types import TAG_PREFIX, WEBHOOK_TARGET, OutboundMessage, SendResult
 
@@ -59,7 +57,7 @@ class AppriseChannel(Channel):
     """Owners by their Apprise URL; staff by tags of the Apprise configuration."""
 
     def __init__(self, settings: Settings) -> None:
-        _load_plugins()
+        load_plugins()
         self._timeout = settings.notify_timeout_seconds
         self._config_source = settings.notify_config
         self._staff: apprise.Apprise | None = None
@@ -193,24 +191,6 @@ def _failed(
 ) -> SendResult:
     log.warning("notification %s to %s failed: %s", message.key, target, error)
     return SendResult(False, error, target, permanent)
-
-
-def _load_plugins() -> None:
-    """Import Apprise's plugins now, once, rather than lazily at the first send.
-
-    Its e-mail plugin imports ``imghdr``, deprecated since Python 3.11, and that warning is
-    Apprise's to fix: silenced here so it neither reaches the logs at the first send nor
-    fails a test run that turns warnings into errors.
-    """
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=DeprecationWarning, module="imghdr")
-        warnings.filterwarnings("ignore", message=".*imghdr.*", category=DeprecationWarning)
-        for manager in (N_MGR, C_MGR):
-            _load(manager)
-
-
-def _load(manager: Any) -> None:
-    manager.load_modules()  # untyped in Apprise
 
 
 # Apprise's generic HTTP services keep custom headers (``?+X-Token=...``) and path tokens in

@@ -141,6 +141,16 @@ def export(conn: Conn, out: TextIO, *, what: Kind, fmt: Format) -> int:
     writer = csv.DictWriter(out, fieldnames=list(fields)) if fmt == "csv" else None
     if writer is not None:
         writer.writeheader()
+    with conn.transaction():  # the rows stream through a server-side cursor
+        return _write_rows(rows, out, writer, what)
+
+
+def _write_rows(
+    rows: Iterator[OwnerRecord] | Iterator[DeviceRecord],
+    out: TextIO,
+    writer: csv.DictWriter[str] | None,
+    what: Kind,
+) -> int:
     count = 0
     for record in rows:
         plain = {k: _plain(v) for k, v in asdict(record).items()}

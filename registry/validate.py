@@ -17,6 +17,7 @@ import apprise
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from forewarn.apprise_plugins import load_plugins
 from forewarn.errors import RecordError
 from registry.types import AccountType, DeviceRecord, DeviceState, OwnerRecord
 
@@ -65,6 +66,7 @@ class OwnerIn(BaseModel):
     @field_validator("targets")
     @classmethod
     def _targets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        load_plugins()
         for url in value:
             if apprise.Apprise.instantiate(url) is None:
                 scheme = url.split("://", 1)[0] if "://" in url else "?"
