@@ -117,6 +117,9 @@ class SubscriberPool:
             client.disconnect()
         for client in self._clients:
             client.loop_stop()
+            # paho has no public close: a client that never connected (refused, or its TLS
+            # handshake failed) still holds its wake-up socket pair until collected.
+            client._reset_sockets()
 
     def ack(self, item: Inbound) -> bool:
         """Acknowledge a committed message, if its connection is still the one it came on."""
