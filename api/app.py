@@ -30,6 +30,7 @@ from api.kpis.views import router as kpis
 from api.notifications.views import router as notifications
 from api.ops.metrics import ApiMetrics
 from api.ops.views import router as ops
+from api.registry.views import router as registry
 from api.responses import INVALID
 from api.rules.views import router as rules
 from api.tickets.views import router as tickets
@@ -41,6 +42,7 @@ from forewarn.errors import (
     ForbiddenError,
     ForewarnError,
     NotFoundError,
+    RecordError,
     StorageError,
     TicketError,
 )
@@ -59,6 +61,7 @@ _STATUS: tuple[tuple[type[ForewarnError], int], ...] = (
     (TicketError, 409),
     (ConflictError, 409),
     (ConfigError, 422),
+    (RecordError, 422),
     (StorageError, 503),
 )
 
@@ -101,7 +104,8 @@ def create_app(
     app.state.clock = clock or SystemClock()
     app.state.rules = load_rules(settings.rules_path)
     app.state.metrics = ApiMetrics(extra=registries)
-    for router in (ops, devices, tickets, incidents, guides, rules, notifications, kpis, keys):
+    routers = (ops, devices, registry, tickets, incidents, guides, rules, notifications, kpis, keys)
+    for router in routers:
         # Every route may answer 422 in words (our checks, values the database refuses) or
         # with FastAPI's field list; the document says both.
         app.include_router(router, responses=INVALID)

@@ -30,6 +30,8 @@ BROKER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 RESERVED_PREFIX = "forewarn-"
 _LOCALE = re.compile(r"[a-z]{2,3}(-[A-Z]{2})?")
 _KIND = re.compile(r"[a-z][a-z0-9_]{0,31}")
+# A time of day on the owner's clock (no zone: the owner's time zone says which).
+_CLOCK = r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$"
 
 
 def _text(limit: int) -> Any:
@@ -47,8 +49,12 @@ class OwnerIn(BaseModel):
     targets: tuple[str, ...] = Field(default=(), max_length=10)
     locale: str = "en-US"
     time_zone: str = "UTC"
-    quiet_start: time | None = None
-    quiet_end: time | None = None
+    quiet_start: str | None = Field(
+        default=None, pattern=_CLOCK, description="HH:MM, in the owner's time zone"
+    )
+    quiet_end: str | None = Field(
+        default=None, pattern=_CLOCK, description="HH:MM, in the owner's time zone"
+    )
     account_type: AccountType = AccountType.CONSUMER
     customer_since: date | None = None
     enterprise_account: str | None = _text(128)
@@ -72,6 +78,11 @@ class OwnerIn(BaseModel):
                 scheme = url.split("://", 1)[0] if "://" in url else "?"
                 raise ValueError(f"not an Apprise URL Apprise can use (scheme {scheme!r})")
         return value
+
+    @field_validator("quiet_start", "quiet_end", mode="before")
+    @classmethod
+    def _clock(cls, value: object) -> object:
+        return value.strftime("%H:%M") if isinstance(value, time) else value
 
     @field_validator("locale")
     @classmethod
@@ -109,7 +120,11 @@ class OwnerIn(BaseModel):
 
     def record(self) -> OwnerRecord:
         """The frozen record."""
-        return OwnerRecord(**self.model_dump())
+        values = self.model_dump()
+        for key in ("quiet_start", "quiet_end"):
+            if values[key] is not None:
+                values[key] = time.fromisoformat(values[key])
+        return OwnerRecord(**values)
 
 
 class DeviceIn(BaseModel):

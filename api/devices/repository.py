@@ -24,8 +24,8 @@ HEALTH = """
          ELSE 'unknown' END"""
 
 DEVICE_COLUMNS = f"""
-    d.device_id, d.model, d.kind, d.firmware, d.owner_id, d.activated_at, d.first_seen,
-    d.last_seen, d.online, d.status_at, {HEALTH} AS health"""
+    d.device_id, d.model, d.kind, d.serial, d.firmware, d.owner_id, d.activated_at,
+    d.state, d.first_seen, d.last_seen, d.online, d.status_at, {HEALTH} AS health"""
 
 
 @dataclass(frozen=True, slots=True)

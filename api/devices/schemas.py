@@ -13,11 +13,15 @@ class DeviceItem(BaseModel):
     device_id: str
     model: str | None
     kind: str | None = Field(description="lock, aircon, watch, camera...")
+    serial: str | None
     firmware: str | None
     owner_id: str | None
-    activated_at: datetime | None
-    first_seen: datetime | None
-    last_seen: datetime | None
+    activated_at: datetime | None = Field(description="When it was installed (registry)")
+    state: str = Field(description="provisioned, active, suspended or decommissioned")
+    first_seen: datetime | None = Field(description="When the ingester first received from it")
+    last_seen: datetime | None = Field(
+        description="When the ingester last received a reading from it (never the device's clock)"
+    )
     online: bool | None
     status_at: datetime | None
     health: str = Field(

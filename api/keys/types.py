@@ -24,12 +24,15 @@ class Permission(enum.StrEnum):
     EDIT_GUIDES = "edit_guides"
     MANAGE_RULES = "manage_rules"
     MANAGE_KEYS = "manage_keys"
+    MANAGE_REGISTRY = "manage_registry"  # owners (personal data), devices, dead letters
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
     Role.VIEWER: frozenset({Permission.READ}),
     Role.AGENT: frozenset({Permission.READ, Permission.ACT_TICKETS, Permission.EDIT_GUIDES}),
-    Role.INTEGRATION: frozenset({Permission.READ, Permission.ACT_TICKETS}),
+    Role.INTEGRATION: frozenset(
+        {Permission.READ, Permission.ACT_TICKETS, Permission.MANAGE_REGISTRY}
+    ),
     Role.ADMIN: frozenset(Permission),
 }
 
