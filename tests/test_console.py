@@ -370,7 +370,23 @@ def test_console(
     expect(page.get_by_test_id("actions-read-only")).to_be_visible()
     expect(page.get_by_test_id("action-resolve")).to_have_count(0)
     expect(page.get_by_test_id("action-acknowledge")).to_have_count(0)
+    expect(page.get_by_test_id("nav-registry")).to_have_count(0)  # owners are not for viewers
     shot(page, output_dir, "10-ticket-viewer")
+
+    # An admin sees the registry: owners with their devices, and the refused messages.
+    db.execute(
+        "INSERT INTO dead_letters (topic, payload, reason, received_at) VALUES "
+        "('forewarn/v1/devices/x/telemetry', '{}', 'unknown device ''x'' (not in the registry)',"
+        " now())"
+    )
+    page.get_by_test_id("sign-out").click()
+    sign_in(page, console, keys["admin"]["X-API-Key"])
+    page.get_by_test_id("nav-registry").click()
+    expect(page.get_by_test_id("owner-row").first).to_be_visible()
+    expect(page.get_by_test_id("dead-letter-kinds")).to_contain_text("unknown device")
+    shot(page, output_dir, "11-registry")
+    page.get_by_test_id("sign-out").click()
+    sign_in(page, console, keys["viewer"]["X-API-Key"])
 
     # The queue picks up a new ticket by itself.
     page.get_by_test_id("nav-queue").click()

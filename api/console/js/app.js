@@ -5,6 +5,7 @@ import { api, ApiError, getKey, setKey } from './api.js';
 import { h } from './dom.js';
 import { LOCALES, locale, onLocaleChange, setLocale, t, term } from './i18n.js';
 import fleetPage from './pages/fleet.js';
+import registryPage from './pages/registry.js';
 import guidesPage from './pages/guides.js';
 import kpisPage from './pages/kpis.js';
 import queuePage from './pages/queue.js';
@@ -19,6 +20,7 @@ const ROUTES = [
   [/^\/queue$/, queuePage, 'queue'],
   [/^\/tickets\/(\d+)$/, ticketPage, 'queue', (m) => ({ id: Number(m[1]) })],
   [/^\/fleet$/, fleetPage, 'fleet'],
+  [/^\/registry$/, registryPage, 'registry'],
   [/^\/kpis$/, kpisPage, 'kpis'],
   [/^\/guides$/, guidesPage, 'guides', () => ({ mode: 'list' })],
   [/^\/guides\/new$/, guidesPage, 'guides', () => ({ mode: 'new' })],
@@ -85,7 +87,8 @@ function can(permission) {
 function renderHeader(active) {
   const me = session.me;
   const nav = me ? h('nav', { 'aria-label': t('nav.label') }, h('ul', {},
-    [['queue', '#/queue'], ['fleet', '#/fleet'], ['kpis', '#/kpis'], ['guides', '#/guides']].map(([name, href]) =>
+    [['queue', '#/queue'], ['fleet', '#/fleet'], ['kpis', '#/kpis'], ['guides', '#/guides'],
+      ...(can('manage_registry') ? [['registry', '#/registry']] : [])].map(([name, href]) =>
       h('li', {}, h('a', { href, testid: `nav-${name}`, 'aria-current': active === name ? 'page' : null }, t(`nav.${name}`)))))) : null;
   const langSelect = h('select', { id: 'lang', testid: 'language', onchange: (e) => setLocale(e.target.value) },
     LOCALES.map((code) => h('option', { value: code, selected: code === locale(), lang: code }, t(`locale.${code}`))));

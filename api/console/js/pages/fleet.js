@@ -66,11 +66,12 @@ export default {
       const last = Math.max(1, Math.ceil(page.total / DEVICE_PAGE));
       patch(devices,
         page.items.length === 0 ? h('p', { class: 'empty' }, t('fleet.noDevices')) : h('table', {},
-          h('thead', {}, h('tr', {}, [t('ticket.device'), t('fleet.model'), t('fleet.firmware'), t('fleet.kind'), t('fleet.health'), t('ticket.lastSeen')]
+          h('thead', {}, h('tr', {}, [t('ticket.device'), t('fleet.model'), t('fleet.firmware'), t('fleet.kind'), t('fleet.state'), t('fleet.health'), t('ticket.lastSeen')]
             .map((c) => h('th', { scope: 'col' }, c)))),
           h('tbody', {}, page.items.map((d) => h('tr', { testid: 'device-row' },
             h('td', {}, d.device_id), h('td', {}, d.model ?? t('app.none')), h('td', {}, d.firmware ?? t('app.none')),
             h('td', {}, term('kind', d.kind)),
+            h('td', {}, term('state', d.state)),
             h('td', {}, h('span', { class: `badge health-${d.health}` }, term('health', d.health))),
             h('td', {}, fmtTime(d.last_seen)))))),
         h('div', { class: 'pager' },
