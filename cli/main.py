@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -14,6 +15,7 @@ from rich.table import Table
 from cli.acting import register as register_acting
 from cli.common import _log_info, _on_database, _reported, _settings, _stop_on_signals, err
 from cli.learning import register as register_learning
+from cli.mappings import register as register_mappings
 from cli.staff import register as register_api
 
 app = typer.Typer(no_args_is_help=True, help="Forewarn: proactive support for smart products.")
@@ -72,7 +74,7 @@ def ingest(
         bool, typer.Option(help="Also run the streaming scorer in this process.")
     ] = False,
 ) -> None:
-    """Run the MQTT ingester until SIGTERM or Ctrl-C."""
+    """Run the MQTT ingester until SIGTERM or Ctrl-C; SIGHUP reloads the mapping files."""
     from forewarn.worker import Worker, supervise
     from ingest.service import Ingester
     from models.scorer import Scorer
@@ -80,8 +82,11 @@ def ingest(
     _log_info()
     settings = _settings()
     stop = _stop_on_signals()
-    ingester = Ingester(settings)
+    with _reported():
+        ingester = Ingester(settings)
     workers: list[Worker] = [ingester]
+    # SIGHUP reloads the mapping files (they are also reloaded when they change on disk).
+    signal.signal(signal.SIGHUP, lambda signum, frame: ingester.request_reload())
     with _reported():
         ingester.start()
         if score:
@@ -219,6 +224,7 @@ def score_cmd(
 
 register_acting(app)
 register_learning(app)
+register_mappings(app)
 register_api(app)
 
 
