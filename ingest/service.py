@@ -2,8 +2,8 @@
 
 Delivery is at-least-once end to end: a message is acknowledged to the broker
 only once the transaction holding its row has committed, and the row's primary
-key ``(device_id, ts, digest)`` absorbs redeliveries (the digest hashes the reading's
-content). While the database is down the writer keeps its batch, retries with backoff and
+key ``(device_id, ts, digest)`` absorbs redeliveries (the digest hashes the message's
+bytes). While the database is down the writer keeps its batch, retries with backoff and
 acknowledges nothing, so the broker stops sending once each connection's Receive Maximum is
 reached.
 """
@@ -266,4 +266,8 @@ def _filters(adapters: Sequence[PayloadAdapter]) -> list[str]:
 
 def _received(batch: list[Inbound]) -> list[Received]:
     """What the writer stores of a batch (ignored messages are only counted)."""
-    return [Received(i.parsed, i.received_at) for i in batch if not isinstance(i.parsed, Ignored)]
+    return [
+        Received(i.parsed, i.received_at, i.topic, i.payload)
+        for i in batch
+        if not isinstance(i.parsed, Ignored)
+    ]

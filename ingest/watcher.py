@@ -1,12 +1,13 @@
 """A plain MQTT subscription to the retained topics adapters learn from.
 
-The ingester's main connections share one subscription group, and a broker never sends
-retained messages to a shared subscription (MQTT 5, 4.8.2): a Zigbee2MQTT bridge's retained
-``bridge/devices``, ``bridge/groups`` and ``bridge/info`` would reach the ingester only when the
-bridge next republished them, and then on one connection of one ingester. So each ingester
-process also holds this small connection of its own: a clean session subscribed to those
-topics, which receives the retained copies on connect and every update after, and hands them
-to the adapters' ``observe``. Nothing it receives is stored.
+The ingester's main connections share one subscription group. MQTT 5 (4.8.2) has a broker
+send no retained messages to a shared subscription, and brokers differ (Mosquitto 2 sends them
+to each member's connection), while a live update reaches only one connection of one ingester.
+So a Zigbee2MQTT bridge's retained ``bridge/devices``, ``bridge/groups`` and ``bridge/info``
+cannot be relied on through those connections. Each ingester process also holds this small
+connection of its own: a clean session subscribed to those topics, which receives the retained
+copies on connect and every update after, and hands them to the adapters' ``observe``. Nothing
+it receives is stored; the main connections ignore the same topics.
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@
 that give each property its unit), ``{base}/bridge/groups`` lists the groups, and
 ``{base}/bridge/info`` carries the bridge's configuration (``advanced.output``). All three are
 retained, and can be far over 64 KiB on a real network. The ingester reads them on a watcher
-connection of its own (``ingest.watcher``): a shared subscription is never sent retained
-messages, so the ingester's main connections would not see them until the bridge republishes.
+connection of its own (``ingest.watcher``): its main connections share one subscription, which
+is not a reliable way to receive retained messages.
 
 Knowledge is an immutable snapshot swapped in whole, so the parser threads read it without a
 lock while the watcher's thread replaces it.

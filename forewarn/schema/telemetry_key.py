@@ -3,10 +3,10 @@
 Zigbee2MQTT's ``last_seen`` and Tasmota's ``Time`` have one-second resolution, and a door
 sensor reports closed-then-open, or a bridge republishes a state with a new link quality,
 within one second. Keyed by ``(device_id, ts)`` only the first of them was kept. The key
-becomes ``(device_id, ts, digest)``, where ``digest`` is a 64-bit hash of the reading's
-content (ingest.writer): different readings at one time are all kept, in the order of their
-``received_at``, and a redelivered message (QoS 1 is at-least-once) still makes no second row
-because it hashes the same. Rows written before this migration have digest 0.
+becomes ``(device_id, ts, digest)``, where ``digest`` is a 64-bit hash of the message as it
+arrived, topic and bytes (ingest.writer): different messages at one time are all kept, in the
+order of their ``received_at``, and a redelivered message (QoS 1 is at-least-once) still makes
+no second row because it hashes the same. Rows written before this migration have digest 0.
 
 ``dropped`` holds the values an adapter left out as implausible (signal -> why, JSON), NULL
 when nothing was dropped.
