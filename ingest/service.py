@@ -88,7 +88,8 @@ class Ingester(Worker):
         # known before their devices' messages are read.
         self._watcher.start()
         if self._watcher.subscribed.wait(wait):
-            time.sleep(WATCH_SETTLE_SECONDS)
+            if self._watcher.topics:
+                time.sleep(WATCH_SETTLE_SECONDS)
         else:
             log.warning("the bridge watcher is not subscribed after %.0f s; still trying", wait)
         self._pool.start()

@@ -225,6 +225,8 @@ def test_esphome_example_reads_state_topics_and_the_status_topic() -> None:
     esphome = MappingAdapter([example_path("esphome")], WINDOW)
     # Formats from esphome/components/mqtt (MIT): birth "online", will "offline", and
     # sensor states as "%.*f" text with no unit.
+    home_assistant = parse(esphome, "homeassistant/status", b"online")
+    assert isinstance(home_assistant, Ignored)
     down = parse(esphome, "garage-door/status", b"offline")
     assert isinstance(down, StatusEvent) and down.status is DeviceStatus.OFFLINE
     assert down.device_id == "esphome:garage-door"
