@@ -48,6 +48,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/ingest.py --ingesters 2 --rounds 3 $(ARGS)
 	$(BIN)/python bench/drain.py --ingesters 2
 	$(BIN)/python bench/api.py --keep
+	$(BIN)/python -m bench.parsing
 
 clean:
 	rm -rf $(VENV) .forewarn .pytest_cache .mypy_cache .ruff_cache
