@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from cli.common import _reported, _settings
+from cli.common import _reported, _settings, err
 
 mappings_app = typer.Typer(
     no_args_is_help=True, help="Payload mapping files for other firmware (docs/telemetry.md)."
@@ -60,6 +60,7 @@ def test(
     Exit status 0 when it is read, 1 when it would be a dead letter, 2 for a bad file.
     """
     from forewarn.domain import DeadLetter
+    from forewarn.errors import MappingError
     from ingest.mappings.adapter import MappingAdapter
     from ingest.router import route, window_from
 
@@ -68,8 +69,11 @@ def test(
     at = datetime.fromisoformat(received_at) if received_at else datetime.now(UTC)
     if at.tzinfo is None:
         at = at.replace(tzinfo=UTC)
-    with _reported():
+    try:
         adapter = MappingAdapter([file], window_from(settings))
+    except MappingError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
     parsed = route([adapter], topic, body, received_at=at)
     described = describe(parsed, at)
     if as_json:

@@ -180,6 +180,8 @@ def test_mappings_test_prints_what_a_message_becomes(tmp_path: Path) -> None:
     )
     bad = runner.invoke(app, ["mappings", "check", str(path)])
     assert bad.exit_code == 1 and "acme.yaml:21:" in bad.output
+    unusable = runner.invoke(app, ["mappings", "test", str(path), *topic, "--payload", body])
+    assert unusable.exit_code == 2 and "acme.yaml:21:" in unusable.output
 
 
 V1_BODIES: list[dict[str, Any]] = [
