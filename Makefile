@@ -48,6 +48,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/ingest.py --ingesters 2 --rounds 3 $(ARGS)
 	$(BIN)/python bench/drain.py --ingesters 2
 	$(BIN)/python bench/api.py --keep
+	$(BIN)/python -m bench.parsing
 
 # A throw-away CA and broker certificate for the compose stack's TLS listener (10 days).
 certs:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,6 +24,7 @@ from cli.common import (
     err,
 )
 from cli.learning import register as register_learning
+from cli.mappings import register as register_mappings
 from cli.registry import register as register_registry
 from cli.staff import register as register_api
 
@@ -97,7 +99,7 @@ def ingest(
         bool, typer.Option(help="Also run the streaming scorer in this process.")
     ] = False,
 ) -> None:
-    """Run the MQTT ingester until SIGTERM or Ctrl-C."""
+    """Run the MQTT ingester until SIGTERM or Ctrl-C; SIGHUP reloads the mapping files."""
     from forewarn.worker import Worker, supervise
     from ingest.service import Ingester
     from models.scorer import Scorer
@@ -105,8 +107,11 @@ def ingest(
     _log_info()
     settings = _settings()
     stop = _stop_on_signals()
-    ingester = Ingester(settings)
+    with _reported():
+        ingester = Ingester(settings)
     workers: list[Worker] = [ingester]
+    # SIGHUP reloads the mapping files (they are also reloaded when they change on disk).
+    signal.signal(signal.SIGHUP, lambda signum, frame: ingester.request_reload())
     with _reported():
         ingester.start()
         if score:
@@ -254,6 +259,7 @@ def score_cmd(
 register_acting(app)
 register_learning(app)
 register_registry(app)
+register_mappings(app)
 register_api(app)
 
 

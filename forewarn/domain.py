@@ -47,6 +47,9 @@ class Reading:
     error_codes: tuple[str, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
     source: str = "forewarn/v1"
+    # Signals left out because their value was implausible (out of range, not a number...):
+    # signal name -> why, naming the field and its value. The rest of the reading is kept.
+    dropped: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
     ForewarnError
     ├── ConfigError          settings that cannot work (bad URL, impossible window)
     │   ├── RuleError        a rule set that cannot be loaded (names file, line, problem)
+    │   ├── MappingError     a payload mapping file that cannot be loaded (file, line, problem)
     │   └── GuideError       a knowledge-base guide that cannot be loaded (names the file)
     ├── PayloadError         an MQTT message that cannot become a reading
     │   ├── TopicError       the topic is not one we know how to read
@@ -34,6 +35,10 @@ class ConfigError(ForewarnError):
 
 class RuleError(ConfigError):
     """A rule set that cannot be loaded; the message names the file, the line and the problem."""
+
+
+class MappingError(ConfigError):
+    """A payload mapping file that cannot be loaded; names the file, the line and the problem."""
 
 
 class GuideError(ConfigError):

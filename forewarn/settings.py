@@ -69,6 +69,18 @@ class Settings(BaseSettings):
     zigbee2mqtt_base: str | None = Field(
         default="zigbee2mqtt", description="Base topic of a Zigbee2MQTT bridge; empty disables it."
     )
+    mapping_files: str | None = Field(
+        default=None,
+        description=(
+            "Payload mapping files (YAML, docs/telemetry.md) for other firmware, comma-separated "
+            "and read in order; examples ship in ingest/mappings/examples. Unset: none."
+        ),
+    )
+    mapping_reload_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="How often the ingester checks the mapping files for changes (also: SIGHUP).",
+    )
 
     # Ingester
     ingest_client_id: str = "forewarn-ingest"
@@ -244,7 +256,9 @@ class Settings(BaseSettings):
             raise ValueError(f"expected mqtt://host[:port] or mqtts://host[:port], got {value!r}")
         return value
 
-    @field_validator("database_url", "zigbee2mqtt_base", "notify_config", "ticket_webhook_url")
+    @field_validator(
+        "database_url", "zigbee2mqtt_base", "notify_config", "ticket_webhook_url", "mapping_files"
+    )
     @classmethod
     def _empty_is_none(cls, value: str | None) -> str | None:
         return value or None
@@ -254,6 +268,13 @@ class Settings(BaseSettings):
         if self.compress_after_days >= self.telemetry_retention_days:
             raise ValueError("compress_after_days must be shorter than telemetry_retention_days")
         return self
+
+    @property
+    def mapping_paths(self) -> tuple[Path, ...]:
+        """The active mapping files, in order."""
+        if not self.mapping_files:
+            return ()
+        return tuple(Path(p.strip()) for p in self.mapping_files.split(",") if p.strip())
 
     @property
     def mqtt_host(self) -> str:

@@ -34,7 +34,7 @@ class DirectWriter:
         parsed = route(self._adapters, topic, payload, received_at=now)
         if isinstance(parsed, Ignored):
             return
-        self._queued.append(Received(parsed, now))
+        self._queued.append(Received(parsed, now, topic, payload))
         if len(self._queued) >= self._batch:
             self.flush()
 

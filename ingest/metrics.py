@@ -25,6 +25,8 @@ class IngestStats:
     db_errors: int
     backlog: int
     connections_up: int
+    mapping_reloads: int = 0
+    mapping_errors: int = 0
 
 
 class IngestMetrics:
@@ -68,6 +70,16 @@ class IngestMetrics:
         self.connections = Gauge(
             "forewarn_ingest_mqtt_connections_up", "MQTT connections up", registry=self.registry
         )
+        self.mapping_reloads = Counter(
+            "forewarn_ingest_mapping_reloads",
+            "Mapping file reloads that took effect",
+            registry=self.registry,
+        )
+        self.mapping_errors = Counter(
+            "forewarn_ingest_mapping_errors",
+            "Mapping file reloads refused (the previous mappings stayed active)",
+            registry=self.registry,
+        )
 
     def refuse(self, reason: str) -> None:
         """Count one message refused at the edge."""
@@ -103,6 +115,8 @@ class IngestMetrics:
             db_errors=sample("forewarn_ingest_db_errors_total"),
             backlog=sample("forewarn_ingest_backlog"),
             connections_up=sample("forewarn_ingest_mqtt_connections_up"),
+            mapping_reloads=sample("forewarn_ingest_mapping_reloads_total"),
+            mapping_errors=sample("forewarn_ingest_mapping_errors_total"),
         )
 
     def serve(self, port: int) -> None:

@@ -111,6 +111,27 @@ class SubscriberPool:
                 client.connect_async(self._settings.mqtt_host, self._settings.mqtt_port, 30)
             client.loop_start()
 
+    def resubscribe(self, filters: Sequence[str]) -> None:
+        """Change the topic filters (after a mapping reload) on every connection, without
+        disconnecting: new filters are subscribed, dropped ones unsubscribed."""
+        with self._lock:
+            old, self._filters = self._filters, tuple(filters)
+        added = [f for f in self._filters if f not in old]
+        removed = [f for f in old if f not in self._filters]
+        group = self._settings.ingest_share_group
+        for client in self._clients:
+            if not client.is_connected():
+                continue  # _on_connect subscribes the current filters
+            if added:
+                if self._v5:
+                    client.subscribe(
+                        [(f"$share/{group}/{f}", SubscribeOptions(qos=1)) for f in added]
+                    )
+                else:
+                    client.subscribe([(f, 1) for f in added])
+            if removed:
+                client.unsubscribe([f"$share/{group}/{f}" if self._v5 else f for f in removed])
+
     def stop(self) -> None:
         """Disconnect cleanly; the sessions stay on the broker for the next start."""
         for client in self._clients:
@@ -145,13 +166,13 @@ class SubscriberPool:
         with self._lock:
             self._generation[index] += 1
         group = self._settings.ingest_share_group
+        with self._lock:
+            filters = self._filters
         # Subscribe on every connect: idempotent, and needed when the session expired.
         if self._v5:
-            client.subscribe(
-                [(f"$share/{group}/{f}", SubscribeOptions(qos=1)) for f in self._filters]
-            )
+            client.subscribe([(f"$share/{group}/{f}", SubscribeOptions(qos=1)) for f in filters])
         else:
-            client.subscribe([(f, 1) for f in self._filters])
+            client.subscribe([(f, 1) for f in filters])
         log.info("MQTT connection %d up (session present: %s)", index, flags.session_present)
 
     def _on_subscribe(

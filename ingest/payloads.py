@@ -19,6 +19,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from forewarn.domain import DeviceStatus, Ignored, Parsed, Reading, StatusEvent
 from forewarn.errors import TopicError, ValidationError
+from ingest.signals import SIGNALS, shown
+from ingest.timestamps import TimeWindow
+
+__all__ = ["DEVICE_ID", "ForewarnV1Adapter", "PayloadAdapter", "TimeWindow", "decode_object"]
 
 DEVICE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
@@ -39,8 +43,21 @@ class PayloadAdapter(Protocol):
         """Whether ``topic`` belongs to this adapter."""
         ...
 
+    def ignores(self, topic: str) -> str | None:
+        """Why messages on ``topic`` are ignored whatever they hold (checked before any size
+        limit, so a large retained bridge message is never a dead letter), or None."""
+        ...
+
     def parse(self, topic: str, payload: bytes, *, received_at: datetime) -> Parsed:
         """Turn one message into a domain value, or raise PayloadError."""
+        ...
+
+    def watches(self) -> Sequence[str]:
+        """Retained topics to read outside the shared subscription (bridge device lists)."""
+        ...
+
+    def observe(self, topic: str, payload: bytes) -> None:
+        """Learn from one watched message; never raises for bad input."""
         ...
 
 
@@ -98,7 +115,8 @@ class StatusBody(BaseModel):
     _ms = field_validator("ts", mode="before")(_epoch_ms)
 
 
-def _decode_object(payload: bytes) -> dict[str, Any]:
+def decode_object(payload: bytes) -> dict[str, Any]:
+    """A JSON object from the payload, or ValidationError saying what it is instead."""
     try:
         body = json.loads(payload)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -106,6 +124,29 @@ def _decode_object(payload: bytes) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ValidationError(f"expected a JSON object, got {type(body).__name__}")
     return body
+
+
+def _without_implausible(
+    payload: bytes, exc: pydantic.ValidationError, dropped: dict[str, str]
+) -> TelemetryBody:
+    """The body without the signals that failed validation, each noted in `dropped`.
+
+    Only signal values are dropped one by one; a message whose ``ts`` or ``device_id`` is
+    wrong, or that is not a JSON object, is still refused as a whole.
+    """
+    errors = exc.errors(include_url=False)
+    if not all(err["loc"] and err["loc"][0] in SIGNALS for err in errors):
+        raise ValidationError(_errors(exc)) from exc
+    body = decode_object(payload)
+    for err in errors:
+        name = str(err["loc"][0])
+        if name not in dropped:
+            dropped[name] = f"{name}={shown(body.get(name))}: {err['msg']}"
+        body.pop(name, None)
+    try:
+        return TelemetryBody.model_validate(body)
+    except pydantic.ValidationError as again:  # cannot happen: the failing fields are gone
+        raise ValidationError(_errors(again)) from again
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +164,17 @@ class ForewarnV1Adapter:
         """Topics under this adapter's prefix."""
         return topic.startswith(self.prefix + "/")
 
+    def ignores(self, topic: str) -> str | None:
+        """Nothing under the prefix is ignored by topic alone."""
+        return None
+
+    def watches(self) -> Sequence[str]:
+        """No retained topics to watch."""
+        return ()
+
+    def observe(self, topic: str, payload: bytes) -> None:
+        """Nothing to learn."""
+
     def parse(self, topic: str, payload: bytes, *, received_at: datetime) -> Parsed:
         """Parse a telemetry or status message."""
         rest = topic[len(self.prefix) + 1 :].split("/")
@@ -138,11 +190,12 @@ class ForewarnV1Adapter:
         return self._telemetry(device_id, payload, received_at)
 
     def _telemetry(self, device_id: str, payload: bytes, received_at: datetime) -> Reading:
+        dropped: dict[str, str] = {}
         try:
             # pydantic parses the bytes in its Rust core: a third of json.loads + validate.
             body = TelemetryBody.model_validate_json(payload)
         except pydantic.ValidationError as exc:
-            raise ValidationError(_errors(exc)) from exc
+            body = _without_implausible(payload, exc, dropped)
         if body.device_id is not None and body.device_id != device_id:
             raise ValidationError(
                 f"device_id {body.device_id!r} in body does not match topic device {device_id!r}"
@@ -162,6 +215,7 @@ class ForewarnV1Adapter:
             error_codes=tuple(body.error_codes),
             extra=dict(body.model_extra or {}),
             source=self.name,
+            dropped=dropped,
         )
 
     def _status(self, device_id: str, payload: bytes, received_at: datetime) -> Parsed:
@@ -171,7 +225,7 @@ class ForewarnV1Adapter:
         if text in (b"online", b"offline"):
             return StatusEvent(device_id, received_at, DeviceStatus(text.decode()), self.name)
         try:
-            body = StatusBody.model_validate(_decode_object(payload))
+            body = StatusBody.model_validate(decode_object(payload))
         except pydantic.ValidationError as exc:
             raise ValidationError(_errors(exc)) from exc
         return StatusEvent(

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import psycopg
 
@@ -16,8 +18,8 @@ from forewarn.domain import DeadLetter, DeviceStatus, Reading, StatusEvent
 Conn = psycopg.Connection[tuple[object, ...]]
 
 _COLUMNS = (
-    "device_id, ts, received_at, firmware, signal_dbm, link_quality, battery_pct, battery_v, "
-    "temperature_c, uptime_s, reconnects, error_codes, extra, source"
+    "device_id, ts, digest, received_at, firmware, signal_dbm, link_quality, battery_pct, "
+    "battery_v, temperature_c, uptime_s, reconnects, error_codes, extra, source, dropped"
 )
 
 
@@ -31,10 +33,30 @@ def _text_array(values: tuple[str, ...]) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Staged:
-    """A reading with the time it reached the ingester."""
+    """A reading with the time it reached the ingester and the digest of its content, which
+    keys it with ``(device_id, ts)`` (migration 10)."""
 
     reading: Reading
     received_at: datetime
+    digest: int
+
+
+def _json(value: Mapping[str, Any]) -> str:
+    """JSON for a jsonb column; a NaN or infinity (which jsonb refuses) becomes its text."""
+    try:
+        return json.dumps(value, default=str, allow_nan=False)
+    except ValueError:
+        return json.dumps(_finite(value), default=str, allow_nan=False)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +114,7 @@ def write_batch(
                         (
                             r.device_id,
                             r.ts,
+                            item.digest,
                             item.received_at,
                             r.firmware,
                             r.signal_dbm,
@@ -102,14 +125,15 @@ def write_batch(
                             r.uptime_s,
                             r.reconnects,
                             _text_array(r.error_codes),
-                            json.dumps(r.extra, default=str) if r.extra else "{}",
+                            _json(r.extra) if r.extra else "{}",
                             r.source,
+                            _json(r.dropped) if r.dropped else None,
                         )
                     )
             # Sorted so concurrent ingesters take row locks in the same order.
             cur.execute(
                 f"INSERT INTO telemetry ({_COLUMNS}) SELECT {_COLUMNS} FROM telemetry_stage "
-                "ORDER BY device_id, ts ON CONFLICT (device_id, ts) DO NOTHING"
+                "ORDER BY device_id, ts, digest ON CONFLICT (device_id, ts, digest) DO NOTHING"
             )
             written = max(cur.rowcount, 0)
     events = _insert_statuses(conn, [s.status for s in statuses])

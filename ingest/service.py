@@ -2,15 +2,18 @@
 
 Delivery is at-least-once end to end: a message is acknowledged to the broker
 only once the transaction holding its row has committed, and the row's primary
-key ``(device_id, ts)`` absorbs redeliveries. While the database is down the
-writer keeps its batch, retries with backoff and acknowledges nothing, so the
-broker stops sending once each connection's Receive Maximum is reached.
+key ``(device_id, ts, digest)`` absorbs redeliveries (the digest hashes the message's
+bytes). While the database is down the writer keeps its batch, retries with backoff and
+acknowledges nothing, so the broker stops sending once each connection's Receive Maximum is
+reached.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -19,16 +22,19 @@ from psycopg import errors as pg_errors
 
 from forewarn.clock import Clock, SystemClock
 from forewarn.domain import DeadLetter, Ignored, Parsed, Reading, StatusEvent
-from forewarn.errors import StorageError
+from forewarn.errors import MappingError, StorageError
 from forewarn.schema.migrate import maintain
 from forewarn.settings import Settings
 from forewarn.worker import Worker
 from ingest import repository
 from ingest.edge import DeviceDirectory, Edge
 from ingest.inbox import Inbox
+from ingest.mappings.adapter import MappingAdapter
 from ingest.metrics import IngestMetrics, IngestStats
 from ingest.mqtt import Inbound, SubscriberPool
+from ingest.payloads import PayloadAdapter
 from ingest.router import adapters_from, route
+from ingest.watcher import BridgeWatcher
 from ingest.writer import BatchWriter, Received
 
 log = logging.getLogger(__name__)
@@ -36,6 +42,9 @@ log = logging.getLogger(__name__)
 ROLLUP_REFRESH_SECONDS = 30.0  # plain path: how stale telemetry_hourly may get
 DIRECTORY_REFRESH_SECONDS = 1.0  # how soon a registry change reaches the edge
 MAINTENANCE_SECONDS = 3600.0  # plain path: partitions ahead and retention, hourly is plenty
+# After the watcher's subscription is granted the broker sends the retained copies; a moment
+# lets them land before device messages start arriving on the main connections.
+WATCH_SETTLE_SECONDS = 0.3
 # Errors that say "this data", not "this database": isolate the rows that cause them.
 _DATA_ERRORS = (psycopg.DataError, psycopg.IntegrityError)
 # Errors worth retrying as they are: the database is busy or briefly unavailable.
@@ -59,6 +68,9 @@ class Ingester(Worker):
         self._clock: Clock = clock or SystemClock()
         self.metrics = metrics or IngestMetrics()
         adapters = adapters_from(settings)
+        self._adapters = adapters
+        self._mappings = next((a for a in adapters if isinstance(a, MappingAdapter)), None)
+        self._reload_requested = threading.Event()
         self._directory = DeviceDirectory()
         self._edge = edge = Edge(settings, self._directory, on_refused=self.metrics.refuse)
         limit = settings.max_payload_bytes
@@ -73,16 +85,18 @@ class Ingester(Worker):
         self._inbox = Inbox(batch_size=settings.ingest_batch_size, capacity=capacity)
         self._pool = SubscriberPool(
             settings,
-            filters=[f for a in adapters for f in a.subscriptions()],
+            filters=_filters(adapters),
             parse=parse,
             sink=self._inbox.put,
             on_connections=self.metrics.connections.set,
             clock=self._clock,
         )
+        self._watcher = BridgeWatcher(settings, adapters)
         self._writer = BatchWriter(settings)
         self._last_rollup = time.monotonic()
         self._last_maintenance = time.monotonic()
         self._last_directory = time.monotonic()
+        self._last_reload_check = time.monotonic()
         self._stop_deadline = float("inf")
 
     # lifecycle -------------------------------------------------------------
@@ -93,6 +107,14 @@ class Ingester(Worker):
         self._writer.open()
         self._directory.refresh(self._writer.connection())
         super().start()
+        # The watcher first: what the bridges' retained topics say (groups, units) should be
+        # known before their devices' messages are read.
+        self._watcher.start()
+        if self._watcher.subscribed.wait(wait):
+            if self._watcher.topics:
+                time.sleep(WATCH_SETTLE_SECONDS)
+        else:
+            log.warning("the bridge watcher is not subscribed after %.0f s; still trying", wait)
         self._pool.start()
         if not self._pool.connected.wait(wait):
             log.warning("not every MQTT connection is up after %.0f s; still trying", wait)
@@ -102,7 +124,17 @@ class Ingester(Worker):
         self._stop_deadline = time.monotonic() + timeout
         super().stop(timeout + 5)
         self._pool.stop()
+        self._watcher.stop()
         self._writer.close()
+
+    def request_reload(self) -> None:
+        """Reload the mapping files at the next turn of the writer (what SIGHUP does)."""
+        self._reload_requested.set()
+
+    @property
+    def watcher(self) -> BridgeWatcher:
+        """The connection reading the bridges' retained topics."""
+        return self._watcher
 
     def stats(self) -> IngestStats:
         """Counters so far."""
@@ -220,7 +252,31 @@ class Ingester(Worker):
                 )
         return out
 
+    def _reload_mappings(self) -> None:
+        """Swap in changed mapping files (between batches; no message is in a parse then
+        that could see half of each) and subscribe to any new topic patterns."""
+        mappings = self._mappings
+        if mappings is None:
+            return
+        now = time.monotonic()
+        asked = self._reload_requested.is_set()
+        if not asked and now - self._last_reload_check < self._settings.mapping_reload_seconds:
+            return
+        self._last_reload_check = now
+        if not asked and not mappings.changed():
+            return
+        self._reload_requested.clear()
+        try:
+            mappings.reload()
+        except MappingError as exc:
+            self.metrics.mapping_errors.inc()
+            log.error("mapping files not reloaded, the previous ones stay active: %s", exc)
+            return
+        self.metrics.mapping_reloads.inc()
+        self._pool.resubscribe(_filters(self._adapters))
+
     def _housekeeping(self) -> None:
+        self._reload_mappings()
         now = time.monotonic()
         try:
             if now - self._last_directory >= DIRECTORY_REFRESH_SECONDS:
@@ -256,6 +312,15 @@ class Ingester(Worker):
             log.info("retention dropped partitions %s", ", ".join(report.partitions_dropped))
 
 
+def _filters(adapters: Sequence[PayloadAdapter]) -> list[str]:
+    """Every adapter's subscriptions, once each."""
+    return list(dict.fromkeys(f for a in adapters for f in a.subscriptions()))
+
+
 def _received(batch: list[Inbound]) -> list[Received]:
     """What the writer stores of a batch (ignored messages are only counted)."""
-    return [Received(i.parsed, i.received_at) for i in batch if not isinstance(i.parsed, Ignored)]
+    return [
+        Received(i.parsed, i.received_at, i.topic, i.payload)
+        for i in batch
+        if not isinstance(i.parsed, Ignored)
+    ]

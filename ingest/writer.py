@@ -9,6 +9,7 @@ are brought up to date for the span written, when the caller asks.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -23,10 +24,23 @@ from ingest import repository
 
 @dataclass(frozen=True, slots=True)
 class Received:
-    """A parsed message and the time it reached Forewarn."""
+    """A parsed message, the time it reached Forewarn, and the message itself."""
 
     parsed: Parsed | DeadLetter
     received_at: datetime
+    topic: str
+    payload: bytes
+
+
+def digest(topic: str, payload: bytes) -> int:
+    """A 64-bit hash of the message as it arrived: with the device and time it keys the row,
+    so a redelivered message (the same bytes) is one row, and different messages stamped with
+    the same second are several (migration 10). Hashing the bytes costs under a microsecond;
+    hashing the parsed reading cost five."""
+    h = hashlib.blake2b(topic.encode(), digest_size=8)
+    h.update(b"\0")
+    h.update(payload)
+    return int.from_bytes(h.digest(), "big", signed=True)
 
 
 class BatchWriter:
@@ -66,7 +80,7 @@ class BatchWriter:
     def write(self, messages: Sequence[Received]) -> repository.WriteResult:
         """Write one batch in one transaction (a savepoint inside a caller's transaction)."""
         readings = [
-            repository.Staged(m.parsed, m.received_at)
+            repository.Staged(m.parsed, m.received_at, digest(m.topic, m.payload))
             for m in messages
             if isinstance(m.parsed, Reading)
         ]

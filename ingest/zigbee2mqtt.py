@@ -1,42 +1,40 @@
-"""Zigbee2MQTT adapter: device state messages and the availability topic.
+"""Zigbee2MQTT adapter: every topic a bridge publishes under its base, read as its users read it.
 
-Zigbee2MQTT publishes ``{base}/{friendly_name}`` with the device's state as a
-JSON object and ``{base}/{friendly_name}/availability`` with ``{"state":
-"online"}`` (or the legacy plain ``online``/``offline``). Friendly names may
-contain ``/``, so the topic is read from both ends.
+Zigbee2MQTT publishes ``{base}/{friendly_name}`` with the device's state as a JSON object,
+``{base}/{friendly_name}/availability`` (``{"state": "online"}`` or the legacy plain
+``online``), per-attribute topics ``{base}/{friendly_name}/{attribute}`` with a bare value when
+``advanced.output`` is ``attribute`` or ``attribute_and_json``, ``{base}/{friendly_name}/action``
+(a plain-text event for Home Assistant triggers), group states at the same level as devices,
+and its own ``{base}/bridge/...`` topics, some retained and far over 64 KiB.
+
+This is code, not a mapping file: which device a topic names, and what unit its ``voltage`` is
+in, depend on what the bridge said earlier (``bridge/devices``, ``bridge/groups``,
+``bridge/info``), and friendly names may contain ``/``, so a topic cannot be split by a fixed
+pattern. Field by field conversion is in ``ingest.z2m_state``.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict
 
-from forewarn.domain import DeviceStatus, Ignored, Parsed, Reading, StatusEvent
+from forewarn.domain import DeviceStatus, Ignored, Parsed, StatusEvent
 from forewarn.errors import TopicError, ValidationError
-from ingest.payloads import _decode_object, _epoch_ms, _errors
+from ingest.payloads import _errors, decode_object
+from ingest.timestamps import TimeWindow
+from ingest.z2m_bridge import WATCHED, Bridge
+from ingest.z2m_state import SIGNAL_ATTRIBUTES, SOURCE, name_problem, state_reading
 
-# Suffixes Zigbee2MQTT uses for commands and bridge chatter, not device state.
+# What Zigbee2MQTT's own publish extension reads as commands (lib/extension/publish.ts).
 _COMMAND_SUFFIXES = ("/set", "/get")
 _COMMAND_INFIXES = ("/set/", "/get/")
-
-
-class Z2MState(BaseModel):
-    """The fields of a Zigbee2MQTT state message that Forewarn maps; the rest goes to ``extra``."""
-
-    model_config = ConfigDict(extra="allow", frozen=True, allow_inf_nan=False)
-
-    linkquality: float | None = Field(default=None, ge=0, le=255)
-    battery: float | None = Field(default=None, ge=0, le=100)
-    voltage: float | None = Field(default=None, ge=0, le=60000)
-    temperature: float | None = Field(default=None, ge=-273.15, le=1000)
-    last_seen: pydantic.AwareDatetime | None = None
-
-    _ms = field_validator("last_seen", mode="before")(_epoch_ms)
+# Home Assistant device-trigger topics: plain-text copies of the state message's `action`.
+_EVENT_TOPICS = ("action", "click")
 
 
 class Z2MAvailability(BaseModel):
@@ -46,12 +44,16 @@ class Z2MAvailability(BaseModel):
     state: DeviceStatus
 
 
-@dataclass(frozen=True, slots=True)
 class Zigbee2MqttAdapter:
-    """``{base}/{friendly_name}`` and ``{base}/{friendly_name}/availability``."""
+    """``{base}/#``: device states, availability, attributes, actions, groups and the bridge."""
 
-    base: str
-    name: str = "zigbee2mqtt"
+    __slots__ = ("base", "bridge", "window")
+    name = SOURCE
+
+    def __init__(self, base: str, window: TimeWindow, bridge: Bridge | None = None) -> None:
+        self.base = base
+        self.window = window
+        self.bridge = bridge or Bridge()
 
     def subscriptions(self) -> Sequence[str]:
         """Everything under the bridge's base topic."""
@@ -61,62 +63,113 @@ class Zigbee2MqttAdapter:
         """Topics under the base topic."""
         return topic.startswith(self.base + "/")
 
-    def parse(self, topic: str, payload: bytes, *, received_at: datetime) -> Parsed:
-        """Parse a state or availability message; ignore bridge and command topics."""
+    def watches(self) -> Sequence[str]:
+        """The retained bridge topics that say which names are devices, groups and units."""
+        return tuple(f"{self.base}/{rest}" for rest in WATCHED)
+
+    def observe(self, topic: str, payload: bytes) -> None:
+        """Learn devices, groups and the output mode from a watched bridge topic."""
+        if self.accepts(topic):
+            self.bridge.observe(topic[len(self.base) + 1 :], payload)
+
+    def ignores(self, topic: str) -> str | None:
+        """Bridge topics (whatever their size) and command topics."""
         rest = topic[len(self.base) + 1 :]
-        if rest.startswith("bridge/") or rest == "bridge":
-            return Ignored(topic, "Zigbee2MQTT bridge topic")
+        if rest == "bridge" or rest.startswith("bridge/"):
+            if rest in WATCHED:
+                return f"Zigbee2MQTT {rest} (read by the ingester's bridge watcher)"
+            return f"Zigbee2MQTT bridge topic {rest}"
         if rest.endswith(_COMMAND_SUFFIXES) or any(i in rest for i in _COMMAND_INFIXES):
-            return Ignored(topic, "Zigbee2MQTT command topic")
+            return "Zigbee2MQTT command topic"
+        return None
+
+    def parse(self, topic: str, payload: bytes, *, received_at: datetime) -> Parsed:
+        """A reading, a status event, or Ignored with the reason; PayloadError if unreadable."""
+        why = self.ignores(topic)
+        if why:
+            return Ignored(topic, why)
+        rest = topic[len(self.base) + 1 :]
         if not payload.strip():
-            return Ignored(topic, "empty retained message")
+            return Ignored(topic, "empty message: a cleared retained topic or an unset attribute")
+        known = self.bridge.known
         if rest.endswith("/availability"):
-            return self._availability(rest.removesuffix("/availability"), payload, received_at)
-        return self._state(rest, payload, received_at)
+            name = rest.removesuffix("/availability")
+            if name in known.groups:
+                return Ignored(topic, f"availability of Zigbee2MQTT group {name!r}, not a device")
+            return self._availability(self._device_id(name), payload, received_at)
+        if payload.lstrip().startswith(b"{"):  # a state message (attribute values never are)
+            if rest in known.groups:
+                return Ignored(topic, f"state of Zigbee2MQTT group {rest!r}, not a device")
+            body = decode_object(payload)
+            self._device_id(rest)
+            return state_reading(
+                rest,
+                body,
+                received_at=received_at,
+                window=self.window,
+                info=known.devices.get(rest),
+            )
+        return self._attribute(topic, rest, payload, received_at)
 
-    @staticmethod
-    def _device_id(friendly_name: str) -> str:
-        if not friendly_name or len(friendly_name) > 120 or not friendly_name.isprintable():
-            raise TopicError(f"invalid Zigbee2MQTT friendly name {friendly_name!r}")
-        return f"z2m:{friendly_name}"
+    def _device_id(self, name: str) -> str:
+        problem = name_problem(name)
+        if problem:
+            raise TopicError(f"invalid Zigbee2MQTT friendly name {name!r}: {problem}")
+        return f"z2m:{name}"
 
-    def _availability(self, name: str, payload: bytes, received_at: datetime) -> StatusEvent:
-        device_id = self._device_id(name)
+    def _availability(self, device_id: str, payload: bytes, received_at: datetime) -> StatusEvent:
         text = payload.strip()
         if text in (b"online", b"offline"):
             return StatusEvent(device_id, received_at, DeviceStatus(text.decode()), self.name)
         try:
-            body = Z2MAvailability.model_validate(_decode_object(payload))
+            body = Z2MAvailability.model_validate(decode_object(payload))
         except pydantic.ValidationError as exc:
             raise ValidationError(_errors(exc)) from exc
         return StatusEvent(device_id, received_at, body.state, self.name)
 
-    def _state(self, name: str, payload: bytes, received_at: datetime) -> Reading:
-        device_id = self._device_id(name)
-        try:
-            body = Z2MState.model_validate(_decode_object(payload))
-        except pydantic.ValidationError as exc:
-            raise ValidationError(_errors(exc)) from exc
-        ts = (body.last_seen or received_at).astimezone(UTC)
-        extra: dict[str, Any] = dict(body.model_extra or {})
-        return Reading(
-            device_id=device_id,
-            ts=ts,
-            model=_model_of(extra),
-            link_quality=body.linkquality,
-            battery_pct=body.battery,
-            battery_v=body.voltage / 1000 if body.voltage is not None else None,
-            temperature_c=body.temperature,
-            extra=extra,
-            source=self.name,
+    def _attribute(self, topic: str, rest: str, payload: bytes, received_at: datetime) -> Parsed:
+        """``{name}/{attribute}`` with a bare value: an event, a copy, or a signal to fold."""
+        known = self.bridge.known
+        if "/" not in rest or rest in known.devices:
+            raise ValidationError(
+                f"a Zigbee2MQTT state message is a JSON object, not {_kind(payload)}"
+            )
+        name, attribute = rest.rsplit("/", 1)
+        self._device_id(name)
+        if attribute in _EVENT_TOPICS:
+            return Ignored(topic, f"{attribute} event of {name!r}; its state message carries it")
+        if name in known.groups:
+            return Ignored(topic, f"attribute of Zigbee2MQTT group {name!r}, not a device")
+        if known.output != "attribute":
+            mode = known.output or "attribute_and_json"
+            return Ignored(
+                topic,
+                f"attribute {attribute!r} of {name!r} (advanced.output: {mode}); "
+                "its JSON state message carries the same value",
+            )
+        if attribute not in SIGNAL_ATTRIBUTES:
+            return Ignored(topic, f"attribute {attribute!r} of {name!r} is not a health signal")
+        return state_reading(
+            name,
+            {attribute: _bare(payload)},
+            received_at=received_at,
+            window=self.window,
+            info=known.devices.get(name),
         )
 
 
-def _model_of(extra: dict[str, Any]) -> str | None:
-    """Zigbee2MQTT includes ``device.model`` when ``include_device_information`` is on."""
-    device = extra.get("device")
-    if isinstance(device, dict):
-        model = device.get("model") or device.get("modelID")
-        if isinstance(model, str):
-            return model[:64]
-    return None
+def _bare(payload: bytes) -> Any:
+    """An attribute's value: a JSON scalar when it reads as one (99, false), else the text."""
+    text = payload.decode("utf-8", errors="replace").strip()
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    return value if isinstance(value, str | int | float | bool) else text
+
+
+def _kind(payload: bytes) -> str:
+    try:
+        return type(json.loads(payload)).__name__
+    except (ValueError, UnicodeDecodeError):
+        return "plain text"

@@ -449,7 +449,7 @@ def test_health_and_metrics_need_no_key(
     api_client: TestClient, keys: Keys, three: dict[str, int]
 ) -> None:
     health = api_client.get("/healthz").json()
-    assert (health["status"], health["schema_version"]) == ("ok", 8)
+    assert (health["status"], health["schema_version"]) == ("ok", 10)
     console = api_client.get("/console/")
     assert console.status_code == 200 and console.headers["cache-control"] == "no-cache"
     api_client.get("/api/v1/tickets", headers=keys["viewer"])

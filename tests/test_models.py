@@ -35,7 +35,7 @@ def small() -> Dataset:
 def test_database_and_streaming_features_are_the_same(
     settings: Settings, db: psycopg.Connection[tuple[Any, ...]]
 ) -> None:
-    # Within the ingester's accepted clock window (max_clock_skew_days).
+    # Within the ingester's accepted clock window (max_clock_skew_seconds).
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=3)
     run_simulation(
         settings,

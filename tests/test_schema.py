@@ -18,6 +18,7 @@ import pytest
 
 from cli.embedded import free_port
 from forewarn.errors import MigrationError
+from forewarn.schema import migrate as schema_migrate
 from forewarn.schema.migrate import maintain, migrate, status
 from forewarn.schema.versions import MIGRATIONS
 from forewarn.settings import Settings
@@ -161,6 +162,12 @@ def test_timescale_path_hypertable_policies_and_continuous_aggregate(
             )
         }
         assert {"policy_retention", "policy_compression"} <= jobs
+        # Migration 10: the key holds the time column (as hypertables require) and the digest.
+        key = conn.execute(
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint"
+            " WHERE conrelid = 'telemetry'::regclass AND contype = 'p'"
+        ).fetchone()
+        assert key == ("PRIMARY KEY (device_id, ts, digest)",)
         migrate(conn, settings=ts_settings)  # policies re-applied, not duplicated
         assert (
             count(
@@ -281,3 +288,32 @@ def test_timescaledb_installed_but_not_preloaded_falls_back_in_one_line(
         conn.commit()
         with pytest.raises(MigrationError, match="FOREWARN_STORAGE=timescaledb, but timescaledb"):
             migrate(conn, settings=insisted)
+
+
+def test_migration_10_keeps_old_rows_and_keys_readings_by_content(
+    bare_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plain = bare_settings.with_overrides(storage="partitioned")
+    ts = datetime.now(UTC).replace(microsecond=0)
+    with _connect(plain) as conn:
+        # A database as the release before migration 10 left it, holding one reading.
+        monkeypatch.setattr(schema_migrate, "MIGRATIONS", MIGRATIONS[:7])
+        migrate(conn, settings=plain)
+        repository.ensure_partitions(conn, first=ts, last=ts)
+        _insert(conn, "d1", ts, battery_pct=50.0)
+        monkeypatch.undo()
+        assert migrate(conn, settings=plain).applied == (10,)
+        assert conn.execute("SELECT digest, dropped FROM telemetry").fetchall() == [(0, None)]
+        key = conn.execute(
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint"
+            " WHERE conrelid = 'telemetry'::regclass AND contype = 'p'"
+        ).fetchone()
+        assert key == ("PRIMARY KEY (device_id, ts, digest)",)
+        insert = (
+            "INSERT INTO telemetry (device_id, ts, digest, received_at, source, battery_pct)"
+            " VALUES ('d1', %s, %s, now(), 'test', %s) ON CONFLICT DO NOTHING"
+        )
+        # Another reading in the same second is kept; the same one again is not.
+        assert conn.execute(insert, (ts, 7, 49.0)).rowcount == 1
+        assert conn.execute(insert, (ts, 7, 49.0)).rowcount == 0
+        assert count(conn, "SELECT count(*) FROM telemetry WHERE ts = %s", ts) == 2

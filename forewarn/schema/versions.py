@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from forewarn.schema.acting import ACTING
 from forewarn.schema.console import CONSOLE
 from forewarn.schema.registry import REGISTRY
+from forewarn.schema.telemetry_key import TELEMETRY_KEY_PLAIN, TELEMETRY_KEY_TIMESCALE
 from forewarn.schema.withdrawn import WITHDRAWN
 
 
@@ -311,4 +312,11 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "API keys, ticket feedback, guide embeddings", common=CONSOLE),
     Migration(7, "withdrawn incidents, cancelled notifications", common=WITHDRAWN),
     Migration(8, "registry, broker credentials, dead-letter digests", common=REGISTRY),
+    Migration(
+        10,
+        "telemetry keyed by device, time and content digest; dropped values",
+        common="",
+        timescale=TELEMETRY_KEY_TIMESCALE,
+        plain=TELEMETRY_KEY_PLAIN,
+    ),
 )
