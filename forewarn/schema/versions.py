@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from forewarn.schema.acting import ACTING
 from forewarn.schema.console import CONSOLE
+from forewarn.schema.conversations import CONVERSATIONS
 from forewarn.schema.withdrawn import WITHDRAWN
 
 
@@ -309,4 +310,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "guides, snoozes, incidents, tickets, notifications outbox", common=ACTING),
     Migration(6, "API keys, ticket feedback, guide embeddings", common=CONSOLE),
     Migration(7, "withdrawn incidents, cancelled notifications", common=WITHDRAWN),
+    Migration(
+        11,
+        "owner conversations: opened tier, waiting, owner tickets, surveys, replies, onboarding",
+        common=CONVERSATIONS,
+    ),
 )
