@@ -65,9 +65,11 @@ def tell_owner(
         answer = timedelta(hours=settings.survey_answer_hours)
         values["answer_within"] = within(answer, owner.locale)
         values["survey"] = _survey_line(words, survey, owner.locale, zone, values)
-    notice = render(lib, kind, locale=owner.locale, values=values)
     urgent = row["priority"] == "critical"
     held = None if urgent else quiet_until(owner, now)
+    if kind in (NoticeKind.TICKET_OPENED, NoticeKind.HANDED_OVER):
+        values["contact"] = _contact_line(words, values, late=(held or now) >= _due(row, kind))
+    notice = render(lib, kind, locale=owner.locale, values=values)
     queued = 0
     for target in owner.targets:
         made = outbox.enqueue(
@@ -115,9 +117,8 @@ def _values(
     product = repository.device_kind(conn, device_id=row["device_id"])
     fault = str(row["fault"])
     code = row["resolution_code"]
-    due, since = row["first_response_due"], row["opened_at"]
-    if kind is NoticeKind.HANDED_OVER:
-        due, since = row["tier_respond_due"], row["tier_since"]
+    due = _due(row, kind)
+    since = row["tier_since"] if kind is NoticeKind.HANDED_OVER else row["opened_at"]
     return {
         "ticket": str(row["ticket_id"]),
         "owner_name": name,
@@ -128,6 +129,24 @@ def _values(
         "team": words.tiers[str(row["tier"])],
         "what_was_done": words.codes.get(str(code), words.codes["other"]) if code else "",
     }
+
+
+def _due(row: Mapping[str, Any], kind: NoticeKind) -> datetime:
+    """When a person takes the ticket up: the SLA's first response for a new ticket, the new
+    tier's respond due after a hand-over."""
+    due: datetime = row[
+        "tier_respond_due" if kind is NoticeKind.HANDED_OVER else "first_response_due"
+    ]
+    return due
+
+
+def _contact_line(words: Words, values: Mapping[str, str], *, late: bool) -> str:
+    """When to expect a person; "as soon as they can" when the notice could only go out after
+    that (quiet hours held it)."""
+    text = words.contact_soon if late else words.contact_by
+    for name in ("team", "respond_by", "respond_within"):
+        text = text.replace("{" + name + "}", values.get(name, ""))
+    return text
 
 
 def _survey_line(

@@ -27,6 +27,7 @@ from notifier.guides.types import language_of
 from notifier.guides.validate import check_identity, check_placeholders
 from notifier.guides.words import has_cjk
 from notifier.notices.types import (
+    CONTACT_PLACEHOLDERS,
     PLACEHOLDERS,
     SURVEY_PLACEHOLDERS,
     WORD_SECTIONS,
@@ -45,7 +46,13 @@ FAULTS = frozenset({*(f.value for f in FaultKind), ANOMALY, OWNER_MESSAGE})
 CODES = frozenset(c.value for c in ResolutionCode) | {"withdrawn"}
 TIERS = frozenset(t.value for t in Tier)
 _FIELDS = frozenset({"id", "locale", "title"})
-_WORD_KEYS = frozenset({"locale", *WORD_SECTIONS, "survey", "no_survey"})
+_LINES = {
+    "survey": SURVEY_PLACEHOLDERS,
+    "no_survey": SURVEY_PLACEHOLDERS,
+    "contact_by": CONTACT_PLACEHOLDERS,
+    "contact_soon": CONTACT_PLACEHOLDERS,
+}
+_WORD_KEYS = frozenset({"locale", *WORD_SECTIONS, *_LINES})
 _WIDE = re.compile(r"[\u2e80-\U0002ffff]")
 
 
@@ -152,9 +159,7 @@ def _words(path: Path) -> Words:
         sections[section] = {
             k: _word(where, f"{section}.{k}", locale, v) for k, v in entries.items()
         }
-    lines = {
-        k: _word(where, k, locale, raw.get(k), SURVEY_PLACEHOLDERS) for k in ("survey", "no_survey")
-    }
+    lines = {k: _word(where, k, locale, raw.get(k), allowed) for k, allowed in _LINES.items()}
     if "{link}" not in lines["survey"]:
         raise GuideError(f"{where}: 'survey' must hold the {{link}}")
     return Words(
@@ -164,6 +169,8 @@ def _words(path: Path) -> Words:
         sections["tiers"],
         lines["survey"],
         lines["no_survey"],
+        lines["contact_by"],
+        lines["contact_soon"],
         where,
     )
 

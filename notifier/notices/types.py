@@ -24,8 +24,8 @@ class NoticeKind(enum.StrEnum):
 # Every notice may name the ticket, the owner, the device and what Forewarn saw.
 COMMON = frozenset({"ticket", "owner_name", "device_name", "what_we_saw"})
 PLACEHOLDERS: Mapping[NoticeKind, frozenset[str]] = {
-    NoticeKind.TICKET_OPENED: COMMON | {"respond_by", "respond_within", "team"},
-    NoticeKind.HANDED_OVER: COMMON | {"team", "respond_by", "respond_within"},
+    NoticeKind.TICKET_OPENED: COMMON | {"contact", "team"},
+    NoticeKind.HANDED_OVER: COMMON | {"contact", "team"},
     NoticeKind.WAITING: COMMON | {"request", "agent"},
     NoticeKind.RESOLVED: COMMON | {"what_was_done", "note", "survey", "reopen_days"},
     NoticeKind.REOPENED: COMMON | {"team"},
@@ -33,6 +33,9 @@ PLACEHOLDERS: Mapping[NoticeKind, frozenset[str]] = {
 }
 # The survey lines of the words file fill {survey}; they may name the link and its expiry.
 SURVEY_PLACEHOLDERS = frozenset({"link", "expires", "answer_within", "reopen_days"})
+# The contact lines fill {contact}: when a person takes the ticket up, or, when the notice
+# could only go out after that time (quiet hours), that they will as soon as they can.
+CONTACT_PLACEHOLDERS = frozenset({"team", "respond_by", "respond_within"})
 WORD_SECTIONS = ("faults", "codes", "tiers")
 
 
@@ -58,6 +61,8 @@ class Words:
     tiers: Mapping[str, str]
     survey: str  # with a link: {link}, {expires}
     no_survey: str  # without one: the call-back will ask
+    contact_by: str  # {team} contacts you by {respond_by} (within {respond_within})
+    contact_soon: str  # the notice went out after that time: as soon as they can
     source_path: str
 
 
