@@ -84,14 +84,22 @@ def owners_ticket(conn: Conn, *, owner_id: str, ticket_id: int) -> int | None:
 
 
 def latest_conversation(conn: Conn, *, owner_id: str, since: datetime) -> Conversation | None:
-    """What Forewarn last wrote to the owner about, since `since`: the newest notification to
-    them that names a ticket or an incident."""
+    """The conversation the owner most likely answers: what happened last, since `since`,
+    between a notification to them naming a ticket or an incident (what they read) and any
+    activity on one of their tickets (an agent's call is not in the outbox)."""
     row = conn.execute(
-        """SELECT ticket_id, incident_id, device_id FROM notifications
-           WHERE owner_id = %s AND audience = 'owner' AND created_at >= %s
-             AND (ticket_id IS NOT NULL OR incident_id IS NOT NULL)
-           ORDER BY created_at DESC, notification_id DESC LIMIT 1""",
-        (owner_id, since),
+        """SELECT ticket_id, incident_id, device_id FROM (
+               SELECT ticket_id, incident_id, device_id, created_at AS at, notification_id AS n
+               FROM notifications
+               WHERE owner_id = %(owner)s AND audience = 'owner' AND created_at >= %(since)s
+                 AND (ticket_id IS NOT NULL OR incident_id IS NOT NULL)
+               UNION ALL
+               SELECT t.ticket_id, t.incident_id, t.device_id, max(e.at), 0
+               FROM tickets t JOIN ticket_events e USING (ticket_id)
+               WHERE t.customer_id = %(owner)s AND e.at >= %(since)s
+               GROUP BY t.ticket_id) c
+           ORDER BY at DESC, n DESC LIMIT 1""",
+        {"owner": owner_id, "since": since},
     ).fetchone()
     return None if row is None else Conversation(row[0], row[1], row[2])
 
