@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from api.kpis import flows, repository
-from api.kpis.types import Bucket, KpiReport, Mean, Period, Ratio
+from api.kpis.types import Average, Bucket, KpiReport, Mean, Period, Ratio
 from forewarn.settings import Settings
 from tests.conftest import count
 
@@ -52,8 +52,10 @@ def ticket(
     feedback_at: datetime | None = None,
     code: str | None = None,
     kind: str = "device",
+    tier: str = "L1",
 ) -> int:
-    """A ticket with PRODUCT.md's dues for its priority, and the events its times imply."""
+    """A ticket with PRODUCT.md's dues for its priority, and the events its times imply
+    (`responded`: the first contact with the customer; `tier`: the tier it opened at)."""
     respond, solve = SLA[priority]
     state = "resolved" if resolved else "acknowledged" if responded else "new"
     code = code or ("fixed_remotely" if resolved else None)
@@ -63,12 +65,13 @@ def ticket(
                tier_respond_due, tier_solve_due, first_response_at, resolved_at,
                resolution_code, escalations, reopened, feedback, feedback_at, feedback_by)
            VALUES (%s, 'lock-1', 'battery_failure', 'battery empty soon', 'prediction',
-               '1 device', %s, 'L1', 'support-l1', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
+               '1 device', %s, %s, 'support-l1', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
                %s, %s, %s, %s)
            RETURNING ticket_id""",
         (
             kind,
             priority,
+            tier,
             state,
             opened,
             opened + respond,
@@ -90,7 +93,7 @@ def ticket(
     tid = int(row[0])
     event(db, tid, at=opened, kind="opened")
     if responded is not None:
-        event(db, tid, at=responded, kind="acknowledge")
+        event(db, tid, at=responded, kind="contact")
     for _ in range(escalations):
         event(db, tid, at=opened + respond, kind="escalated")
     if resolved is not None:
@@ -163,6 +166,76 @@ def notification(
                    %s, %s, %s)""",
         (f"k{next(_keys)}", audience, incident_id, guide_id, created, created, status),
     )
+
+
+def survey(
+    db: DB,
+    created: datetime,
+    *,
+    answered: datetime | None = None,
+    rating: int | None = None,
+    fixed: bool | None = None,
+    cancelled: datetime | None = None,
+    via: str = "survey",
+) -> None:
+    """A survey of a resolution at `created` (of a ticket resolved before the period, so the
+    ticket KPIs stay empty), answered or not; unanswered a day later it is a call-back."""
+    tid = ticket(db, SINCE - 2 * D, resolved=SINCE - D)
+    db.execute(
+        """INSERT INTO surveys (ticket_id, owner_id, locale, linked, created_at, answer_by,
+               expires_at, answered_at, answered_via, fixed, rating, cancelled_at)
+           VALUES (%s, 'o1', 'en-US', true, %s, %s, %s, %s, %s, %s, %s, %s)""",
+        (
+            tid,
+            created,
+            created + D,
+            created + 7 * D,
+            answered,
+            via if answered else None,
+            fixed,
+            rating,
+            cancelled,
+        ),
+    )
+
+
+def novice(
+    db: DB,
+    owner: str,
+    kind: str,
+    *,
+    first_seen: datetime,
+    owned_days: float,
+    onboarding: str | None = None,
+    account: str = "consumer",
+) -> None:
+    """An owner's device of `kind`, activated `owned_days` before it first reported, and the
+    onboarding guide queued for the owner and kind in status `onboarding` (None: none)."""
+    db.execute(
+        "INSERT INTO owners (owner_id, name, account_type) VALUES (%s, %s, %s) "
+        "ON CONFLICT DO NOTHING",
+        (owner, owner, account),
+    )
+    db.execute(
+        "INSERT INTO devices (device_id, kind, owner_id, activated_at, first_seen) "
+        "VALUES (%s, %s, %s, %s, %s)",
+        (f"{owner}-{kind}-{next(_keys)}", kind, owner, first_seen - owned_days * D, first_seen),
+    )
+    if onboarding is not None:
+        db.execute(
+            """INSERT INTO notifications (key, channel, audience, target, title, body, owner_id,
+                   guide_id, created_at, not_before, status)
+               VALUES (%s, 'apprise', 'owner', 'json://127.0.0.1/owner', 'Welcome', 'Hello', %s,
+                       %s, %s, %s, %s)""",
+            (
+                f"onboarding:{owner}:{kind}:{next(_keys)}",
+                owner,
+                f"getting_started_{kind}",
+                first_seen,
+                first_seen,
+                onboarding,
+            ),
+        )
 
 
 # The cases. Each setup writes rows; each expectation lists the figures that are not empty,
@@ -299,6 +372,46 @@ def withdrawn(db: DB) -> None:
     notification(db, T0 + 1 * H, status="cancelled", incident_id=i)
 
 
+def first_line(db: DB) -> None:
+    """FCR counts only tickets opened at L1: resolved at L1 (a device and an owner's own
+    ticket), escalated from L1; left out: one opened at L2 and a fleet ticket at L3. Time to
+    resolve covers all five."""
+    before = SINCE - 1 * H
+    ticket(db, before, resolved=SINCE + 1 * H)  # 2 h
+    ticket(db, before, resolved=SINCE + 2 * H, kind="owner")  # 3 h
+    ticket(db, before, escalations=1, resolved=SINCE + 3 * H)  # 4 h
+    ticket(db, before, tier="L2", resolved=SINCE + 1 * H)  # 2 h
+    ticket(db, before, tier="L3", kind="fleet", resolved=SINCE + 1 * H)  # 2 h
+
+
+def surveys(db: DB) -> None:
+    """Answered 5 (fixed), 4 on the call-back (fixed), 2 (not fixed); one unanswered past its
+    day; one unanswered within it; one answered only after now; one cancelled by a reopen;
+    one of a resolution before the period."""
+    survey(db, T0 + 1 * H, answered=T0 + 2 * H, rating=5, fixed=True)
+    survey(db, T0 + 1 * H, answered=T0 + 20 * H, rating=4, fixed=True, via="call")
+    survey(db, T0 + 2 * H, answered=T0 + 3 * H, rating=2, fixed=False)
+    survey(db, T0 + 1 * H)
+    survey(db, T0 + 10 * H)
+    survey(db, T0 + 4 * H, answered=UNTIL + 3 * H, rating=1, fixed=False)
+    survey(db, T0 + 3 * H, cancelled=T0 + 5 * H)
+    survey(db, SINCE - H, answered=SINCE + H, rating=1, fixed=False)
+
+
+def onboarding(db: DB) -> None:
+    """Novice owner and kind pairs first reporting in the period: onboarded (two locks, one
+    pair), queued, never sent, cancelled; left out: a regular owner, an enterprise, one
+    first seen before the period."""
+    novice(db, "o1", "lock", first_seen=T0 + 1 * H, owned_days=5, onboarding="sent")
+    novice(db, "o1", "lock", first_seen=T0 + 2 * H, owned_days=3)
+    novice(db, "o2", "watch", first_seen=T0 + 3 * H, owned_days=10, onboarding="pending")
+    novice(db, "o3", "camera", first_seen=T0 + 4 * H, owned_days=2)
+    novice(db, "o7", "air_conditioner", first_seen=T0 + 5 * H, owned_days=1, onboarding="cancelled")
+    novice(db, "o4", "lock", first_seen=T0 + 1 * H, owned_days=100, onboarding="sent")
+    novice(db, "o5", "watch", first_seen=T0 + 1 * H, owned_days=2, account="enterprise")
+    novice(db, "o6", "lock", first_seen=SINCE - H, owned_days=2)
+
+
 Expected = dict[str, tuple[float | None, float, int, int, bool | None]]
 
 
@@ -394,15 +507,45 @@ CASES = [
         },
         id="guide-delivery",
     ),
+    pytest.param(
+        first_line,
+        UNTIL,
+        {
+            "first_contact_resolution": (2 / 3, 2, 3, 0, False),
+            "time_to_resolve": (9360.0, 46800.0, 5, 0, None),
+        },
+        id="fcr-opened-at-l1-only",
+    ),
+    pytest.param(
+        surveys,
+        UNTIL + 2 * H,
+        {
+            "satisfaction": (11 / 3, 11, 3, 3, False),  # (5 + 4 + 2) / 3 < 4.5
+            "survey_response": (0.75, 3, 4, 2, False),  # < 90%
+            "confirmed_fix": (2 / 3, 2, 3, 0, None),
+        },
+        id="satisfaction-and-response",
+    ),
+    pytest.param(
+        onboarding,
+        UNTIL,
+        {
+            "onboarding": (1 / 3, 1, 3, 1, False),  # o1's lock of o1, o2 (queued), o3, o7
+            "guide_delivery": (1.0, 2, 2, 1, None),  # onboarding guides are guides too
+        },
+        id="novices-onboarded",
+    ),
 ]
 
 
 def figures(report: KpiReport) -> Expected:
     """Every KPI of a report, flattened to the shape of the expectations."""
 
-    def row(k: Ratio | Mean) -> tuple[float | None, float, int, int, bool | None]:
+    def row(k: Ratio | Mean | Average) -> tuple[float | None, float, int, int, bool | None]:
         if isinstance(k, Mean):
             return (k.value, k.total_seconds, k.count, k.pending, k.meets_target)
+        if isinstance(k, Average):
+            return (k.value, k.total, k.count, k.pending, k.meets_target)
         return (k.value, k.numerator, k.denominator, k.pending, k.meets_target)
 
     out = {
@@ -415,6 +558,10 @@ def figures(report: KpiReport) -> Expected:
             "self_service",
             "false_alarms",
             "guide_delivery",
+            "satisfaction",
+            "survey_response",
+            "confirmed_fix",
+            "onboarding",
         )
     }
     for s in report.sla:
