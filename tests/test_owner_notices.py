@@ -191,3 +191,39 @@ def test_a_broken_template_is_refused_naming_the_file(
     change(folder)
     with pytest.raises(GuideError, match=message):
         read_library(folder)
+
+
+def test_the_guides_promise_what_forewarn_does() -> None:
+    """The after-sales guide states the rule set's SLA and windows and the survey settings as
+    shipped (change them, change the guide: this test says so); the closing step of every
+    troubleshooting guide sends the owner to a reply that reaches a ticket."""
+    from forewarn.settings import Settings
+    from notifier.guides.markdown import read_directory
+    from notifier.tickets.types import Priority
+
+    guides = {(g.guide_id, g.language): g for g in read_directory(default_directory())}
+    process = guides["support_ticket_process", "en"]
+    text = " ".join(process.steps)
+    minutes = {p: RULES.sla[p].first_response.total_seconds() / 60 for p in Priority}
+    assert minutes == {Priority.CRITICAL: 30, Priority.MAJOR: 60, Priority.MINOR: 120}
+    assert "within 30 minutes for a critical problem" in text
+    assert "within 1 hour for a major one, within 2 hours for a minor one" in text
+    assert RULES.timing.enterprise_first_response == timedelta(minutes=10)
+    assert "within 10 minutes" in text
+    assert RULES.timing.recurrence_window == timedelta(days=30) and "within 30 days" in text
+    defaults = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert (defaults.survey_valid_days, defaults.survey_answer_hours) == (7.0, 24.0)
+    assert "works for 7 days" in text and "no answer within a day, we call you" in text
+    assert "working day" not in text
+    zh = " ".join(guides["support_ticket_process", "zh"].steps)
+    for figure in ("30 分钟内", "1 小时内", "2 小时内", "10 分钟内", "7 天内", "30 天内"):
+        assert figure in zh
+    for (guide_id, lang), guide in guides.items():
+        if guide.category != "troubleshooting":
+            continue
+        last = guide.steps[-1]
+        assert "open Support in the app" not in last and "客服支持" not in last, guide_id
+        if lang == "en":
+            assert "reply to this message: it goes onto your support ticket" in last, guide_id
+        else:
+            assert "回复本消息：您的回复会记入您的客服工单" in last, guide_id
