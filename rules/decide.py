@@ -133,7 +133,9 @@ def on_signal(
         guide=guide,
         ticket=ticket,
         fleet=fleet,
-        ticket_due_at=now + rule.wait if wait else None,
+        # The guide gets its wait once it reaches the owner: a guide held by quiet hours has
+        # not been read yet, so the ticket's wait starts when it goes out.
+        ticket_due_at=(guide.send_at if guide is not None else now) + rule.wait if wait else None,
     )
 
 

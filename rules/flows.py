@@ -7,7 +7,6 @@ two scorers racing on one device open one incident and one ticket.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,7 +18,7 @@ from notifier.guides.select import render
 from notifier.guides.types import GuideFacts
 from notifier.tickets import flows as tickets
 from notifier.tickets.types import TicketOrder
-from notifier.types import OutboundMessage
+from notifier.types import OutboundMessage, target_key
 from rules import decide, facts, predictions
 from rules import repository as repo
 from rules.decide import Decision, FleetOrder, GuideOrder, Verdict
@@ -291,7 +290,7 @@ def _send_guide(
     text = render(guide, facts)
     queued = 0
     for target in owner.targets:
-        tag = _short(target)
+        tag = target_key(target)
         queued += _enqueue(
             conn,
             OutboundMessage(
@@ -319,8 +318,3 @@ def _send_guide(
 
 def _enqueue(conn: Conn, message: OutboundMessage) -> int:
     return 0 if outbox.enqueue(conn, message=message) is None else 1
-
-
-def _short(target: str) -> str:
-    """A stable short name for a target URL, for keys (the URL itself may hold a token)."""
-    return hashlib.sha256(target.encode()).hexdigest()[:12]

@@ -4,7 +4,6 @@ guide, whichever comes first (the service improvement plan: 新手用户入门�
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime, timedelta
 
 from forewarn.domain import Device, Segment
@@ -13,7 +12,7 @@ from notifier.guides.flows import onboarding_for
 from notifier.guides.select import render
 from notifier.guides.types import GuideFacts
 from notifier.quiet import quiet_until
-from notifier.types import OutboundMessage
+from notifier.types import OutboundMessage, target_key
 from rules import facts
 from rules import repository as repo
 from rules.decide import segment_of
@@ -66,7 +65,7 @@ def welcome(conn: Conn, device: Device, *, now: datetime, send_at: datetime) -> 
             conn,
             message=OutboundMessage(
                 # Keyed by owner and product kind: a novice is welcomed once, not per device.
-                key=f"onboarding:{owner.owner_id}:{device.kind}:{_short(target)}",
+                key=f"onboarding:{owner.owner_id}:{device.kind}:{target_key(target)}",
                 channel="apprise",
                 audience="owner",
                 target=target,
@@ -82,8 +81,3 @@ def welcome(conn: Conn, device: Device, *, now: datetime, send_at: datetime) -> 
         )
         queued += made is not None
     return queued
-
-
-def _short(target: str) -> str:
-    """A stable short name for a target URL, for keys (the URL itself may hold a token)."""
-    return hashlib.sha256(target.encode()).hexdigest()[:12]

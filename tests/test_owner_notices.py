@@ -226,4 +226,4 @@ def test_the_guides_promise_what_forewarn_does() -> None:
         if lang == "en":
             assert "reply to this message: it goes onto your support ticket" in last, guide_id
         else:
-            assert "回复本消息：您的回复会记入您的客服工单" in last, guide_id
+            assert "回复本消息：您的回复会记入您的客服工单" in last, guide_id  # noqa: RUF001

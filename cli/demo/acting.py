@@ -117,6 +117,7 @@ def print_summary(
         f"{counts['guides_sent']} "
         f"(of {counts['guides_queued']} queued; the rest wait for quiet hours to end)",
     )
+    # As the self-service KPI counts them: no ticket of their own, nor their fleet's.
     table.add_row("recovered after a guide, no ticket", str(counts["recovered_after_guide"]))
     table.add_row("novices onboarded", str(counts["onboarded"]))
     table.add_row("ticket notices to owners", str(counts["owner_notices"]))

@@ -40,8 +40,11 @@ def summary_counts(conn: Conn, *, after: Marks = Marks()) -> dict[str, int]:
     row = conn.execute(
         """SELECT
              (SELECT count(*) FROM incidents WHERE incident_id > %(i)s),
-             (SELECT count(*) FROM incidents WHERE incident_id > %(i)s
-                AND outcome = 'recovered_after_guide'),
+             (SELECT count(*) FROM incidents i WHERE incident_id > %(i)s
+                AND outcome = 'recovered_after_guide'
+                AND NOT EXISTS (SELECT 1 FROM fleet_incidents f
+                                WHERE f.fleet_incident_id = i.fleet_incident_id
+                                  AND f.ticket_id IS NOT NULL)),
              (SELECT count(*) FROM notifications WHERE notification_id > %(n)s
                 AND audience = 'owner' AND guide_id IS NOT NULL AND incident_id IS NOT NULL
                 AND status = 'sent'),

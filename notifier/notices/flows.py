@@ -7,7 +7,6 @@ notification target is told nothing; the timeline says so, so staff know to call
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,7 +22,7 @@ from notifier.notices.templates import library, notices_directory
 from notifier.notices.types import NoticeKind, Words
 from notifier.quiet import quiet_until, zone_of
 from notifier.tickets import repository as tickets
-from notifier.types import OutboundMessage
+from notifier.types import OutboundMessage, target_key
 
 Conn = repository.Conn
 
@@ -75,7 +74,7 @@ def tell_owner(
         made = outbox.enqueue(
             conn,
             message=OutboundMessage(
-                key=f"notice:{ticket_id}:{key}:{_short(target)}",
+                key=f"notice:{ticket_id}:{key}:{target_key(target)}",
                 channel="apprise",
                 audience="owner",
                 target=target,
@@ -166,8 +165,3 @@ def _survey_line(
     for name, value in fill.items():
         text = text.replace("{" + name + "}", value)
     return text
-
-
-def _short(target: str) -> str:
-    """A stable short name for a target URL, for keys (the URL itself may hold a token)."""
-    return hashlib.sha256(target.encode()).hexdigest()[:12]
