@@ -23,7 +23,12 @@ class Settings(BaseSettings):
     """All of Forewarn's configuration, validated at start-up."""
 
     model_config = SettingsConfigDict(
-        env_prefix="FOREWARN_", env_file=".env", extra="ignore", frozen=True
+        env_prefix="FOREWARN_",
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
+        # Errors name the setting and the problem, never its value: some hold secrets.
+        hide_input_in_errors=True,
     )
 
     database_url: str | None = Field(
