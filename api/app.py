@@ -24,6 +24,7 @@ from psycopg_pool import ConnectionPool
 from api import __doc__ as api_doc
 from api.devices.views import router as devices
 from api.guides.views import router as guides
+from api.inbound.views import router as inbound
 from api.incidents.views import router as incidents
 from api.keys.views import router as keys
 from api.kpis.views import router as kpis
@@ -33,16 +34,19 @@ from api.ops.views import router as ops
 from api.registry.views import router as registry
 from api.responses import INVALID
 from api.rules.views import router as rules
+from api.surveys.views import router as surveys
 from api.tickets.views import router as tickets
 from forewarn.clock import Clock, SystemClock
 from forewarn.errors import (
     AuthError,
     ConfigError,
     ConflictError,
+    ExpiredError,
     ForbiddenError,
     ForewarnError,
     NotFoundError,
     RecordError,
+    SignatureError,
     StorageError,
     TicketError,
 )
@@ -58,6 +62,7 @@ _STATUS: tuple[tuple[type[ForewarnError], int], ...] = (
     (ForbiddenError, 403),
     (AuthError, 401),
     (NotFoundError, 404),
+    (ExpiredError, 410),
     (TicketError, 409),
     (ConflictError, 409),
     (ConfigError, 422),
@@ -105,7 +110,7 @@ def create_app(
     app.state.rules = load_rules(settings.rules_path)
     app.state.metrics = ApiMetrics(extra=registries)
     routers = (ops, devices, registry, tickets, incidents, guides, rules, notifications, kpis, keys)
-    for router in routers:
+    for router in (*routers, inbound, surveys):
         # Every route may answer 422 in words (our checks, values the database refuses) or
         # with FastAPI's field list; the document says both.
         app.include_router(router, responses=INVALID)
@@ -136,7 +141,11 @@ def _errors(app: FastAPI) -> None:
     @app.exception_handler(ForewarnError)
     async def known(request: Request, exc: ForewarnError) -> JSONResponse:
         status = next((code for cls, code in _STATUS if isinstance(exc, cls)), 400)
-        headers = {"WWW-Authenticate": "APIKey"} if status == 401 else None
+        headers = None
+        if status == 401:
+            # A bad signature is not a missing API key: do not invite one.
+            scheme = "Signature" if isinstance(exc, SignatureError) else "APIKey"
+            headers = {"WWW-Authenticate": scheme}
         return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
 
     @app.exception_handler(psycopg.DataError)

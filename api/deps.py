@@ -18,6 +18,8 @@ from api.keys.flows import authenticate, authorize
 from api.keys.types import Permission, Principal
 from forewarn.clock import Clock
 from forewarn.settings import Settings
+from notifier.tickets.actions import Outreach
+from rules.feedback import outreach
 from rules.types import RuleSet
 
 Conn = psycopg.Connection[tuple[Any, ...]]
@@ -54,10 +56,17 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
+def get_outreach(request: Request) -> Outreach:
+    """What telling owners needs: survey links point at the configured public URL, else at
+    the address this request came to."""
+    return outreach(request.app.state.settings, request.app.state.rules, str(request.base_url))
+
+
 ConnDep = Annotated[Conn, Depends(get_conn)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RulesDep = Annotated[RuleSet, Depends(get_rules)]
+OutreachDep = Annotated[Outreach, Depends(get_outreach)]
 
 
 def _caller(request: Request, secret: str | None = Security(API_KEY_HEADER)) -> Principal:

@@ -15,13 +15,14 @@ class ErrorBody(BaseModel):
     detail: str = Field(description="What went wrong, in words")
 
 
-def _error(description: str) -> dict[str, Any]:
+def error(description: str) -> dict[str, Any]:
+    """An error response of the document, with its description."""
     return {"model": ErrorBody, "description": description}
 
 
 AUTH: Responses = {
-    401: _error("Missing, unknown or revoked API key"),
-    403: _error("The key's role may not do this"),
+    401: error("Missing, unknown or revoked API key"),
+    403: error("The key's role may not do this"),
 }
 
 
@@ -32,8 +33,8 @@ class InvalidBody(BaseModel):
     detail: str | list[dict[str, Any]] = Field(description="Why, in words or per field")
 
 
-NOT_FOUND: Responses = {404: _error("No such thing")}
-CONFLICT: Responses = {409: _error("Its current state does not allow this")}
+NOT_FOUND: Responses = {404: error("No such thing")}
+CONFLICT: Responses = {409: error("Its current state does not allow this")}
 INVALID: Responses = {
     422: {"model": InvalidBody, "description": "The request is not valid; the detail says why"}
 }

@@ -233,13 +233,19 @@ def tickets_list(
 @tickets_app.command("act")
 def tickets_act(
     ticket_id: Annotated[int, typer.Argument()],
-    action: Annotated[str, typer.Argument(help="acknowledge, start, resolve, close or reopen.")],
+    action: Annotated[
+        str, typer.Argument(help="acknowledge, start, wait, resolve, close or reopen.")
+    ],
     actor: Annotated[str, typer.Option(help="Who does it.")] = "cli",
     code: Annotated[str | None, typer.Option(help="Resolution code (resolve).")] = None,
+    note: Annotated[
+        str | None, typer.Option(help="A note; for wait, the question sent to the owner.")
+    ] = None,
 ) -> None:
-    """Move a ticket along its states."""
+    """Move a ticket along its states (the owner is told, as from the console)."""
     from notifier.tickets.types import TicketAction
-    from rules.feedback import act
+    from rules.feedback import act, outreach
+    from rules.loader import load_rules
 
     try:
         kind = TicketAction(action)
@@ -249,16 +255,20 @@ def tickets_act(
             f"use one of {', '.join(a.value for a in TicketAction)}"
         )
         raise typer.Exit(2) from None
+    settings = _settings()
+    reach = outreach(settings, load_rules(settings.rules_path))
 
     def work(conn: Conn) -> str:
         with conn.transaction():
             return act(
                 conn,
+                reach,
                 ticket_id=ticket_id,
                 action=kind,
                 actor=actor,
                 now=datetime.now(UTC),
                 resolution_code=code,
+                note=note,
             ).value
 
-    typer.echo(f"ticket {ticket_id}: {_on_database(_settings(), work)}")
+    typer.echo(f"ticket {ticket_id}: {_on_database(settings, work)}")

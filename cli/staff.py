@@ -17,6 +17,7 @@ ROLES = "viewer, agent, integration or admin"
 def register(app: typer.Typer) -> None:
     """Add these commands to the main ``forewarn`` command."""
     app.command("api")(serve)
+    app.command("secret")(secret)
     app.add_typer(keys_app, name="keys")
 
 
@@ -37,6 +38,14 @@ def serve(
         "(keys: forewarn keys create --name NAME --role ROLE)"
     )
     uvicorn.Server(cfg).run()
+
+
+def secret() -> None:
+    """Print a new signing secret (whsec_...) for FOREWARN_SURVEY_SECRET or a relay's entry in
+    FOREWARN_INBOUND_SECRETS; give the relay the same one."""
+    from forewarn.signing import new_secret
+
+    print(new_secret())
 
 
 @keys_app.command("create")

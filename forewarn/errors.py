@@ -15,8 +15,10 @@
     ├── NotFoundError        a thing asked for by id that does not exist
     ├── ConflictError        creating a thing that already exists
     ├── RecordError          an owner or device record that cannot be registered
+    ├── ExpiredError         a signed link whose time is up (a survey after its days)
     └── AuthError            a missing, unknown or revoked API key
-        └── ForbiddenError   a known key whose role may not do this
+        ├── ForbiddenError   a known key whose role may not do this
+        └── SignatureError   a signed request or link that is forged, stale or malformed
 
 Callers catch the narrowest class they can act on; everything is raised with
 ``raise ... from exc`` so the original cause stays attached.
@@ -100,3 +102,12 @@ class AuthError(ForewarnError):
 
 class ForbiddenError(AuthError):
     """A known API key whose role does not allow the action."""
+
+
+class SignatureError(AuthError):
+    """A signed request or link (an owner's reply, a survey token) that is forged, outside the
+    timestamp tolerance, or malformed."""
+
+
+class ExpiredError(ForewarnError):
+    """A correctly signed link whose time is up."""

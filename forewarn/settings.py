@@ -7,6 +7,7 @@ Nothing else in Forewarn reads ``os.environ``.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -15,13 +16,19 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from forewarn.errors import ConfigError
+from forewarn.signing import check_secret
 
 
 class Settings(BaseSettings):
     """All of Forewarn's configuration, validated at start-up."""
 
     model_config = SettingsConfigDict(
-        env_prefix="FOREWARN_", env_file=".env", extra="ignore", frozen=True
+        env_prefix="FOREWARN_",
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
+        # Errors name the setting and the problem, never its value: some hold secrets.
+        hide_input_in_errors=True,
     )
 
     database_url: str | None = Field(
@@ -246,6 +253,81 @@ class Settings(BaseSettings):
         description="Database connections the API keeps; one per request being served.",
     )
 
+    # Talking with owners: their replies, surveys and call-backs (docs/owners.md)
+    public_url: str | None = Field(
+        default=None,
+        description=(
+            "Base URL owners reach the API at, for survey links (https://support.example.com); "
+            "unset: the address a request came to, else http://API_HOST:API_PORT."
+        ),
+    )
+    inbound_secrets: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description=(
+            'Relays that may post owners\' replies, as JSON {"wecom": "whsec_...", ...}: the '
+            "channel name in POST /api/v1/inbound/{channel} and its Standard Webhooks signing "
+            "secret (forewarn secret). A channel not listed is refused."
+        ),
+    )
+    inbound_tolerance_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        le=3600,
+        description="How far a reply's webhook-timestamp may be from now before it is refused.",
+    )
+    survey_secret: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Signs survey links (whsec_..., forewarn secret); unset: resolved tickets get no "
+            "link, and the call-back after survey_answer_hours asks the owner instead."
+        ),
+    )
+    survey_valid_days: float = Field(
+        default=7.0, gt=0, le=90, description="How long a survey link works."
+    )
+    survey_answer_hours: float = Field(
+        default=24.0,
+        gt=0,
+        description=(
+            "A survey not answered this long after the resolution becomes a call-back task in "
+            "the agents' queue (the standard: satisfaction by survey or call-back in 24 h)."
+        ),
+    )
+
+    @field_validator("inbound_secrets", mode="before")
+    @classmethod
+    def _parse_secrets(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                return json.loads(value) if value.strip() else {}
+            except ValueError as exc:
+                raise ValueError(
+                    'expected JSON such as {"wecom": "whsec_..."}: ' + str(exc)
+                ) from exc
+        return value
+
+    @field_validator("inbound_secrets")
+    @classmethod
+    def _check_channels(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        for channel, secret in value.items():
+            if not channel or len(channel) > 32 or not channel.replace("-", "").isalnum():
+                raise ValueError(
+                    f"channel {channel!r}: letters, digits and -, at most 32 characters"
+                )
+            try:
+                check_secret(secret.get_secret_value())
+            except ValueError as exc:
+                raise ValueError(f"channel {channel!r}: {exc}") from exc
+        return value
+
+    @field_validator("survey_secret")
+    @classmethod
+    def _check_survey_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        check_secret(value.get_secret_value())
+        return value
+
     @field_validator("mqtt_url")
     @classmethod
     def _check_mqtt_url(cls, value: str | None) -> str | None:
@@ -257,7 +339,12 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "database_url", "zigbee2mqtt_base", "notify_config", "ticket_webhook_url", "mapping_files"
+        "database_url",
+        "zigbee2mqtt_base",
+        "notify_config",
+        "ticket_webhook_url",
+        "mapping_files",
+        "public_url",
     )
     @classmethod
     def _empty_is_none(cls, value: str | None) -> str | None:
@@ -309,9 +396,7 @@ class Settings(BaseSettings):
     def as_environment(self) -> dict[str, str]:
         """These settings as ``FOREWARN_*`` variables, to hand to a child process."""
         return {
-            f"FOREWARN_{name.upper()}": (
-                value.get_secret_value() if isinstance(value, SecretStr) else str(value)
-            )
+            f"FOREWARN_{name.upper()}": _environment_value(value)
             for name, value in self.model_dump().items()
             if value is not None
         }
@@ -319,3 +404,13 @@ class Settings(BaseSettings):
     def with_overrides(self, **changes: object) -> Settings:
         """A validated copy with some values changed (used once embedded services are up)."""
         return type(self).model_validate(self.model_dump() | changes)
+
+
+def _environment_value(value: object) -> str:
+    """A setting as its environment variable holds it: secrets revealed (a child process
+    needs them), mappings as JSON."""
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, dict):
+        return json.dumps({k: _environment_value(v) for k, v in value.items()})
+    return str(value)

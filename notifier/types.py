@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -84,3 +85,8 @@ class DispatchStats:
     failed: int  # rows given up on
     interrupted: int  # rows this dispatcher found abandoned mid-send and marked
     database_errors: int
+
+
+def target_key(target: str) -> str:
+    """A stable short name for a target URL, for outbox keys (the URL itself may hold a token)."""
+    return hashlib.sha256(target.encode()).hexdigest()[:12]

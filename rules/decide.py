@@ -13,9 +13,9 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from forewarn.domain import Device, Owner, Prediction, Segment
+from notifier.quiet import quiet_until
 from notifier.tickets.sla import dues
 from notifier.tickets.types import Priority, TicketOrder, Tier
 from rules.types import Action, History, OpenIncident, RuleSet, Timing
@@ -82,24 +82,6 @@ def segment_of(device: Device, now: datetime, timing: Timing) -> Segment:
     return Segment.REGULAR
 
 
-def quiet_until(owner: Owner, now: datetime) -> datetime | None:
-    """When the owner's quiet hours end, if `now` falls inside them (None otherwise)."""
-    if owner.quiet_start is None or owner.quiet_end is None or owner.quiet_start == owner.quiet_end:
-        return None
-    try:
-        zone = ZoneInfo(owner.time_zone)
-    except (ZoneInfoNotFoundError, ValueError):
-        zone = ZoneInfo("UTC")
-    local = now.astimezone(zone)
-    start, end, clock = owner.quiet_start, owner.quiet_end, local.time()
-    inside = (start <= clock < end) if start < end else (clock >= start or clock < end)
-    if not inside:
-        return None
-    end_day = local.date() if clock < end else local.date() + timedelta(days=1)
-    # combine's tzinfo replaces any the stored time carries.
-    return datetime.combine(end_day, end, tzinfo=zone).astimezone(now.tzinfo)
-
-
 def on_signal(
     signal: Prediction, device: Device, history: History, rules: RuleSet, now: datetime
 ) -> Decision:
@@ -151,7 +133,9 @@ def on_signal(
         guide=guide,
         ticket=ticket,
         fleet=fleet,
-        ticket_due_at=now + rule.wait if wait else None,
+        # The guide gets its wait once it reaches the owner: a guide held by quiet hours has
+        # not been read yet, so the ticket's wait starts when it goes out.
+        ticket_due_at=(guide.send_at if guide is not None else now) + rule.wait if wait else None,
     )
 
 
@@ -200,6 +184,26 @@ def on_timer(
     return Decision(
         Verdict.TICKET,
         why,
+        rule=incident.rule,
+        segment=incident.segment,
+        state="ticketed",
+        ticket=ticket,
+    )
+
+
+def on_reply(
+    incident: OpenIncident, device: Device, history: History, rules: RuleSet, now: datetime
+) -> Decision:
+    """The owner answered the incident's guide (it did not help, or they have a question)
+    before its wait was over: open the ticket the wait would have opened, now."""
+    rule = next((r for r in rules.rules if r.name == incident.rule), None)
+    priority = rule.priority if rule else Priority.MINOR
+    tier = rule.tier if rule else Tier.L1
+    sent = incident.guide_sent_at is not None
+    ticket = _ticket(rules, priority, tier, device, incident.segment, history, now, guide_sent=sent)
+    return Decision(
+        Verdict.TICKET,
+        "the owner replied",
         rule=incident.rule,
         segment=incident.segment,
         state="ticketed",

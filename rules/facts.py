@@ -67,8 +67,11 @@ def history(conn: Conn, *, device: Device, fault: str, now: datetime, rules: Rul
         prev_ticket = None if t is None else t[0]
     told = None
     if device.owner is not None:
+        # The cooldown is between fault guides: a welcome or a notice about a ticket (which
+        # the owner must get whatever came before) does not hold the next guide back.
         r = conn.execute(
-            "SELECT max(created_at) FROM notifications WHERE owner_id = %s AND audience = 'owner'",
+            "SELECT max(created_at) FROM notifications WHERE owner_id = %s AND audience = 'owner'"
+            " AND incident_id IS NOT NULL",
             (device.owner.owner_id,),
         ).fetchone()
         told = None if r is None else r[0]

@@ -10,18 +10,33 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from forewarn.settings import Settings
 from models import repository as labels
-from notifier.tickets import flows as tickets
+from notifier.surveys.flows import link_base
+from notifier.tickets import actions as tickets
 from notifier.tickets import repository as ticket_repo
 from notifier.tickets.staff import locked_row
 from notifier.tickets.types import TicketAction, TicketState, Verdict
 from rules import repository as repo
+from rules.types import RuleSet
 
-Conn = tickets.Conn
+Conn = ticket_repo.Conn
+
+
+def outreach(
+    settings: Settings, rules: RuleSet, request_base: str | None = None
+) -> tickets.Outreach:
+    """What telling owners needs: the settings, where survey links point (the configured
+    public URL, else the address of the request), and the rule set's recurrence window, in
+    which an owner's reply reopens a resolved ticket."""
+    return tickets.Outreach(
+        settings, link_base(settings, request_base), rules.timing.recurrence_window
+    )
 
 
 def act(
     conn: Conn,
+    reach: tickets.Outreach,
     *,
     ticket_id: int,
     action: TicketAction,
@@ -32,7 +47,8 @@ def act(
 ) -> TicketState:
     """A staff action on a ticket's state. Resolved means the problem is dealt with: the
     incidents behind the ticket close too, so a new prediction for the device opens a new
-    incident (a recurrence) instead of joining a stale one."""
+    incident (a recurrence) instead of joining a stale one; the owner is told what was done
+    and asked to confirm it."""
 
     def close() -> Mapping[str, Any]:
         closed = repo.close_ticket_incidents(conn, ticket_id=ticket_id, at=now)
@@ -40,6 +56,7 @@ def act(
 
     return tickets.act(
         conn,
+        reach,
         ticket_id=ticket_id,
         action=action,
         actor=actor,
@@ -52,6 +69,7 @@ def act(
 
 def feedback(
     conn: Conn,
+    reach: tickets.Outreach,
     *,
     ticket_id: int,
     verdict: Verdict,
@@ -83,6 +101,7 @@ def feedback(
     if verdict is Verdict.FALSE_ALARM and TicketState(str(row["state"])).open:
         act(
             conn,
+            reach,
             ticket_id=ticket_id,
             action=TicketAction.RESOLVE,
             actor=actor,

@@ -7,22 +7,23 @@ two scorers racing on one device open one incident and one ticket.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
 from forewarn.domain import Device, Prediction, Segment
 from forewarn.settings import Settings
 from notifier import repository as outbox
-from notifier.guides.flows import guide_for, onboarding_for
+from notifier.guides.flows import guide_for
 from notifier.guides.select import render
 from notifier.guides.types import GuideFacts
 from notifier.tickets import flows as tickets
-from notifier.types import OutboundMessage
+from notifier.tickets.types import TicketOrder
+from notifier.types import OutboundMessage, target_key
 from rules import decide, facts, predictions
 from rules import repository as repo
 from rules.decide import Decision, FleetOrder, GuideOrder, Verdict
-from rules.types import RuleSet
+from rules.onboarding import welcome
+from rules.types import OpenIncident, RuleSet
 
 Conn = repo.Conn
 
@@ -147,21 +148,37 @@ def apply_timer(
             return Outcome(decision, incident_id, incident.ticket_id)
         if decision.verdict is not Verdict.TICKET or decision.ticket is None:
             return Outcome(decision, incident_id)
-        signal = predictions.incident_signal(conn, incident_id=incident_id)
-        about = tickets.DeviceTicket(
-            incident_id,
-            signal,
-            device,
-            incident.rule,
-            incident.segment.value,
-            tuple(repo.guides_sent(conn, incident_id=incident_id)),
+        ticket_id = open_incident_ticket(
+            conn, settings, incident=incident, device=device, order=decision.ticket, now=now
         )
-        ticket_id = tickets.open_device_ticket(
-            conn, settings, order=decision.ticket, about=about, now=now
-        )
-        repo.update_incident(conn, incident_id=incident_id, state="ticketed", ticket_id=ticket_id)
-        outbox.notify_outbox(conn)
         return Outcome(decision, incident_id, ticket_id)
+
+
+def open_incident_ticket(
+    conn: Conn,
+    settings: Settings,
+    *,
+    incident: OpenIncident,
+    device: Device,
+    order: TicketOrder,
+    now: datetime,
+) -> int:
+    """Open the ticket of an open incident (its guide's wait is over, or its owner replied),
+    carrying the guides sent; returns the ticket's id."""
+    incident_id = incident.incident_id
+    signal = predictions.incident_signal(conn, incident_id=incident_id)
+    about = tickets.DeviceTicket(
+        incident_id,
+        signal,
+        device,
+        incident.rule,
+        incident.segment.value,
+        tuple(repo.guides_sent(conn, incident_id=incident_id)),
+    )
+    ticket_id = tickets.open_device_ticket(conn, settings, order=order, about=about, now=now)
+    repo.update_incident(conn, incident_id=incident_id, state="ticketed", ticket_id=ticket_id)
+    outbox.notify_outbox(conn)
+    return ticket_id
 
 
 def _lock_cohort(conn: Conn, device: Device, fault: str) -> None:
@@ -273,7 +290,7 @@ def _send_guide(
     text = render(guide, facts)
     queued = 0
     for target in owner.targets:
-        tag = _short(target)
+        tag = target_key(target)
         queued += _enqueue(
             conn,
             OutboundMessage(
@@ -292,35 +309,12 @@ def _send_guide(
                 locale=guide.locale,
             ),
         )
-        if order.onboarding:
-            welcome = onboarding_for(conn, kind=device.kind, locale=owner.locale)
-            if welcome is not None:
-                w = render(welcome, facts)
-                # Keyed by owner and product kind: a novice is welcomed once, not per fault.
-                _enqueue(
-                    conn,
-                    OutboundMessage(
-                        key=f"onboarding:{owner.owner_id}:{device.kind}:{tag}",
-                        channel="apprise",
-                        audience="owner",
-                        target=target,
-                        title=w.title,
-                        body=w.body,
-                        created_at=now,
-                        not_before=order.send_at,
-                        owner_id=owner.owner_id,
-                        device_id=device.device_id,
-                        guide_id=welcome.guide_id,
-                        locale=welcome.locale,
-                    ),
-                )
+    if order.onboarding:
+        # The novice's first fault guide comes with the onboarding guide, if their device's
+        # first report has not brought it already (once per owner and product kind).
+        welcome(conn, device, now=now, send_at=order.send_at)
     return queued
 
 
 def _enqueue(conn: Conn, message: OutboundMessage) -> int:
     return 0 if outbox.enqueue(conn, message=message) is None else 1
-
-
-def _short(target: str) -> str:
-    """A stable short name for a target URL, for keys (the URL itself may hold a token)."""
-    return hashlib.sha256(target.encode()).hexdigest()[:12]

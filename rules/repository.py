@@ -350,3 +350,32 @@ def close_ticket_incidents(conn: Conn, *, ticket_id: int, at: datetime) -> int:
         args,
     )
     return closed
+
+
+def not_onboarded(conn: Conn, *, activated_since: datetime, limit: int = 200) -> list[str]:
+    """Devices activated since `activated_since` that have reported, whose consumer owner has
+    a notification target and no onboarding yet for the device's kind; first reported first."""
+    rows = conn.execute(
+        """SELECT d.device_id FROM devices d JOIN owners o USING (owner_id)
+           WHERE d.first_seen IS NOT NULL AND d.kind IS NOT NULL
+             AND d.activated_at >= %s
+             AND o.account_type = 'consumer' AND o.notify_targets <> '{}'
+             AND NOT EXISTS (SELECT 1 FROM onboarded b
+                             WHERE b.owner_id = d.owner_id AND b.kind = d.kind)
+           ORDER BY d.first_seen, d.device_id LIMIT %s""",
+        (activated_since, limit),
+    ).fetchall()
+    return [str(r[0]) for r in rows]
+
+
+def mark_onboarded(
+    conn: Conn, *, owner_id: str, kind: str, device_id: str, guide_id: str, at: datetime
+) -> bool:
+    """Record that the owner got (or is getting) the onboarding for `kind`; False if they
+    already had."""
+    row = conn.execute(
+        """INSERT INTO onboarded (owner_id, kind, device_id, guide_id, at)
+           VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING owner_id""",
+        (owner_id, kind, device_id, guide_id, at),
+    ).fetchone()
+    return row is not None

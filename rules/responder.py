@@ -3,7 +3,8 @@
 Each pass it (1) reads predictions written since its cursor (with an overlap, as the scorer
 does with telemetry) and decides on the newest one per device and fault; (2) checks open
 incidents whose device looks recovered or whose guide's wait has passed; (3) runs the open
-tickets' SLA clocks. The scorer's ``NOTIFY forewarn_predictions`` wakes it at once; otherwise
+tickets' SLA clocks and turns unanswered surveys into call-back tasks; (4) sends novices
+whose device has reported their product's onboarding guide. The scorer's ``NOTIFY forewarn_predictions`` wakes it at once; otherwise
 it passes every ``respond_tick_seconds``. The cursor is stored, so a restart loses nothing;
 several responders may run at once (decisions are serialised per device and fault).
 """
@@ -28,6 +29,7 @@ from rules import predictions
 from rules import repository as repo
 from rules.decide import Verdict
 from rules.flows import Outcome, apply_signal, apply_timer
+from rules.onboarding import welcome_new_devices
 from rules.types import RuleSet
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,8 @@ class ResponderStats:
     recovered: int = 0
     escalated: int = 0
     warned: int = 0
+    callbacks: int = 0
+    onboarded: int = 0
     errors: int = 0
 
 
@@ -96,7 +100,7 @@ class Responder(Worker):
                 pass
 
     def run_once(self, conn: repo.Conn, cursor: datetime) -> datetime:
-        """One pass: new predictions, then incident timers, then ticket clocks."""
+        """One pass: new predictions, incident timers, ticket and survey clocks, onboarding."""
         cursor = self._signals(conn, cursor)
         now = self._clock.now()
         due = repo.due_incidents(conn, now=now, clear_after=self._rules.timing.clear_after)
@@ -124,6 +128,8 @@ class Responder(Worker):
             report = tickets.run_clocks(conn, self._settings, self._rules, now=now)
         self.count("escalated", report.escalated)
         self.count("warned", report.warned)
+        self.count("callbacks", report.callbacks)
+        self.count("onboarded", welcome_new_devices(conn, self._rules, now=now))
         return cursor
 
     def _signals(self, conn: repo.Conn, cursor: datetime) -> datetime:

@@ -136,7 +136,7 @@ class History:
     """What happened before, as far as a decision needs it."""
 
     open: OpenIncident | None = None
-    last_owner_notice_at: datetime | None = None  # last notification queued for this owner
+    last_owner_notice_at: datetime | None = None  # last fault guide queued for this owner
     previous_incident_id: int | None = None  # closed within the recurrence window
     previous_ticket_id: int | None = None
     recurrences: int = 0  # incidents of this device and fault within the recurrence window

@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo
 
 from simulators.catalog import FaultKind, Kind, model_named
 from simulators.fleet import Device, FaultEpisode, Fleet
+from simulators.owners import GuideHabits, GuideRead, fix_after_guide
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
@@ -143,14 +144,41 @@ class _DeviceSim:
         self.battery_at_onset: float | None = None
         self.next_crash_ms = self.onset_ms if fault is FaultKind.REBOOT_LOOP else None
         self.last_temp = device.ambient_c
+        self.fixed_ms: int | None = None  # the owner fixed the fault then (simulators.owners)
+        self.fix_applied = False
 
     def fault_progress(self, ms: int, kind: FaultKind) -> float:
-        """0 at onset of `kind`, rising to 1 at failure; -1 before onset or for another fault."""
+        """0 at onset of `kind`, rising to 1 at failure; -1 before onset, after the owner fixed
+        it, or for another fault."""
         if self.fault is not kind or self.onset_ms is None or self.failure_ms is None:
             return -1.0
-        if ms < self.onset_ms:
+        if ms < self.onset_ms or (self.fixed_ms is not None and ms >= self.fixed_ms):
             return -1.0
         return min((ms - self.onset_ms) / max(self.failure_ms - self.onset_ms, 1), 1.0)
+
+    def fix(self, ms: int) -> bool:
+        """The owner fixes the fault at `ms`; False if there is none, it was fixed already, or
+        the device failed for good first (offline: a fix would need it back)."""
+        done = self.fault is None or self.fixed_ms is not None or self.phase is _Phase.DONE
+        if done or (self.terminal and self.failure_ms is not None and ms >= self.failure_ms):
+            return False
+        self.fixed_ms, self.terminal = ms, False
+        return True
+
+    def _apply_fix(self, ms: int) -> None:
+        """What the fix changed, once, at the first reading after it."""
+        if self.fixed_ms is None or self.fix_applied or ms < self.fixed_ms:
+            return
+        self.fix_applied = True
+        if self.fault is FaultKind.BATTERY_FAILURE:
+            self.battery, self.battery_at_onset = 100.0, None  # new batteries, or a full charge
+        elif self.fault is FaultKind.STUCK_SENSOR:
+            self.stuck_value = None
+        elif self.fault is FaultKind.REBOOT_LOOP:
+            # Rolled back (or reset): one clean restart, then no more crashes.
+            self.firmware = self.device.previous_firmware or self.firmware
+            self.boot_ms, self.next_crash_ms = self.fixed_ms + 60_000, None
+            self.reconnects, self.announce = 0, True
 
     def fire(self, ms: int) -> Outgoing | None:
         """Emit whatever is due at `ms` (maybe nothing) and schedule the next event."""
@@ -216,9 +244,11 @@ class _DeviceSim:
         local = from_ms(ms).astimezone(self.tz)
         hour = local.hour + local.minute / 60.0 + local.second / 3600.0
         day, act = self._day_for(local), _activity(hour - dev.phase_h)
-        if self.firmware != dev.firmware and self.onset_ms is not None and ms >= self.onset_ms:
+        self._apply_fix(ms)
+        onset, unfixed = self.onset_ms, self.fixed_ms is None
+        if self.firmware != dev.firmware and onset is not None and ms >= onset and unfixed:
             # The over-the-air update lands at onset: a clean reboot into the new build.
-            self.firmware, self.boot_ms = dev.firmware, self.onset_ms + rng.randint(40, 90) * 1000
+            self.firmware, self.boot_ms = dev.firmware, onset + rng.randint(40, 90) * 1000
             self.reconnects, self.announce = 0, True
             self.next_crash_ms = self.boot_ms + self._crash_gap(0.0)
         self._crash_until(ms)
@@ -362,6 +392,7 @@ class FleetEngine:
         self._heap = [(sim.next_ms, i) for i, sim in enumerate(self._sims)]
         heapq.heapify(self._heap)
         self._clock_ms = start_ms
+        self._by_id = {sim.device.device_id: sim for sim in self._sims}
 
     @property
     def now(self) -> datetime:
@@ -387,6 +418,21 @@ class FleetEngine:
                 heapq.heappush(heap, (sim.next_ms, i))
         self._clock_ms = max(self._clock_ms, limit)
         return out
+
+    def owner_read_guide(self, read: GuideRead, habits: GuideHabits) -> datetime | None:
+        """A fault guide reached the device's owner: when they fix the fault (as `habits` say
+        owners do), or None. Devices of other fleets are not this engine's."""
+        sim = self._by_id.get(read.device_id)
+        if sim is None or sim.fault is None or sim.fault.value != read.fault:
+            return None
+        at = fix_after_guide(
+            habits,
+            seed=sim.seed,
+            device_id=read.device_id,
+            fault=read.fault,
+            delivered_at=read.delivered_at,
+        )
+        return at if at is not None and sim.fix(to_ms(at)) else None
 
     def records(self) -> dict[str, DeviceRecord]:
         """Per-device record of what has been emitted so far."""

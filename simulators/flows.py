@@ -7,7 +7,7 @@ import json
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from datetime import time as time_of_day
@@ -20,6 +20,7 @@ from forewarn.errors import ConfigError, StorageError
 from forewarn.settings import Settings
 from simulators.engine import DeviceRecord, FleetEngine, MessageKind, Outgoing
 from simulators.fleet import FaultEpisode, FaultKind, Fleet, generate_fleet
+from simulators.owners import GuideHabits, GuideRead
 from simulators.publisher import MessageSink, MqttPublisher
 from simulators.repository import register_fleet
 
@@ -55,6 +56,8 @@ class SimSummary:
     sim_end: datetime
     faults_by_kind: Mapping[FaultKind, int]
     episodes: tuple[FaultEpisode, ...]
+    # Faults owners fixed after reading their guide: (device, fault, when).
+    owner_fixes: tuple[tuple[str, str, datetime], ...] = ()
 
 
 def run_id_for(*, seed: int, start: datetime) -> str:
@@ -102,16 +105,19 @@ def run_simulation(
     sink: MessageSink | None = None,
     number_from: int = 1,
     not_after: Callable[[], datetime] | None = None,
+    guides_read: Callable[[], Iterable[GuideRead]] | None = None,
+    habits: GuideHabits | None = None,
 ) -> SimSummary:
     """Simulate `devices` devices and publish them; speedup <= 0 runs as fast as possible.
 
     `speedup` is simulated seconds per wall second. `duration` caps the wall time (None: until
     `stop` is set, or in fast mode until `sim_span` is generated). `sink` replaces the MQTT
     publisher (``ingest.direct.DirectWriter`` writes straight to the database; tests pass a
-    fake). `number_from` is the first device and owner number. `not_after` caps simulated
-    time (real-time mode): given the wall clock, a fast replay of the past catches up with
-    the present and then runs live, never publishing readings stamped in the future, which a
-    real ingester refuses.
+    fake). `number_from` is the first device and owner number. `guides_read`, called every
+    step, says which owners just got a fault guide; some of them fix the fault (`habits`).
+    `not_after` caps simulated time (real-time mode): given the wall clock, a fast replay of
+    the past catches up with the present and then runs live, never publishing readings
+    stamped in the future, which a real ingester refuses.
     """
     fast = speedup <= 0
     if not fast and duration is None and stop is None:
@@ -135,6 +141,13 @@ def run_simulation(
     out = sink if sink is not None else MqttPublisher(settings)
     counts: Counter[MessageKind] = Counter()
     wall0 = time.monotonic()
+    fixes: list[tuple[str, str, datetime]] = []
+
+    def owners_act() -> None:
+        for read in guides_read() if guides_read is not None else ():
+            fixed_at = engine.owner_read_guide(read, habits or GuideHabits())
+            if fixed_at is not None:
+                fixes.append((read.device_id, read.fault, fixed_at))
 
     def send(messages: list[Outgoing]) -> None:
         for m in messages:
@@ -161,10 +174,12 @@ def run_simulation(
     try:
         if fast:
             while engine.now < end and not stopped():
+                owners_act()
                 send(engine.step_until(min(engine.now + _FAST_SLICE, end)))
                 report()
         else:
             while not stopped():
+                owners_act()
                 target = fleet.start + timedelta(seconds=(time.monotonic() - wall0) * speedup)
                 if not_after is not None:
                     target = min(target, not_after())
@@ -202,6 +217,7 @@ def run_simulation(
         sim_end=engine.now,
         faults_by_kind=dict(Counter(e.fault for e in fleet.episodes)),
         episodes=fleet.episodes,
+        owner_fixes=tuple(fixes),
     )
 
 

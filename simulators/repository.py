@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -120,3 +121,22 @@ def default_owner_targets(*, conn: psycopg.Connection[Any], prefix: str) -> int:
         (prefix,),
     )
     return cur.rowcount
+
+
+def record_owner_fixes(
+    *, conn: psycopg.Connection[Any], fixes: Iterable[tuple[str, str, datetime]]
+) -> int:
+    """Note in the truth that owners fixed these faults after a guide: ``detail.owner_fixed_at``
+    on the simulator's label of that device and fault (its latest episode before the fix);
+    returns how many labels were noted."""
+    noted = 0
+    for device_id, fault, fixed_at in fixes:
+        noted += conn.execute(
+            """UPDATE fault_labels SET detail = detail || jsonb_build_object(
+                       'owner_fixed_at', %s::timestamptz)
+               WHERE id = (SELECT id FROM fault_labels
+                           WHERE device_id = %s AND fault = %s AND source = 'simulator'
+                             AND onset_at <= %s ORDER BY onset_at DESC LIMIT 1)""",
+            (fixed_at, device_id, fault, fixed_at),
+        ).rowcount
+    return noted

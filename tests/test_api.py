@@ -116,7 +116,11 @@ def test_agent_works_a_ticket_through_its_life(
         assert r.status_code == 200, r.text
         return dict(r.json())
 
-    assert post("acknowledge", {})["first_response_at"] == "2026-11-23T12:00:00Z"
+    # Taking a ticket up is not a response to the customer; calling them is.
+    assert post("acknowledge", {})["first_response_at"] is None
+    api_clock.advance(timedelta(minutes=5))
+    called = post("contact", {"how": "call", "text": "battery check by phone"})
+    assert called["first_response_at"] == "2026-11-23T12:05:00Z"
     assert post("assign", {"assignee": "mei"})["assignee"] == "mei"
     post("comment", {"text": "called the owner"})
     api_clock.advance(timedelta(minutes=30))
@@ -133,20 +137,26 @@ def test_agent_works_a_ticket_through_its_life(
     assert post("close", {})["state"] == "closed"
     assert post("reopen", {"note": "battery drains again"})["reopened"] == 1
     kinds = [e["kind"] for e in post("start", {})["timeline"]]
+    # The owner has no notification target: each notice says so on the timeline.
     assert kinds == [
         "opened",
         "acknowledge",
+        "contact",
         "assigned",
         "comment",
         "escalated",
+        "owner_notified",
         "resolve",
+        "owner_notified",
         "close",
         "reopen",
+        "owner_notified",
         "start",
     ]
     actors = {
         e["actor"]
         for e in api_client.get(f"/api/v1/tickets/{tid}", headers=agent).json()["timeline"][1:]
+        if e["kind"] != "owner_notified"
     }
     assert actors == {"test agent"}
 
@@ -449,7 +459,7 @@ def test_health_and_metrics_need_no_key(
     api_client: TestClient, keys: Keys, three: dict[str, int]
 ) -> None:
     health = api_client.get("/healthz").json()
-    assert (health["status"], health["schema_version"]) == ("ok", 10)
+    assert (health["status"], health["schema_version"]) == ("ok", 11)
     console = api_client.get("/console/")
     assert console.status_code == 200 and console.headers["cache-control"] == "no-cache"
     api_client.get("/api/v1/tickets", headers=keys["viewer"])

@@ -85,9 +85,15 @@ def test_demo_runs_for_a_duration_and_its_summary_matches_the_database(
     assert re.search(r"acting\s+on\s+predictions", out)
     assert int(_row(out, "incidents opened")) == count(db, "SELECT count(*) FROM incidents")
     sent = re.findall(r"\d+", _row(out, "guides sent to owners"))
-    guides = "SELECT count(*) FROM notifications WHERE audience = 'owner' AND guide_id IS NOT NULL"
+    owners = "SELECT count(*) FROM notifications WHERE audience = 'owner'"
+    guides = owners + " AND guide_id IS NOT NULL AND incident_id IS NOT NULL"  # fault guides
     assert int(sent[0]) == count(db, guides + " AND status = 'sent'")
     assert int(sent[1]) == count(db, guides)
+    welcomed = owners + " AND key LIKE 'onboarding:%%'"
+    assert int(_row(out, "novices onboarded")) == count(db, welcomed) > 0
+    assert int(_row(out, "ticket notices to owners")) == count(
+        db, owners + " AND key LIKE 'notice:%%'"
+    )
     device_tickets = int(re.findall(r"\d+", _row(out, "device tickets opened"))[0])
     assert device_tickets == count(db, "SELECT count(*) FROM tickets WHERE kind = 'device'")
     fleet = int(re.findall(r"\d+", _row(out, "fleet incidents"))[0])
@@ -141,11 +147,11 @@ def test_db_commands_report_what_they_did(bare_settings: Settings) -> None:
     assert before.returncode == 0 and "none yet" in before.stdout
     migrated = forewarn(bare_settings, "db", "migrate")
     assert migrated.returncode == 0, migrated.stderr
-    assert "applied: 1, 2, 3, 4, 5, 6, 7, 8, 10" in migrated.stdout
+    assert "applied: 1, 2, 3, 4, 5, 6, 7, 8, 10, 11" in migrated.stdout
     again = forewarn(bare_settings, "db", "migrate")
     assert "already up to date" in again.stdout
     status = forewarn(bare_settings, "db", "status")
-    assert re.search(r"schema version\s+10 of 10", status.stdout)
+    assert re.search(r"schema version\s+11 of 11", status.stdout)
     assert re.search(r"storage\s+(partitioned|timescaledb)", status.stdout)
     maintained = forewarn(bare_settings, "db", "maintain")
     assert maintained.returncode == 0, maintained.stderr

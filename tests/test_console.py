@@ -288,13 +288,29 @@ def test_console(
     expect(page.get_by_test_id("action-acknowledge")).to_be_disabled()
     expect(page.get_by_test_id("timeline")).to_contain_text("Called the owner")
     expect(note).to_have_value("")
+    # Acknowledging is not the first response; a call to the owner is.
+    url = f"{console}/api/v1/tickets/{ids['critical']}"
+    assert page.request.get(url, headers=keys["agent"]).json()["first_response_at"] is None
+    page.get_by_test_id("contact-how").select_option("call")
+    page.get_by_test_id("contact-text").fill("Told the owner we reset the radio")
+    page.get_by_test_id("action-contact").click()
+    expect(page.get_by_test_id("action-status")).to_contain_text("Record contact: done")
+    contact = page.locator('[data-testid="timeline-event"][data-kind="contact"]')
+    expect(contact).to_contain_text("Log a call")
+    assert page.request.get(url, headers=keys["agent"]).json()["first_response_at"] is not None
     page.get_by_test_id("resolve-code").select_option("fixed_remotely")
     page.get_by_test_id("action-note").fill("Reset the lock's radio remotely")
     page.get_by_test_id("action-resolve").click()
     expect(page.get_by_test_id("action-status")).to_contain_text("Resolve: done")
     expect(state).to_have_text("Resolved")
     expect(page.get_by_test_id("resolution-code")).to_contain_text("Fixed remotely")
-    expect(page.get_by_test_id("timeline-event").last).to_contain_text("Reset the lock's radio")
+    resolved = page.locator('[data-testid="timeline-event"][data-kind="resolve"]')
+    expect(resolved).to_contain_text("Reset the lock's radio")
+    # The owner (who has no notification target) could not be told: the timeline says so,
+    # and the survey waits for the call-back.
+    told = page.locator('[data-testid="timeline-event"][data-kind="owner_notified"]').last
+    expect(told).to_contain_text("call them")
+    expect(page.get_by_test_id("ticket-survey")).to_contain_text("Survey link sent")
     # An action the API refuses (forced past its disabled button) shows the API's reason.
     start = page.get_by_test_id("action-start")
     expect(start).to_be_disabled()

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from api.kpis import flows, repository
-from api.kpis.types import Bucket, KpiReport, Mean, Period, Ratio
+from api.kpis.types import Average, Bucket, KpiReport, Mean, Period, Ratio
 from forewarn.settings import Settings
 from tests.conftest import count
 
@@ -52,8 +52,10 @@ def ticket(
     feedback_at: datetime | None = None,
     code: str | None = None,
     kind: str = "device",
+    tier: str = "L1",
 ) -> int:
-    """A ticket with PRODUCT.md's dues for its priority, and the events its times imply."""
+    """A ticket with PRODUCT.md's dues for its priority, and the events its times imply
+    (`responded`: the first contact with the customer; `tier`: the tier it opened at)."""
     respond, solve = SLA[priority]
     state = "resolved" if resolved else "acknowledged" if responded else "new"
     code = code or ("fixed_remotely" if resolved else None)
@@ -63,12 +65,13 @@ def ticket(
                tier_respond_due, tier_solve_due, first_response_at, resolved_at,
                resolution_code, escalations, reopened, feedback, feedback_at, feedback_by)
            VALUES (%s, 'lock-1', 'battery_failure', 'battery empty soon', 'prediction',
-               '1 device', %s, 'L1', 'support-l1', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
+               '1 device', %s, %s, 'support-l1', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
                %s, %s, %s, %s)
            RETURNING ticket_id""",
         (
             kind,
             priority,
+            tier,
             state,
             opened,
             opened + respond,
@@ -90,7 +93,7 @@ def ticket(
     tid = int(row[0])
     event(db, tid, at=opened, kind="opened")
     if responded is not None:
-        event(db, tid, at=responded, kind="acknowledge")
+        event(db, tid, at=responded, kind="contact")
     for _ in range(escalations):
         event(db, tid, at=opened + respond, kind="escalated")
     if resolved is not None:
@@ -299,6 +302,18 @@ def withdrawn(db: DB) -> None:
     notification(db, T0 + 1 * H, status="cancelled", incident_id=i)
 
 
+def first_line(db: DB) -> None:
+    """FCR counts only tickets opened at L1: resolved at L1 (a device and an owner's own
+    ticket), escalated from L1; left out: one opened at L2 and a fleet ticket at L3. Time to
+    resolve covers all five."""
+    before = SINCE - 1 * H
+    ticket(db, before, resolved=SINCE + 1 * H)  # 2 h
+    ticket(db, before, resolved=SINCE + 2 * H, kind="owner")  # 3 h
+    ticket(db, before, escalations=1, resolved=SINCE + 3 * H)  # 4 h
+    ticket(db, before, tier="L2", resolved=SINCE + 1 * H)  # 2 h
+    ticket(db, before, tier="L3", kind="fleet", resolved=SINCE + 1 * H)  # 2 h
+
+
 Expected = dict[str, tuple[float | None, float, int, int, bool | None]]
 
 
@@ -394,15 +409,26 @@ CASES = [
         },
         id="guide-delivery",
     ),
+    pytest.param(
+        first_line,
+        UNTIL,
+        {
+            "first_contact_resolution": (2 / 3, 2, 3, 0, False),
+            "time_to_resolve": (9360.0, 46800.0, 5, 0, None),
+        },
+        id="fcr-opened-at-l1-only",
+    ),
 ]
 
 
 def figures(report: KpiReport) -> Expected:
     """Every KPI of a report, flattened to the shape of the expectations."""
 
-    def row(k: Ratio | Mean) -> tuple[float | None, float, int, int, bool | None]:
+    def row(k: Ratio | Mean | Average) -> tuple[float | None, float, int, int, bool | None]:
         if isinstance(k, Mean):
             return (k.value, k.total_seconds, k.count, k.pending, k.meets_target)
+        if isinstance(k, Average):
+            return (k.value, k.total, k.count, k.pending, k.meets_target)
         return (k.value, k.numerator, k.denominator, k.pending, k.meets_target)
 
     out = {
@@ -415,6 +441,10 @@ def figures(report: KpiReport) -> Expected:
             "self_service",
             "false_alarms",
             "guide_delivery",
+            "satisfaction",
+            "survey_response",
+            "confirmed_fix",
+            "onboarding",
         )
     }
     for s in report.sla:

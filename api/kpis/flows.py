@@ -9,9 +9,14 @@ from api.kpis import repository
 from api.kpis.types import (
     FCR_TARGET,
     FIRST_RESPONSE_TARGET,
+    NOVICE_DAYS,
+    ONBOARDING_TARGET,
     RECURRENCE_TARGET,
     RECURRENCE_WINDOW,
+    SATISFACTION_TARGET,
     SELF_SERVICE_TARGET,
+    SURVEY_RESPONSE_TARGET,
+    Average,
     Bucket,
     BucketCounts,
     GuideCounts,
@@ -19,6 +24,7 @@ from api.kpis.types import (
     KpiReport,
     KpiSeries,
     Mean,
+    OnboardingCounts,
     OpenedTickets,
     Period,
     Ratio,
@@ -26,6 +32,7 @@ from api.kpis.types import (
     SeriesPoint,
     SlaCompliance,
     SlaCounts,
+    SurveyCounts,
 )
 from notifier.tickets.types import Priority
 
@@ -67,6 +74,10 @@ def kpi_report(conn: Conn, *, period: Period, now: datetime) -> KpiReport:
                 conn, period=period, now=now, recurrence_window=RECURRENCE_WINDOW
             ),
             guides=repository.guide_counts(conn, period=period),
+            surveys=repository.survey_counts(conn, period=period, now=now),
+            onboarding=repository.onboarding_counts(
+                conn, period=period, now=now, novice_days=NOVICE_DAYS
+            ),
         )
 
 
@@ -79,6 +90,8 @@ def build_report(
     sla: list[SlaCounts],
     incidents: IncidentCounts,
     guides: GuideCounts,
+    surveys: SurveyCounts,
+    onboarding: OnboardingCounts,
 ) -> KpiReport:
     """The KPIs the counts make, each with its target where the customer set one."""
     by_priority = {c.priority: c for c in sla}
@@ -93,7 +106,7 @@ def build_report(
             target=FIRST_RESPONSE_TARGET,
         ),
         first_contact_resolution=Ratio(
-            resolved.first_contact, resolved.resolved, target=FCR_TARGET
+            resolved.first_contact, resolved.first_line, target=FCR_TARGET
         ),
         time_to_resolve=Mean(resolved.resolve_seconds, resolved.resolved),
         # Every priority appears, measured or not, so a chart's legend does not shift.
@@ -109,6 +122,25 @@ def build_report(
             opened.false_alarms, opened.feedback, pending=opened.opened - opened.feedback
         ),
         guide_delivery=Ratio(guides.sent, guides.final, pending=guides.pending),
+        satisfaction=Average(
+            surveys.rating_total,
+            surveys.rated,
+            pending=surveys.sent - surveys.answered,
+            target=SATISFACTION_TARGET,
+        ),
+        survey_response=Ratio(
+            surveys.answered,
+            surveys.known,
+            pending=surveys.sent - surveys.known,
+            target=SURVEY_RESPONSE_TARGET,
+        ),
+        confirmed_fix=Ratio(surveys.fixed, surveys.fixed_known),
+        onboarding=Ratio(
+            onboarding.sent,
+            onboarding.novices - onboarding.pending,
+            pending=onboarding.pending,
+            target=ONBOARDING_TARGET,
+        ),
     )
 
 

@@ -19,10 +19,12 @@ from api.kpis.types import (
     BucketCounts,
     GuideCounts,
     IncidentCounts,
+    OnboardingCounts,
     OpenedTickets,
     Period,
     ResolvedTickets,
     SlaCounts,
+    SurveyCounts,
 )
 
 Conn = psycopg.Connection[Any]
@@ -83,12 +85,16 @@ def opened_tickets(conn: Conn, *, period: Period, now: datetime) -> OpenedTicket
 
 def resolved_tickets(conn: Conn, *, period: Period, now: datetime) -> ResolvedTickets:
     """The tickets resolved in the period (and still resolved or closed: reopening clears
-    resolved_at), how many at first contact, and their total time to resolve. False alarms
-    and duplicates are left out: they had no problem of their own to resolve, and staff
-    resolve them at once, which would flatter both figures."""
+    resolved_at) and their total time to resolve; of them, those opened at L1, and of those,
+    the ones L1 resolved (never escalated, never reopened). False alarms and duplicates are
+    left out: they had no problem of their own to resolve, and staff resolve them at once,
+    which would flatter the figures."""
     row = conn.execute(
-        """SELECT count(*), count(*) FILTER (WHERE escalations = 0 AND reopened = 0),
-                  coalesce(sum(extract(epoch FROM resolved_at - opened_at)), 0)::float8
+        """SELECT count(*),
+                  coalesce(sum(extract(epoch FROM resolved_at - opened_at)), 0)::float8,
+                  count(*) FILTER (WHERE opened_tier = 'L1'),
+                  count(*) FILTER (WHERE opened_tier = 'L1' AND escalations = 0
+                                   AND reopened = 0)
            FROM tickets
            WHERE resolved_at >= %(since)s AND resolved_at < %(until)s
              AND resolved_at <= %(now)s
@@ -98,7 +104,7 @@ def resolved_tickets(conn: Conn, *, period: Period, now: datetime) -> ResolvedTi
         _params(period, now),
     ).fetchone()
     assert row is not None
-    return ResolvedTickets(int(row[0]), int(row[1]), float(row[2]))
+    return ResolvedTickets(int(row[0]), float(row[1]), int(row[2]), int(row[3]))
 
 
 def sla_counts(conn: Conn, *, period: Period, now: datetime) -> list[SlaCounts]:
@@ -160,6 +166,69 @@ def guide_counts(conn: Conn, *, period: Period) -> GuideCounts:
     ).fetchone()
     assert row is not None
     return GuideCounts(*(int(v) for v in row))
+
+
+def survey_counts(conn: Conn, *, period: Period, now: datetime) -> SurveyCounts:
+    """Surveys of the resolutions in the period (their created_at), as known at `now`: answered
+    (on the page or on a call-back), past their answer time, their ratings and fix answers.
+    Surveys cancelled by a reopen before now are left out: the resolution they asked about no
+    longer stands."""
+    row = conn.execute(
+        """WITH s AS (
+               SELECT s.*, s.answered_at IS NOT NULL AND s.answered_at <= %(now)s AS answered
+               FROM surveys s JOIN tickets t USING (ticket_id)
+               WHERE s.created_at >= %(since)s AND s.created_at < %(until)s
+                 AND s.created_at <= %(now)s
+                 AND (s.cancelled_at IS NULL OR s.cancelled_at > %(now)s)
+                 AND t.resolution_code IS DISTINCT FROM 'withdrawn')
+           SELECT count(*), count(*) FILTER (WHERE answered),
+                  count(*) FILTER (WHERE answered OR answer_by <= %(now)s),
+                  coalesce(sum(rating) FILTER (WHERE answered), 0),
+                  count(rating) FILTER (WHERE answered),
+                  count(*) FILTER (WHERE answered AND fixed),
+                  count(fixed) FILTER (WHERE answered)
+           FROM s""",
+        _params(period, now),
+    ).fetchone()
+    assert row is not None
+    return SurveyCounts(*(int(v) for v in row))
+
+
+def onboarding_counts(
+    conn: Conn, *, period: Period, now: datetime, novice_days: int
+) -> OnboardingCounts:
+    """Consumer owners and product kinds whose first device of that kind first reported in the
+    period within `novice_days` of its activation (a novice then), and whether that kind's
+    onboarding guide was sent to them (or is still queued)."""
+    row = conn.execute(
+        """WITH novices AS (
+               SELECT d.owner_id, d.kind, min(d.first_seen) AS first_seen
+               FROM devices d JOIN owners o USING (owner_id)
+               WHERE d.first_seen IS NOT NULL AND d.kind IS NOT NULL
+                 AND o.account_type = 'consumer' AND d.activated_at IS NOT NULL
+                 AND d.first_seen - d.activated_at <= %(novice)s
+               GROUP BY d.owner_id, d.kind),
+           n AS (
+               SELECT v.*, 'onboarding:' || v.owner_id || ':' || v.kind || ':' AS prefix
+               FROM novices v
+               WHERE v.first_seen >= %(since)s AND v.first_seen < %(until)s
+                 AND v.first_seen <= %(now)s)
+           SELECT count(*),
+                  count(*) FILTER (WHERE EXISTS (
+                      SELECT 1 FROM notifications x WHERE x.owner_id = n.owner_id
+                         AND left(x.key, length(n.prefix)) = n.prefix AND x.status = 'sent')),
+                  count(*) FILTER (WHERE NOT EXISTS (
+                      SELECT 1 FROM notifications x WHERE x.owner_id = n.owner_id
+                         AND left(x.key, length(n.prefix)) = n.prefix AND x.status = 'sent')
+                    AND EXISTS (
+                      SELECT 1 FROM notifications x WHERE x.owner_id = n.owner_id
+                         AND left(x.key, length(n.prefix)) = n.prefix
+                         AND x.status IN ('pending', 'sending')))
+           FROM n""",
+        _params(period, now) | {"novice": timedelta(days=novice_days)},
+    ).fetchone()
+    assert row is not None
+    return OnboardingCounts(*(int(v) for v in row))
 
 
 def buckets(conn: Conn, *, period: Period, now: datetime, width: timedelta) -> list[BucketCounts]:

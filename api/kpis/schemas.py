@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from api.kpis.types import KpiReport, KpiSeries, Mean, Ratio, SlaCompliance, Target
+from api.kpis.types import Average, KpiReport, KpiSeries, Mean, Ratio, SlaCompliance, Target
 
 _PENDING = "In scope but not decided yet at `now`, so left out of the denominator"
 
@@ -84,6 +84,31 @@ class MeanOut(BaseModel):
         )
 
 
+class AverageOut(BaseModel):
+    """A mean score (a rating from 1 to 5)."""
+
+    value: float | None = Field(description="total / count; null when nothing was answered")
+    total: float = Field(description="The scores added up")
+    count: int = Field(description="How many scores were given")
+    pending: int = Field(description=_PENDING)
+    target: TargetOut | None = Field(description="The customer's target; null when none is set")
+    meets_target: bool | None = Field(
+        description="Whether value meets the target; null when there is no target or no value"
+    )
+
+    @classmethod
+    def of(cls, a: Average) -> AverageOut:
+        """The average as the API shows it."""
+        return cls(
+            value=a.value,
+            total=a.total,
+            count=a.count,
+            pending=a.pending,
+            target=TargetOut.of(a.target),
+            meets_target=a.meets_target,
+        )
+
+
 class SlaOut(BaseModel):
     """One priority's SLA compliance over tickets opened in the period."""
 
@@ -118,12 +143,14 @@ class KpiReportOut(BaseModel):
     until: datetime = Field(description="End of the period (excluded)")
     now: datetime = Field(description="Business time the report was computed at")
     first_response: MeanOut = Field(
-        description="Mean time from opened_at to first_response_at of tickets opened in the "
-        "period and answered by `now`; pending: still waiting for a first response"
+        description="Mean time from opened_at to first_response_at (the first contact with the "
+        "customer: a person's message or logged call; automatic notices do not count) of "
+        "tickets opened in the period and contacted by `now`; pending: not contacted yet"
     )
     first_contact_resolution: RatioOut = Field(
-        description="Tickets resolved in the period with no escalation and never reopened, "
-        "over tickets resolved in the period (false alarms and duplicates left out)"
+        description="Tickets opened at L1 and resolved in the period by L1 (no escalation, never "
+        "reopened), over tickets opened at L1 and resolved in the period (tickets opened at L2 "
+        "or L3, false alarms and duplicates left out)"
     )
     time_to_resolve: MeanOut = Field(
         description="Mean time from opened_at to resolved_at of the same resolved tickets"
@@ -147,6 +174,21 @@ class KpiReportOut(BaseModel):
         description="Guides queued to owners in the period that were sent, over those that "
         "reached a final state (sent, failed, interrupted); pending: pending or sending"
     )
+    satisfaction: AverageOut = Field(
+        description="CSAT: the mean rating (1 to 5) of the surveys of resolutions in the period "
+        "answered by `now`, on the page or on a call-back; target ≥ 4.5"
+    )
+    survey_response: RatioOut = Field(
+        description="Surveys of resolutions in the period answered by `now`, over those answered "
+        "or past their answer time (then a call-back); pending: still inside it"
+    )
+    confirmed_fix: RatioOut = Field(
+        description="Answered surveys whose owner confirmed the fix, over the answered surveys"
+    )
+    onboarding: RatioOut = Field(
+        description="Novice owners (per product kind) whose device first reported in the period "
+        "and who were sent that kind's onboarding guide; pending: queued, not sent yet"
+    )
 
     @classmethod
     def of(cls, r: KpiReport) -> KpiReportOut:
@@ -163,6 +205,10 @@ class KpiReportOut(BaseModel):
             self_service=RatioOut.of(r.self_service),
             false_alarms=RatioOut.of(r.false_alarms),
             guide_delivery=RatioOut.of(r.guide_delivery),
+            satisfaction=AverageOut.of(r.satisfaction),
+            survey_response=RatioOut.of(r.survey_response),
+            confirmed_fix=RatioOut.of(r.confirmed_fix),
+            onboarding=RatioOut.of(r.onboarding),
         )
 
 

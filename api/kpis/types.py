@@ -30,8 +30,8 @@ class Target:
         return value <= self.value if self.direction is Direction.AT_MOST else value >= self.value
 
 
-# The customer's targets, quoted from PRODUCT.md "What the customer measures". Customer
-# satisfaction (≥ 4.5 / 5) has no target here: Forewarn has no survey channel to collect it.
+# The customer's targets, quoted from PRODUCT.md "What the customer measures" and, where it
+# has none, from the standards it distils (shared/seeds/, the authority).
 FIRST_RESPONSE_TARGET = Target(
     timedelta(minutes=30).total_seconds(),
     Direction.AT_MOST,
@@ -49,6 +49,22 @@ SELF_SERVICE_TARGET = Target(
     Direction.AT_LEAST,
     "PRODUCT.md: Share of problems solved by self-service or automation ≥ 70%",
 )
+SATISFACTION_TARGET = Target(
+    4.5,
+    Direction.AT_LEAST,
+    "PRODUCT.md: Customer satisfaction ≥ 4.5 / 5 (standards manual 4.1: CSAT by follow-up)",
+)
+SURVEY_RESPONSE_TARGET = Target(
+    0.90,
+    Direction.AT_LEAST,
+    "Service improvement plan: feedback collection rate ≥ 90% (survey response rate)",
+)
+ONBOARDING_TARGET = Target(
+    1.0,
+    Direction.AT_LEAST,
+    "Service improvement plan: novice onboarding guidance rate 100%",
+)
+NOVICE_DAYS = 30  # PRODUCT.md: a novice has owned the device ≤ 1 month
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +108,26 @@ class Mean:
 
 
 @dataclass(frozen=True, slots=True)
+class Average:
+    """A mean score: `total` over `count` answers, `pending` ones not given yet."""
+
+    total: float
+    count: int
+    pending: int = 0
+    target: Target | None = None
+
+    @property
+    def value(self) -> float | None:
+        """The mean; None when nothing was answered."""
+        return self.total / self.count if self.count else None
+
+    @property
+    def meets_target(self) -> bool | None:
+        """Whether the mean meets the target (None: no target, or nothing measured)."""
+        return None if self.target is None else self.target.met_by(self.value)
+
+
+@dataclass(frozen=True, slots=True)
 class Period:
     """[since, until), both timezone-aware, since strictly before until."""
 
@@ -118,8 +154,31 @@ class ResolvedTickets:
     """Tickets resolved in the period."""
 
     resolved: int
-    first_contact: int  # never escalated, never reopened
     resolve_seconds: float
+    first_line: int  # of them, opened at L1
+    first_contact: int  # of those, never escalated and never reopened
+
+
+@dataclass(frozen=True, slots=True)
+class SurveyCounts:
+    """Surveys of resolutions in the period (not cancelled by a reopen)."""
+
+    sent: int
+    answered: int
+    known: int  # answered, or past their answer time
+    rating_total: int
+    rated: int
+    fixed: int  # answered "fixed"
+    fixed_known: int  # answered yes or no
+
+
+@dataclass(frozen=True, slots=True)
+class OnboardingCounts:
+    """Novice owners' product kinds first reported in the period, and their onboarding."""
+
+    novices: int
+    sent: int
+    pending: int  # queued, not sent yet
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +253,10 @@ class KpiReport:
     self_service: Ratio
     false_alarms: Ratio
     guide_delivery: Ratio
+    satisfaction: Average
+    survey_response: Ratio
+    confirmed_fix: Ratio
+    onboarding: Ratio
 
 
 class Bucket(enum.StrEnum):

@@ -48,7 +48,9 @@ def _period(since: datetime | None, until: datetime | None, now: datetime) -> Pe
         "response (target ≤ 30 min), first-contact resolution (≥ 80%), mean time to resolve, "
         "SLA compliance per priority, 30-day recurrence (≤ 5%), the share of predicted "
         "problems solved by a guide without a ticket (≥ 70%), the false-alarm rate from "
-        "staff feedback and guide delivery. Each KPI gives its value (null when there is "
+        "staff feedback, guide delivery, customer satisfaction from the surveys (≥ 4.5), the "
+        "survey response rate (≥ 90%), the confirmed-fix rate and novice onboarding (100%). "
+        "Each KPI gives its value (null when there is "
         "nothing to measure), numerator and denominator, what is still pending, its target "
         "and whether it is met. Definitions: docs/kpis.md."
     ),

@@ -24,7 +24,7 @@ def urgency(row: dict[str, Any], *, now: datetime, warn_at: float) -> tuple[floa
     of the time from the tier's start to the due has passed, as the breach warnings are."""
     due = repository.when(row, "due_at")
     if due is None:
-        return None, "done"
+        return None, "callback" if row.get("due_kind") == "callback" else "done"
     left = (due - now).total_seconds()
     if left <= 0:
         return left, "breached"
@@ -75,6 +75,8 @@ def detail(conn: Conn, *, ticket_id: int, now: datetime, warn_at: float) -> Tick
                 for g in repository.guides_sent(conn, ticket_id=ticket_id, incident_id=incident_id)
             ],
             "children": repository.children(conn, ticket_id=ticket_id),
+            "survey": repository.survey(conn, ticket_id=ticket_id),
+            "notices": repository.notices(conn, ticket_id=ticket_id),
             "timeline": [
                 TicketEvent.model_validate(e)
                 for e in repository.timeline(conn, ticket_id=ticket_id)

@@ -12,7 +12,9 @@ from psycopg.rows import dict_row
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 
-OPEN_STATES = ("new", "acknowledged", "in_progress")
+OPEN_STATES = ("new", "acknowledged", "in_progress", "waiting")
+# A resolved ticket whose survey went unanswered: an agent is to call the owner back.
+_CALLBACK = "(t.callback_due_at IS NOT NULL AND t.callback_done_at IS NULL)"
 
 # The due a ticket is working to now: answering at its tier until acknowledged, then solving.
 # The same rule as rules.sla._current_due, so the queue and the escalations agree. The index
@@ -25,9 +27,11 @@ QUEUE_COLUMNS = f"""
     t.segment, t.priority, t.tier, t.team, t.state, t.assignee, t.opened_at, t.guide_sent,
     t.escalations, t.reopened, t.parent_ticket_id, t.recurrence_of, t.feedback,
     t.first_response_due, t.resolution_due, t.first_response_at, t.resolved_at,
-    t.warned_at, t.breached_at, t.tier_since,
+    t.warned_at, t.breached_at, t.tier_since, t.opened_tier, t.callback_due_at,
+    t.callback_done_at,
     CASE WHEN t.state IN ('resolved', 'closed') THEN NULL ELSE {_DUE} END AS due_at,
-    CASE WHEN t.state IN ('resolved', 'closed') THEN NULL
+    CASE WHEN t.state IN ('resolved', 'closed') THEN
+             CASE WHEN {_CALLBACK} THEN 'callback' END
          WHEN t.tier_acknowledged_at IS NULL THEN 'respond' ELSE 'solve' END AS due_kind
 """
 
@@ -47,6 +51,7 @@ class QueueFilter:
     """What the queue is narrowed to; None means any."""
 
     states: tuple[str, ...] | None = OPEN_STATES
+    callbacks: bool = True  # also resolved tickets with a call-back due (only: states=())
     priority: str | None = None
     tier: str | None = None
     team: str | None = None
@@ -79,7 +84,10 @@ def _conditions(where: QueueFilter) -> tuple[list[sql.Composable], list[object]]
     conds: list[sql.Composable] = []
     args: list[object] = []
     if where.states is not None:
-        conds.append(sql.SQL("t.state = ANY(%s)"))
+        state = sql.SQL("t.state = ANY(%s)")
+        conds.append(
+            sql.SQL("({} OR {})").format(state, sql.SQL(_CALLBACK)) if where.callbacks else state
+        )
         args.append(list(where.states))
     for column in ("priority", "tier", "team", "kind", "device_id", "fault", "assignee"):
         value = getattr(where, column)
@@ -157,3 +165,25 @@ def when(row: dict[str, Any], key: str) -> datetime | None:
     """A timestamp column of a row, typed."""
     value = row.get(key)
     return value if isinstance(value, datetime) else None
+
+
+def survey(conn: Conn, *, ticket_id: int) -> dict[str, Any] | None:
+    """The ticket's newest survey: sent, answered, or become a call-back."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            "SELECT survey_id, linked, created_at, answer_by, expires_at, answered_at, "
+            "answered_via, answered_by, fixed, rating, comment, callback_at, cancelled_at "
+            "FROM surveys WHERE ticket_id = %s ORDER BY survey_id DESC LIMIT 1",
+            (ticket_id,),
+        ).fetchone()
+
+
+def notices(conn: Conn, *, ticket_id: int) -> list[dict[str, Any]]:
+    """What the owner was told about the ticket (notices and staff messages), with delivery."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            "SELECT notification_id, payload->>'notice' AS notice, locale, title, body, status, "
+            "created_at, not_before, sent_at, attempts, last_error FROM notifications "
+            "WHERE ticket_id = %s AND audience = 'owner' ORDER BY notification_id",
+            (ticket_id,),
+        ).fetchall()

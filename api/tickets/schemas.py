@@ -7,27 +7,34 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from notifier.tickets.types import ResolutionCode, Verdict
+from notifier.surveys.types import MAX_COMMENT
+from notifier.tickets.types import ContactHow, ResolutionCode, Verdict
 
-Urgency = Literal["ok", "near", "breached", "done"]
+Urgency = Literal["ok", "near", "breached", "done", "callback"]
 
 
 class TicketItem(BaseModel):
     """A ticket as the queue shows it."""
 
     ticket_id: int
-    kind: str = Field(description="'device' (one device) or 'fleet' (a firmware cohort)")
+    kind: str = Field(
+        description="'device' (one device), 'fleet' (a firmware cohort) or 'owner' (opened by "
+        "an owner's message)"
+    )
     device_id: str | None
     model: str | None
     firmware: str | None
-    fault: str = Field(description="The predicted fault")
+    fault: str = Field(description="The predicted fault ('owner_message' for owner tickets)")
     symptom: str
     customer_id: str | None
     segment: str | None = Field(description="novice, regular, senior or enterprise")
     priority: str = Field(description="critical (P1), major (P2) or minor (P3)")
     tier: str = Field(description="L1, L2 or L3")
+    opened_tier: str = Field(description="The tier it opened at (FCR counts those opened at L1)")
     team: str
-    state: str = Field(description="new, acknowledged, in_progress, resolved or closed")
+    state: str = Field(
+        description="new, acknowledged, in_progress, waiting (for the owner), resolved or closed"
+    )
     assignee: str | None
     opened_at: datetime
     guide_sent: bool = Field(description="Whether a self-help guide went to the owner first")
@@ -38,17 +45,27 @@ class TicketItem(BaseModel):
     feedback: str | None = Field(description="Staff's verdict: confirmed or false_alarm")
     first_response_due: datetime = Field(description="SLA first-response due")
     resolution_due: datetime = Field(description="SLA resolution due")
-    first_response_at: datetime | None
+    first_response_at: datetime | None = Field(
+        description="The first contact with the customer: a person's message or logged call"
+    )
     resolved_at: datetime | None
+    callback_due_at: datetime | None = Field(
+        description="The survey went unanswered: an agent is to call the owner (since then)"
+    )
+    callback_done_at: datetime | None = Field(description="The call-back was logged")
     due_at: datetime | None = Field(
         description="The due the ticket works to now: its tier's answer due until "
         "acknowledged, then its solve due. None once resolved."
     )
-    due_kind: str | None = Field(description="'respond' or 'solve'")
+    due_kind: str | None = Field(
+        description="'respond' or 'solve'; 'callback' for a resolved ticket whose owner is to "
+        "be called back"
+    )
     seconds_left: float | None = Field(description="Until due_at on the business clock")
     urgency: Urgency = Field(
         description="'breached' past due_at; 'near' once the breach-warning share of the time "
-        "to due_at has passed; 'ok' before; 'done' when resolved or closed"
+        "to due_at has passed; 'ok' before; 'done' when resolved or closed; 'callback' when "
+        "resolved with a call-back due"
     )
 
 
@@ -106,6 +123,43 @@ class Prediction(BaseModel):
     outcome: str | None
 
 
+class SurveyOut(BaseModel):
+    """The ticket's newest survey: asked at the resolution, answered or called back."""
+
+    survey_id: int
+    linked: bool = Field(description="A link went to the owner (else only the call-back asks)")
+    created_at: datetime
+    answer_by: datetime = Field(description="Unanswered then: a call-back task")
+    expires_at: datetime
+    answered_at: datetime | None
+    answered_via: str | None = Field(description="'survey' (the page) or 'call'")
+    answered_by: str | None = Field(description="The agent who took it on a call")
+    fixed: bool | None = Field(description="The owner confirms the fix")
+    rating: int | None = Field(description="1 to 5")
+    comment: str | None
+    callback_at: datetime | None
+    cancelled_at: datetime | None = Field(description="The ticket was reopened first")
+
+
+class NoticeOut(BaseModel):
+    """Something Forewarn or a person told the owner about the ticket, and its delivery."""
+
+    notification_id: int
+    notice: str | None = Field(
+        description="ticket_opened, ticket_handed_over, ticket_waiting, ticket_resolved, "
+        "ticket_reopened or staff_message"
+    )
+    locale: str | None
+    title: str
+    body: str
+    status: str
+    created_at: datetime
+    not_before: datetime = Field(description="Held until then (the owner's quiet hours)")
+    sent_at: datetime | None
+    attempts: int
+    last_error: str | None
+
+
 class TicketDetail(TicketItem):
     """Everything about one ticket."""
 
@@ -124,6 +178,8 @@ class TicketDetail(TicketItem):
     prediction: Prediction | None
     guides: list[GuideSent]
     children: list[int] = Field(description="Device tickets under this fleet ticket")
+    survey: SurveyOut | None
+    notices: list[NoticeOut] = Field(description="What the owner was told, oldest first")
     timeline: list[TicketEvent]
 
 
@@ -163,4 +219,32 @@ class Feedback(Note):
     verdict: Verdict = Field(
         description="confirmed or false_alarm; becomes a training label ('staff') for "
         "`forewarn train`; false_alarm also resolves an open ticket"
+    )
+
+
+class Wait(BaseModel):
+    """What staff need from the owner; it is sent to them, and the ticket waits for the reply."""
+
+    request: str = Field(min_length=1, max_length=2000)
+
+
+class SurveyAnswerIn(BaseModel):
+    """A survey's answers, as the owner gave them."""
+
+    fixed: bool = Field(description="Is the problem really fixed? false reopens the ticket")
+    rating: int = Field(ge=1, le=5, description="How we did, 1 to 5")
+    comment: str = Field(default="", max_length=MAX_COMMENT)
+
+
+class Contact(BaseModel):
+    """A person's contact with the owner: the ticket's first response if it is the first."""
+
+    how: ContactHow = Field(
+        description="'message': sent now through the owner's channels; 'call': a call made, "
+        "logged here"
+    )
+    text: str = Field(min_length=1, max_length=5000, description="The message, or call notes")
+    survey: SurveyAnswerIn | None = Field(
+        default=None,
+        description="On a call-back: the survey's answers the owner gave on the phone",
     )

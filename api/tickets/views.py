@@ -6,28 +6,33 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from api.deps import Agent, ClockDep, ConnDep, Reader, RulesDep, SettingsDep
+from api.deps import Agent, ClockDep, ConnDep, OutreachDep, Reader, RulesDep, SettingsDep
 from api.responses import AUTH, CONFLICT, NOT_FOUND
 from api.tickets import flows
 from api.tickets.repository import OPEN_STATES, QueueFilter
 from api.tickets.schemas import (
     Assign,
     Comment,
+    Contact,
     Escalation,
     Feedback,
     Note,
     Resolve,
     TicketDetail,
     TicketPage,
+    Wait,
 )
-from notifier.tickets import staff
+from notifier.surveys.types import Answer
+from notifier.tickets import actions, staff
 from notifier.tickets.types import TicketAction
 from rules import feedback as decisions
 
 router = APIRouter(prefix="/api/v1/tickets", tags=["tickets"], responses=AUTH)
 
 
-StateFilter = Literal["open", "all", "new", "acknowledged", "in_progress", "resolved", "closed"]
+StateFilter = Literal[
+    "open", "all", "callback", "new", "acknowledged", "in_progress", "waiting", "resolved", "closed"
+]
 
 
 @router.get(
@@ -37,7 +42,9 @@ StateFilter = Literal["open", "all", "new", "acknowledged", "in_progress", "reso
     description=(
         "Tickets matching the filters, most urgent first by default: open tickets by the due "
         "they work to now (answer at their tier, then solve), with the time left and an "
-        "urgency of ok, near (breach warning) or breached."
+        "urgency of ok, near (breach warning) or breached. 'open' also lists resolved tickets "
+        "with a call-back due (their survey went unanswered), after the open ones; "
+        "'callback' lists only those."
     ),
 )
 def queue(
@@ -46,12 +53,13 @@ def queue(
     rules: RulesDep,
     who: Reader,
     state: Annotated[
-        StateFilter, Query(description="'open' (default), 'all' or one state")
+        StateFilter,
+        Query(description="'open' (default, with call-backs due), 'all', 'callback' or a state"),
     ] = "open",
     priority: Annotated[Literal["critical", "major", "minor"] | None, Query()] = None,
     tier: Annotated[Literal["L1", "L2", "L3"] | None, Query()] = None,
     team: Annotated[str | None, Query(max_length=200)] = None,
-    kind: Annotated[Literal["device", "fleet"] | None, Query()] = None,
+    kind: Annotated[Literal["device", "fleet", "owner"] | None, Query()] = None,
     device_id: Annotated[str | None, Query(max_length=200)] = None,
     fault: Annotated[str | None, Query(max_length=100)] = None,
     assignee: Annotated[str | None, Query(max_length=200)] = None,
@@ -63,8 +71,9 @@ def queue(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> TicketPage:
     """The queue."""
-    states = {"open": OPEN_STATES, "all": None}.get(state, (state,))
-    where = QueueFilter(states, priority, tier, team, kind, device_id, fault, assignee)
+    states = {"open": OPEN_STATES, "all": None, "callback": ()}.get(state, (state,))
+    callbacks = state in ("open", "callback")
+    where = QueueFilter(states, callbacks, priority, tier, team, kind, device_id, fault, assignee)
     return flows.page(
         conn,
         where=where,
@@ -104,11 +113,23 @@ def _state_route(action: TicketAction, summary: str, description: str) -> None:
         name=f"{action.value}_ticket",
     )
     def change(
-        ticket_id: int, body: Note, conn: ConnDep, clock: ClockDep, rules: RulesDep, who: Agent
+        ticket_id: int,
+        body: Note,
+        conn: ConnDep,
+        clock: ClockDep,
+        rules: RulesDep,
+        reach: OutreachDep,
+        who: Agent,
     ) -> TicketDetail:
         now = clock.now()
         decisions.act(
-            conn, ticket_id=ticket_id, action=action, actor=who.name, now=now, note=body.note
+            conn,
+            reach,
+            ticket_id=ticket_id,
+            action=action,
+            actor=who.name,
+            now=now,
+            note=body.note,
         )
         return flows.detail(conn, ticket_id=ticket_id, now=now, warn_at=rules.timing.warn_at)
 
@@ -116,8 +137,8 @@ def _state_route(action: TicketAction, summary: str, description: str) -> None:
 _state_route(
     TicketAction.ACKNOWLEDGE,
     "Acknowledge",
-    "Take the ticket up: stops its tier's answer clock and records the first "
-    "response. Only from 'new'.",
+    "Take the ticket up: stops its tier's answer clock. Only from 'new'. It is not the first "
+    "response: that is the first contact with the customer (POST .../contact).",
 )
 _state_route(TicketAction.START, "Start work", "Mark the ticket in progress.")
 _state_route(TicketAction.CLOSE, "Close", "Archive a resolved ticket.")
@@ -125,7 +146,7 @@ _state_route(
     TicketAction.REOPEN,
     "Reopen",
     "The problem is back or was not solved: the ticket is new again and counted as "
-    "reopened (it no longer counts as resolved at first contact).",
+    "reopened (it no longer counts as resolved at first contact); the owner is told.",
 )
 
 
@@ -133,16 +154,27 @@ _state_route(
     "/{ticket_id}/resolve",
     response_model=TicketDetail,
     summary="Resolve with a code",
-    description="Resolve an open ticket; the code says how (see ResolutionCode).",
+    description=(
+        "Resolve an open ticket; the code says how (see ResolutionCode). The owner is told what "
+        "was done (the code, and the note) and asked to confirm the fix: a survey link when "
+        "FOREWARN_SURVEY_SECRET is set; unanswered after survey_answer_hours, a call-back task."
+    ),
     responses=NOT_FOUND | CONFLICT,
 )
 def resolve(
-    ticket_id: int, body: Resolve, conn: ConnDep, clock: ClockDep, rules: RulesDep, who: Agent
+    ticket_id: int,
+    body: Resolve,
+    conn: ConnDep,
+    clock: ClockDep,
+    rules: RulesDep,
+    reach: OutreachDep,
+    who: Agent,
 ) -> TicketDetail:
     """Resolve."""
     now = clock.now()
     decisions.act(
         conn,
+        reach,
         ticket_id=ticket_id,
         action=TicketAction.RESOLVE,
         actor=who.name,
@@ -224,11 +256,96 @@ def escalate(
     responses=NOT_FOUND,
 )
 def feedback(
-    ticket_id: int, body: Feedback, conn: ConnDep, clock: ClockDep, rules: RulesDep, who: Agent
+    ticket_id: int,
+    body: Feedback,
+    conn: ConnDep,
+    clock: ClockDep,
+    rules: RulesDep,
+    reach: OutreachDep,
+    who: Agent,
 ) -> TicketDetail:
     """Feedback."""
     now = clock.now()
     decisions.feedback(
-        conn, ticket_id=ticket_id, verdict=body.verdict, actor=who.name, now=now, note=body.note
+        conn,
+        reach,
+        ticket_id=ticket_id,
+        verdict=body.verdict,
+        actor=who.name,
+        now=now,
+        note=body.note,
+    )
+    return flows.detail(conn, ticket_id=ticket_id, now=now, warn_at=rules.timing.warn_at)
+
+
+@router.post(
+    "/{ticket_id}/wait",
+    response_model=TicketDetail,
+    summary="Ask the owner and wait",
+    description=(
+        "Send the owner a question through their channels and mark the ticket waiting for "
+        "them; their reply (POST /api/v1/inbound/{channel}) puts it back in progress. The "
+        "message sent is a contact: the first response if it is the first. From new, "
+        "acknowledged or in_progress."
+    ),
+    responses=NOT_FOUND | CONFLICT,
+)
+def wait(
+    ticket_id: int,
+    body: Wait,
+    conn: ConnDep,
+    clock: ClockDep,
+    rules: RulesDep,
+    reach: OutreachDep,
+    who: Agent,
+) -> TicketDetail:
+    """Wait for the owner."""
+    now = clock.now()
+    decisions.act(
+        conn,
+        reach,
+        ticket_id=ticket_id,
+        action=TicketAction.WAIT,
+        actor=who.name,
+        now=now,
+        note=body.request,
+    )
+    return flows.detail(conn, ticket_id=ticket_id, now=now, warn_at=rules.timing.warn_at)
+
+
+@router.post(
+    "/{ticket_id}/contact",
+    response_model=TicketDetail,
+    summary="Message or call the owner",
+    description=(
+        "A person's contact with the customer, which the standard measures first response "
+        "by: 'message' sends the text to the owner's channels now (409 when they have none); "
+        "'call' logs a call made. The first contact stamps first_response_at and acknowledges "
+        "a new ticket. On a call-back, `survey` records the owner's answers (fixed: false "
+        "reopens the ticket); any logged call completes the call-back task."
+    ),
+    responses=NOT_FOUND | CONFLICT,
+)
+def contact(
+    ticket_id: int,
+    body: Contact,
+    conn: ConnDep,
+    clock: ClockDep,
+    rules: RulesDep,
+    settings: SettingsDep,
+    who: Agent,
+) -> TicketDetail:
+    """Contact the owner."""
+    now = clock.now()
+    given = body.survey
+    actions.contact(
+        conn,
+        settings,
+        ticket_id=ticket_id,
+        how=body.how,
+        text=body.text,
+        actor=who.name,
+        now=now,
+        answer=None if given is None else Answer(given.fixed, given.rating, given.comment),
     )
     return flows.detail(conn, ticket_id=ticket_id, now=now, warn_at=rules.timing.warn_at)

@@ -21,6 +21,7 @@ from cli.demo.inbox import DemoInbox
 from forewarn.clock import ScaledClock
 from forewarn.db import Conn, connect
 from forewarn.settings import Settings
+from forewarn.signing import new_secret
 from notifier import repository as outbox
 from notifier.dispatcher import Dispatcher
 from notifier.guides.flows import default_directory, load_directory
@@ -56,6 +57,9 @@ def acting(
         changes["notify_config"] = str(config)
     if settings.ticket_webhook_url is None:
         changes["ticket_webhook_url"] = inbox.helpdesk_url()
+    if settings.survey_secret is None:
+        # Survey links need a signing secret: one for this run (links die with it).
+        changes["survey_secret"] = new_secret()
     live = settings.with_overrides(**changes) if changes else settings
     rules = load_rules(live.rules_path)
     with connect(live) as conn:
@@ -113,7 +117,10 @@ def print_summary(
         f"{counts['guides_sent']} "
         f"(of {counts['guides_queued']} queued; the rest wait for quiet hours to end)",
     )
+    # As the self-service KPI counts them: no ticket of their own, nor their fleet's.
     table.add_row("recovered after a guide, no ticket", str(counts["recovered_after_guide"]))
+    table.add_row("novices onboarded", str(counts["onboarded"]))
+    table.add_row("ticket notices to owners", str(counts["owner_notices"]))
     table.add_row(
         "device tickets opened",
         f"{counts['device_tickets']} ({counts['critical_tickets']} critical)",

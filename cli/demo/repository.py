@@ -8,6 +8,8 @@ from typing import Any
 
 import psycopg
 
+from simulators.owners import GuideRead
+
 Conn = psycopg.Connection[Any]
 
 
@@ -38,12 +40,16 @@ def summary_counts(conn: Conn, *, after: Marks = Marks()) -> dict[str, int]:
     row = conn.execute(
         """SELECT
              (SELECT count(*) FROM incidents WHERE incident_id > %(i)s),
-             (SELECT count(*) FROM incidents WHERE incident_id > %(i)s
-                AND outcome = 'recovered_after_guide'),
+             (SELECT count(*) FROM incidents i WHERE incident_id > %(i)s
+                AND outcome = 'recovered_after_guide'
+                AND NOT EXISTS (SELECT 1 FROM fleet_incidents f
+                                WHERE f.fleet_incident_id = i.fleet_incident_id
+                                  AND f.ticket_id IS NOT NULL)),
              (SELECT count(*) FROM notifications WHERE notification_id > %(n)s
-                AND audience = 'owner' AND guide_id IS NOT NULL AND status = 'sent'),
+                AND audience = 'owner' AND guide_id IS NOT NULL AND incident_id IS NOT NULL
+                AND status = 'sent'),
              (SELECT count(*) FROM notifications WHERE notification_id > %(n)s
-                AND audience = 'owner' AND guide_id IS NOT NULL),
+                AND audience = 'owner' AND guide_id IS NOT NULL AND incident_id IS NOT NULL),
              (SELECT count(*) FROM tickets WHERE ticket_id > %(t)s AND kind = 'device'),
              (SELECT count(*) FROM tickets WHERE ticket_id > %(t)s AND priority = 'critical'
                 AND kind = 'device'),
@@ -55,7 +61,11 @@ def summary_counts(conn: Conn, *, after: Marks = Marks()) -> dict[str, int]:
              (SELECT count(*) FROM ticket_events
                 WHERE ticket_id > %(t)s AND kind = 'breach_warning'),
              (SELECT count(*) FROM notifications WHERE notification_id > %(n)s
-                AND status = 'failed')
+                AND status = 'failed'),
+             (SELECT count(*) FROM notifications WHERE notification_id > %(n)s
+                AND audience = 'owner' AND key LIKE 'onboarding:%%'),
+             (SELECT count(*) FROM notifications WHERE notification_id > %(n)s
+                AND audience = 'owner' AND key LIKE 'notice:%%')
         """,
         {"i": after.incident, "t": after.ticket, "f": after.fleet, "n": after.notification},
     ).fetchone()
@@ -72,6 +82,8 @@ def summary_counts(conn: Conn, *, after: Marks = Marks()) -> dict[str, int]:
         "escalations",
         "breach_warnings",
         "notifications_failed",
+        "onboarded",
+        "owner_notices",
     )
     return dict(zip(keys, (int(v) for v in row), strict=True))
 
@@ -88,3 +100,16 @@ def next_number(conn: Conn, *, below: int) -> tuple[int, int]:
     ).fetchone()
     assert row is not None
     return int(row[0]), int(row[1])
+
+
+def guides_delivered(conn: Conn, *, after: int) -> list[tuple[int, GuideRead]]:
+    """Fault guides sent to owners with ids above `after`: (id, device, fault, sent at)."""
+    rows = conn.execute(
+        """SELECT n.notification_id, n.device_id, i.fault, n.sent_at
+           FROM notifications n JOIN incidents i USING (incident_id)
+           WHERE n.notification_id > %s AND n.audience = 'owner' AND n.status = 'sent'
+             AND n.guide_id IS NOT NULL AND n.device_id IS NOT NULL AND n.sent_at IS NOT NULL
+           ORDER BY n.notification_id""",
+        (after,),
+    ).fetchall()
+    return [(int(r[0]), GuideRead(str(r[1]), str(r[2]), r[3])) for r in rows]

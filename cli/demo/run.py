@@ -24,6 +24,7 @@ from cli.demo.acting import (
 )
 from cli.demo.bootstrap import HISTORY_NUMBER_FROM, ensure_model
 from cli.demo.console import console as staff_console
+from cli.demo.owners import GuideFeed
 from cli.demo.previous import make_room
 from cli.embedded import services
 from forewarn.db import connect
@@ -37,6 +38,7 @@ from ingest.service import Ingester
 from models.repository import latest_predictions, prediction_counts
 from models.scorer import Scorer
 from notifier import repository as outbox
+from simulators import repository as simulated
 from simulators.flows import SimProgress, SimSummary, run_simulation
 
 PROGRESS_SECONDS = 1.0  # how often the live view refreshes
@@ -262,6 +264,7 @@ def _watch(
     since = datetime.now(UTC)
     latest: deque[SimProgress] = deque(maxlen=1)  # the newest progress report
     outcome: list[SimSummary | BaseException] = []
+    feed = GuideFeed(after=before.notification)  # owners reading their guides
 
     def simulate() -> None:
         try:
@@ -277,6 +280,7 @@ def _watch(
                     on_progress=latest.append,
                     stop=stop,
                     number_from=number_from,
+                    guides_read=feed.drain,
                 )
             )
         except BaseException as exc:
@@ -300,6 +304,7 @@ def _watch(
             while not stop.wait(PROGRESS_SECONDS):
                 elapsed = time.monotonic() - started
                 give_owners_targets(watch, part)
+                feed.poll(watch)
                 store = store_counts(watch)
                 view = _live_table(elapsed, latest[-1] if latest else None, ingester.stats(), store)
                 _add_predictions(view, prediction_counts(watch, since=since))
@@ -327,6 +332,8 @@ def _watch(
         if isinstance(outcome[0], BaseException):
             raise outcome[0]
         summary = outcome[0]
+        with connect(live_settings, autocommit=True) as conn:
+            simulated.record_owner_fixes(conn=conn, fixes=summary.owner_fixes)
     _print_summary(console, time.monotonic() - started, summary, ingester.stats(), store)
     _print_predictions(console, counts, top)
 
@@ -357,6 +364,7 @@ def _print_summary(
         table.add_row("simulated", _span(sim))
         table.add_row("published", f"{sim.messages} messages from {sim.devices} devices")
         table.add_row("faults injected", _faults(sim))
+        table.add_row("faults owners fixed after a guide", str(len(sim.owner_fixes)))
     table.add_row("messages ingested", str(stats.received))
     table.add_row("readings written (this run)", str(stats.written))
     table.add_row("dead letters (this run)", str(stats.dead_letters))

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from forewarn.schema.acting import ACTING
 from forewarn.schema.console import CONSOLE
+from forewarn.schema.conversations import CONVERSATIONS
 from forewarn.schema.registry import REGISTRY
 from forewarn.schema.telemetry_key import TELEMETRY_KEY_PLAIN, TELEMETRY_KEY_TIMESCALE
 from forewarn.schema.withdrawn import WITHDRAWN
@@ -318,5 +319,10 @@ MIGRATIONS: tuple[Migration, ...] = (
         common="",
         timescale=TELEMETRY_KEY_TIMESCALE,
         plain=TELEMETRY_KEY_PLAIN,
+    ),
+    Migration(
+        11,
+        "owner conversations: opened tier, waiting, owner tickets, surveys, replies, onboarding",
+        common=CONVERSATIONS,
     ),
 )

@@ -154,6 +154,12 @@ def render(guide: Guide, facts: GuideFacts) -> RenderedGuide:
     )
 
 
+def kind_word(kind: str | None, locale: str) -> str:
+    """What a guide calls a kind of product in the locale's language: "lock", "门锁", "device"."""
+    words = _WORDS.get(language_of(locale), _WORDS["en"])
+    return words.get(f"kind:{kind}", words["kind:None"])
+
+
 def _norm(locale: str) -> str:
     return locale.replace("_", "-").strip().lower()
 

@@ -94,7 +94,7 @@ def build_guide(where: str, draft: GuideDraft, *, source_path: str, sha256: str)
         phrases=phrases,
     )
     for text_ in (guide.title, guide.problem, guide.scenario, *guide.steps, *guide.cautions):
-        _check_placeholders(where, text_)
+        check_placeholders(where, text_)
     return guide
 
 
@@ -173,11 +173,13 @@ def _one_of(where: str, what: str, value: str, allowed: frozenset[str]) -> None:
         raise GuideError(f"{where}: unknown {what} {value!r}; one of {', '.join(sorted(allowed))}")
 
 
-def _check_placeholders(where: str, text: str) -> None:
+def check_placeholders(where: str, text: str, allowed: frozenset[str] = PLACEHOLDERS) -> None:
+    """GuideError for a placeholder outside `allowed` or a stray brace (guides and the owner
+    notices that live with them)."""
     for name in _PLACEHOLDER.findall(text):
-        if name not in PLACEHOLDERS:
+        if name not in allowed:
             raise GuideError(
-                f"{where}: unknown placeholder {{{name}}}; use {', '.join(sorted(PLACEHOLDERS))}"
+                f"{where}: unknown placeholder {{{name}}}; use {', '.join(sorted(allowed))}"
             )
     if "{" in _PLACEHOLDER.sub("", text) or "}" in _PLACEHOLDER.sub("", text):
         raise GuideError(f"{where}: stray brace in {text[:60]!r}; placeholders look like {{model}}")

@@ -4,26 +4,19 @@ caller's transaction; notifications go to the outbox in that same transaction.""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from forewarn.domain import Device, Prediction
-from forewarn.errors import NotFoundError, TicketError
 from forewarn.settings import Settings
 from notifier import repository as outbox
+from notifier.notices.flows import tell_owner
+from notifier.notices.types import NoticeKind
+from notifier.surveys.flows import request_callbacks
 from notifier.tickets import repository
 from notifier.tickets.sla import Breach, Escalate, Warn, dues, ticket_step
-from notifier.tickets.types import (
-    Priority,
-    SlaPolicy,
-    TicketAction,
-    TicketOrder,
-    TicketState,
-    Tier,
-    next_state,
-)
+from notifier.tickets.types import Priority, SlaPolicy, TicketOrder, Tier
 from notifier.types import OutboundMessage
 
 Conn = repository.Conn
@@ -103,7 +96,7 @@ def open_device_ticket(
     repository.add_event(conn, ticket_id=ticket_id, at=now, kind="opened", detail=detail)
     title = f"[{order.priority.label}][{order.tier}] {fault} predicted on {d.device_id}"
     body = f"{fields['symptom']}\nTrigger: {trigger}\nCustomer: {fields['customer_id']}"
-    _tell_staff(
+    tell_staff(
         conn,
         settings,
         ticket_id=ticket_id,
@@ -113,7 +106,10 @@ def open_device_ticket(
         body=body,
         key=f"ticket:{ticket_id}:opened",
     )
-    _to_helpdesk(conn, settings, ticket_id=ticket_id, now=now, key=f"ticket:{ticket_id}:sink")
+    to_helpdesk(conn, settings, ticket_id=ticket_id, now=now, key=f"ticket:{ticket_id}:sink")
+    tell_owner(
+        conn, settings, ticket_id=ticket_id, kind=NoticeKind.TICKET_OPENED, now=now, key="opened"
+    )
     return ticket_id
 
 
@@ -157,7 +153,7 @@ def open_fleet_ticket(
         kind="opened",
         detail={"fleet_incident_id": fleet_incident_id, "devices": devices},
     )
-    _tell_staff(
+    tell_staff(
         conn,
         settings,
         ticket_id=ticket_id,
@@ -167,7 +163,7 @@ def open_fleet_ticket(
         body=str(fields["trigger"]),
         key=f"ticket:{ticket_id}:opened",
     )
-    _to_helpdesk(conn, settings, ticket_id=ticket_id, now=now, key=f"ticket:{ticket_id}:sink")
+    to_helpdesk(conn, settings, ticket_id=ticket_id, now=now, key=f"ticket:{ticket_id}:sink")
     return ticket_id
 
 
@@ -208,10 +204,12 @@ class ClockReport:
     warned: int = 0
     escalated: int = 0
     breached: int = 0
+    callbacks: int = 0  # unanswered surveys that became call-back tasks
 
 
 def run_clocks(conn: Conn, settings: Settings, policy: SlaPolicy, *, now: datetime) -> ClockReport:
-    """Warn, escalate or mark breached every open ticket whose clock calls for it."""
+    """Warn, escalate or mark breached every open ticket whose clock calls for it, and make a
+    call-back task of every survey left unanswered past its time."""
     warned = escalated = breached = 0
     for clock in repository.open_clocks(conn):
         step = ticket_step(clock, policy, now)
@@ -246,7 +244,7 @@ def run_clocks(conn: Conn, settings: Settings, policy: SlaPolicy, *, now: dateti
                 kind="breached",
                 detail={"which": step.which, "why": step.why},
             )
-            _tell_staff(
+            tell_staff(
                 conn,
                 settings,
                 ticket_id=tid,
@@ -257,7 +255,8 @@ def run_clocks(conn: Conn, settings: Settings, policy: SlaPolicy, *, now: dateti
                 key=f"ticket:{tid}:breached:{clock.tier_since.isoformat()}",
             )
             breached += 1
-    return ClockReport(warned, escalated, breached)
+    callbacks = request_callbacks(conn, now=now).requested
+    return ClockReport(warned, escalated, breached, callbacks)
 
 
 def hand_over(
@@ -288,7 +287,7 @@ def hand_over(
         actor=actor,
         detail={"from": from_tier.value, "to": to.value, "why": step.why},
     )
-    _tell_staff(
+    tell_staff(
         conn,
         settings,
         ticket_id=tid,
@@ -298,53 +297,14 @@ def hand_over(
         body=step.why,
         key=key,
     )
-
-
-def act(
-    conn: Conn,
-    *,
-    ticket_id: int,
-    action: TicketAction,
-    actor: str,
-    now: datetime,
-    resolution_code: str | None = None,
-    note: str | None = None,
-    on_resolved: Callable[[], Mapping[str, Any]] | None = None,
-) -> TicketState:
-    """Apply a staff action to a ticket's state; TicketError if the state does not allow it.
-    `on_resolved` runs when the ticket becomes resolved; what it returns joins the timeline
-    entry (``rules.feedback.act`` closes the incidents behind the ticket there)."""
-    current = repository.state_of(conn, ticket_id=ticket_id)
-    if current is None:
-        raise NotFoundError(f"no ticket {ticket_id}")
-    if action is TicketAction.RESOLVE and not resolution_code:
-        raise TicketError("resolving a ticket needs a resolution code")
-    state = next_state(TicketState(current), action)
-    repository.set_state(
+    tell_owner(
         conn,
-        ticket_id=ticket_id,
-        state=state.value,
-        at=now,
-        actor=actor,
-        resolution_code=resolution_code,
+        settings,
+        ticket_id=tid,
+        kind=NoticeKind.HANDED_OVER,
+        now=now,
+        key=key.removeprefix(f"ticket:{tid}:"),
     )
-    detail: dict[str, Any] = {
-        "from": current,
-        "to": state.value,
-        "code": resolution_code,
-        "note": note,
-    }
-    if state is TicketState.RESOLVED and on_resolved is not None:
-        detail |= on_resolved()
-    repository.add_event(
-        conn,
-        ticket_id=ticket_id,
-        at=now,
-        kind=action.value,
-        actor=actor,
-        detail={k: v for k, v in detail.items() if v is not None},
-    )
-    return state
 
 
 def suggest_resolve(conn: Conn, *, ticket_id: int, now: datetime, why: str) -> bool:
@@ -361,7 +321,7 @@ def _tag(team: str, tier: Tier) -> str:
     return "enterprise" if team.startswith("enterprise") else tier.team
 
 
-def _tell_staff(
+def tell_staff(
     conn: Conn,
     settings: Settings,
     *,
@@ -393,9 +353,7 @@ def _tell_staff(
     )
 
 
-def _to_helpdesk(
-    conn: Conn, settings: Settings, *, ticket_id: int, now: datetime, key: str
-) -> None:
+def to_helpdesk(conn: Conn, settings: Settings, *, ticket_id: int, now: datetime, key: str) -> None:
     """Queue the ticket for the external helpdesk's webhook, when one is configured."""
     if settings.ticket_webhook_url is None:
         return

@@ -118,15 +118,18 @@ def set_state(
     actor: str,
     resolution_code: str | None = None,
 ) -> None:
-    """Move a ticket to `state`, stamping the times that state change means."""
+    """Move a ticket to `state`, stamping the times that state change means. (The first
+    response is the first contact with the customer, ``mark_contact``, not a state change.)
+    Reopening clears the resolution and any call-back task."""
     conn.execute(
         """UPDATE tickets SET state = %(state)s,
-               tier_acknowledged_at = CASE WHEN %(state)s IN ('acknowledged', 'in_progress')
+               tier_acknowledged_at = CASE
+                   WHEN %(state)s IN ('acknowledged', 'in_progress', 'waiting')
                    THEN coalesce(tier_acknowledged_at, %(at)s) ELSE tier_acknowledged_at END,
-               first_response_at = CASE WHEN %(state)s <> 'new'
-                   THEN coalesce(first_response_at, %(at)s) ELSE first_response_at END,
-               assignee = CASE WHEN %(state)s IN ('acknowledged', 'in_progress')
+               assignee = CASE WHEN %(state)s IN ('acknowledged', 'in_progress', 'waiting')
                    THEN coalesce(assignee, %(actor)s) ELSE assignee END,
+               callback_due_at = CASE WHEN %(state)s = 'new' THEN NULL ELSE callback_due_at END,
+               callback_done_at = CASE WHEN %(state)s = 'new' THEN NULL ELSE callback_done_at END,
                resolved_at = CASE WHEN %(state)s = 'resolved' THEN %(at)s
                    WHEN %(state)s = 'new' THEN NULL ELSE resolved_at END,
                resolution_code = CASE WHEN %(state)s = 'resolved' THEN %(code)s
@@ -137,6 +140,35 @@ def set_state(
                updated_at = clock_timestamp()
            WHERE ticket_id = %(id)s""",
         {"state": state, "at": at, "actor": actor, "code": resolution_code, "id": ticket_id},
+    )
+
+
+def mark_contact(conn: Conn, *, ticket_id: int, at: datetime, actor: str) -> None:
+    """A person contacted the customer (a message sent or a call made): the first response,
+    if it is the first; a new ticket is thereby taken up (acknowledged)."""
+    conn.execute(
+        """UPDATE tickets SET first_response_at = coalesce(first_response_at, %(at)s),
+                  tier_acknowledged_at = CASE WHEN state IN ('resolved', 'closed')
+                      THEN tier_acknowledged_at ELSE coalesce(tier_acknowledged_at, %(at)s) END,
+                  assignee = coalesce(assignee, %(actor)s),
+                  state = CASE WHEN state = 'new' THEN 'acknowledged' ELSE state END,
+                  updated_at = clock_timestamp()
+           WHERE ticket_id = %(id)s""",
+        {"at": at, "actor": actor, "id": ticket_id},
+    )
+
+
+def set_callback(
+    conn: Conn, *, ticket_id: int, due_at: datetime | None = None, done_at: datetime | None = None
+) -> None:
+    """Put a call-back task on a ticket (`due_at`) or mark it done (`done_at`)."""
+    conn.execute(
+        """UPDATE tickets SET callback_due_at = coalesce(%s, callback_due_at),
+                  callback_done_at = CASE WHEN %s::timestamptz IS NULL THEN NULL
+                                          ELSE %s::timestamptz END,
+                  updated_at = clock_timestamp()
+           WHERE ticket_id = %s""",
+        (due_at, done_at, done_at, ticket_id),
     )
 
 

@@ -1,11 +1,16 @@
 """Tickets: their vocabulary (priorities, tiers, SLA targets, the order that opens one), their
 states, the actions staff take on them, and the transitions allowed.
 
-new ──acknowledge──▶ acknowledged ──start──▶ in_progress
- │                        │                      │
- └──────────────resolve───┴──────────────────────┴──▶ resolved ──close──▶ closed
-                                                         ▲  │               │
-                                          reopen (new) ◀─┘  └───────────────┘
+new ──acknowledge──▶ acknowledged ──start──▶ in_progress ◀──start / the owner's reply──┐
+ │                        │                      │                                   │
+ │                        └──────────wait────────┴──wait (a question to the owner)──▶ waiting
+ │                                               │                                   │
+ └──────────────resolve───┴──────────────────────┴──▶ resolved ◀────────resolve──────┘
+                                                      ▲  │    ──close──▶ closed
+                                       reopen (new) ◀─┘  └───────────────┘
+
+A person's message or call to the owner (``actions.contact``, and ``wait``, which asks
+something) is the first response; the automatic notices are not.
 """
 
 from __future__ import annotations
@@ -142,6 +147,7 @@ class TicketState(enum.StrEnum):
     NEW = "new"
     ACKNOWLEDGED = "acknowledged"
     IN_PROGRESS = "in_progress"
+    WAITING = "waiting"  # staff asked the owner for something; their reply resumes it
     RESOLVED = "resolved"
     CLOSED = "closed"
 
@@ -159,16 +165,27 @@ class TicketAction(enum.StrEnum):
     RESOLVE = "resolve"
     CLOSE = "close"
     REOPEN = "reopen"
+    WAIT = "wait"  # ask the owner something (the note is the question) and wait for the reply
 
 
 _S = TicketState
 TRANSITIONS: dict[TicketAction, dict[TicketState, TicketState]] = {
     TicketAction.ACKNOWLEDGE: {_S.NEW: _S.ACKNOWLEDGED},
-    TicketAction.START: {_S.NEW: _S.IN_PROGRESS, _S.ACKNOWLEDGED: _S.IN_PROGRESS},
+    TicketAction.START: {
+        _S.NEW: _S.IN_PROGRESS,
+        _S.ACKNOWLEDGED: _S.IN_PROGRESS,
+        _S.WAITING: _S.IN_PROGRESS,
+    },
     TicketAction.RESOLVE: {
         _S.NEW: _S.RESOLVED,
         _S.ACKNOWLEDGED: _S.RESOLVED,
         _S.IN_PROGRESS: _S.RESOLVED,
+        _S.WAITING: _S.RESOLVED,
+    },
+    TicketAction.WAIT: {
+        _S.NEW: _S.WAITING,
+        _S.ACKNOWLEDGED: _S.WAITING,
+        _S.IN_PROGRESS: _S.WAITING,
     },
     TicketAction.CLOSE: {_S.RESOLVED: _S.CLOSED},
     TicketAction.REOPEN: {_S.RESOLVED: _S.NEW, _S.CLOSED: _S.NEW},
@@ -218,6 +235,13 @@ class ResolutionCode(enum.StrEnum):
     FALSE_ALARM = "false_alarm"
     DUPLICATE = "duplicate"
     OTHER = "other"
+
+
+class ContactHow(enum.StrEnum):
+    """How a person reached the owner: a message sent from the ticket, or a call logged."""
+
+    MESSAGE = "message"
+    CALL = "call"
 
 
 class Verdict(enum.StrEnum):

@@ -28,8 +28,10 @@ export function stateBadge(state) {
 }
 
 export function urgencyBadge(item) {
-  const when = item.urgency === 'done' ? t('urgency.done') : fmtLeft(item.seconds_left);
-  const which = item.urgency !== 'done' && item.due_kind ? t(`left.${item.due_kind}`) : '';
+  // A call-back has no clock of its own: it says what to do instead of the time left.
+  const fixed = { done: t('urgency.done'), callback: t('left.callback') }[item.urgency];
+  const when = fixed ?? fmtLeft(item.seconds_left);
+  const which = !fixed && item.due_kind ? t(`left.${item.due_kind}`) : '';
   return h('span', { class: `left urgency-${item.urgency}`, testid: 'time-left', title: term('urgency', item.urgency) },
     h('span', { class: 'urgency-dot', 'aria-hidden': 'true' }),
     h('span', { class: 'visually-hidden' }, `${term('urgency', item.urgency)}: `),

@@ -4,7 +4,7 @@
 import { api, businessNow } from '../api.js';
 import { seconds, timeChart } from '../charts.js';
 import { field, h, patch, select } from '../dom.js';
-import { fmtDuration, fmtPercent, fmtTime, t, term } from '../i18n.js';
+import { fmtDuration, fmtNumber, fmtPercent, fmtTime, t, term } from '../i18n.js';
 import { errorBanner, pageHeader, priorityBadge } from './common.js';
 
 const PERIODS = { '24h': 24, '7d': 24 * 7, '30d': 24 * 30 };
@@ -17,9 +17,14 @@ const CARDS = [
   ['recurrence', 'ratio'],
   ['false_alarms', 'ratio'],
   ['guide_delivery', 'ratio'],
+  ['satisfaction', 'average'],
+  ['survey_response', 'ratio'],
+  ['confirmed_fix', 'ratio'],
+  ['onboarding', 'ratio'],
 ];
 
 function shown(kind, value) {
+  if (kind === 'average') return t('ticket.rating', { n: fmtNumber(value, 2) });
   return kind === 'ratio' ? fmtPercent(value, 1) : fmtDuration(value);
 }
 
@@ -38,7 +43,8 @@ function metBadge(met) {
 function card(name, kind, k) {
   const sub = kind === 'ratio'
     ? t('kpis.ofRatio', { num: k.numerator, den: k.denominator })
-    : name === 'time_to_resolve' ? t('kpis.resolved', { n: k.count }) : t('kpis.ofMean', { count: k.count });
+    : kind === 'average' ? t('kpis.ofAverage', { count: k.count })
+      : name === 'time_to_resolve' ? t('kpis.resolved', { n: k.count }) : t('kpis.ofMean', { count: k.count });
   return h('div', { class: 'stat kpi', testid: `kpi-${name}`, dataset: { value: k.value ?? '', count: kind === 'ratio' ? k.denominator : k.count } },
     h('span', { class: 'stat-label' }, t(`kpis.${name}`)),
     h('span', { class: 'stat-value', testid: 'kpi-value' }, k.value == null ? t('app.none') : shown(kind, k.value)),

@@ -7,7 +7,7 @@ import { fmtTime, t, term } from '../i18n.js';
 import { errorBanner, pageHeader, priorityBadge, stateBadge, ticketLink, urgencyBadge } from './common.js';
 
 const PAGE_SIZE = 25;
-const STATES = ['open', 'all', 'new', 'acknowledged', 'in_progress', 'resolved', 'closed'];
+const STATES = ['open', 'all', 'callback', 'new', 'acknowledged', 'in_progress', 'waiting', 'resolved', 'closed'];
 const PRIORITIES = ['critical', 'major', 'minor'];
 const TIERS = ['L1', 'L2', 'L3'];
 
@@ -24,7 +24,7 @@ export default {
     const results = h('div', { class: 'table-wrap', testid: 'queue' }, h('p', { class: 'muted' }, t('app.loading')));
     const pager = h('div', { class: 'pager' });
 
-    const stateOptions = STATES.map((s) => [s, s === 'open' || s === 'all' ? t(`queue.state.${s}`) : term('state', s)]);
+    const stateOptions = STATES.map((s) => [s, ['open', 'all', 'callback'].includes(s) ? t(`queue.state.${s}`) : term('state', s)]);
     const any = [['', t('app.any')]];
     const controls = [
       ['state', t('queue.state'), stateOptions],

@@ -7,7 +7,7 @@ import { facts, field, h, patch, select } from '../dom.js';
 import { fmtDuration, fmtNumber, fmtPercent, fmtTime, t, term } from '../i18n.js';
 import { errorBanner, priorityBadge, stateBadge, ticketLink, urgencyBadge } from './common.js';
 
-const OPEN = ['new', 'acknowledged', 'in_progress'];
+const OPEN = ['new', 'acknowledged', 'in_progress', 'waiting'];
 const HOUR = 3600 * 1000;
 // The chart shows the device from this long before the ticket opened to this long after
 // (or to now, if sooner).
@@ -38,10 +38,17 @@ function eventSummary(e) {
   const parts = [];
   const name = (v) => {
     if (v == null) return t('app.none');
-    if (['acknowledge', 'start', 'resolve', 'close', 'reopen'].includes(e.kind)) return term('state', v);
+    if (['acknowledge', 'start', 'resolve', 'close', 'reopen', 'wait'].includes(e.kind)) return term('state', v);
     return String(v);
   };
   if ('from' in d || 'to' in d) parts.push(`${name(d.from)} → ${name(d.to)}`);
+  if (d.notice) parts.push(term('notice', d.notice));
+  if (d.queued != null) parts.push(t('event.queued', { n: d.queued }));
+  if (d.how) parts.push(term('how', d.how));
+  if (d.via) parts.push(term('via', d.via));
+  if (d.fixed != null) parts.push(`${t('ticket.surveyFixed')}: ${d.fixed ? t('app.yes') : t('app.no')}`);
+  if (d.rating != null) parts.push(t('ticket.rating', { n: d.rating }));
+  if (d.channel) parts.push(d.channel);
   if (d.code) parts.push(term('code', d.code));
   if (d.verdict) parts.push(term('verdict', d.verdict));
   if (d.priority) parts.push(term('priority', d.priority));
@@ -50,7 +57,7 @@ function eventSummary(e) {
   if (d.devices != null) parts.push(`${t('fleet.devices')}: ${d.devices}`);
   if (d.parent_ticket_id) parts.push(ticketLink(d.parent_ticket_id));
   if (Array.isArray(d.ticket_ids)) parts.push(...d.ticket_ids.map((id) => ticketLink(id)));
-  const quoted = ['text', 'note', 'why', 'reason'].filter((k) => d[k]).map((k) => h('blockquote', {}, d[k]));
+  const quoted = ['text', 'note', 'why', 'reason', 'comment'].filter((k) => d[k]).map((k) => h('blockquote', {}, d[k]));
   const list = [];
   parts.forEach((p, i) => list.push(i ? ' · ' : '', p));
   return [list.length ? h('span', {}, list) : null, ...quoted];
@@ -69,6 +76,8 @@ export default {
     const problem = h('div');
     const prediction = h('div', { testid: 'prediction' });
     const guides = h('div', { testid: 'guides-sent' });
+    const notices = h('div', { testid: 'notices-sent' });
+    const survey = h('div', { testid: 'ticket-survey' });
     const timeline = h('div', { testid: 'timeline' });
     const evidence = h('pre', { class: 'json' });
     const sla = h('div', { testid: 'ticket-sla' });
@@ -92,11 +101,13 @@ export default {
           section(t('ticket.prediction'), 'ticket-prediction', prediction),
           section(t('ticket.telemetry'), 'ticket-telemetry', chartInfo, chartArea),
           section(t('ticket.guides'), 'ticket-guides', guides),
+          section(t('ticket.notices'), 'ticket-notices', notices),
           section(t('ticket.timeline'), 'ticket-timeline', timeline),
           h('details', { class: 'card' }, h('summary', {}, t('ticket.evidence')), evidence)),
         h('div', { class: 'ticket-side' },
           actions,
           section(t('ticket.sla'), 'ticket-sla-section', sla),
+          section(t('ticket.survey'), 'ticket-survey-section', survey),
           section(t('ticket.customer'), 'ticket-customer-section', customer))));
 
     // Actions: each a button (some with a field) that posts and then shows the ticket the
@@ -111,6 +122,20 @@ export default {
       const assignee = h('input', { type: 'text', maxlength: 200, value: ctx.me.name, testid: 'assignee' });
       const commentText = h('textarea', { rows: 3, maxlength: 5000, testid: 'comment-text' });
       const reason = h('input', { type: 'text', maxlength: 2000, testid: 'escalate-reason' });
+      const how = select(['message', 'call'].map((x) => [x, term('how', x)]), 'call', { testid: 'contact-how' });
+      const contactText = h('textarea', { rows: 2, maxlength: 5000, testid: 'contact-text' });
+      const withSurvey = h('input', { type: 'checkbox', testid: 'contact-survey' });
+      const fixed = select([['yes', t('app.yes')], ['no', t('app.no')]], 'yes', { testid: 'contact-fixed' });
+      const rating = select(['5', '4', '3', '2', '1'].map((n) => [n, n]), '5', { testid: 'contact-rating' });
+      const surveyComment = h('input', { type: 'text', maxlength: 2000, testid: 'contact-comment' });
+      const request = h('textarea', { rows: 2, maxlength: 2000, testid: 'wait-request' });
+      const contactBody = () => ({
+        how: how.value,
+        text: contactText.value.trim(),
+        survey: withSurvey.checked && how.value === 'call'
+          ? { fixed: fixed.value === 'yes', rating: Number(rating.value), comment: surveyComment.value.trim() }
+          : null,
+      });
 
       const button = (name, label, run, cls = 'secondary') => {
         const b = h('button', { type: 'button', class: cls, testid: `action-${name}`, onclick: () => perform(name, label, run) }, label);
@@ -136,7 +161,9 @@ export default {
           ctx.toast(message, 'success');
           if (['comment'].includes(name)) commentText.value = '';
           if (['escalate'].includes(name)) reason.value = '';
-          if (!['assign', 'comment', 'escalate'].includes(name)) note.value = '';
+          if (name === 'contact') { contactText.value = ''; withSurvey.checked = false; surveyComment.value = ''; }
+          if (name === 'wait') request.value = '';
+          if (!['assign', 'comment', 'escalate', 'contact', 'wait'].includes(name)) note.value = '';
           refreshChart(detail).catch(() => {});
         } catch (err) {
           if (ctx.handleError(err)) return;
@@ -171,6 +198,20 @@ export default {
         h('form', { class: 'inline-form', onsubmit: (e) => { e.preventDefault(); buttons.escalate.click(); } },
           field(t('actions.escalateReason'), reason),
           button('escalate', t('actions.escalate'), () => post('escalate', { reason: reason.value.trim() }))),
+        h('form', { class: 'stack-form', testid: 'contact-form', 'aria-label': t('actions.contactTitle'), onsubmit: (e) => { e.preventDefault(); buttons.contact.click(); } },
+          h('h3', {}, t('actions.contactTitle')),
+          field(t('actions.contactHow'), how),
+          field(t('actions.contactText'), contactText),
+          h('label', { class: 'check' }, withSurvey, ' ', t('actions.callSurvey')),
+          h('div', { class: 'inline-form' },
+            field(t('actions.surveyFixed'), fixed),
+            field(t('actions.surveyRating'), rating),
+            field(t('actions.surveyComment'), surveyComment)),
+          h('p', { class: 'help' }, t('actions.contactHelp')),
+          h('div', {}, button('contact', t('actions.contact'), () => post('contact', contactBody()), 'primary'))),
+        h('form', { class: 'stack-form', onsubmit: (e) => { e.preventDefault(); buttons.wait.click(); } },
+          field(t('actions.waitRequest'), request),
+          h('div', {}, button('wait', t('actions.wait'), () => post('wait', { request: request.value.trim() })))),
         h('form', { class: 'stack-form', onsubmit: (e) => { e.preventDefault(); buttons.comment.click(); } },
           field(t('actions.commentText'), commentText),
           h('div', {}, button('comment', t('actions.comment'), () => post('comment', { text: commentText.value.trim() })))));
@@ -181,7 +222,9 @@ export default {
         const why = t('actions.notNow', { state: term('state', d.state) });
         const allow = {
           acknowledge: d.state === 'new',
-          start: d.state === 'new' || d.state === 'acknowledged',
+          start: ['new', 'acknowledged', 'waiting'].includes(d.state),
+          wait: ['new', 'acknowledged', 'in_progress'].includes(d.state),
+          contact: true,
           resolve: open,
           close: d.state === 'resolved',
           reopen: d.state === 'resolved' || d.state === 'closed',
@@ -221,6 +264,7 @@ export default {
         [t('ticket.timeLeft'), urgencyBadge(d)],
         [t('ticket.priority'), priorityBadge(d.priority)],
         [t('ticket.tier'), d.tier],
+        [t('ticket.openedTier'), d.opened_tier],
         [t('ticket.team'), d.team],
         [t('ticket.state'), stateBadge(d.state)],
         [t('ticket.assignee'), d.assignee ?? t('app.none'), 'assignee-value'],
@@ -238,6 +282,19 @@ export default {
       ]));
       renderCustomer(d, null);
       renderPrediction(d.prediction);
+      renderSurvey(d);
+      patch(notices, d.notices.length === 0
+        ? h('p', { class: 'muted' }, t('ticket.noNotices'))
+        : h('div', { class: 'table-wrap' }, h('table', {},
+          h('thead', {}, h('tr', {}, ['notice', 'locale', 'status', 'queuedAt', 'notBefore', 'sentAt']
+            .map((c) => h('th', { scope: 'col' }, t(`ticket.${c}`))))),
+          h('tbody', {}, d.notices.map((n) => h('tr', { testid: 'notice-sent', dataset: { notice: n.notice ?? '' } },
+            h('td', {}, h('strong', {}, term('notice', n.notice)), h('br'), h('small', { class: 'muted' }, n.title)),
+            h('td', {}, n.locale ? term('locale', n.locale) : t('app.none')),
+            h('td', {}, h('span', { class: `badge delivery-${n.status}` }, term('delivery', n.status))),
+            h('td', {}, when(n.created_at)),
+            h('td', {}, when(n.not_before)),
+            h('td', {}, when(n.sent_at))))))));
       patch(guides, d.guides.length === 0
         ? h('p', { class: 'muted' }, t('ticket.noGuides'))
         : h('div', { class: 'table-wrap' }, h('table', {},
@@ -261,6 +318,28 @@ export default {
           eventSummary(e)))));
       patch(evidence, JSON.stringify(d.evidence, null, 2));
       if (actions.enable) actions.enable(d);
+    }
+
+    function renderSurvey(d) {
+      const s = d.survey;
+      if (!s) {
+        patch(survey, h('p', { class: 'muted' }, t('ticket.noSurvey')));
+        return;
+      }
+      const answered = s.answered_at != null;
+      patch(survey, facts([
+        [t('ticket.surveyAsked'), when(s.created_at)],
+        [t('ticket.surveyLinked'), s.linked ? t('app.yes') : t('app.no')],
+        [t('ticket.surveyAnswerBy'), answered ? undefined : when(s.answer_by)],
+        [t('ticket.surveyAnswered'), answered ? when(s.answered_at) : t('app.none'), 'survey-answered'],
+        [t('ticket.surveyVia'), answered ? `${term('via', s.answered_via)}${s.answered_by ? ` (${s.answered_by})` : ''}` : undefined],
+        [t('ticket.surveyFixed'), answered ? (s.fixed ? t('app.yes') : t('app.no')) : undefined, 'survey-fixed'],
+        [t('ticket.surveyRating'), answered ? t('ticket.rating', { n: s.rating }) : undefined, 'survey-rating'],
+        [t('ticket.surveyComment'), s.comment || undefined],
+        [t('ticket.surveyCancelled'), s.cancelled_at ? when(s.cancelled_at) : undefined],
+        [t('ticket.callbackDue'), d.callback_due_at ? when(d.callback_due_at) : undefined, 'callback-due'],
+        [t('ticket.callbackDone'), d.callback_done_at ? when(d.callback_done_at) : undefined, 'callback-done'],
+      ]));
     }
 
     function renderCustomer(d, fresh) {
