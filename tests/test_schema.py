@@ -303,7 +303,8 @@ def test_migration_10_keeps_old_rows_and_keys_readings_by_content(
         repository.ensure_partitions(conn, first=ts, last=ts)
         _insert(conn, "d1", ts, battery_pct=50.0)
         monkeypatch.undo()
-        assert migrate(conn, settings=plain).applied == (10,)
+        later = tuple(m.version for m in MIGRATIONS if m.version >= 10)
+        assert migrate(conn, settings=plain).applied == later
         assert conn.execute("SELECT digest, dropped FROM telemetry").fetchall() == [(0, None)]
         key = conn.execute(
             "SELECT pg_get_constraintdef(oid) FROM pg_constraint"
