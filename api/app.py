@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
 import psycopg
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
@@ -99,6 +100,8 @@ def create_app(
             kwargs={"connect_timeout": 10},
         ) as pool:
             app.state.pool = pool
+            # Requests queue for these in the event loop before taking a connection.
+            app.state.slots = anyio.Semaphore(settings.api_pool_size)
             # Everything imported and built so far lives as long as the process: move it out
             # of the collector's reach, or each full collection scans it (100-130 ms pauses
             # measured by bench/api.py, the 60 s chart's p99).

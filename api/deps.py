@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
+import anyio
+import anyio.to_thread
 import psycopg
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
@@ -41,16 +43,42 @@ API_KEY_HEADER = APIKeyHeader(
 )
 
 
-def get_conn(request: Request) -> Iterator[Conn]:
-    """A pooled connection; its transaction commits if the request succeeds. A pool that
-    stays busy for the configured wait is a 503, never a hung request."""
+@contextlib.asynccontextmanager
+async def connection(request: Request) -> AsyncIterator[Conn]:
+    """A pooled connection whose transaction commits if the block succeeds.
+
+    A request first waits for one of the pool's slots in the event loop, holding no worker
+    thread: were it to wait for the pool on a thread, a burst of requests would take every
+    thread while the requests holding connections waited for one to give them back. A wait
+    longer than ``api_pool_timeout_seconds`` is a 503, never a hung request.
+    """
+    slots: anyio.Semaphore = request.app.state.slots
     pool: ConnectionPool[Conn] = request.app.state.pool
     settings: Settings = request.app.state.settings
-    with contextlib.ExitStack() as stack:
+    timeout = settings.api_pool_timeout_seconds
+    with anyio.move_on_after(timeout) as waited:
+        await slots.acquire()
+    if waited.cancelled_caught:
+        raise StorageError("the API is busy: no database connection came free in time")
+    try:
+        held = pool.connection(timeout=timeout)
         try:
-            conn = stack.enter_context(pool.connection(timeout=settings.api_pool_timeout_seconds))
+            conn = await anyio.to_thread.run_sync(held.__enter__)
         except PoolTimeout as exc:
-            raise StorageError("the API is busy: no database connection came free in time") from exc
+            raise StorageError("the database did not give a connection in time") from exc
+        try:
+            yield conn
+        except BaseException as exc:
+            await anyio.to_thread.run_sync(held.__exit__, type(exc), exc, exc.__traceback__)
+            raise
+        await anyio.to_thread.run_sync(held.__exit__, None, None, None)
+    finally:
+        slots.release()
+
+
+async def get_conn(request: Request) -> AsyncIterator[Conn]:
+    """The request's one pooled connection (see ``connection``)."""
+    async with connection(request) as conn:
         yield conn
 
 

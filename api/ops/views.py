@@ -8,13 +8,13 @@ import ipaddress
 import logging
 from typing import Annotated
 
+import anyio.to_thread
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
-from psycopg_pool import ConnectionPool
 from pydantic import BaseModel, Field
 
-from api.deps import ClockDep, Conn, ConnDep, SettingsDep, client_address
+from api.deps import ClockDep, ConnDep, SettingsDep, client_address, connection
 from api.ops import repository
 from api.ops.metrics import ApiMetrics
 from forewarn.errors import AuthError, ForbiddenError
@@ -60,13 +60,12 @@ class Health(BaseModel):
     description="200 when the database answers, 503 otherwise. Needs no API key.",
     responses={503: {"model": Health, "description": "The database does not answer"}},
 )
-def healthz(request: Request, clock: ClockDep) -> Response:
+async def healthz(request: Request, clock: ClockDep) -> Response:
     """Whether the database answers."""
-    pool: ConnectionPool[Conn] = request.app.state.pool
     now = clock.now().isoformat()
     try:
-        with pool.connection(timeout=5) as conn:
-            version = repository.ping(conn)
+        async with connection(request) as conn:
+            version = await anyio.to_thread.run_sync(repository.ping, conn)
     except Exception as exc:  # any failure to reach the database means "unavailable"
         # The reason names hosts and users: it goes to the log, not to whoever asks.
         log.warning("health check: the database does not answer (%s)", exc)
