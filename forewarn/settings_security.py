@@ -7,6 +7,8 @@ one reading. Nothing here reads ``os.environ``.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from pydantic import BaseModel, Field, SecretStr, field_validator
 
 from forewarn.signing import check_secret
@@ -159,6 +161,14 @@ class SecuritySettings(BaseModel):
     def link_hosts(self) -> tuple[str, ...]:
         """The hosts guides may link to, lower-cased."""
         return tuple(h.strip().lower() for h in self.guide_link_hosts.split(",") if h.strip())
+
+    @property
+    def owner_link_hosts(self) -> tuple[str, ...]:
+        """The hosts links to owners may name: the allow-list, and the public URL's host
+        (survey links)."""
+        public = getattr(self, "public_url", None)
+        host = urlsplit(public).hostname if public else None
+        return self.link_hosts + ((host.lower(),) if host else ())
 
     def role_password(self, role: str) -> str | None:
         """The password configured for one of the service roles, if any."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -131,3 +132,15 @@ def seal(value: str) -> str:
 def open_value(stored: str) -> str:
     """What a stored value holds, with the process's vault (SealError if it cannot)."""
     return _current.open(stored)
+
+
+def open_all(stored: Sequence[str] | None) -> tuple[str, ...]:
+    """Stored targets (an owner's) as Apprise URLs; one that no configured key opens is left
+    out and logged, so one lost key does not stop the owner's other targets."""
+    out: list[str] = []
+    for value in stored or ():
+        try:
+            out.append(_current.open(value))
+        except SealError as exc:
+            log.warning("a notification target cannot be read: %s", exc)
+    return tuple(out)

@@ -470,9 +470,7 @@ def test_health_needs_no_key_and_metrics_a_token(
         assert api_client.get("/metrics").status_code == 401
         wrong = api_client.get("/metrics", headers={"Authorization": "Bearer nope"})
         assert wrong.status_code == 401
-        text = api_client.get(
-            "/metrics", headers={"Authorization": "Bearer scrape-me-please"}
-        ).text
+        text = api_client.get("/metrics", headers={"Authorization": "Bearer scrape-me-please"}).text
     assert 'forewarn_tickets_open{priority="critical"} 1.0' in text
     assert 'forewarn_tickets_open{priority="minor"} 2.0' in text
     assert 'forewarn_devices{status="online"} 3.0' in text
