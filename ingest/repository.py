@@ -310,3 +310,8 @@ def store_counts(conn: Conn) -> StoreCounts:
     assert row is not None  # an aggregate always returns one row
     readings, devices, online, offline, dead, events = (int(str(v)) for v in row)
     return StoreCounts(readings, devices, online, offline, dead, events)
+
+
+def purge_status_events(conn: Conn, *, before: datetime) -> int:
+    """Delete device status events stamped before `before`; returns how many."""
+    return conn.execute("DELETE FROM device_status_events WHERE ts < %s", (before,)).rowcount

@@ -295,14 +295,24 @@ class Ingester(Worker):
             self._writer.close()
 
     def _maintain(self, partitioned: bool) -> None:
-        """Hourly: dead letters past their retention go; on the plain path, partitions are
-        made ahead and dropped past retention."""
+        """Hourly: dead letters and status events past their retention go; on the plain path,
+        partitions are made ahead and dropped past retention."""
         conn = self._writer.connection()
         horizon = self._clock.now() - timedelta(days=self._settings.dead_letter_retention_days)
+        events_before = self._clock.now() - timedelta(
+            days=self._settings.status_event_retention_days
+        )
         with conn.transaction():
             purged = repository.purge_dead_letters(conn, before=horizon)
-        if purged:
-            log.info("deleted %d dead letters older than %s", purged, horizon.date())
+            events = repository.purge_status_events(conn, before=events_before)
+        if purged or events:
+            log.info(
+                "deleted %d dead letters older than %s, %d status events older than %s",
+                purged,
+                horizon.date(),
+                events,
+                events_before.date(),
+            )
         if not partitioned:
             return
         report = maintain(conn, settings=self._settings)

@@ -334,3 +334,18 @@ def reseal_targets(conn: Conn, *, reseal: Callable[[str], str]) -> int:
     with conn.cursor() as cur:
         cur.executemany("UPDATE owners SET notify_targets = %s WHERE owner_id = %s", changed)
     return len(changed)
+
+
+FORGOTTEN_NAME = "(forgotten)"
+
+
+def forget_owner(conn: Conn, *, owner_id: str) -> bool:
+    """Erase an owner's personal fields; the row stays (devices and tickets refer to its id),
+    marked forgotten. False if there is no such owner."""
+    row = conn.execute(
+        "UPDATE owners SET name = %s, contact = NULL, notify_targets = '{}', "
+        "contact_person = NULL, department = NULL, forgotten_at = clock_timestamp(), "
+        "updated_at = clock_timestamp() WHERE owner_id = %s RETURNING owner_id",
+        (FORGOTTEN_NAME, owner_id),
+    ).fetchone()
+    return row is not None

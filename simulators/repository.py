@@ -13,10 +13,9 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
-
-from forewarn import vault
 from psycopg.types.json import Jsonb
 
+from forewarn import vault
 from registry import repository as registry
 from registry import validate
 from registry.types import Outcome
