@@ -144,9 +144,10 @@ def write_batch(
                 "payload_sha256) VALUES (%s, %s, %s, %s, %s, %s)",
                 [
                     (
-                        d.topic,
+                        # Text columns refuse NUL; a reason may quote what the device sent.
+                        d.topic.replace("\0", "\\0"),
                         d.payload,
-                        d.reason,
+                        d.reason.replace("\0", "\\0"),
                         d.received_at,
                         d.size if d.size is not None else len(d.payload),
                         d.sha256 or hashlib.sha256(d.payload).hexdigest(),

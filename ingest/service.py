@@ -33,7 +33,7 @@ from ingest.mappings.adapter import MappingAdapter
 from ingest.metrics import IngestMetrics, IngestStats
 from ingest.mqtt import Inbound, SubscriberPool
 from ingest.payloads import PayloadAdapter
-from ingest.router import adapters_from, route
+from ingest.router import adapters_from, limits_from, route
 from ingest.watcher import BridgeWatcher
 from ingest.writer import BatchWriter, Received
 
@@ -74,9 +74,10 @@ class Ingester(Worker):
         self._directory = DeviceDirectory()
         self._edge = edge = Edge(settings, self._directory, on_refused=self.metrics.refuse)
         limit = settings.max_payload_bytes
+        caps = limits_from(settings)
 
         def parse(topic: str, payload: bytes, at: datetime) -> Parsed | DeadLetter:
-            parsed = route(adapters, topic, payload, received_at=at, max_bytes=limit)
+            parsed = route(adapters, topic, payload, received_at=at, max_bytes=limit, limits=caps)
             return edge.admit(parsed, topic, payload, at)
 
         # Broker flow control bounds what is in hand to connections x Receive Maximum;
