@@ -38,15 +38,34 @@ app.add_typer(db_app, name="db")
 
 
 @db_app.command("migrate")
-def db_migrate() -> None:
+def db_migrate(
+    roles: Annotated[
+        bool,
+        typer.Option(
+            "--roles",
+            help="Also create the least-privilege roles (migrator, ingester, scorer, responder, "
+            "api), hand the schema to the migrator and grant each service its tables "
+            "(docs/security.md); needs a role that may create roles.",
+        ),
+    ] = False,
+) -> None:
     """Create or upgrade the schema, and apply the retention and compression settings."""
     from forewarn.schema.migrate import migrate
+    from forewarn.schema.roles import apply_roles
 
     settings = _settings()
     result = _on_database(settings, lambda conn: migrate(conn, settings=settings))
     applied = ", ".join(map(str, result.applied)) or "none (already up to date)"
     typer.echo(f"schema version {result.version}; applied: {applied}")
     typer.echo(f"storage: {result.storage} ({result.storage_reason})")
+    if roles:
+        report = _on_database(settings, lambda conn: apply_roles(conn, settings=settings))
+        made = ", ".join(report.created) or "none (all existed)"
+        typer.echo(
+            f"roles {', '.join(report.roles)} (created: {made}); schema {report.schema} "
+            f"owned by {report.roles[0]} ({report.adopted} objects handed over); "
+            f"{report.grants} table grants"
+        )
 
 
 @db_app.command("status")
