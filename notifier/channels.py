@@ -80,12 +80,7 @@ class AppriseChannel(Channel):
 
     def redact(self, target: str) -> str:
         """The URL as Apprise prints it with privacy on; tag targets are not secret."""
-        if target.startswith(TAG_PREFIX) or target == UNREADABLE_TARGET:
-            return target
-        plugin = apprise.Apprise.instantiate(target)
-        if plugin is None:
-            return f"{urlsplit(target).scheme or '?'}://(not a valid Apprise URL)"
-        return _private_url(plugin)
+        return redact_target(target)
 
     def send(self, message: OutboundMessage) -> SendResult:
         """Notify the row's URL, or every configured target carrying one of its tags."""
@@ -215,6 +210,17 @@ class WebhookSink(TicketSink):
         permanent = response.status_code < 500 and response.status_code not in (408, 425, 429)
         log.warning("ticket %s refused by %s: %s", key, self._name, error)
         return SendResult(False, error, self._name, permanent)
+
+
+def redact_target(target: str) -> str:
+    """An Apprise URL as Apprise prints it with privacy on (tag targets are not secret)."""
+    if target.startswith(TAG_PREFIX) or target == UNREADABLE_TARGET:
+        return target
+    load_plugins()
+    plugin = apprise.Apprise.instantiate(target)
+    if plugin is None:
+        return f"{urlsplit(target).scheme or '?'}://(not a valid Apprise URL)"
+    return _private_url(plugin)
 
 
 def _failed(
