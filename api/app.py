@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
 import psycopg
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
@@ -22,10 +23,12 @@ from prometheus_client import CollectorRegistry
 from psycopg_pool import ConnectionPool
 
 from api import __doc__ as api_doc
+from api.deps import KEYED
 from api.devices.views import router as devices
 from api.guides.views import router as guides
 from api.inbound.views import router as inbound
 from api.incidents.views import router as incidents
+from api.keys.guard import KeyGuard
 from api.keys.views import router as keys
 from api.kpis.views import router as kpis
 from api.notifications.views import router as notifications
@@ -34,6 +37,7 @@ from api.ops.views import router as ops
 from api.registry.views import router as registry
 from api.responses import INVALID
 from api.rules.views import router as rules
+from api.security import SecurityHeaders, add_docs
 from api.surveys.views import router as surveys
 from api.tickets.views import router as tickets
 from forewarn.clock import Clock, SystemClock
@@ -48,9 +52,11 @@ from forewarn.errors import (
     RecordError,
     SignatureError,
     StorageError,
+    ThrottledError,
     TicketError,
 )
 from forewarn.settings import Settings
+from forewarn.vault import install as install_vault
 from rules.loader import load_rules
 
 log = logging.getLogger(__name__)
@@ -59,6 +65,7 @@ CONSOLE_DIR = Path(__file__).parent / "console"
 
 # Most specific first: ForbiddenError is an AuthError, RuleError a ConfigError.
 _STATUS: tuple[tuple[type[ForewarnError], int], ...] = (
+    (ThrottledError, 429),
     (ForbiddenError, 403),
     (AuthError, 401),
     (NotFoundError, 404),
@@ -88,34 +95,52 @@ def create_app(
             settings.database_url or "",
             min_size=1,
             max_size=settings.api_pool_size,
+            timeout=settings.api_pool_timeout_seconds,
             open=False,
             kwargs={"connect_timeout": 10},
         ) as pool:
             app.state.pool = pool
+            # Requests queue for these in the event loop before taking a connection.
+            app.state.slots = anyio.Semaphore(settings.api_pool_size)
             # Everything imported and built so far lives as long as the process: move it out
             # of the collector's reach, or each full collection scans it (100-130 ms pauses
             # measured by bench/api.py, the 60 s chart's p99).
             gc.freeze()
             yield
 
+    install_vault(settings)
+    openapi_url = "/openapi.json" if settings.api_docs else None
     app = FastAPI(
         title="Forewarn",
         version="1",
         summary="Proactive support for smart products: devices, predictions, tickets, guides.",
         description=api_doc,
         lifespan=lifespan,
+        openapi_url=openapi_url,
+        # Served by add_docs, under a Content-Security-Policy of their own.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.clock = clock or SystemClock()
     app.state.rules = load_rules(settings.rules_path)
     app.state.metrics = ApiMetrics(extra=registries)
-    routers = (ops, devices, registry, tickets, incidents, guides, rules, notifications, kpis, keys)
-    for router in (*routers, inbound, surveys):
+    app.state.guard = KeyGuard(
+        ttl=settings.api_key_cache_seconds,
+        limit=settings.api_auth_failures,
+        window=settings.api_auth_window_seconds,
+    )
+    keyed = (devices, registry, tickets, incidents, guides, rules, notifications, kpis, keys)
+    for router in (ops, *keyed, inbound, surveys):
         # Every route may answer 422 in words (our checks, values the database refuses) or
-        # with FastAPI's field list; the document says both.
-        app.include_router(router, responses=INVALID)
+        # with FastAPI's field list; the document says both. Keyed routers check the key
+        # before anything else (api/deps.py).
+        app.include_router(router, responses=INVALID, dependencies=KEYED if router in keyed else ())
+    if openapi_url is not None:
+        add_docs(app, openapi_url=openapi_url)
     _errors(app)
     _measure(app)
+    app.add_middleware(SecurityHeaders)
     app.mount("/console", _Console(directory=CONSOLE_DIR, html=True), name="console")
 
     @app.get("/", include_in_schema=False)
@@ -146,6 +171,10 @@ def _errors(app: FastAPI) -> None:
             # A bad signature is not a missing API key: do not invite one.
             scheme = "Signature" if isinstance(exc, SignatureError) else "APIKey"
             headers = {"WWW-Authenticate": scheme}
+        elif isinstance(exc, ThrottledError):
+            headers = {"Retry-After": str(exc.retry_after)}
+        elif status == 503:
+            headers = {"Retry-After": "5"}
         return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
 
     @app.exception_handler(psycopg.DataError)

@@ -32,6 +32,10 @@ def config(
         port=settings.api_port if port is None else port,
         log_level="warning",
         access_log=False,
+        # The client address (failed-key throttle, /metrics for this host) and https come from
+        # X-Forwarded-For/-Proto only when the reverse proxy in front is trusted.
+        proxy_headers=True,
+        forwarded_allow_ips=settings.api_trusted_proxies,
     )
 
 

@@ -53,7 +53,7 @@ def cases(now: datetime) -> dict[str, tuple[Sequence[PayloadAdapter], str, bytes
     state["Wifi"] = {"AP": 1, "Channel": 11, "RSSI": 28, "Signal": -86, "LinkCount": 1}
     topic = "forewarn/v1/devices/lock-1/telemetry"
     return {
-        "v1_built_in": ([ForewarnV1Adapter("forewarn/v1", WINDOW)], topic, v1),
+        "v1_built_in": ([ForewarnV1Adapter("forewarn/v1")], topic, v1),
         "v1_as_mapping": ([MappingAdapter([example_path("forewarn-v1")], WINDOW)], topic, v1),
         "zigbee2mqtt": (
             [Zigbee2MqttAdapter("zigbee2mqtt", WINDOW)],

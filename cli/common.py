@@ -23,11 +23,17 @@ Conn = psycopg.Connection[tuple[object, ...]]
 
 
 def _settings() -> Settings:
+    """The settings from the environment; the keys that encrypt notification targets are
+    installed for the process (forewarn/vault.py)."""
+    from forewarn.vault import install
+
     try:
-        return Settings()
+        settings = Settings()
     except Exception as exc:  # pydantic's message names the variable and the problem
         err.print(f"[red]invalid settings:[/red] {exc}")
         raise typer.Exit(2) from exc
+    install(settings)
+    return settings
 
 
 @contextlib.contextmanager

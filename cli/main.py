@@ -26,6 +26,7 @@ from cli.common import (
 from cli.learning import register as register_learning
 from cli.mappings import register as register_mappings
 from cli.registry import register as register_registry
+from cli.security import register as register_security
 from cli.staff import register as register_api
 
 if TYPE_CHECKING:
@@ -37,15 +38,34 @@ app.add_typer(db_app, name="db")
 
 
 @db_app.command("migrate")
-def db_migrate() -> None:
+def db_migrate(
+    roles: Annotated[
+        bool,
+        typer.Option(
+            "--roles",
+            help="Also create the least-privilege roles (migrator, ingester, scorer, responder, "
+            "api), hand the schema to the migrator and grant each service its tables "
+            "(docs/security.md); needs a role that may create roles.",
+        ),
+    ] = False,
+) -> None:
     """Create or upgrade the schema, and apply the retention and compression settings."""
     from forewarn.schema.migrate import migrate
+    from forewarn.schema.roles import apply_roles
 
     settings = _settings()
     result = _on_database(settings, lambda conn: migrate(conn, settings=settings))
     applied = ", ".join(map(str, result.applied)) or "none (already up to date)"
     typer.echo(f"schema version {result.version}; applied: {applied}")
     typer.echo(f"storage: {result.storage} ({result.storage_reason})")
+    if roles:
+        report = _on_database(settings, lambda conn: apply_roles(conn, settings=settings))
+        made = ", ".join(report.created) or "none (all existed)"
+        typer.echo(
+            f"roles {', '.join(report.roles)} (created: {made}); schema {report.schema} "
+            f"owned by {report.roles[0]} ({report.adopted} objects handed over); "
+            f"{report.grants} table grants"
+        )
 
 
 @db_app.command("status")
@@ -65,23 +85,44 @@ def db_status() -> None:
 
 @db_app.command("maintain")
 def db_maintain() -> None:
-    """Delete expired dead letters; create partitions ahead and drop expired ones (plain
-    PostgreSQL; TimescaleDB runs its own jobs). The ingester does the same hourly."""
+    """Apply every retention: delete expired dead letters, status events and finished
+    notifications, erase the personal data of old finished tickets; create partitions ahead
+    and drop expired ones (plain PostgreSQL; TimescaleDB runs its own jobs). The ingester
+    does its part hourly; run this daily."""
     from forewarn.schema.migrate import maintain
-    from ingest.repository import purge_dead_letters
+    from ingest.repository import purge_dead_letters, purge_status_events
+    from notifier.privacy import expire
 
     settings = _settings()
-    before = datetime.now(UTC) - timedelta(days=settings.dead_letter_retention_days)
+    now = datetime.now(UTC)
 
-    def work(conn: Conn) -> tuple[MaintenanceReport, int]:
+    def ago(days: int) -> datetime:
+        return now - timedelta(days=days)
+
+    def work(conn: Conn) -> tuple[MaintenanceReport, dict[str, int]]:
         report = maintain(conn, settings=settings)
         with conn.transaction():
-            return report, purge_dead_letters(conn, before=before)
+            done = {
+                "dead letters": purge_dead_letters(
+                    conn, before=ago(settings.dead_letter_retention_days)
+                ),
+                "status events": purge_status_events(
+                    conn, before=ago(settings.status_event_retention_days)
+                ),
+            }
+            return report, done | expire(
+                conn,
+                tickets_before=ago(settings.ticket_personal_data_days),
+                notifications_before=ago(settings.notification_retention_days),
+            )
 
-    report, purged = _on_database(settings, work)
+    report, done = _on_database(settings, work)
     typer.echo(
-        f"dead letters deleted (older than {settings.dead_letter_retention_days} days): {purged}"
+        f"dead letters deleted (older than {settings.dead_letter_retention_days} days): "
+        f"{done.pop('dead letters')}"
     )
+    for what, n in done.items():
+        typer.echo(f"retention, {what}: {n}")
     if report.storage == "timescaledb":
         typer.echo("TimescaleDB jobs handle compression, retention and rollups")
         return
@@ -261,6 +302,7 @@ register_learning(app)
 register_registry(app)
 register_mappings(app)
 register_api(app)
+register_security(app)
 
 
 def main() -> None:

@@ -52,9 +52,15 @@ def secret() -> None:
 def create(
     name: Annotated[str, typer.Option(help="Who or what uses the key.")],
     role: Annotated[str, typer.Option(help=f"One of: {ROLES}.")],
+    days: Annotated[
+        int | None,
+        typer.Option(
+            min=0, help="Days until it expires (0: never; default FOREWARN_API_KEY_DAYS)."
+        ),
+    ] = None,
 ) -> None:
     """Create a key and print its secret (shown this once; only its hash is stored)."""
-    from api.keys.flows import create_key
+    from api.keys.flows import create_key, expiry
     from api.keys.types import Role
 
     try:
@@ -63,13 +69,17 @@ def create(
         err.print(f"[red]error:[/red] unknown role {role!r}: use {ROLES}")
         raise typer.Exit(2) from exc
 
+    settings = _settings()
+    until = expiry(settings.api_key_days if days is None else days)
+
     def work(conn: Conn) -> str:
-        made = create_key(conn, name=name, role=chosen)
+        made = create_key(conn, name=name, role=chosen, expires_at=until, created_by="command line")
         conn.commit()
         return made.secret
 
-    secret = _on_database(_settings(), work)
-    err.print(f"{chosen.value} key for {name!r} (store it now; it is not shown again):")
+    secret = _on_database(settings, work)
+    lasts = f"expires {until:%Y-%m-%d %H:%M} UTC" if until else "never expires"
+    err.print(f"{chosen.value} key for {name!r}, {lasts} (store it now; it is not shown again):")
     print(secret)
 
 
@@ -79,7 +89,7 @@ def list_keys() -> None:
     from api.keys.repository import list_keys as stored
 
     keys = _on_database(_settings(), stored)
-    table = Table("id", "name", "role", "starts with", "created", "last used", "revoked")
+    table = Table("id", "name", "role", "starts with", "created", "expires", "last used", "revoked")
     for k in keys:
         table.add_row(
             str(k.key_id),
@@ -87,19 +97,40 @@ def list_keys() -> None:
             k.role.value,
             k.prefix + "…",
             f"{k.created_at:%Y-%m-%d %H:%M}",
-            f"{k.last_used_at:%Y-%m-%d %H:%M}" if k.last_used_at else "-",
+            f"{k.expires_at:%Y-%m-%d %H:%M}" if k.expires_at else "never",
+            f"{k.last_used_at:%Y-%m-%d %H:%M} from {k.last_used_from or '?'}"
+            if k.last_used_at
+            else "-",
             f"{k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "-",
+        )
+    Console().print(table)
+
+
+@keys_app.command("audit")
+def audit(
+    key_id: Annotated[int | None, typer.Option("--key", help="One key's events.")] = None,
+    limit: Annotated[int, typer.Option(min=1)] = 200,
+) -> None:
+    """Creations, uses (once an hour per key and address) and revocations, newest first."""
+    from api.keys.repository import events
+
+    rows = _on_database(_settings(), lambda conn: events(conn, key_id=key_id, limit=limit))
+    table = Table("key", "at", "event", "by", "from")
+    for e in rows:
+        table.add_row(
+            str(e.key_id), f"{e.at:%Y-%m-%d %H:%M:%S}", e.event, e.actor or "-", e.address or "-"
         )
     Console().print(table)
 
 
 @keys_app.command("revoke")
 def revoke(key_id: Annotated[int, typer.Argument(help="The key's id (see keys list).")]) -> None:
-    """Revoke a key: requests with it get 401 from now on."""
+    """Revoke a key: requests with it get 401 from now on (within FOREWARN_API_KEY_CACHE_SECONDS
+    in a running API)."""
     from api.keys.repository import revoke as revoke_key
 
     def work(conn: Conn) -> bool:
-        done = revoke_key(conn, key_id=key_id)
+        done = revoke_key(conn, key_id=key_id, actor="command line")
         conn.commit()
         return done
 

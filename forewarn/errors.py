@@ -16,9 +16,10 @@
     ├── ConflictError        creating a thing that already exists
     ├── RecordError          an owner or device record that cannot be registered
     ├── ExpiredError         a signed link whose time is up (a survey after its days)
-    └── AuthError            a missing, unknown or revoked API key
+    └── AuthError            a missing, unknown, expired or revoked API key
         ├── ForbiddenError   a known key whose role may not do this
-        └── SignatureError   a signed request or link that is forged, stale or malformed
+        ├── SignatureError   a signed request or link that is forged, stale or malformed
+        └── ThrottledError   too many failed keys from one address: wait ``retry_after`` s
 
 Callers catch the narrowest class they can act on; everything is raised with
 ``raise ... from exc`` so the original cause stays attached.
@@ -107,6 +108,14 @@ class ForbiddenError(AuthError):
 class SignatureError(AuthError):
     """A signed request or link (an owner's reply, a survey token) that is forged, outside the
     timestamp tolerance, or malformed."""
+
+
+class ThrottledError(AuthError):
+    """Too many failed API keys from one client address; ``retry_after`` seconds to wait."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class ExpiredError(ForewarnError):

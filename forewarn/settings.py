@@ -16,11 +16,13 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from forewarn.errors import ConfigError
+from forewarn.settings_security import SecuritySettings
 from forewarn.signing import check_secret
 
 
-class Settings(BaseSettings):
-    """All of Forewarn's configuration, validated at start-up."""
+class Settings(BaseSettings, SecuritySettings):
+    """All of Forewarn's configuration, validated at start-up (the security and retention
+    fields are declared in forewarn/settings_security.py)."""
 
     model_config = SettingsConfigDict(
         env_prefix="FOREWARN_",
@@ -354,6 +356,18 @@ class Settings(BaseSettings):
     def _check_windows(self) -> Settings:
         if self.compress_after_days >= self.telemetry_retention_days:
             raise ValueError("compress_after_days must be shorter than telemetry_retention_days")
+        if self.ticket_webhook_url is not None:
+            scheme = urlsplit(self.ticket_webhook_url).scheme
+            if scheme != "https" and not (scheme == "http" and self.ticket_webhook_allow_http):
+                raise ValueError(
+                    "ticket_webhook_url must be https:// (http:// only with "
+                    "FOREWARN_TICKET_WEBHOOK_ALLOW_HTTP=true, for a sink on this host)"
+                )
+            if self.ticket_webhook_secret is None:
+                raise ValueError(
+                    "ticket_webhook_url needs FOREWARN_TICKET_WEBHOOK_SECRET (whsec_..., "
+                    "forewarn secret): every ticket sent is signed"
+                )
         return self
 
     @property

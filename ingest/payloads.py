@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from forewarn.domain import DeviceStatus, Ignored, Parsed, Reading, StatusEvent
 from forewarn.errors import TopicError, ValidationError
-from ingest.signals import SIGNALS, shown
+from ingest.signals import INT32_MAX, INT64_MAX, SIGNALS, shown
 from ingest.timestamps import TimeWindow
 
 __all__ = ["DEVICE_ID", "ForewarnV1Adapter", "PayloadAdapter", "TimeWindow", "decode_object"]
@@ -97,8 +97,9 @@ class TelemetryBody(BaseModel):
     battery_pct: float | None = Field(default=None, ge=0, le=100)
     battery_v: float | None = Field(default=None, ge=0, le=60)
     temperature_c: float | None = Field(default=None, ge=-273.15, le=1000)
-    uptime_s: int | None = Field(default=None, ge=0)
-    reconnects: int | None = Field(default=None, ge=0)
+    # The columns' bounds (bigint, integer): larger was refused by the database (abuse suite).
+    uptime_s: int | None = Field(default=None, ge=0, le=INT64_MAX)
+    reconnects: int | None = Field(default=None, ge=0, le=INT32_MAX)
     error_codes: list[str] = Field(default_factory=list, max_length=32)
 
     _ms = field_validator("ts", mode="before")(_epoch_ms)

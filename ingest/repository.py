@@ -144,9 +144,10 @@ def write_batch(
                 "payload_sha256) VALUES (%s, %s, %s, %s, %s, %s)",
                 [
                     (
-                        d.topic,
+                        # Text columns refuse NUL; a reason may quote what the device sent.
+                        d.topic.replace("\0", "\\0"),
                         d.payload,
-                        d.reason,
+                        d.reason.replace("\0", "\\0"),
                         d.received_at,
                         d.size if d.size is not None else len(d.payload),
                         d.sha256 or hashlib.sha256(d.payload).hexdigest(),
@@ -310,3 +311,8 @@ def store_counts(conn: Conn) -> StoreCounts:
     assert row is not None  # an aggregate always returns one row
     readings, devices, online, offline, dead, events = (int(str(v)) for v in row)
     return StoreCounts(readings, devices, online, offline, dead, events)
+
+
+def purge_status_events(conn: Conn, *, before: datetime) -> int:
+    """Delete device status events stamped before `before`; returns how many."""
+    return conn.execute("DELETE FROM device_status_events WHERE ts < %s", (before,)).rowcount

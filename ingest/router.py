@@ -6,9 +6,10 @@ import hashlib
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from forewarn.domain import DeadLetter, Ignored, Parsed
+from forewarn.domain import DeadLetter, Ignored, Parsed, Reading
 from forewarn.errors import PayloadError
 from forewarn.settings import Settings
+from ingest.clean import ExtraLimits, clean
 from ingest.mappings.adapter import MappingAdapter
 from ingest.payloads import ForewarnV1Adapter, PayloadAdapter, TimeWindow
 from ingest.zigbee2mqtt import Zigbee2MqttAdapter
@@ -16,6 +17,7 @@ from ingest.zigbee2mqtt import Zigbee2MqttAdapter
 MAX_PAYLOAD_BYTES = 64 * 1024  # a health reading is a few hundred bytes; more is a mistake
 # What a dead letter keeps of an oversized payload: enough to see what it was.
 KEPT_BYTES = 4 * 1024
+DEFAULT_LIMITS = ExtraLimits()  # the settings' defaults
 
 
 def window_from(settings: Settings) -> TimeWindow:
@@ -25,6 +27,13 @@ def window_from(settings: Settings) -> TimeWindow:
     return TimeWindow(
         max_age=timedelta(days=settings.telemetry_retention_days),
         max_skew=timedelta(seconds=settings.max_clock_skew_seconds),
+    )
+
+
+def limits_from(settings: Settings) -> ExtraLimits:
+    """The caps on unknown fields the settings give."""
+    return ExtraLimits(
+        settings.extra_max_fields, settings.extra_max_bytes, settings.extra_max_depth
     )
 
 
@@ -47,10 +56,12 @@ def route(
     *,
     received_at: datetime,
     max_bytes: int = MAX_PAYLOAD_BYTES,
+    limits: ExtraLimits = DEFAULT_LIMITS,
 ) -> Parsed | DeadLetter:
     """Parse one message; never raises for bad input. A topic an adapter ignores is ignored
     whatever its size (retained bridge lists can be megabytes); an oversized payload becomes a
-    dead letter keeping its first 4 KiB, its size and its SHA-256."""
+    dead letter keeping its first 4 KiB, its size and its SHA-256. A reading's values the
+    database would refuse are dropped one by one (``ingest.clean``)."""
     for adapter in adapters:
         if adapter.accepts(topic):
             why = adapter.ignores(topic)
@@ -59,7 +70,8 @@ def route(
             if len(payload) > max_bytes:
                 return _oversized(topic, payload, received_at, max_bytes)
             try:
-                return adapter.parse(topic, payload, received_at=received_at)
+                parsed = adapter.parse(topic, payload, received_at=received_at)
+                return clean(parsed, limits) if isinstance(parsed, Reading) else parsed
             except PayloadError as exc:
                 return DeadLetter(topic, payload, f"{adapter.name}: {exc.reason}", received_at)
             except Exception as exc:  # a bug in an adapter must not stop ingestion

@@ -33,7 +33,7 @@ from ingest.mappings.adapter import MappingAdapter
 from ingest.metrics import IngestMetrics, IngestStats
 from ingest.mqtt import Inbound, SubscriberPool
 from ingest.payloads import PayloadAdapter
-from ingest.router import adapters_from, route
+from ingest.router import adapters_from, limits_from, route
 from ingest.watcher import BridgeWatcher
 from ingest.writer import BatchWriter, Received
 
@@ -74,9 +74,10 @@ class Ingester(Worker):
         self._directory = DeviceDirectory()
         self._edge = edge = Edge(settings, self._directory, on_refused=self.metrics.refuse)
         limit = settings.max_payload_bytes
+        caps = limits_from(settings)
 
         def parse(topic: str, payload: bytes, at: datetime) -> Parsed | DeadLetter:
-            parsed = route(adapters, topic, payload, received_at=at, max_bytes=limit)
+            parsed = route(adapters, topic, payload, received_at=at, max_bytes=limit, limits=caps)
             return edge.admit(parsed, topic, payload, at)
 
         # Broker flow control bounds what is in hand to connections x Receive Maximum;
@@ -295,14 +296,24 @@ class Ingester(Worker):
             self._writer.close()
 
     def _maintain(self, partitioned: bool) -> None:
-        """Hourly: dead letters past their retention go; on the plain path, partitions are
-        made ahead and dropped past retention."""
+        """Hourly: dead letters and status events past their retention go; on the plain path,
+        partitions are made ahead and dropped past retention."""
         conn = self._writer.connection()
         horizon = self._clock.now() - timedelta(days=self._settings.dead_letter_retention_days)
+        events_before = self._clock.now() - timedelta(
+            days=self._settings.status_event_retention_days
+        )
         with conn.transaction():
             purged = repository.purge_dead_letters(conn, before=horizon)
-        if purged:
-            log.info("deleted %d dead letters older than %s", purged, horizon.date())
+            events = repository.purge_status_events(conn, before=events_before)
+        if purged or events:
+            log.info(
+                "deleted %d dead letters older than %s, %d status events older than %s",
+                purged,
+                horizon.date(),
+                events,
+                events_before.date(),
+            )
         if not partitioned:
             return
         report = maintain(conn, settings=self._settings)

@@ -8,17 +8,27 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import apprise
 import requests
+from apprise import NotifyFormat
 
 from forewarn.apprise_plugins import load_plugins
 from forewarn.settings import Settings
-from notifier.types import TAG_PREFIX, WEBHOOK_TARGET, OutboundMessage, SendResult
+from forewarn.signing import Signer
+from notifier.types import (
+    TAG_PREFIX,
+    UNREADABLE_TARGET,
+    WEBHOOK_TARGET,
+    OutboundMessage,
+    SendResult,
+)
 
 log = logging.getLogger(__name__)
 
@@ -70,12 +80,7 @@ class AppriseChannel(Channel):
 
     def redact(self, target: str) -> str:
         """The URL as Apprise prints it with privacy on; tag targets are not secret."""
-        if target.startswith(TAG_PREFIX):
-            return target
-        plugin = apprise.Apprise.instantiate(target)
-        if plugin is None:
-            return f"{urlsplit(target).scheme or '?'}://(not a valid Apprise URL)"
-        return _private_url(plugin)
+        return redact_target(target)
 
     def send(self, message: OutboundMessage) -> SendResult:
         """Notify the row's URL, or every configured target carrying one of its tags."""
@@ -84,10 +89,19 @@ class AppriseChannel(Channel):
                 return self._send_staff(message)
             return self._send_owner(message)
         except Exception as exc:  # a plugin bug must not become the loop's problem
-            log.exception("Apprise raised while sending %s", message.key)
-            return SendResult(False, f"Apprise raised {exc!r}", self.redact(message.target))
+            error = scrub(f"Apprise raised {exc!r}")
+            log.error("%s while sending %s", error, message.key)
+            return SendResult(False, error, self.redact(message.target))
 
     def _send_owner(self, message: OutboundMessage) -> SendResult:
+        if message.target == UNREADABLE_TARGET:
+            return _failed(
+                message,
+                "sealed://",
+                "the target is encrypted with a key that is not "
+                "in FOREWARN_TARGET_KEYS (add the old key back, then rotate)",
+                True,
+            )
         plugin = apprise.Apprise.instantiate(message.target)
         if plugin is None:
             redacted = self.redact(message.target)
@@ -127,8 +141,14 @@ class AppriseChannel(Channel):
         self, obj: apprise.Apprise, message: OutboundMessage, target: str, tags: list[str] | None
     ) -> SendResult:
         kwargs: dict[str, Any] = {"tag": tags} if tags else {}
+        # Plain text, always: a service that shows HTML or Markdown gets the text escaped, so
+        # nothing a guide, an agent or a device wrote becomes markup in the owner's app.
         with obj.notify(
-            body=message.body, title=message.title, timeout=self._timeout, **kwargs
+            body=message.body,
+            title=message.title,
+            body_format=NotifyFormat.TEXT,
+            timeout=self._timeout,
+            **kwargs,
         ) as result:
             if result:
                 return SendResult(True, None, target)
@@ -144,11 +164,15 @@ class AppriseChannel(Channel):
 
 
 class WebhookSink(TicketSink):
-    """POSTs each ticket as JSON, with an ``Idempotency-Key`` header carrying the outbox key."""
+    """POSTs each ticket as JSON, with an ``Idempotency-Key`` header carrying the outbox key,
+    signed in the Standard Webhooks scheme (``webhook-id`` = the outbox key, the same on every
+    retry; ``webhook-timestamp``; ``webhook-signature: v1,<base64 HMAC-SHA256 of
+    "<id>.<timestamp>.<body>">``) with the sink's secret."""
 
-    def __init__(self, url: str, timeout: float) -> None:
+    def __init__(self, url: str, timeout: float, secret: str | None = None) -> None:
         self._url = url
         self._timeout = timeout
+        self._signer = Signer(secret) if secret else None
         parts = urlsplit(url)
         # Keep scheme, host and path; drop credentials and the query (tokens live there).
         self._name = (
@@ -165,20 +189,22 @@ class WebhookSink(TicketSink):
     def send(self, ticket_payload: Mapping[str, Any], key: str) -> SendResult:
         """POST the ticket; a status of 400 or more is a failure naming it and the answer."""
         try:
-            body = json.dumps(dict(ticket_payload), default=str)
+            body = json.dumps(dict(ticket_payload), default=str).encode()
+            headers = {"Content-Type": "application/json", "Idempotency-Key": key}
+            if self._signer is not None:
+                headers |= self._signer.headers(message_id=key, body=body, at=datetime.now(UTC))
             # One connection per ticket: tickets are few, and nothing is left open between them.
             response = requests.post(
-                self._url,
-                data=body,
-                timeout=(self._timeout, self._timeout),
-                headers={"Content-Type": "application/json", "Idempotency-Key": key},
+                self._url, data=body, timeout=(self._timeout, self._timeout), headers=headers
             )
         except (requests.RequestException, TypeError, ValueError) as exc:
-            log.warning("ticket %s not delivered to %s: %s", key, self._name, exc)
-            return SendResult(False, f"{type(exc).__name__}: {exc}", self._name)
+            # requests names the URL's path and query (tokens) in its messages.
+            error = scrub(f"{type(exc).__name__}: {exc}")
+            log.warning("ticket %s not delivered to %s: %s", key, self._name, error)
+            return SendResult(False, error, self._name)
         if response.status_code < 400:
             return SendResult(True, None, self._name)
-        excerpt = " ".join(response.text[:BODY_EXCERPT].split())
+        excerpt = scrub(" ".join(response.text[:BODY_EXCERPT].split()))
         error = f"HTTP {response.status_code} {response.reason}: {excerpt}".rstrip(": ")
         # A refusal stays a refusal; timeouts, throttling and server errors may pass later.
         permanent = response.status_code < 500 and response.status_code not in (408, 425, 429)
@@ -186,11 +212,47 @@ class WebhookSink(TicketSink):
         return SendResult(False, error, self._name, permanent)
 
 
+def redact_target(target: str) -> str:
+    """An Apprise URL as Apprise prints it with privacy on (tag targets are not secret)."""
+    if target.startswith(TAG_PREFIX) or target == UNREADABLE_TARGET:
+        return target
+    load_plugins()
+    plugin = apprise.Apprise.instantiate(target)
+    if plugin is None:
+        return f"{urlsplit(target).scheme or '?'}://(not a valid Apprise URL)"
+    return _private_url(plugin)
+
+
 def _failed(
     message: OutboundMessage, target: str, error: str, permanent: bool = False
 ) -> SendResult:
+    error = scrub(error)
     log.warning("notification %s to %s failed: %s", message.key, target, error)
     return SendResult(False, error, target, permanent)
+
+
+# An address with a scheme; what requests calls "url: /path?query"; key=value secrets.
+_URL = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*)://([^\s'\"<>]+)")
+_URL_PATH = re.compile(r"(?i)\b(url:?\s*)(/[^\s'\"<>)]*)")
+_SECRET_PAIR = re.compile(
+    r"(?i)\b(token|key|secret|password|passwd|pwd|auth|signature|sig|apikey|api_key|"
+    r"access_token)=([^\s&'\"<>]+)"
+)
+
+
+def scrub(text: str) -> str:
+    """Error text as it may be stored or logged: addresses cut to scheme and host (no user,
+    password, path or query), bare paths replaced, ``token=...`` values hidden."""
+
+    def host_only(found: re.Match[str]) -> str:
+        rest = found.group(2)
+        host = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0].rsplit("@", 1)[-1]
+        cut = len(rest) > len(host) or "@" in rest.split("/", 1)[0]
+        return f"{found.group(1)}://{host}" + ("/..." if cut else "")
+
+    text = _URL.sub(host_only, text)
+    text = _URL_PATH.sub(lambda m: f"{m.group(1)}/...", text)
+    return _SECRET_PAIR.sub(lambda m: f"{m.group(1)}=****", text)
 
 
 # Apprise's generic HTTP services keep custom headers (``?+X-Token=...``) and path tokens in
@@ -225,10 +287,12 @@ class Redactor:
     @classmethod
     def for_settings(cls, settings: Settings) -> Redactor:
         """The redactor of a dispatcher with these settings."""
-        sink = None
-        if settings.ticket_webhook_url is not None:
-            sink = WebhookSink(settings.ticket_webhook_url, settings.notify_timeout_seconds)
-        return cls(AppriseChannel(settings), sink)
+        return cls(AppriseChannel(settings), webhook_sink(settings))
+
+    @staticmethod
+    def error(text: str | None) -> str | None:
+        """An error as it may be stored or logged (``scrub``)."""
+        return None if text is None else scrub(text)
 
     def __call__(self, target: str) -> str:
         """The target as it may be stored."""
@@ -239,3 +303,15 @@ class Redactor:
                 self._seen.clear()
             self._seen[target] = self._channel.redact(target)
         return self._seen[target]
+
+
+def webhook_sink(settings: Settings) -> WebhookSink | None:
+    """The ticket sink the settings configure, signing with its secret; None without one."""
+    if settings.ticket_webhook_url is None:
+        return None
+    secret = settings.ticket_webhook_secret
+    return WebhookSink(
+        settings.ticket_webhook_url,
+        settings.notify_timeout_seconds,
+        secret.get_secret_value() if secret else None,
+    )

@@ -12,6 +12,7 @@ that channel and also polls every second, so a missed wake-up costs at most a se
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import socket
@@ -30,7 +31,7 @@ from forewarn.errors import StorageError
 from forewarn.settings import Settings
 from forewarn.worker import Worker
 from notifier import repository
-from notifier.channels import AppriseChannel, Channel, Redactor, TicketSink, WebhookSink
+from notifier.channels import AppriseChannel, Channel, Redactor, TicketSink, webhook_sink
 from notifier.types import ClaimedNotification, DispatchStats, SendResult
 
 log = logging.getLogger(__name__)
@@ -94,10 +95,8 @@ class Dispatcher(Worker):
         self._clock = clock
         self.worker = worker or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
         self._apprise = apprise_channel or AppriseChannel(settings)
-        if sink is None and settings.ticket_webhook_url is not None:
-            sink = WebhookSink(settings.ticket_webhook_url, settings.notify_timeout_seconds)
-        self._sink = sink
-        self._redact = Redactor(self._apprise, sink)
+        self._sink = sink if sink is not None else webhook_sink(settings)
+        self._redact = Redactor(self._apprise, self._sink)
         self.lease = lease if lease is not None else default_lease(settings)
         self._conn: repository.Conn | None = None
         self._unrecorded: list[_Pending] = []
@@ -189,14 +188,19 @@ class Dispatcher(Worker):
                 )
             return self._sink.send(message.payload, message.key)
         except Exception as exc:  # channels return failures; this guards a buggy one
-            log.exception("channel raised while sending %s", message.key)
-            return SendResult(False, f"channel raised {exc!r}", self._redact(message.target))
+            error = self._redact.error(f"channel raised {exc!r}")
+            log.error("%s while sending %s", error, message.key)
+            return SendResult(False, error, self._redact(message.target))
 
     def _record_unrecorded(self, conn: repository.Conn) -> None:
         """Commit the results of finished sends (kept in memory if the database is away)."""
         while self._unrecorded:
             pending = self._unrecorded[0]
-            row, result = pending.claimed, pending.result
+            row = pending.claimed
+            # Whatever a channel said, what is stored and logged goes through the redactor.
+            result = dataclasses.replace(
+                pending.result, error=self._redact.error(pending.result.error)
+            )
             retry_in = None
             if not result.ok and not result.permanent and row.attempt < self._max_attempts:
                 retry_in = backoff(self._settings, row.attempt)

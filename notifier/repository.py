@@ -17,8 +17,15 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from forewarn import vault
 from forewarn.db import OUTBOX_CHANNEL
-from notifier.types import ClaimedNotification, OutboundMessage, SendResult, Status
+from notifier.types import (
+    UNREADABLE_TARGET,
+    ClaimedNotification,
+    OutboundMessage,
+    SendResult,
+    Status,
+)
 
 Conn = psycopg.Connection[tuple[object, ...]]
 
@@ -45,7 +52,7 @@ def enqueue(conn: Conn, *, message: OutboundMessage) -> int | None:
             m.key,
             m.channel,
             m.audience,
-            m.target,
+            vault.seal(m.target) if m.audience == "owner" else m.target,
             m.title,
             m.body,
             Jsonb(dict(m.payload)),
@@ -244,12 +251,21 @@ def get(conn: Conn, *, key: str) -> Row | None:
     return None if row is None else Row(*cast(tuple[Any, ...], row))
 
 
+def stored_target(stored: str) -> str:
+    """A row's target as sent (owners' are encrypted at rest); UNREADABLE_TARGET when no
+    configured key opens it."""
+    try:
+        return vault.open_value(stored)
+    except vault.SealError:
+        return UNREADABLE_TARGET
+
+
 def _claimed(r: dict[str, Any]) -> ClaimedNotification:
     message = OutboundMessage(
         key=r["key"],
         channel=r["channel"],
         audience=r["audience"],
-        target=r["target"],
+        target=stored_target(r["target"]),
         title=r["title"],
         body=r["body"],
         payload=r["payload"],
@@ -276,3 +292,15 @@ def cancel_pending(conn: Conn, *, registered_by: str, reason: str) -> int:
                                    WHERE resolution_code = 'withdrawn'))""",
         {"by": registered_by, "reason": f"cancelled: {reason}"},
     ).rowcount
+
+
+def reseal_targets(conn: Conn, *, reseal: Callable[[str], str]) -> int:
+    """Rewrite owners' notification targets through `reseal` (key rotation); returns how many
+    rows changed. Staff tags and the webhook are not secret and stay as they are."""
+    rows = conn.execute(
+        "SELECT notification_id, target FROM notifications WHERE audience = 'owner' FOR UPDATE"
+    ).fetchall()
+    changed = [(new, nid) for nid, old in rows if (new := reseal(cast(str, old))) != old]
+    with conn.cursor() as cur:
+        cur.executemany("UPDATE notifications SET target = %s WHERE notification_id = %s", changed)
+    return len(changed)

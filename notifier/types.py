@@ -16,6 +16,8 @@ Status = Literal["pending", "sending", "sent", "failed", "interrupted", "cancell
 TAG_PREFIX = "tag:"
 # The one target of ticket_sink rows: the configured webhook sink.
 WEBHOOK_TARGET = "webhook"
+# What a row's target reads as when it is encrypted with a key that is not configured.
+UNREADABLE_TARGET = "sealed://(encrypted with a key not in FOREWARN_TARGET_KEYS)"
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ written here.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import astuple
 from datetime import datetime
 from typing import Any
@@ -15,6 +15,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from forewarn import vault
 from registry.types import (
     AccountType,
     DeviceRecord,
@@ -45,7 +46,8 @@ def upsert_owners(conn: Conn, *, owners: Sequence[OwnerRecord]) -> list[Outcome]
     happened to each, in order."""
     if not owners:
         return []
-    columns = [list(c) for c in zip(*(_owner_row(o) for o in owners), strict=True)]
+    sealed = _sealed_targets(conn, owners)
+    columns = [list(c) for c in zip(*(_owner_row(o, sealed) for o in owners), strict=True)]
     names = _OWNER_COLUMNS.split(", ")
     casts = ", ".join(f"%s::{t}" for t in _OWNER_TYPES.split(", "))
     # Each owner's targets travel as one array literal: unnest would flatten an array of arrays.
@@ -66,12 +68,33 @@ def upsert_owners(conn: Conn, *, owners: Sequence[OwnerRecord]) -> list[Outcome]
     return [changed.get(o.owner_id, Outcome.UNCHANGED) for o in owners]
 
 
-def _owner_row(o: OwnerRecord) -> tuple[Any, ...]:
+def _sealed_targets(conn: Conn, owners: Sequence[OwnerRecord]) -> dict[str, list[str]]:
+    """Each owner's targets as they will be stored: encrypted (forewarn/vault.py), reusing the
+    stored ciphertext when the targets did not change (encryption is randomised, and a row
+    equal to what is stored must stay unchanged)."""
+    stored = dict(
+        conn.execute(
+            "SELECT owner_id, notify_targets FROM owners WHERE owner_id = ANY(%s)",
+            ([o.owner_id for o in owners],),
+        ).fetchall()
+    )
+    out: dict[str, list[str]] = {}
+    for o in owners:
+        before = stored.get(o.owner_id)
+        try:
+            same = before is not None and [vault.open_value(t) for t in before] == list(o.targets)
+        except vault.SealError:
+            same = False
+        out[o.owner_id] = list(before) if same and before else [vault.seal(t) for t in o.targets]
+    return out
+
+
+def _owner_row(o: OwnerRecord, sealed: dict[str, list[str]]) -> tuple[Any, ...]:
     return (
         o.owner_id,
         o.name,
         o.contact,
-        "{" + ",".join(_quoted(t) for t in o.targets) + "}",
+        "{" + ",".join(_quoted(t) for t in sealed[o.owner_id]) + "}",
         o.locale,
         o.time_zone,
         o.quiet_start,
@@ -233,7 +256,7 @@ def _owner(r: Sequence[Any]) -> OwnerRecord:
         owner_id=r[0],
         name=r[1],
         contact=r[2],
-        targets=tuple(r[3] or ()),
+        targets=vault.open_all(r[3]),
         locale=r[4],
         time_zone=r[5],
         quiet_start=r[6],
@@ -298,3 +321,31 @@ def active_credentials(conn: Conn) -> list[StoredCredential]:
            ORDER BY c.username"""
     ).fetchall()
     return [StoredCredential(*r) for r in rows]
+
+
+def reseal_targets(conn: Conn, *, reseal: Callable[[str], str]) -> int:
+    """Rewrite every owner's targets through `reseal` (key rotation); returns owners changed."""
+    rows = conn.execute(
+        "SELECT owner_id, notify_targets FROM owners WHERE notify_targets <> '{}' FOR UPDATE"
+    ).fetchall()
+    changed = [
+        (new, owner_id) for owner_id, old in rows if (new := [reseal(t) for t in old]) != old
+    ]
+    with conn.cursor() as cur:
+        cur.executemany("UPDATE owners SET notify_targets = %s WHERE owner_id = %s", changed)
+    return len(changed)
+
+
+FORGOTTEN_NAME = "(forgotten)"
+
+
+def forget_owner(conn: Conn, *, owner_id: str) -> bool:
+    """Erase an owner's personal fields; the row stays (devices and tickets refer to its id),
+    marked forgotten. False if there is no such owner."""
+    row = conn.execute(
+        "UPDATE owners SET name = %s, contact = NULL, notify_targets = '{}', "
+        "contact_person = NULL, department = NULL, forgotten_at = clock_timestamp(), "
+        "updated_at = clock_timestamp() WHERE owner_id = %s RETURNING owner_id",
+        (FORGOTTEN_NAME, owner_id),
+    ).fetchone()
+    return row is not None

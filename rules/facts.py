@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from forewarn import vault
 from forewarn.domain import Device, Owner
 from notifier.tickets.types import Priority
 from rules.repository import INCIDENT_COLUMNS, Conn, incident_from_row
@@ -35,7 +36,7 @@ def device(conn: Conn, *, device_id: str) -> Device | None:
             row[11],
             row[12],
             enterprise,
-            tuple(row[15] or ()),
+            vault.open_all(row[15]),
         )
     return Device(row[0], row[1], row[2], row[3], row[4], owner, row[5])
 

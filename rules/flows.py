@@ -93,7 +93,14 @@ def apply_signal(
         queued = 0
         if decision.guide is not None:
             queued = _send_guide(
-                conn, decision.guide, device, signal, incident_id, now, segment=decision.segment
+                conn,
+                decision.guide,
+                device,
+                signal,
+                incident_id,
+                now,
+                segment=decision.segment,
+                links=settings.owner_link_hosts,
             )
             if queued:
                 repo.update_incident(conn, incident_id=incident_id, guide_sent_at=now)
@@ -263,8 +270,10 @@ def _send_guide(
     now: datetime,
     *,
     segment: Segment | None,
+    links: tuple[str, ...],
 ) -> int:
-    """Queue the fault's guide (and a novice's onboarding guide) to every owner target."""
+    """Queue the fault's guide (and a novice's onboarding guide) to every owner target; only
+    links to `links` hosts reach the owner."""
     owner = device.owner
     if owner is None or not owner.targets:
         return 0
@@ -287,7 +296,7 @@ def _send_guide(
         owner_name=owner.name,
         hours_to_empty=signal.hours_to_empty,
     )
-    text = render(guide, facts)
+    text = render(guide, facts, links=links)
     queued = 0
     for target in owner.targets:
         tag = target_key(target)
@@ -312,7 +321,7 @@ def _send_guide(
     if order.onboarding:
         # The novice's first fault guide comes with the onboarding guide, if their device's
         # first report has not brought it already (once per owner and product kind).
-        welcome(conn, device, now=now, send_at=order.send_at)
+        welcome(conn, device, now=now, send_at=order.send_at, links=links)
     return queued
 
 

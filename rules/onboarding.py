@@ -21,7 +21,9 @@ from rules.types import RuleSet
 Conn = repo.Conn
 
 
-def welcome_new_devices(conn: Conn, rules: RuleSet, *, now: datetime) -> int:
+def welcome_new_devices(
+    conn: Conn, rules: RuleSet, *, now: datetime, links: tuple[str, ...] = ()
+) -> int:
     """Onboard the novice owners whose devices have reported and who have not had their
     kind's onboarding guide; each in its own transaction. Returns how many were queued."""
     since = now - timedelta(days=rules.timing.novice_days)
@@ -36,14 +38,22 @@ def welcome_new_devices(conn: Conn, rules: RuleSet, *, now: datetime) -> int:
             if segment_of(device, now, rules.timing) is not Segment.NOVICE:
                 continue
             held = quiet_until(device.owner, now)
-            queued += welcome(conn, device, now=now, send_at=held or now)
+            queued += welcome(conn, device, now=now, send_at=held or now, links=links)
             outbox.notify_outbox(conn)
     return queued
 
 
-def welcome(conn: Conn, device: Device, *, now: datetime, send_at: datetime) -> int:
+def welcome(
+    conn: Conn,
+    device: Device,
+    *,
+    now: datetime,
+    send_at: datetime,
+    links: tuple[str, ...] = (),
+) -> int:
     """Queue the onboarding guide of the device's kind to each of its owner's targets, unless
-    the owner already got it for that kind; returns how many were queued."""
+    the owner already got it for that kind; returns how many were queued (only links to
+    `links` hosts reach the owner)."""
     owner = device.owner
     if owner is None or not owner.targets or device.kind is None:
         return 0
@@ -58,7 +68,8 @@ def welcome(conn: Conn, device: Device, *, now: datetime, send_at: datetime) -> 
     )
     if not marked or guide is None:
         return 0  # onboarded before; or no guide in a language they read (marked: not retried)
-    text = render(guide, GuideFacts(kind=device.kind, model=device.model, owner_name=owner.name))
+    facts_ = GuideFacts(kind=device.kind, model=device.model, owner_name=owner.name)
+    text = render(guide, facts_, links=links)
     queued = 0
     for target in owner.targets:
         made = outbox.enqueue(

@@ -129,7 +129,8 @@ class Responder(Worker):
         self.count("escalated", report.escalated)
         self.count("warned", report.warned)
         self.count("callbacks", report.callbacks)
-        self.count("onboarded", welcome_new_devices(conn, self._rules, now=now))
+        links = self._settings.owner_link_hosts
+        self.count("onboarded", welcome_new_devices(conn, self._rules, now=now, links=links))
         return cursor
 
     def _signals(self, conn: repo.Conn, cursor: datetime) -> datetime:

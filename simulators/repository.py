@@ -15,6 +15,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from forewarn import vault
 from registry import repository as registry
 from registry import validate
 from registry.types import Outcome
@@ -115,12 +116,15 @@ def register_fleet(
 
 
 def default_owner_targets(*, conn: psycopg.Connection[Any], prefix: str) -> int:
-    """Give every owner without a notification target the URL `prefix` + owner id."""
-    cur = conn.execute(
-        "UPDATE owners SET notify_targets = ARRAY[%s || owner_id] WHERE notify_targets = '{}'",
-        (prefix,),
-    )
-    return cur.rowcount
+    """Give every owner without a notification target the URL `prefix` + owner id (encrypted
+    at rest as every owner's targets are)."""
+    bare = [r[0] for r in conn.execute("SELECT owner_id FROM owners WHERE notify_targets = '{}'")]
+    with conn.cursor() as cur:
+        cur.executemany(
+            "UPDATE owners SET notify_targets = ARRAY[%s] WHERE owner_id = %s",
+            [(vault.seal(prefix + owner_id), owner_id) for owner_id in bare],
+        )
+    return len(bare)
 
 
 def record_owner_fixes(

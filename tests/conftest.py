@@ -33,8 +33,11 @@ from cli.embedded import EmbeddedBroker, embedded_postgres
 from forewarn.clock import FixedClock
 from forewarn.schema.migrate import migrate
 from forewarn.settings import Settings
+from forewarn.vault import install, new_key
 
 LOCAL_DATABASE = "postgresql://postgres@127.0.0.1:5432/test"
+# Targets are encrypted at rest in every test, as in the compose stack; made per run.
+TARGET_KEY = new_key()
 LOCAL_MQTT = ("127.0.0.1", 1883)
 
 
@@ -128,6 +131,7 @@ def bare_settings(services: Services, schema: str) -> Settings:
         ingest_session_expiry_seconds=300,
         # Tests publish devices they never registered; tests of the registry's edge turn it off.
         auto_register=True,
+        target_keys=TARGET_KEY,
     )
 
 
@@ -136,6 +140,7 @@ def settings(bare_settings: Settings) -> Settings:
     """Settings whose schema is migrated."""
     with psycopg.connect(bare_settings.database_url or "") as conn:
         migrate(conn, settings=bare_settings)
+    install(bare_settings)
     return bare_settings
 
 

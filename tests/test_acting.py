@@ -22,6 +22,7 @@ from forewarn.clock import FixedClock
 from forewarn.db import connect
 from forewarn.domain import Prediction
 from forewarn.settings import Settings
+from forewarn.signing import new_secret
 from ingest.direct import DirectWriter
 from models.repository import upsert_predictions
 from notifier.dispatcher import Dispatcher
@@ -160,6 +161,8 @@ def world(settings: Settings, db: DB) -> Iterator[World]:
             notify_config=str(config),
             notify_backoff_seconds=0.05,
             ticket_webhook_url=f"http://127.0.0.1:{receiver.port}/helpdesk",
+            ticket_webhook_secret=new_secret(),
+            ticket_webhook_allow_http=True,
         )
         clock = FixedClock(T0)
         with connect(live) as conn:

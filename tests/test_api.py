@@ -455,15 +455,22 @@ def test_predictions_route(api_client: TestClient, keys: Keys, db: Db) -> None:
     assert len(api_client.get("/api/v1/predictions?device_id=lock-p", headers=v).json()) == 2
 
 
-def test_health_and_metrics_need_no_key(
-    api_client: TestClient, keys: Keys, three: dict[str, int]
+def test_health_needs_no_key_and_metrics_a_token(
+    settings: Any, api_clock: Any, keys: Keys, three: dict[str, int]
 ) -> None:
-    health = api_client.get("/healthz").json()
-    assert (health["status"], health["schema_version"]) == ("ok", 11)
-    console = api_client.get("/console/")
-    assert console.status_code == 200 and console.headers["cache-control"] == "no-cache"
-    api_client.get("/api/v1/tickets", headers=keys["viewer"])
-    text = api_client.get("/metrics").text
+    from api.app import create_app
+
+    token = settings.with_overrides(metrics_token="scrape-me-please")
+    with TestClient(create_app(token, clock=api_clock)) as api_client:
+        health = api_client.get("/healthz").json()
+        assert (health["status"], health["schema_version"]) == ("ok", 13)
+        console = api_client.get("/console/")
+        assert console.status_code == 200 and console.headers["cache-control"] == "no-cache"
+        api_client.get("/api/v1/tickets", headers=keys["viewer"])
+        assert api_client.get("/metrics").status_code == 401
+        wrong = api_client.get("/metrics", headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 401
+        text = api_client.get("/metrics", headers={"Authorization": "Bearer scrape-me-please"}).text
     assert 'forewarn_tickets_open{priority="critical"} 1.0' in text
     assert 'forewarn_tickets_open{priority="minor"} 2.0' in text
     assert 'forewarn_devices{status="online"} 3.0' in text
@@ -476,11 +483,13 @@ def test_metrics_include_an_in_process_ingester(settings: Any) -> None:
     from api.app import create_app
     from ingest.metrics import IngestMetrics
 
+    settings = settings.with_overrides(metrics_token="t0ken")
     ingest = IngestMetrics()
     ingest.messages.labels("written").inc(7)
     with TestClient(create_app(settings, registries=[ingest.registry])) as client:
         assert (
-            'forewarn_ingest_messages_total{outcome="written"} 7.0' in client.get("/metrics").text
+            'forewarn_ingest_messages_total{outcome="written"} 7.0'
+            in client.get("/metrics", headers={"Authorization": "Bearer t0ken"}).text
         )
 
 

@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from forewarn.clock import FixedClock
 from forewarn.settings import Settings
+from forewarn.signing import new_secret
 from notifier import repository as outbox
 from notifier.channels import AppriseChannel
 from notifier.types import OutboundMessage, SendResult
@@ -255,7 +256,10 @@ def test_one_notification_with_its_attempts(
 def test_a_helpdesk_row_shows_its_payload_and_the_sink_without_its_token(
     settings: Settings, api_clock: FixedClock, keys: dict[str, dict[str, str]], rows: Outbox
 ) -> None:
-    sink = settings.with_overrides(ticket_webhook_url="https://helpdesk.example/hook?token=SECRET1")
+    sink = settings.with_overrides(
+        ticket_webhook_url="https://helpdesk.example/hook?token=SECRET1",
+        ticket_webhook_secret=new_secret(),
+    )
     with TestClient(create_app(sink, clock=api_clock)) as client:
         response = client.get(f"/api/v1/notifications/{rows.helpdesk}", headers=keys["viewer"])
     assert response.status_code == 200 and "SECRET1" not in response.text

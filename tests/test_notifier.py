@@ -13,9 +13,11 @@ from typing import Any
 
 import psycopg
 import pytest
+from standardwebhooks import Webhook
 
 from forewarn.clock import FixedClock, SystemClock
 from forewarn.settings import Settings
+from forewarn.signing import new_secret
 from notifier import repository
 from notifier.channels import AppriseChannel, WebhookSink
 from notifier.dispatcher import Dispatcher, backoff, default_lease
@@ -289,7 +291,12 @@ def ticket(key: str, payload: dict[str, Any]) -> OutboundMessage:
 def test_webhook_sink_posts_ticket_with_idempotency_key(
     settings: Settings, db: Conn, rx: HttpReceiver
 ) -> None:
-    sink = settings.with_overrides(ticket_webhook_url=f"{rx.url}/tickets?token=t0ps3cret")
+    secret = new_secret()
+    sink = settings.with_overrides(
+        ticket_webhook_url=f"{rx.url}/tickets?token=t0ps3cret",
+        ticket_webhook_secret=secret,
+        ticket_webhook_allow_http=True,
+    )
     body = {"ticket_id": 7, "tier": "L1", "fault": "battery_drain", "evidence": {"pct": 12}}
     [nid] = enqueue(db, ticket("t7", body))
     dispatcher = Dispatcher(sink, SystemClock())
@@ -304,6 +311,9 @@ def test_webhook_sink_posts_ticket_with_idempotency_key(
     assert got[0].json == body
     assert got[0].headers["idempotency-key"] == "t7"
     assert got[0].headers["content-type"] == "application/json"
+    # Signed: the helpdesk checks it with the Standard Webhooks library, not with our code.
+    Webhook(secret).verify(got[0].body, got[0].headers)
+    assert got[0].headers["webhook-id"] == "t7"
     assert status(db, "t7") == "sent"
     # A refusal is not retried: sending the same ticket again would be refused again.
     assert status(db, "t8") == "failed"

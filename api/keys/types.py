@@ -25,11 +25,14 @@ class Permission(enum.StrEnum):
     MANAGE_RULES = "manage_rules"
     MANAGE_KEYS = "manage_keys"
     MANAGE_REGISTRY = "manage_registry"  # owners (personal data), devices, dead letters
+    SEE_CONTACTS = "see_contacts"  # owners' phone, e-mail and contact person, in clear
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
     Role.VIEWER: frozenset({Permission.READ}),
-    Role.AGENT: frozenset({Permission.READ, Permission.ACT_TICKETS, Permission.EDIT_GUIDES}),
+    Role.AGENT: frozenset(
+        {Permission.READ, Permission.ACT_TICKETS, Permission.EDIT_GUIDES, Permission.SEE_CONTACTS}
+    ),
     Role.INTEGRATION: frozenset(
         {Permission.READ, Permission.ACT_TICKETS, Permission.MANAGE_REGISTRY}
     ),
@@ -44,6 +47,7 @@ class Principal:
     key_id: int
     name: str
     role: Role
+    expires_at: datetime | None = None
 
     def may(self, permission: Permission) -> bool:
         """Whether this key's role grants `permission`."""
@@ -61,6 +65,21 @@ class ApiKey:
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    expires_at: datetime | None = None
+    created_by: str | None = None
+    revoked_by: str | None = None
+    last_used_from: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class KeyEvent:
+    """One line of a key's audit: made, used (from an address, at most hourly), revoked."""
+
+    key_id: int
+    at: datetime
+    event: str
+    actor: str | None
+    address: str | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Query, Request, status
 from pydantic import BaseModel, Field
 
-from api.deps import ConnDep, KeysAdmin, Reader
+from api.deps import ConnDep, KeysAdmin, Reader, SettingsDep
 from api.keys import repository
-from api.keys.flows import create_key
+from api.keys.flows import create_key, expiry
+from api.keys.guard import KeyGuard
 from api.keys.types import GRANTS, Role
 from api.responses import AUTH, NOT_FOUND
 from forewarn.errors import NotFoundError
@@ -35,6 +37,20 @@ class KeyInfo(BaseModel):
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    expires_at: datetime | None = Field(description="When it stops working (null: never)")
+    created_by: str | None = Field(description="The key (or the command line) that made it")
+    revoked_by: str | None
+    last_used_from: str | None = Field(description="The client address of its latest use")
+
+
+class KeyEventOut(BaseModel):
+    """One line of the keys' audit."""
+
+    key_id: int
+    at: datetime
+    event: str = Field(description="created, used (once an hour per address) or revoked")
+    actor: str | None = Field(description="Who created or revoked it")
+    address: str | None = Field(description="Where a use came from")
 
 
 class NewKeyRequest(BaseModel):
@@ -42,6 +58,12 @@ class NewKeyRequest(BaseModel):
 
     name: str = Field(min_length=1, max_length=200, description="Who or what uses the key")
     role: Role
+    expires_in_days: int | None = Field(
+        default=None,
+        ge=0,
+        le=3650,
+        description="Days until it stops working (0: never); default FOREWARN_API_KEY_DAYS (90)",
+    )
 
 
 class NewKeyResponse(KeyInfo):
@@ -74,9 +96,18 @@ def list_keys(conn: ConnDep, who: KeysAdmin) -> list[KeyInfo]:
     summary="Create a key",
     description="Admin only. The secret is in this response only; store it now.",
 )
-def new_key(body: NewKeyRequest, conn: ConnDep, who: KeysAdmin) -> NewKeyResponse:
+def new_key(
+    body: NewKeyRequest, conn: ConnDep, settings: SettingsDep, who: KeysAdmin
+) -> NewKeyResponse:
     """Create a key."""
-    made = create_key(conn, name=body.name, role=body.role)
+    days = settings.api_key_days if body.expires_in_days is None else body.expires_in_days
+    made = create_key(
+        conn,
+        name=body.name,
+        role=body.role,
+        expires_at=expiry(days),
+        created_by=f"key {who.key_id} ({who.name})",
+    )
     info = KeyInfo.model_validate(made.key, from_attributes=True)
     return NewKeyResponse(**info.model_dump(), secret=made.secret)
 
@@ -85,10 +116,33 @@ def new_key(body: NewKeyRequest, conn: ConnDep, who: KeysAdmin) -> NewKeyRespons
     "/{key_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Revoke a key",
-    description="Admin only. Requests with it get 401 from now on.",
+    description=(
+        "Admin only. Requests with it get 401 from now on (other API processes trust their "
+        "cache of it for FOREWARN_API_KEY_CACHE_SECONDS at most)."
+    ),
     responses=NOT_FOUND,
 )
-def revoke(key_id: int, conn: ConnDep, who: KeysAdmin) -> None:
+def revoke(key_id: int, request: Request, conn: ConnDep, who: KeysAdmin) -> None:
     """Revoke a key."""
-    if not repository.revoke(conn, key_id=key_id):
+    if not repository.revoke(conn, key_id=key_id, actor=f"key {who.key_id} ({who.name})"):
         raise NotFoundError(f"no active key {key_id}")
+    guard: KeyGuard = request.app.state.guard
+    guard.forget(key_id)
+
+
+@router.get(
+    "/audit",
+    response_model=list[KeyEventOut],
+    summary="The keys' audit",
+    description="Admin only. Creations, uses (once an hour per key and address) and "
+    "revocations, newest first.",
+)
+def audit(
+    conn: ConnDep,
+    who: KeysAdmin,
+    key_id: Annotated[int | None, Query(description="One key's events")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> list[KeyEventOut]:
+    """The audit."""
+    events = repository.events(conn, key_id=key_id, limit=limit)
+    return [KeyEventOut.model_validate(e, from_attributes=True) for e in events]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Any
 
 from api.notifications import repository
 from api.notifications.repository import Conn, OutboxFilter
@@ -24,7 +25,7 @@ def page(
     """One page of the outbox, newest first."""
     total, rows = repository.page(conn, where=where, limit=limit, offset=offset)
     redact = Redactor.for_settings(settings)
-    items = [NotificationItem.model_validate(r | {"target": redact(r["target"])}) for r in rows]
+    items = [NotificationItem.model_validate(_shown(r, redact)) for r in rows]
     return NotificationPage(total=total, limit=limit, offset=offset, items=items)
 
 
@@ -34,9 +35,16 @@ def detail(conn: Conn, settings: Settings, *, notification_id: int) -> Notificat
     if row is None:
         raise NotFoundError(f"no notification {notification_id}")
     # Attempt targets were redacted when recorded; redacting them again would garble them.
+    redact = Redactor.for_settings(settings)
     tries = [
-        Attempt.model_validate(asdict(a))
+        Attempt.model_validate(asdict(a) | {"error": redact.error(a.error)})
         for a in outbox.attempts(conn, notification_id=notification_id)
     ]
-    target = Redactor.for_settings(settings)(row["target"])
-    return NotificationDetail.model_validate(row | {"target": target, "attempt_log": tries})
+    return NotificationDetail.model_validate(_shown(row, redact) | {"attempt_log": tries})
+
+
+def _shown(row: dict[str, Any], redact: Redactor) -> dict[str, Any]:
+    """A row with its target decrypted and redacted, and its error scrubbed (rows written
+    before errors were redacted may still name a token)."""
+    target = redact(outbox.stored_target(row["target"]))
+    return row | {"target": target, "last_error": redact.error(row.get("last_error"))}

@@ -8,7 +8,9 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
+from api import privacy
 from api.deps import ConnDep, Registrar, SettingsDep
+from api.keys.types import Principal
 from api.registry import repository as dead
 from api.registry.schemas import (
     DeadLetterItem,
@@ -31,8 +33,8 @@ router = APIRouter(tags=["registry"], responses=AUTH)
 Text = Annotated[str | None, Query(max_length=200)]
 
 
-def _owner(record: OwnerRecord, devices: int | None = None) -> OwnerOut:
-    return OwnerOut.model_validate(asdict(record) | {"devices": devices})
+def _owner(record: OwnerRecord, who: Principal, devices: int | None = None) -> OwnerOut:
+    return OwnerOut.model_validate(privacy.owner(asdict(record) | {"devices": devices}, who))
 
 
 def _device(record: DeviceRecord) -> DeviceRegistration:
@@ -44,7 +46,9 @@ def _device(record: DeviceRecord) -> DeviceRegistration:
     response_model=OwnerPage,
     summary="List owners",
     description="Owners by id, narrowed by account type or a search in id, name, contact or "
-    "enterprise account (q), with how many devices each has.",
+    "enterprise account (q), with how many devices each has. Contact, contact person and "
+    "department are shown to admin keys only (integrations write them, they do not read them "
+    "back); targets are always redacted.",
 )
 def list_owners(
     conn: ConnDep,
@@ -58,7 +62,7 @@ def list_owners(
     total, rows = registry.owners_page(
         conn, q=q, account_type=account_type, limit=limit, offset=offset
     )
-    items = [OwnerOut.model_validate(r) for r in rows]
+    items = [OwnerOut.model_validate(privacy.owner(r, who)) for r in rows]
     return OwnerPage(total=total, limit=limit, offset=offset, items=items)
 
 
@@ -73,7 +77,7 @@ def get_owner(owner_id: str, conn: ConnDep, who: Registrar) -> OwnerOut:
     record = registry.owner(conn, owner_id=owner_id)
     if record is None:
         raise NotFoundError(f"no owner {owner_id!r}")
-    return _owner(record)
+    return _owner(record, who)
 
 
 @router.post(
@@ -87,7 +91,7 @@ def get_owner(owner_id: str, conn: ConnDep, who: Registrar) -> OwnerOut:
 )
 def create_owner(body: OwnerCreate, conn: ConnDep, who: Registrar) -> OwnerOut:
     """Create an owner."""
-    return _owner(flows.create_owner(conn, body.model_dump()))
+    return _owner(flows.create_owner(conn, body.model_dump()), who)
 
 
 @router.patch(
@@ -99,7 +103,7 @@ def create_owner(body: OwnerCreate, conn: ConnDep, who: Registrar) -> OwnerOut:
 )
 def update_owner(owner_id: str, body: OwnerUpdate, conn: ConnDep, who: Registrar) -> OwnerOut:
     """Update an owner."""
-    return _owner(flows.update_owner(conn, owner_id, body.model_dump(exclude_unset=True)))
+    return _owner(flows.update_owner(conn, owner_id, body.model_dump(exclude_unset=True)), who)
 
 
 @router.post(

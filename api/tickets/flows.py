@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from api import privacy
+from api.keys.types import Principal
 from api.tickets import repository
 from api.tickets.repository import Conn, QueueFilter
 from api.tickets.schemas import (
@@ -55,11 +57,16 @@ def page(
     return TicketPage(now=now, total=total, limit=limit, offset=offset, items=items)
 
 
-def detail(conn: Conn, *, ticket_id: int, now: datetime, warn_at: float) -> TicketDetail:
-    """Everything about a ticket; NotFoundError if there is none."""
+def detail(
+    conn: Conn, *, ticket_id: int, now: datetime, warn_at: float, who: Principal | None = None
+) -> TicketDetail:
+    """Everything about a ticket; NotFoundError if there is none. The owner's contact is
+    hidden unless `who` may see contacts."""
     row = repository.detail(conn, ticket_id=ticket_id)
     if row is None:
         raise NotFoundError(f"no ticket {ticket_id}")
+    if who is not None:
+        row = row | {"contact": privacy.contact(row.get("contact"), who)}
     left, level = urgency(row, now=now, warn_at=warn_at)
     incident_id = row["incident_id"]
     found = None if incident_id is None else repository.incident(conn, incident_id=incident_id)

@@ -100,7 +100,9 @@ def get_ticket(
     ticket_id: int, conn: ConnDep, clock: ClockDep, rules: RulesDep, who: Reader
 ) -> TicketDetail:
     """One ticket."""
-    return flows.detail(conn, ticket_id=ticket_id, now=clock.now(), warn_at=rules.timing.warn_at)
+    return flows.detail(
+        conn, ticket_id=ticket_id, now=clock.now(), warn_at=rules.timing.warn_at, who=who
+    )
 
 
 def _state_route(action: TicketAction, summary: str, description: str) -> None:
@@ -131,7 +133,9 @@ def _state_route(action: TicketAction, summary: str, description: str) -> None:
             now=now,
             note=body.note,
         )
-        return flows.detail(conn, ticket_id=ticket_id, now=now, warn_at=rules.timing.warn_at)
+        return flows.detail(
+            conn, ticket_id=ticket_id, now=now, warn_at=rules.timing.warn_at, who=who
+        )
 
 
 _state_route(
@@ -182,7 +186,7 @@ def resolve(
         resolution_code=body.code.value,
         note=body.note,
     )
-    return flows.detail(conn, ticket_id=ticket_id, now=now, warn_at=rules.timing.warn_at)
+    return flows.detail(conn, ticket_id=ticket_id, now=now, warn_at=rules.timing.warn_at, who=who)
 
 
 @router.post(
@@ -198,7 +202,7 @@ def assign(
     """Assign."""
     now = clock.now()
     staff.assign(conn, ticket_id=ticket_id, assignee=body.assignee, actor=who.name, now=now)
-    return flows.detail(conn, ticket_id=ticket_id, now=now, warn_at=rules.timing.warn_at)
+    return flows.detail(conn, ticket_id=ticket_id, now=now, warn_at=rules.timing.warn_at, who=who)
 
 
 @router.post(
@@ -214,7 +218,7 @@ def comment(
     """Comment."""
     now = clock.now()
     staff.comment(conn, ticket_id=ticket_id, text=body.text, actor=who.name, now=now)
-    return flows.detail(conn, ticket_id=ticket_id, now=now, warn_at=rules.timing.warn_at)
+    return flows.detail(conn, ticket_id=ticket_id, now=now, warn_at=rules.timing.warn_at, who=who)
 
 
 @router.post(
@@ -241,7 +245,7 @@ def escalate(
     staff.escalate(
         conn, settings, rules, ticket_id=ticket_id, reason=body.reason, actor=who.name, now=now
     )
-    return flows.detail(conn, ticket_id=ticket_id, now=now, warn_at=rules.timing.warn_at)
+    return flows.detail(conn, ticket_id=ticket_id, now=now, warn_at=rules.timing.warn_at, who=who)
 
 
 @router.post(
@@ -275,7 +279,7 @@ def feedback(
         now=now,
         note=body.note,
     )
-    return flows.detail(conn, ticket_id=ticket_id, now=now, warn_at=rules.timing.warn_at)
+    return flows.detail(conn, ticket_id=ticket_id, now=now, warn_at=rules.timing.warn_at, who=who)
 
 
 @router.post(
@@ -310,7 +314,7 @@ def wait(
         now=now,
         note=body.request,
     )
-    return flows.detail(conn, ticket_id=ticket_id, now=now, warn_at=rules.timing.warn_at)
+    return flows.detail(conn, ticket_id=ticket_id, now=now, warn_at=rules.timing.warn_at, who=who)
 
 
 @router.post(
@@ -348,4 +352,4 @@ def contact(
         now=now,
         answer=None if given is None else Answer(given.fixed, given.rating, given.comment),
     )
-    return flows.detail(conn, ticket_id=ticket_id, now=now, warn_at=rules.timing.warn_at)
+    return flows.detail(conn, ticket_id=ticket_id, now=now, warn_at=rules.timing.warn_at, who=who)

@@ -56,7 +56,10 @@ def acting(
         config = inbox.write_staff_config(settings.data_dir / "demo-apprise.yaml")
         changes["notify_config"] = str(config)
     if settings.ticket_webhook_url is None:
+        # The demo's own helpdesk on this host: plain http, signed like any sink.
         changes["ticket_webhook_url"] = inbox.helpdesk_url()
+        changes["ticket_webhook_allow_http"] = True
+        changes["ticket_webhook_secret"] = new_secret()
     if settings.survey_secret is None:
         # Survey links need a signing secret: one for this run (links die with it).
         changes["survey_secret"] = new_secret()

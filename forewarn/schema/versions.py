@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from forewarn.schema.acting import ACTING
 from forewarn.schema.console import CONSOLE
 from forewarn.schema.conversations import CONVERSATIONS
+from forewarn.schema.hardening import HARDENING
 from forewarn.schema.registry import REGISTRY
 from forewarn.schema.telemetry_key import TELEMETRY_KEY_PLAIN, TELEMETRY_KEY_TIMESCALE
 from forewarn.schema.withdrawn import WITHDRAWN
@@ -324,5 +325,10 @@ MIGRATIONS: tuple[Migration, ...] = (
         11,
         "owner conversations: opened tier, waiting, owner tickets, surveys, replies, onboarding",
         common=CONVERSATIONS,
+    ),
+    Migration(
+        13,
+        "API key expiry and audit, forgotten owners, erased ticket data, retention indexes",
+        common=HARDENING,
     ),
 )

@@ -18,6 +18,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 
+from notifier.guides.plaintext import check_links, markdown_to_text
 from notifier.guides.types import DEFAULT_LOCALE, Guide, GuideFacts, RenderedGuide, language_of
 
 _VERSION = re.compile(r"^\d+(?:\.\d+)*$")
@@ -131,13 +132,19 @@ def onboarding(guides: Sequence[Guide], *, kind: str | None, locale: str) -> Gui
     )
 
 
-def render(guide: Guide, facts: GuideFacts) -> RenderedGuide:
-    """The guide's title and a plain-text body (problem, numbered steps, cautions), filled in."""
+def render(guide: Guide, facts: GuideFacts, *, links: Sequence[str] = ()) -> RenderedGuide:
+    """The guide's title and a plain-text body (problem, numbered steps, cautions), filled in.
+
+    The guide's Markdown becomes plain text before the placeholders are filled (so a device's
+    model or firmware is never read as Markdown), and only https links to `links` hosts are
+    kept (notifier/guides/plaintext.py)."""
     words = _WORDS.get(guide.language, _WORDS["en"])
     values = _values(guide, facts, words)
 
     def fill(text: str) -> str:
-        filled = _PLACEHOLDER.sub(lambda m: values.get(m.group(1), ""), text)
+        plain = markdown_to_text(text, hosts=links)
+        filled = _PLACEHOLDER.sub(lambda m: values.get(m.group(1), ""), plain)
+        filled = check_links(filled, hosts=links)
         return _ONE_UNIT.sub(r"1 \1", filled) if guide.language == "en" else filled
 
     parts = [fill(guide.problem)]

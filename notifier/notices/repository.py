@@ -7,6 +7,7 @@ from typing import Any
 
 import psycopg
 
+from forewarn import vault
 from forewarn.domain import Owner
 
 Conn = psycopg.Connection[Any]
@@ -26,7 +27,7 @@ def owner(conn: Conn, *, owner_id: str | None) -> Owner | None:
         return None
     enterprise = (row[8] or row[1]) if row[7] == "enterprise" else None
     return Owner(
-        row[0], row[1], row[2], row[3], row[4], row[5], row[6], enterprise, tuple(row[9] or ())
+        row[0], row[1], row[2], row[3], row[4], row[5], row[6], enterprise, vault.open_all(row[9])
     )
 
 

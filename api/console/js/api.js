@@ -1,7 +1,9 @@
-// The API client: the key from sessionStorage in X-API-Key, JSON in and out, errors as
-// ApiError carrying the status and the API's `detail`.
+// The API client: the key in X-API-Key, JSON in and out, errors as ApiError carrying the
+// status and the API's `detail`. The key lives in this module's memory only, never in
+// sessionStorage or localStorage: a script injected into the page (or an extension) cannot
+// read it back from storage, and it is gone when the tab is closed or reloaded.
 
-const KEY = 'forewarn.apiKey';
+let key = null;
 
 export class ApiError extends Error {
   constructor(status, detail) {
@@ -12,12 +14,11 @@ export class ApiError extends Error {
 }
 
 export function getKey() {
-  return sessionStorage.getItem(KEY);
+  return key;
 }
 
 export function setKey(secret) {
-  if (secret) sessionStorage.setItem(KEY, secret);
-  else sessionStorage.removeItem(KEY);
+  key = secret || null;
 }
 
 /** FastAPI's detail: a string, or a list of validation errors each with loc and msg. */

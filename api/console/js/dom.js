@@ -8,6 +8,8 @@ export function h(tag, attrs = {}, ...children) {
     if (name === 'class') el.className = Array.isArray(value) ? value.filter(Boolean).join(' ') : value;
     else if (name === 'testid') el.dataset.testid = value;
     else if (name === 'dataset') Object.assign(el.dataset, value);
+    // Styles through the CSSOM: the Content-Security-Policy refuses style="..." attributes.
+    else if (name === 'style') Object.assign(el.style, value);
     else if (name.startsWith('on') && typeof value === 'function') {
       el.addEventListener(name.slice(2), value);
     } else if (name === 'value' && (tag === 'textarea' || tag === 'select')) {

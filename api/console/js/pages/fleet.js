@@ -14,7 +14,7 @@ const DEVICE_PAGE = 20;
 function bar(parts, total, label) {
   return h('div', { class: 'stack', role: 'img', 'aria-label': label },
     parts.filter(([, n]) => n > 0).map(([cls, n, name]) => h('span', {
-      class: `seg seg-${cls}`, style: `width:${(100 * n) / Math.max(total, 1)}%`, title: `${name}: ${n}`,
+      class: `seg seg-${cls}`, style: { width: `${(100 * n) / Math.max(total, 1)}%` }, title: `${name}: ${n}`,
     })));
 }
 

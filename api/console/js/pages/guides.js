@@ -36,7 +36,7 @@ function listView(root, ctx) {
     state.locale = localeSelect.value;
     run();
   } },
-  h('div', { style: 'flex: 1; min-width: 280px' }, field(t('guides.query'), input)),
+  h('div', { class: 'grow-field' }, field(t('guides.query'), input)),
   field(t('guides.locale'), localeSelect),
   h('button', { type: 'submit', testid: 'guide-search-submit' }, t('guides.submit')),
   h('button', { type: 'button', class: 'secondary', onclick: () => { input.value = ''; state.q = ''; run(); } }, t('guides.clear')));
