@@ -14,9 +14,11 @@ import numpy as np
 from forewarn.db import connect
 from forewarn.errors import ConfigError
 from forewarn.settings import Settings
+from models import detector_repository as detector_repo
 from models import repository
 from models.base import FeatureSet
 from models.bundle import ModelBundle, learn_bundle
+from models.detector_eval import evaluate_detectors
 from models.evaluation import quality, timeline
 from models.features import FEATURES, device_rows
 from models.simulated import Dataset, simulate
@@ -66,9 +68,18 @@ def stored_dataset(
 
 
 def evaluate_bundle(
-    bundle: ModelBundle, *, seed: int, devices: int, days: float, fault_rate: float, say: Say
+    bundle: ModelBundle | None,
+    *,
+    seed: int,
+    devices: int,
+    days: float,
+    fault_rate: float,
+    say: Say,
+    settings: Settings | None = None,
+    thresholds: dict[str, float] | None = None,
 ) -> dict[str, Any]:
-    """Quality per fault of `bundle` on a freshly simulated fleet."""
+    """Quality per fault of `bundle` (when given) and of the label-free detectors beside it,
+    on one freshly simulated fleet."""
     last = [-1.0]
 
     def progress(share: float) -> None:
@@ -79,16 +90,23 @@ def evaluate_bundle(
     ds = simulate(
         devices=devices, seed=seed, days=days, fault_rate=fault_rate, on_progress=progress
     )
-    scores = bundle.scores(ds.data)
-    line = timeline(ds.data)
-    per_fault = {
-        fault: asdict(quality(ds.data, s, bundle.thresholds[fault], ds.episodes, fault, line=line))
-        for fault, s in scores.items()
-    }
+    per_fault: dict[str, Any] = {}
+    if bundle is not None:
+        line = timeline(ds.data)
+        per_fault = {
+            fault: asdict(
+                quality(ds.data, s, bundle.thresholds[fault], ds.episodes, fault, line=line)
+            )
+            for fault, s in bundle.scores(ds.data).items()
+        }
+    say("running the label-free detectors over the same fleet")
     return {
         "fleet": {"seed": seed, "devices": devices, "days": days, "fault_rate": fault_rate},
-        "model_version": bundle.version,
+        "model_version": None if bundle is None else bundle.version,
         "faults": per_fault,
+        "detectors": evaluate_detectors(
+            ds, settings or Settings(database_url=None, mqtt_url=None), thresholds or {}
+        ),
     }
 
 
@@ -196,15 +214,24 @@ def evaluate(
     version: int | None = None,
     say: Say = print,
 ) -> dict[str, Any]:
-    """Score a freshly simulated fleet with a stored version (the active one by default)."""
+    """Score a freshly simulated fleet with a stored version (the active one by default; with
+    none, the detectors alone)."""
     with connect(settings) as conn:
         bundle = repository.load_version(conn, version=version)
-    if bundle is None:
-        raise ConfigError("no trained model yet: run `forewarn train` first")
-    if seed in _seeds(tuple(map(str, bundle.training.get("runs", [])))):  # type: ignore[call-overload]
+        thresholds = detector_repo.thresholds(conn)
+    if bundle is None and version is not None:
+        raise ConfigError(f"no model version {version}")
+    if bundle is not None and seed in _seeds(tuple(map(str, bundle.training.get("runs", [])))):  # type: ignore[call-overload]
         raise ConfigError(f"seed {seed} was used for training this version; pick another")
     report = evaluate_bundle(
-        bundle, seed=seed, devices=devices, days=days, fault_rate=fault_rate, say=say
+        bundle,
+        seed=seed,
+        devices=devices,
+        days=days,
+        fault_rate=fault_rate,
+        say=say,
+        settings=settings,
+        thresholds=thresholds,
     )
     report["evaluated_at"] = datetime.now(UTC).isoformat()
     return report

@@ -7,7 +7,7 @@ are exactly what the ingester would store; only the broker and the database are 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from forewarn.domain import Reading
@@ -31,6 +31,9 @@ class Dataset:
 
     data: FeatureSet
     episodes: list[Episode]
+    # Each device's readings in time order and its model: what the label-free detectors read.
+    series: dict[str, list[Sample]] = field(default_factory=dict)
+    models: dict[str, str] = field(default_factory=dict)
 
 
 def features_of(series: dict[str, list[Sample]], models: dict[str, str]) -> FeatureSet:
@@ -73,4 +76,4 @@ def simulate(
         Episode(e.device_id, e.fault, e.onset_at.timestamp(), e.failure_at.timestamp())
         for e in fleet.episodes
     ]
-    return Dataset(features_of(series, models), episodes)
+    return Dataset(features_of(series, models), episodes, series, models)
