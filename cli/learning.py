@@ -20,6 +20,7 @@ def register(app: typer.Typer) -> None:
     app.command("train")(train_cmd)
     app.command("evaluate")(evaluate_cmd)
     app.command("backtest")(backtest_cmd)
+    app.command("calibrate")(calibrate_cmd)
 
 
 def train_cmd(
@@ -82,7 +83,8 @@ def evaluate_cmd(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Simulate a fleet the model never saw, score it, and print the quality per fault."""
+    """Simulate a fleet the model never saw; print the quality per fault of the model (if
+    one is stored) and of the label-free detectors beside it."""
     from models.flows import evaluate, report_json
 
     settings = _settings()
@@ -99,9 +101,12 @@ def evaluate_cmd(
     if as_json:
         typer.echo(report_json(report))
         return
-    table = Table(title=f"model version {report['model_version']} on seed {seed}")
+    version = report["model_version"]
+    title = f"model version {version}" if version is not None else "no trained model"
+    table = Table(title=f"{title} and the label-free detectors on seed {seed}")
     for column in (
         "fault",
+        "by",
         "episodes",
         "precision",
         "recall",
@@ -110,17 +115,60 @@ def evaluate_cmd(
         "false alarms/1000 dd",
     ):
         table.add_column(column)
-    for fault, q in report["faults"].items():
+    for by, faults in (("model", report["faults"]), ("detectors", report["detectors"])):
+        for fault, q in faults.items():
+            table.add_row(
+                fault,
+                by,
+                str(q["episodes"]),
+                f"{q['precision']:.3f}",
+                f"{q['recall']:.3f}",
+                f"{q['f1']:.3f}",
+                str(q["median_lead_h"]),
+                f"{q['false_alarms_per_1000_device_days']:.2f}",
+            )
+    Console().print(table)
+
+
+def calibrate_cmd(
+    since: Annotated[
+        datetime | None, typer.Option(help="Use readings at or after this time (UTC).")
+    ] = None,
+    until: Annotated[
+        datetime | None, typer.Option(help="Use readings before this time (UTC).")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the thresholds without storing them.")
+    ] = False,
+) -> None:
+    """Set the detectors' alert thresholds from the fleet's stored telemetry (no labels), so
+    that its history raises at most FOREWARN_FALSE_ALARM_BUDGET alerts per 1,000 device-days."""
+    from models.calibrate import calibrate
+
+    settings = _settings()
+    with _reported():
+        found = calibrate(
+            settings,
+            since=_utc(since),
+            until=_utc(until),
+            save=not dry_run,
+            say=lambda m: err.print(m),
+        )
+    table = Table(title=f"detector thresholds (budget {settings.false_alarm_budget:g} / 1000 dd)")
+    for column in ("fault", "threshold", "alerts/1000 dd at it", "device-days"):
+        table.add_column(column)
+    for c in found:
         table.add_row(
-            fault,
-            str(q["episodes"]),
-            f"{q['precision']:.3f}",
-            f"{q['recall']:.3f}",
-            f"{q['f1']:.3f}",
-            str(q["median_lead_h"]),
-            f"{q['false_alarms_per_1000_device_days']:.2f}",
+            c.fault,
+            f"{c.threshold:.4f}",
+            f"{c.alerts_per_1000_device_days:.2f}",
+            f"{c.device_days:.1f}",
         )
     Console().print(table)
+    over = [c.fault for c in found if c.alerts_per_1000_device_days > c.budget]
+    if over:
+        typer.echo(f"over budget even at the highest threshold: {', '.join(over)}")
+    typer.echo("not stored (--dry-run)" if dry_run else "stored: the scorer uses them within 15 s")
 
 
 def _utc(value: datetime | None) -> datetime | None:

@@ -4,6 +4,7 @@ the caller owns the transaction."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from forewarn.db import Conn
 
@@ -40,3 +41,12 @@ def save(conn: Conn, *, calibrations: list[Calibration]) -> None:
                 for c in calibrations
             ],
         )
+
+
+def devices_reporting(conn: Conn, *, since: datetime, until: datetime) -> list[str]:
+    """Devices with at least one reading in [since, until), by id."""
+    rows = conn.execute(
+        "SELECT DISTINCT device_id FROM telemetry WHERE ts >= %s AND ts < %s ORDER BY 1",
+        (since, until),
+    ).fetchall()
+    return [str(r[0]) for r in rows]
