@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -42,6 +42,8 @@ FLEET_MIN_DEVICES, FLEET_MIN_SHARE = 5, 0.1
 _ACTIVE_S = 86400.0
 # A device falling silent with its battery at or below this had its battery die.
 _DYING_PCT = 15.0
+# A device falling silent after this many recent restarts (fading over 6 hours) is looping.
+_LOOPING = 1.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +154,9 @@ class Fleet:
         """The device spoke again: a later silence of it is news."""
         self._silent.discard(device_id)
 
-    def sweep(self, now: float) -> tuple[list[Alert], list[FleetSilence]]:
+    def sweep(
+        self, now: float, quiet: Callable[[str], bool] | None = None
+    ) -> tuple[list[Alert], list[FleetSilence]]:
         """Silences at `now`: device alerts, released once ``FLEET_WINDOW_S`` has shown they
         are not part of an outage, and fleet incidents (each device in one only once)."""
         fault = FaultKind.CONNECTIVITY_LOSS.value
@@ -162,11 +166,14 @@ class Fleet:
             if math.isnan(w.silence.last_ts) or now - w.silence.last_ts > _ACTIVE_S:
                 continue
             active += 1
-            if device_id in self._silent:
+            if device_id in self._silent or (quiet is not None and not quiet(device_id)):
                 continue
             v = w.silence.score_at(now)
             if v.score >= self.thresholds[fault] and v.reason:
-                if w.battery.low <= _DYING_PCT:
+                if w.reboot.recent >= _LOOPING:
+                    why = f"{v.reason}, while restarting again and again"
+                    fresh.append(Alert(device_id, FaultKind.REBOOT_LOOP.value, now, v.score, why))
+                elif w.battery.low <= _DYING_PCT:
                     # Quiet after a battery ran low: the battery died, the link did not fail.
                     why = f"{v.reason}, its battery was last at {w.battery.low:.0f} %"
                     fresh.append(
@@ -248,6 +255,8 @@ def observations(rows: Iterable[ReadingLike]) -> Iterator[Observation]:
 LIVE_SWEEP_S = 60.0
 # Hours a detector's prediction looks ahead when it has no estimate of its own.
 _HORIZON_H = 24.0
+# A device is silent only when it has also sent nothing for this many seconds of wall time.
+_WALL_QUIET_S = 60.0
 # Seconds between reads of the device models when unknown devices keep appearing.
 _MODELS_EVERY_S = 30.0
 
@@ -268,6 +277,7 @@ class Live:
         self._clock = -math.inf
         self._swept = -math.inf
         self._models_read = -math.inf  # monotonic time the device models were last read
+        self._heard: dict[str, float] = {}  # monotonic time each device's newest reading came
         self.supervised: frozenset[str] = frozenset()  # faults the trained model does better
 
     def refresh(self, conn: repository.Conn) -> None:
@@ -297,6 +307,7 @@ class Live:
             return
         self._found.extend(self.fleet.observe(device_id, x, score=score))
         self._clock = max(self._clock, x.ts)
+        self._heard[device_id] = time.monotonic()
 
     def take(self) -> list[Prediction]:
         """The predictions found since the last call, newest per device and fault, leaving
@@ -304,7 +315,12 @@ class Live:
         reading read so far is folded in (a device later in a batch is not silent)."""
         if self._clock - self._swept >= LIVE_SWEEP_S:
             self._swept = self._clock
-            released, outages = self.fleet.sweep(self._clock)
+            # Silent by the fleet's clock and by the wall's: a backlog or a flood replayed in
+            # fast time reaches devices out of step, which is no silence of theirs.
+            wall = time.monotonic()
+            released, outages = self.fleet.sweep(
+                self._clock, lambda d: wall - self._heard.get(d, -math.inf) >= _WALL_QUIET_S
+            )
             self._found.extend(released)
             self.outages.extend(outages)
             for o in outages:

@@ -18,8 +18,16 @@ from forewarn.domain import FaultKind
 from forewarn.settings import Settings
 from models.base import FeatureSet
 from models.buckets import BUCKET_SECONDS
-from models.detect import DEFAULT_THRESHOLD, FAULTS, Fleet, FleetSilence, Profile, observations
-from models.detectors.base import Observation
+from models.detect import (
+    DEFAULT_THRESHOLD,
+    FAULTS,
+    Alert,
+    Fleet,
+    FleetSilence,
+    Profile,
+    observations,
+)
+from models.detectors.base import Observation, Verdict
 from models.evaluation import quality, timeline
 from models.labels import Episode
 from models.simulated import Dataset
@@ -38,47 +46,77 @@ class DetectorScores:
     outages: list[FleetSilence]
 
 
+@dataclass(frozen=True, slots=True)
+class Replay:
+    """Every detector's verdicts on each reading (in the order given), and the silences."""
+
+    verdicts: list[dict[str, Verdict]]
+    silences: list[Alert]  # device alerts released by the sweep
+    outages: list[FleetSilence]
+    thresholds: dict[str, float]
+
+
+def replay(
+    series: Mapping[str, Sequence[Observation]],
+    models: Mapping[str, str],
+    profiles_by_model: Mapping[str, Profile],
+    thresholds: Mapping[str, float] | None = None,
+) -> Replay:
+    """Run every device's detectors over its readings in the fleet's time order, sweeping
+    for silence every ``SWEEP_S``; verdicts come back device by device, in `series` order."""
+    fleet = Fleet(models, profiles_by_model, thresholds)
+    events = [(x.ts, d, i) for d, rows in series.items() for i, x in enumerate(rows)]
+    events.sort(key=lambda e: e[0])
+    offsets, total = {}, 0
+    for d, rows in series.items():
+        offsets[d], total = total, total + len(rows)
+    verdicts: list[dict[str, Verdict]] = [{}] * total
+    silences: list[Alert] = []
+    outages: list[FleetSilence] = []
+    next_sweep = events[0][0] + SWEEP_S if events else 0.0
+    for ts, device, i in events:
+        while ts >= next_sweep:
+            released, incidents = fleet.sweep(next_sweep)
+            silences.extend(released)
+            outages.extend(incidents)
+            next_sweep += SWEEP_S
+        x = series[device][i]
+        w = fleet.watch(device)
+        verdicts[offsets[device] + i] = w.score_one(x)
+        w.learn_one(x)
+        fleet.observe_learned(device)
+    if events:  # a last look, for devices that never spoke again
+        released, incidents = fleet.sweep(next_sweep + SWEEP_S)
+        silences.extend(released)
+        outages.extend(incidents)
+    return Replay(verdicts, silences, outages, fleet.thresholds)
+
+
 def run_fleet(
     series: Mapping[str, Sequence[Observation]],
     models: Mapping[str, str],
     profiles_by_model: Mapping[str, Profile],
     thresholds: Mapping[str, float] | None = None,
 ) -> DetectorScores:
-    """Run every device's detectors over its readings, in the fleet's time order."""
-    fleet = Fleet(models, profiles_by_model, thresholds)
-    events = [(x.ts, d, x) for d, rows in series.items() for x in rows]
-    events.sort(key=lambda e: e[0])
+    """The detectors' scores as rows of a feature set: one per reading, one per silence."""
+    run = replay(series, models, profiles_by_model, thresholds)
     ids: list[str] = []
     times: list[float] = []
     per: dict[str, list[float]] = {f: [] for f in FAULTS}
     reasons: list[dict[str, str]] = []
-    outages: list[FleetSilence] = []
-    next_sweep = events[0][0] + SWEEP_S if events else 0.0
-
-    def add(device: str, ts: float, scores: dict[str, float], why: dict[str, str]) -> None:
+    flat = [(d, x) for d, rows in series.items() for x in rows]
+    for (device, x), verdict in zip(flat, run.verdicts, strict=True):
         ids.append(device)
-        times.append(ts)
+        times.append(x.ts)
         for f in FAULTS:
-            per[f].append(scores.get(f, 0.0))
-        reasons.append(why)
-
-    for ts, device, x in events:
-        while ts >= next_sweep:
-            released, incidents = fleet.sweep(next_sweep)
-            outages.extend(incidents)
-            for a in released:
-                add(a.device_id, a.ts, {a.fault: a.score}, {a.fault: a.reason})
-            next_sweep += SWEEP_S
-        w = fleet.watch(device)
-        verdicts = w.score_one(x)
-        w.learn_one(x)
-        fleet.observe_learned(device)
-        add(
-            device,
-            ts,
-            {f: v.score for f, v in verdicts.items()},
-            {f: v.reason for f, v in verdicts.items() if v.score >= fleet.thresholds[f]},
-        )
+            per[f].append(verdict[f].score)
+        reasons.append({f: v.reason for f, v in verdict.items() if v.score >= run.thresholds[f]})
+    for a in run.silences:
+        ids.append(a.device_id)
+        times.append(a.ts)
+        for f in FAULTS:
+            per[f].append(a.score if f == a.fault else 0.0)
+        reasons.append({a.fault: a.reason})
     n = len(ids)
     data = FeatureSet(
         np.empty((n, 0)),
@@ -87,7 +125,7 @@ def run_fleet(
         (np.array(times, dtype=np.float64) // BUCKET_SECONDS).astype(np.int64),
     )
     return DetectorScores(
-        data, {f: np.array(v, dtype=np.float64) for f, v in per.items()}, reasons, outages
+        data, {f: np.array(v, dtype=np.float64) for f, v in per.items()}, reasons, run.outages
     )
 
 

@@ -315,7 +315,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "API keys, ticket feedback, guide embeddings", common=CONSOLE),
     Migration(7, "withdrawn incidents, cancelled notifications", common=WITHDRAWN),
     Migration(8, "registry, broker credentials, dead-letter digests", common=REGISTRY),
-    Migration(9, "detector thresholds", common=DETECTORS),
+    Migration(
+        9, "detector thresholds; detector predictions without a model version", common=DETECTORS
+    ),
     Migration(
         10,
         "telemetry keyed by device, time and content digest; dropped values",

@@ -27,7 +27,7 @@ _CHARGE_RISE = 4.0
 # Hours of a cycle before its fast line may speak, and its slow line.
 _FAST_AFTER_H, _SLOW_AFTER_H = 3.0, 12.0
 _T_MIN = 3.0
-_UNCHARGED_H = 12.0
+_UNCHARGED_H = 8.0
 
 
 @dataclass(slots=True)
