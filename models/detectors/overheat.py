@@ -7,7 +7,8 @@ A reading counts beyond 4 °C above its hour's mean, in units of the larger of f
 and 8 °C (half as much again for an hour not seen yet) (a hot afternoon is ordinary); a known limit counts from 10 °C below it. Readings
 that alert teach the cycle only a tenth as much, so a climb is not learnt while it climbs, yet
 a device moved somewhere warmer becomes the new normal within days. Sensor reset values (85.0)
-are the stuck-sensor detector's business, not this one's.
+are the stuck-sensor detector's business, not this one's. Readings must stay above the bar for
+20 minutes before it alerts: a spike is one reading, overheating is a state.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ _MARGIN_C, _UNIT_C, _LIMIT_SPAN_C = 4.0, 8.0, 10.0
 # An hour not seen yet is judged against the mean of all hours, which lags a daily peak.
 _UNSEEN = 1.5
 _PEAK_S = 86400.0
+# Readings must stay above the bar this long: a spike is a reading, overheating is a state.
+_PERSIST_S = 1200.0
 
 
 def _nan_hours() -> array[float]:
@@ -43,6 +46,7 @@ class Overheating:
     last_ts: float = math.nan
     last: float = math.nan
     peak: float = math.nan  # the highest reading, fading towards the mean over a day
+    hot_since: float = math.nan  # when the present run of readings above the bar began
 
     def _expected(self, ts: float) -> float:
         h = int(ts // 3600) % 24
@@ -68,6 +72,9 @@ class Overheating:
         evidence, expected = self._evidence(x)
         if evidence < 0.5 or x.temp is None:
             return QUIET
+        since = x.ts if math.isnan(self.hot_since) else self.hot_since
+        if evidence >= 1.0 and x.ts - since < _PERSIST_S:
+            return Verdict(squash(0.99))  # a spike is not yet a device running hot
         said = f"temperature {x.temp:.1f} °C, {x.temp - expected:.1f} °C above its usual "
         said += f"{expected:.1f} °C at this hour"
         if self.limit_c is not None:
@@ -80,6 +87,10 @@ class Overheating:
         if t is None or math.isnan(t) or t in SATURATION:
             return
         evidence, _ = self._evidence(x)
+        if evidence < 1.0:
+            self.hot_since = math.nan
+        elif math.isnan(self.hot_since):
+            self.hot_since = x.ts
         self.last = t
         weight = 0.1 if evidence >= 1.0 else 1.0
         h = int(x.ts // 3600) % 24
