@@ -26,6 +26,7 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=800)
     parser.add_argument("--days", type=float, default=3.0)
     parser.add_argument("--fault-rate", type=float, default=0.3)
+    parser.add_argument("--outages-per-day", type=float, default=0.5)
     args = parser.parse_args()
     out = []
     for seed in args.seeds:
@@ -35,9 +36,10 @@ def main() -> None:
             devices=args.devices,
             days=args.days,
             fault_rate=args.fault_rate,
+            outages_per_day=args.outages_per_day,
             say=lambda _m: None,
         )
-        out.append({"seed": seed, "detectors": report["detectors"]})
+        out.append({"seed": seed, "fleet": report["fleet"], "detectors": report["detectors"]})
     print(json.dumps(out, indent=2))
 
 

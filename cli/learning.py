@@ -78,6 +78,10 @@ def evaluate_cmd(
     devices: Annotated[int, typer.Option(min=10)] = 800,
     days: Annotated[float, typer.Option(min=1.0)] = 3.0,
     fault_rate: Annotated[float, typer.Option(min=0.01, max=1.0)] = 0.3,
+    outages_per_day: Annotated[
+        float,
+        typer.Option(min=0.0, help="Network outages a day, each silencing a time zone's devices."),
+    ] = 0.5,
     version: Annotated[
         int | None, typer.Option(help="Model version (default: the active one).")
     ] = None,
@@ -96,6 +100,7 @@ def evaluate_cmd(
             days=days,
             fault_rate=fault_rate,
             version=version,
+            outages_per_day=outages_per_day,
             say=lambda m: err.print(m),
         )
     if as_json:

@@ -37,7 +37,7 @@ FAULTS: tuple[str, ...] = tuple(k.value for k in FaultKind)
 # Devices falling silent within this many seconds of each other may be one outage ...
 FLEET_WINDOW_S = 1800.0
 # ... when they are at least this many, and this share of the devices heard from lately.
-FLEET_MIN_DEVICES, FLEET_MIN_SHARE = 5, 0.1
+FLEET_MIN_DEVICES, FLEET_MIN_SHARE = 5, 0.02
 # A device is "heard from lately" when it reported within this many seconds.
 _ACTIVE_S = 86400.0
 # A device falling silent with its battery at or below this had its battery die.

@@ -89,7 +89,9 @@ def replay(
         released, incidents = fleet.sweep(next_sweep + SWEEP_S)
         silences.extend(released)
         outages.extend(incidents)
-    return Replay(verdicts, silences, outages, fleet.thresholds)
+    # An outage that grew is reported at each growth: keep its last, largest form.
+    latest = {o.ts: o for o in outages}
+    return Replay(verdicts, silences, list(latest.values()), fleet.thresholds)
 
 
 def run_fleet(

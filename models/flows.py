@@ -26,7 +26,7 @@ from models.simulated import Dataset, simulate
 Say = Callable[[str], None]
 
 # The evaluation fleet a new version is judged on (and compared with the active one).
-EVALUATION = {"seed": 7, "devices": 800, "days": 3.0, "fault_rate": 0.3}
+EVALUATION = {"seed": 7, "devices": 800, "days": 3.0, "fault_rate": 0.3, "outages_per_day": 0.5}
 # "Not worse": the new version's mean F1 over faults may trail the active one by this much.
 F1_TOLERANCE = 0.01
 
@@ -75,6 +75,7 @@ def evaluate_bundle(
     days: float,
     fault_rate: float,
     say: Say,
+    outages_per_day: float = 0.0,
     settings: Settings | None = None,
     thresholds: dict[str, float] | None = None,
 ) -> dict[str, Any]:
@@ -88,7 +89,12 @@ def evaluate_bundle(
             last[0] = share
 
     ds = simulate(
-        devices=devices, seed=seed, days=days, fault_rate=fault_rate, on_progress=progress
+        devices=devices,
+        seed=seed,
+        days=days,
+        fault_rate=fault_rate,
+        on_progress=progress,
+        outages_per_day=outages_per_day,
     )
     per_fault: dict[str, Any] = {}
     if bundle is not None:
@@ -101,7 +107,13 @@ def evaluate_bundle(
         }
     say("running the label-free detectors over the same fleet")
     return {
-        "fleet": {"seed": seed, "devices": devices, "days": days, "fault_rate": fault_rate},
+        "fleet": {
+            "seed": seed,
+            "devices": devices,
+            "days": days,
+            "fault_rate": fault_rate,
+            "outages_per_day": outages_per_day,
+        },
         "model_version": None if bundle is None else bundle.version,
         "faults": per_fault,
         "detectors": evaluate_detectors(
@@ -157,7 +169,9 @@ def train(
         devices=int(fleet["devices"]),
         days=float(fleet["days"]),
         fault_rate=float(fleet["fault_rate"]),
+        outages_per_day=float(fleet["outages_per_day"]),
         say=say,
+        settings=settings,
     )
     with connect(settings) as conn:
         current = repository.active_version(conn)
@@ -212,6 +226,7 @@ def evaluate(
     days: float,
     fault_rate: float,
     version: int | None = None,
+    outages_per_day: float = 0.0,
     say: Say = print,
 ) -> dict[str, Any]:
     """Score a freshly simulated fleet with a stored version (the active one by default; with
@@ -229,6 +244,7 @@ def evaluate(
         devices=devices,
         days=days,
         fault_rate=fault_rate,
+        outages_per_day=outages_per_day,
         say=say,
         settings=settings,
         thresholds=thresholds,

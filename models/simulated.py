@@ -53,10 +53,17 @@ def simulate(
     fault_rate: float,
     start: datetime = EVALUATION_START,
     on_progress: Callable[[float], None] | None = None,
+    outages_per_day: float = 0.0,
 ) -> Dataset:
-    """Simulate a fleet for `days` and return its feature rows and fault episodes."""
+    """Simulate a fleet for `days` and return its feature rows and fault episodes (network
+    outages, `outages_per_day` of them, cut off a time zone's devices for a while)."""
     fleet: Fleet = generate_fleet(
-        devices=devices, seed=seed, start=start, span=timedelta(days=days), fault_rate=fault_rate
+        devices=devices,
+        seed=seed,
+        start=start,
+        span=timedelta(days=days),
+        fault_rate=fault_rate,
+        outages_per_day=outages_per_day,
     )
     engine = FleetEngine(fleet)
     adapters = adapters_from(Settings(database_url=None, mqtt_url=None))

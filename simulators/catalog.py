@@ -53,6 +53,8 @@ class ProductModel:
     daily_charge: bool = False
     # The battery pack, a name in models.detectors.chemistry ("" for mains power).
     chemistry: str = ""
+    # The temperature sensor's resolution, °C: cheap sensors report in tenths.
+    temp_step_c: float = 0.01
     faults: tuple[FaultKind, ...] = ()
 
     @property
@@ -85,6 +87,7 @@ MODELS: tuple[ProductModel, ...] = (
         voltage_full=6.2,
         voltage_empty=4.4,
         chemistry="4xaa",
+        temp_step_c=0.1,
         temp_offset_c=0.0,
         temp_load_c=0.6,
         temp_critical_c=65.0,
@@ -151,6 +154,7 @@ MODELS: tuple[ProductModel, ...] = (
         voltage_full=3.1,
         voltage_empty=2.2,
         chemistry="cr2032",
+        temp_step_c=0.1,
         faults=(
             FaultKind.CONNECTIVITY_LOSS,
             FaultKind.BATTERY_FAILURE,
