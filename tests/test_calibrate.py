@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -76,3 +77,17 @@ def test_calibrate_stores_thresholds_from_stored_telemetry(
     assert result.exit_code == 0, result.output
     assert "detector thresholds" in result.output and "not stored" in result.output
     assert set(detector_repo.thresholds(db).values()) == {0.99}
+
+
+def test_evaluate_reports_the_detectors_with_no_model(settings: Settings) -> None:
+    result = CliRunner().invoke(
+        app,
+        ["evaluate", "--seed", "41", "--devices", "30", "--days", "1", "--json"],
+        env=env_for(settings),
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["model_version"] is None and report["faults"] == {}
+    assert set(report["detectors"]) == set(FAULTS)
+    assert report["fleet"]["outages_per_day"] == 0.5
+    assert all(0.0 <= q["precision"] <= 1.0 for q in report["detectors"].values())

@@ -274,6 +274,7 @@ def test_train_store_evaluate_and_score_live(
     assert all(r[4] == first.version for r in rows if r[4] is not None)
     assert all(r[1] not in supervised for r in rows if r[4] is None)
     assert all(r[3] for r in rows if r[4] is None), "a detector's prediction without reasons"
+    assert any(r[4] is None for r in rows), "the label-free detectors predicted nothing"
     assert any(r[3] for r in rows), "a prediction without reasons"
 
 
