@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -20,6 +20,7 @@ def register(app: typer.Typer) -> None:
     app.command("train")(train_cmd)
     app.command("evaluate")(evaluate_cmd)
     app.command("backtest")(backtest_cmd)
+    app.command("calibrate")(calibrate_cmd)
 
 
 def train_cmd(
@@ -77,12 +78,17 @@ def evaluate_cmd(
     devices: Annotated[int, typer.Option(min=10)] = 800,
     days: Annotated[float, typer.Option(min=1.0)] = 3.0,
     fault_rate: Annotated[float, typer.Option(min=0.01, max=1.0)] = 0.3,
+    outages_per_day: Annotated[
+        float,
+        typer.Option(min=0.0, help="Network outages a day, each silencing a time zone's devices."),
+    ] = 0.5,
     version: Annotated[
         int | None, typer.Option(help="Model version (default: the active one).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Simulate a fleet the model never saw, score it, and print the quality per fault."""
+    """Simulate a fleet the model never saw; print the quality per fault of the model (if
+    one is stored) and of the label-free detectors beside it."""
     from models.flows import evaluate, report_json
 
     settings = _settings()
@@ -94,14 +100,18 @@ def evaluate_cmd(
             days=days,
             fault_rate=fault_rate,
             version=version,
+            outages_per_day=outages_per_day,
             say=lambda m: err.print(m),
         )
     if as_json:
         typer.echo(report_json(report))
         return
-    table = Table(title=f"model version {report['model_version']} on seed {seed}")
+    version = report["model_version"]
+    title = f"model version {version}" if version is not None else "no trained model"
+    table = Table(title=f"{title} and the label-free detectors on seed {seed}")
     for column in (
         "fault",
+        "by",
         "episodes",
         "precision",
         "recall",
@@ -110,17 +120,60 @@ def evaluate_cmd(
         "false alarms/1000 dd",
     ):
         table.add_column(column)
-    for fault, q in report["faults"].items():
+    for by, faults in (("model", report["faults"]), ("detectors", report["detectors"])):
+        for fault, q in faults.items():
+            table.add_row(
+                fault,
+                by,
+                str(q["episodes"]),
+                f"{q['precision']:.3f}",
+                f"{q['recall']:.3f}",
+                f"{q['f1']:.3f}",
+                str(q["median_lead_h"]),
+                f"{q['false_alarms_per_1000_device_days']:.2f}",
+            )
+    Console().print(table)
+
+
+def calibrate_cmd(
+    since: Annotated[
+        datetime | None, typer.Option(help="Use readings at or after this time (UTC).")
+    ] = None,
+    until: Annotated[
+        datetime | None, typer.Option(help="Use readings before this time (UTC).")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the thresholds without storing them.")
+    ] = False,
+) -> None:
+    """Set the detectors' alert thresholds from the fleet's stored telemetry (no labels), so
+    that its history raises at most FOREWARN_FALSE_ALARM_BUDGET alerts per 1,000 device-days."""
+    from models.calibrate import calibrate
+
+    settings = _settings()
+    with _reported():
+        found = calibrate(
+            settings,
+            since=_utc(since),
+            until=_utc(until),
+            save=not dry_run,
+            say=lambda m: err.print(m),
+        )
+    table = Table(title=f"detector thresholds (budget {settings.false_alarm_budget:g} / 1000 dd)")
+    for column in ("fault", "threshold", "alerts/1000 dd at it", "device-days"):
+        table.add_column(column)
+    for c in found:
         table.add_row(
-            fault,
-            str(q["episodes"]),
-            f"{q['precision']:.3f}",
-            f"{q['recall']:.3f}",
-            f"{q['f1']:.3f}",
-            str(q["median_lead_h"]),
-            f"{q['false_alarms_per_1000_device_days']:.2f}",
+            c.fault,
+            f"{c.threshold:.4f}",
+            f"{c.alerts_per_1000_device_days:.2f}",
+            f"{c.device_days:.1f}",
         )
     Console().print(table)
+    over = [c.fault for c in found if c.alerts_per_1000_device_days > c.budget]
+    if over:
+        typer.echo(f"over budget even at the highest threshold: {', '.join(over)}")
+    typer.echo("not stored (--dry-run)" if dry_run else "stored: the scorer uses them within 15 s")
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -174,10 +227,38 @@ def backtest_cmd(
     device_model: Annotated[
         str, typer.Option(help="Device model of the rows, for the trained model's anomaly score.")
     ] = "unknown",
+    battery: Annotated[
+        str | None,
+        typer.Option(
+            help="Battery pack of the devices: li-ion, 1xaa, 2xaa, 4xaa, cr2032 or cr123a "
+            "(default: guessed from the first voltage)."
+        ),
+    ] = None,
+    temperature_limit: Annotated[
+        float | None, typer.Option(help="Highest safe temperature of the devices, °C.")
+    ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option(help="Also write one self-contained HTML page: charts, alerts, reasons."),
+    ] = None,
+    events: Annotated[
+        Path | None,
+        typer.Option(
+            help="CSV of known failures (device, fault, time): adds precision, recall, lead."
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the summary as JSON instead of a table.")
+    ] = False,
 ) -> None:
-    """Score a CSV row by row as the live scorer would have, and write scores and alerts."""
+    """Score a CSV row by row as the live scorer would have, and write scores and alerts.
+
+    The label-free detectors always run (no model, no labels needed); the trained model's
+    fault predictors too when a database has an active one."""
     from forewarn.errors import ConfigError
     from models.backtest import BacktestOptions, backtest, faults_skipped
+    from models.backtest_html import report_html
+    from models.backtest_report import read_events, summarize, summary_json
     from models.bundle import ModelBundle
     from models.csvfile import Columns, read_table
 
@@ -200,9 +281,21 @@ def backtest_cmd(
             metrics=tuple(metric or ()),
             signals=tuple((c.strip(), s.strip()) for c, _, s in pairs),
         )
+        from models.detect import Profile
+        from models.detectors.chemistry import chemistry
+
+        try:
+            pack = chemistry(battery) if battery else None
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
         options = BacktestOptions(
-            columns=columns, learn_hours=learn_hours, threshold=threshold, device_model=device_model
+            columns=columns,
+            learn_hours=learn_hours,
+            threshold=threshold,
+            device_model=device_model,
+            profile=Profile(pack, temperature_limit),
         )
+        known = read_events(events) if events is not None else []
         table = read_table(csv_path, columns)
         bundle: ModelBundle | None = None
         if not table.signals:
@@ -215,15 +308,28 @@ def backtest_cmd(
             bundle = _on_database(settings, load_active)
             why = "the database has no active model (run forewarn train)" if bundle is None else ""
             why = why or faults_skipped(table, bundle)
-        if why:
-            typer.echo(f"fault predictors skipped: {why}; scoring anomalies only")
+        if why and not as_json:
+            typer.echo(f"fault predictors skipped: {why}; label-free detectors and anomalies only")
         result = backtest(table, target, options, bundle=bundle, on_progress=progress)
+        summary = summarize(table, result.scores, known)
+        if report is not None:
+            try:
+                report.write_text(
+                    report_html(table, summary, title=f"Forewarn backtest of {csv_path.name}"),
+                    encoding="utf-8",
+                )
+            except OSError as exc:
+                raise ConfigError(f"{report}: cannot write: {exc.strerror or exc}") from exc
+    if as_json:
+        typer.echo(summary_json(summary))
+        return
     typer.echo(
         f"{result.rows:,} rows of {result.devices:,} device(s); {result.learning_rows:,} in "
         f"the learning phase (each device's first {learn_hours:g} h and {options.learn_rows} rows)"
     )
     kinds = [f"anomaly {result.anomaly_alerts:,}"]
     kinds += [f"{fault} {n:,}" for fault, n in result.fault_alerts.items()]
+    kinds += [f"detected {fault} {n:,}" for fault, n in result.detector_alerts.items() if n]
     typer.echo(f"rows with an alert: {result.alerts:,} ({', '.join(kinds)})")
     if result.dropped:
         typer.echo(f"dropped {result.dropped:,} rows repeating a device's timestamp")
@@ -231,4 +337,53 @@ def backtest_cmd(
         typer.echo("the file was not in device and time order; the output is sorted that way")
     if result.unscored_devices:
         typer.echo(f"{result.unscored_devices:,} device(s) never left the learning phase")
-    typer.echo(f"wrote {result.output}")
+    _print_summary(summary)
+    typer.echo(f"wrote {result.output}" + (f" and {report}" if report is not None else ""))
+
+
+def _print_summary(summary: Any) -> None:
+    """Alerts per fault, per device, and the known failures, as tables."""
+    rates = Table(title=f"alerts over {summary.device_days:,.1f} device-days")
+    for column in ("fault", "alerts", "per 1,000 device-days"):
+        rates.add_column(column)
+    for fault, q in summary.per_fault.items():
+        rates.add_row(fault, f"{q['alerts']:.0f}", f"{q['per_1000_device_days']:.2f}")
+    devices = Table(title="devices with alerts")
+    for column in ("device", "days", "alerts", "first alert"):
+        devices.add_column(column)
+    shown = 0
+    for device, d in summary.devices.items():
+        if d["alerts"] and shown < 40:
+            first = next(a for a in summary.alerts if a.device == device)
+            alerts = ", ".join(f"{f} {n}" for f, n in d["alerts"].items())
+            devices.add_row(
+                device or "-", f"{d['days']:.1f}", alerts, f"{first.fault}: {first.reason}"
+            )
+            shown += 1
+    console = Console(width=200)
+    console.print(rates)
+    if shown:
+        console.print(devices)
+    if summary.events:
+        known = Table(title="known failures")
+        for column in (
+            "fault",
+            "failures",
+            "warned",
+            "false alarms",
+            "precision",
+            "recall",
+            "median lead h",
+        ):
+            known.add_column(column)
+        for fault, q in summary.events["faults"].items():
+            known.add_row(
+                fault,
+                str(q["failures"]),
+                str(q["warned"]),
+                str(q["false_alarms"]),
+                f"{q['precision']:.2f}",
+                f"{q['recall']:.2f}",
+                str(q["median_lead_h"]),
+            )
+        console.print(known)

@@ -295,6 +295,45 @@ class Settings(BaseSettings, SecuritySettings):
             "the agents' queue (the standard: satisfaction by survey or call-back in 24 h)."
         ),
     )
+    battery_chemistry: dict[str, str] = Field(
+        default_factory=dict,
+        description=(
+            'Device model -> battery pack, JSON such as {"th-sensor": "cr2032"}: li-ion, '
+            "1xaa, 2xaa, 4xaa, cr2032 or cr123a; a device reporting only volts is read "
+            "through its pack's discharge curve (unset: guessed from the first voltage)."
+        ),
+    )
+    temperature_limits: dict[str, float] = Field(
+        default_factory=dict,
+        description='Device model -> highest safe temperature °C, JSON such as {"hub": 70}.',
+    )
+    false_alarm_budget: float = Field(
+        default=1.0,
+        gt=0,
+        description=(
+            "Detector alerts per 1,000 device-days that `forewarn calibrate` allows on the "
+            "fleet's healthy history when it sets the detectors' thresholds."
+        ),
+    )
+
+    @field_validator("battery_chemistry", "temperature_limits", mode="before")
+    @classmethod
+    def _parse_model_map(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                return json.loads(value) if value.strip() else {}
+            except ValueError as exc:
+                raise ValueError('expected JSON such as {"model": "value"}: ' + str(exc)) from exc
+        return value
+
+    @field_validator("battery_chemistry")
+    @classmethod
+    def _check_chemistry(cls, value: dict[str, str]) -> dict[str, str]:
+        known = ("li-ion", "1xaa", "2xaa", "4xaa", "cr2032", "cr123a")
+        for model, name in value.items():
+            if name.lower() not in known:
+                raise ValueError(f"{model}: unknown battery {name!r} (known: {', '.join(known)})")
+        return value
 
     @field_validator("inbound_secrets", mode="before")
     @classmethod

@@ -13,9 +13,10 @@ scored (``phase=learning``, empty scores, no alert). The same rule applies to ev
 
 from __future__ import annotations
 
+import bisect
 import csv
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
 from pathlib import Path
@@ -25,10 +26,13 @@ import numpy.typing as npt
 
 from forewarn.domain import ANOMALY, FaultKind
 from forewarn.errors import ConfigError, ValidationError
+from models.backtest_detect import detect_table
 from models.base import FeatureSet
 from models.buckets import BUCKET_SECONDS, DeviceBuckets, Sample
 from models.bundle import ANOMALY_THRESHOLD, ModelBundle
 from models.csvfile import Columns, Row, Table
+from models.detect import FAULTS as FAULT_NAMES
+from models.detect import Alert, FleetSilence, Profile
 from models.features import FEATURES, latest_features
 from models.reasons import explain
 from models.robust import RobustZScore
@@ -62,6 +66,10 @@ class BacktestOptions:
     learn_rows: int = LEARN_ROWS
     threshold: float = THRESHOLD
     device_model: str = "unknown"
+    # The label-free detectors: the devices' battery pack and temperature limit, and any
+    # calibrated thresholds (fault -> score; the rest keep the detector's own bar).
+    profile: Profile = field(default_factory=Profile)
+    detector_thresholds: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.learn_hours) and self.learn_hours >= 0):
@@ -83,6 +91,10 @@ class Scores:
     probabilities: npt.NDArray[np.float64]  # rows x faults; NaN in the learning phase
     reasons: list[str]
     threshold: float
+    # The label-free detectors: per row the faults they alerted on; silences by the sweep.
+    detected: list[tuple[str, ...]] = field(default_factory=list)
+    silences: tuple[Alert, ...] = ()
+    outages: tuple[FleetSilence, ...] = ()
 
     def anomaly_alerts(self) -> list[bool]:
         """Which rows' anomaly score reaches the threshold."""
@@ -111,6 +123,8 @@ class BacktestResult:
     metrics: tuple[str, ...]
     signals: tuple[tuple[str, str], ...]
     faults: tuple[str, ...]
+    detector_alerts: dict[str, int]  # rows the detectors alerted on, per fault
+    scores: Scores
 
 
 def faults_skipped(table: Table, bundle: ModelBundle | None) -> str:
@@ -129,7 +143,7 @@ def output_header(table: Table, faults: tuple[str, ...]) -> tuple[str, ...]:
     added = ["phase", "anomaly_score", "anomaly_alert"]
     for fault in faults:
         added += [f"p_{fault}", f"alert_{fault}"]
-    added += ["alert", "reasons"]
+    added += ["detected", "alert", "reasons"]
     clash = [c for c in added if c in table.header]
     if clash:
         raise ValidationError(
@@ -186,6 +200,16 @@ def score_table(
                 on_progress(i + 1, n)
     if batch is not None:
         batch.flush()
+    found = detect_table(
+        table,
+        profile=options.profile,
+        thresholds=dict(options.detector_thresholds),
+        scoring=[p == SCORING for p in phases],
+    )
+    detected = [tuple(dict.fromkeys(f for f, _, _ in row)) for row in found.alerts]
+    for i, row_alerts in enumerate(found.alerts):
+        reasons[i][:0] = [f"{fault}: {why}" for fault, _, why in row_alerts]
+    _note_silences(table, found.silences, reasons, detected)
     if on_progress is not None:
         on_progress(n, n)
     thresholds = tuple(batch.thresholds() if batch is not None else ())
@@ -197,6 +221,9 @@ def score_table(
         probs,
         ["; ".join(r) for r in reasons],
         options.threshold,
+        detected,
+        tuple(found.silences),
+        tuple(found.outages),
     )
 
 
@@ -222,8 +249,10 @@ def write_scored(table: Table, scores: Scores, out: Path) -> None:
                 for j in range(len(scores.faults)):
                     p = scores.probabilities[i, j]
                     cells += ["" if math.isnan(p) else f"{p:.4f}", _flag(fault_alerts[i, j])]
+                found = scores.detected[i] if scores.detected else ()
                 cells += [
-                    _flag(anomaly_alerts[i] or bool(fault_alerts[i].any())),
+                    " ".join(found),
+                    _flag(anomaly_alerts[i] or bool(fault_alerts[i].any()) or bool(found)),
                     scores.reasons[i],
                 ]
                 writer.writerow(cells)
@@ -245,7 +274,8 @@ def backtest(
     write_scored(table, scores, out)
     anomaly = scores.anomaly_alerts()
     faulty = scores.fault_alerts()
-    any_alert = np.asarray(anomaly, dtype=bool) | faulty.any(axis=1)
+    found = np.array([bool(d) for d in scores.detected], dtype=bool)
+    any_alert = np.asarray(anomaly, dtype=bool) | faulty.any(axis=1) | found
     scored_devices = {
         r.device for r, p in zip(table.rows, scores.phases, strict=True) if p == SCORING
     }
@@ -263,6 +293,8 @@ def backtest(
         metrics=table.metrics,
         signals=table.signals,
         faults=scores.faults,
+        detector_alerts={f: sum(f in d for d in scores.detected) for f in FAULT_NAMES},
+        scores=scores,
     )
 
 
@@ -277,6 +309,25 @@ def _faults(bundle: ModelBundle, options: BacktestOptions) -> tuple[str, ...]:
 def _label(fault: str) -> str:
     """The output's name for one of the bundle's scores (its anomaly score is not ours)."""
     return "model_anomaly" if fault == ANOMALY else fault
+
+
+def _note_silences(
+    table: Table,
+    silences: Sequence[Alert],
+    reasons: list[list[str]],
+    detected: list[tuple[str, ...]],
+) -> None:
+    """A silence has no row of its own: it is told on the device's last row before it."""
+    last: dict[str, list[tuple[float, int]]] = {}
+    for i, row in enumerate(table.rows):
+        last.setdefault(row.device, []).append((row.ts, i))
+    for a in silences:
+        rows = last.get(a.device_id, [])
+        at = bisect.bisect_right(rows, (a.ts, len(table.rows))) - 1
+        if at >= 0:
+            i = rows[at][1]
+            reasons[i].append(f"{a.fault}: {a.reason}")
+            detected[i] = tuple(dict.fromkeys((*detected[i], a.fault)))
 
 
 def _flag(alert: bool | np.bool_) -> str:

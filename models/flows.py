@@ -14,9 +14,11 @@ import numpy as np
 from forewarn.db import connect
 from forewarn.errors import ConfigError
 from forewarn.settings import Settings
+from models import detector_repository as detector_repo
 from models import repository
 from models.base import FeatureSet
 from models.bundle import ModelBundle, learn_bundle
+from models.detector_eval import evaluate_detectors
 from models.evaluation import quality, timeline
 from models.features import FEATURES, device_rows
 from models.simulated import Dataset, simulate
@@ -24,7 +26,7 @@ from models.simulated import Dataset, simulate
 Say = Callable[[str], None]
 
 # The evaluation fleet a new version is judged on (and compared with the active one).
-EVALUATION = {"seed": 7, "devices": 800, "days": 3.0, "fault_rate": 0.3}
+EVALUATION = {"seed": 7, "devices": 800, "days": 3.0, "fault_rate": 0.3, "outages_per_day": 0.5}
 # "Not worse": the new version's mean F1 over faults may trail the active one by this much.
 F1_TOLERANCE = 0.01
 
@@ -66,9 +68,19 @@ def stored_dataset(
 
 
 def evaluate_bundle(
-    bundle: ModelBundle, *, seed: int, devices: int, days: float, fault_rate: float, say: Say
+    bundle: ModelBundle | None,
+    *,
+    seed: int,
+    devices: int,
+    days: float,
+    fault_rate: float,
+    say: Say,
+    outages_per_day: float = 0.0,
+    settings: Settings | None = None,
+    thresholds: dict[str, float] | None = None,
 ) -> dict[str, Any]:
-    """Quality per fault of `bundle` on a freshly simulated fleet."""
+    """Quality per fault of `bundle` (when given) and of the label-free detectors beside it,
+    on one freshly simulated fleet."""
     last = [-1.0]
 
     def progress(share: float) -> None:
@@ -77,18 +89,36 @@ def evaluate_bundle(
             last[0] = share
 
     ds = simulate(
-        devices=devices, seed=seed, days=days, fault_rate=fault_rate, on_progress=progress
+        devices=devices,
+        seed=seed,
+        days=days,
+        fault_rate=fault_rate,
+        on_progress=progress,
+        outages_per_day=outages_per_day,
     )
-    scores = bundle.scores(ds.data)
-    line = timeline(ds.data)
-    per_fault = {
-        fault: asdict(quality(ds.data, s, bundle.thresholds[fault], ds.episodes, fault, line=line))
-        for fault, s in scores.items()
-    }
+    per_fault: dict[str, Any] = {}
+    if bundle is not None:
+        line = timeline(ds.data)
+        per_fault = {
+            fault: asdict(
+                quality(ds.data, s, bundle.thresholds[fault], ds.episodes, fault, line=line)
+            )
+            for fault, s in bundle.scores(ds.data).items()
+        }
+    say("running the label-free detectors over the same fleet")
     return {
-        "fleet": {"seed": seed, "devices": devices, "days": days, "fault_rate": fault_rate},
-        "model_version": bundle.version,
+        "fleet": {
+            "seed": seed,
+            "devices": devices,
+            "days": days,
+            "fault_rate": fault_rate,
+            "outages_per_day": outages_per_day,
+        },
+        "model_version": None if bundle is None else bundle.version,
         "faults": per_fault,
+        "detectors": evaluate_detectors(
+            ds, settings or Settings(database_url=None, mqtt_url=None), thresholds or {}
+        ),
     }
 
 
@@ -139,7 +169,9 @@ def train(
         devices=int(fleet["devices"]),
         days=float(fleet["days"]),
         fault_rate=float(fleet["fault_rate"]),
+        outages_per_day=float(fleet["outages_per_day"]),
         say=say,
+        settings=settings,
     )
     with connect(settings) as conn:
         current = repository.active_version(conn)
@@ -194,17 +226,28 @@ def evaluate(
     days: float,
     fault_rate: float,
     version: int | None = None,
+    outages_per_day: float = 0.0,
     say: Say = print,
 ) -> dict[str, Any]:
-    """Score a freshly simulated fleet with a stored version (the active one by default)."""
+    """Score a freshly simulated fleet with a stored version (the active one by default; with
+    none, the detectors alone)."""
     with connect(settings) as conn:
         bundle = repository.load_version(conn, version=version)
-    if bundle is None:
-        raise ConfigError("no trained model yet: run `forewarn train` first")
-    if seed in _seeds(tuple(map(str, bundle.training.get("runs", [])))):  # type: ignore[call-overload]
+        thresholds = detector_repo.thresholds(conn)
+    if bundle is None and version is not None:
+        raise ConfigError(f"no model version {version}")
+    if bundle is not None and seed in _seeds(tuple(map(str, bundle.training.get("runs", [])))):  # type: ignore[call-overload]
         raise ConfigError(f"seed {seed} was used for training this version; pick another")
     report = evaluate_bundle(
-        bundle, seed=seed, devices=devices, days=days, fault_rate=fault_rate, say=say
+        bundle,
+        seed=seed,
+        devices=devices,
+        days=days,
+        fault_rate=fault_rate,
+        outages_per_day=outages_per_day,
+        say=say,
+        settings=settings,
+        thresholds=thresholds,
     )
     report["evaluated_at"] = datetime.now(UTC).isoformat()
     return report

@@ -368,7 +368,7 @@ def latest_predictions(
             probability=float(str(r[3])),
             horizon_h=float(str(r[4])),
             reasons=tuple(r[5]),  # type: ignore[arg-type]
-            model_version=int(str(r[6])),
+            model_version=None if r[6] is None else int(str(r[6])),
             hours_to_empty=None if r[7] is None else float(str(r[7])),
         )
         for r in rows

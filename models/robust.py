@@ -12,6 +12,12 @@ of the interquartile spread):
 * flat line: how long the value has repeated exactly, against the longest repeat seen
   recently (a sensor that stops changing after it used to vary).
 
+Real sensors are quantised and cyclic, so two things are never extreme: a step of one
+quantum (the smallest step the metric has taken), and what the metric did in the last few
+days (a value inside its fading range of about three days is not judged on its level; a step
+no larger than 1.2 times its largest recent step is not judged as a jump), which is also how
+a level shift becomes the new normal.
+
 A metric that has only ever gone up (a counter such as uptime) is judged on its steps alone.
 The row's z is the largest over metrics and checks; its score is ``1 - exp(-z / Z_SCALE)``.
 
@@ -43,6 +49,11 @@ _INTERVALS = 101
 # Spreads are never taken below this share of the metric's size, so a metric that never
 # changed before does not turn a rounding difference into an alert.
 _RELATIVE_FLOOR = 1e-3
+# The fading range and largest step remember about three days (or 2,000 rows without times).
+_MEMORY_S = 3 * 86400.0
+_FADE_PER_ROW = math.exp(-1 / 2000)
+# A step up to this share beyond the largest recent one is what the metric does.
+_ROOM = 1.2
 _IQR_SIGMA = 1.349  # interquartile range of a normal distribution, in standard deviations
 _P90_SIGMA = 3.290  # its 5th to 95th percentile range
 
@@ -95,13 +106,17 @@ class _Track:
     """What the scorer remembers of one metric."""
 
     __slots__ = (
+        "big_step",
         "changes",
         "falls",
+        "high",
         "intervals",
         "level",
         "longest",
+        "low",
         "prev",
         "prev_t",
+        "quantum",
         "rises",
         "run",
         "runs",
@@ -119,6 +134,13 @@ class _Track:
         self.runs: deque[int] = deque()  # lengths of the finished runs still in the window
         self.runs_total = 0
         self.longest = 0
+        # The sensor's resolution: the smallest step it has taken. One step of it is never
+        # extreme, however rarely the metric moves.
+        self.quantum = math.inf
+        # The largest step and the range of the last days, fading (by time when rows carry
+        # it): what a daily cycle does (lights on at eight) is no anomaly the next day.
+        self.big_step = 0.0
+        self.low, self.high = math.inf, -math.inf
 
     def after_gap(self, t: float | None) -> bool:
         """Whether a value at `t` comes after a silence too long to compare it with the last."""
@@ -134,13 +156,16 @@ class _Track:
         counter = len(self.changes) >= MIN_VALUES and self.falls == 0 and self.rises > 0
         # Both spreads are floored relative to the metric's size, not its steps' size.
         floor = _RELATIVE_FLOOR * max(1.0, abs(self.level.quantile(0.5)))
-        if not counter:
+        quantum = self.quantum if math.isfinite(self.quantum) else 0.0
+        floor = max(floor, quantum)
+        if not counter and not self.low <= v <= self.high:
             med, scale = self.level.median_and_scale(floor)
             found.append((abs(v - med) / scale, f"{name} {v:.4g} against a usual {med:.4g}"))
         if self.prev is not None and len(self.changes) >= MIN_VALUES and not self.after_gap(t):
             med, scale = self.changes.median_and_scale(floor)
             step = v - self.prev
-            found.append((abs(step - med) / scale, f"{name} moved {step:+.4g} in one reading"))
+            if abs(step) > max(1.5 * quantum, _ROOM * self.big_step):
+                found.append((abs(step - med) / scale, f"{name} moved {step:+.4g} in one reading"))
         if self.runs and v == self.prev:
             run = self.run + 1
             z = FLAT_Z * (run - 1) / max(self.longest - 1, 1)
@@ -149,9 +174,20 @@ class _Track:
 
     def learn(self, v: float, t: float | None) -> None:
         """Take the value in."""
+        fade = _FADE_PER_ROW
+        if t is not None and self.prev_t is not None:
+            fade = math.exp(-max(t - self.prev_t, 0.0) / _MEMORY_S)
+        mid = 0.5 * (self.low + self.high) if math.isfinite(self.low) else v
+        # The range shrinks towards its middle as it fades, then widens to take the value.
+        self.low = min(mid - (mid - self.low) * fade if math.isfinite(self.low) else v, v)
+        self.high = max(mid + (self.high - mid) * fade if math.isfinite(self.high) else v, v)
+        self.big_step *= fade
         if self.prev is not None:
+            if v != self.prev:
+                self.quantum = min(self.quantum, abs(v - self.prev))
             if not self.after_gap(t):
                 step = v - self.prev
+                self.big_step = max(self.big_step, abs(step))
                 self._count(step, +1)
                 old = self.changes.add(step)
                 if old is not None:

@@ -25,9 +25,10 @@ import numpy as np
 import psycopg
 
 from forewarn.db import connect
+from forewarn.domain import Prediction
 from forewarn.settings import Settings
 from forewarn.worker import Follower, Worker
-from models import repository, telemetry
+from models import detect, repository, telemetry
 from models.base import FeatureSet
 from models.buckets import DeviceBuckets, Sample
 from models.bundle import ModelBundle
@@ -71,6 +72,7 @@ class Scorer(Worker):
         self._devices: dict[str, DeviceBuckets] = defaultdict(DeviceBuckets)
         self._models: dict[str, str] = {}
         self._bundle: ModelBundle | None = None
+        self._detect = detect.Live(settings)  # label-free detectors: they need no model
         # Reading time to scored time, seconds: meaningful when readings carry real time.
         self._latency: deque[float] = deque(maxlen=20_000)
         self.ready = threading.Event()
@@ -117,12 +119,13 @@ class Scorer(Worker):
                 pass
 
     def _check_model(self, conn: repository.Conn) -> None:
+        self._detect.refresh(conn)
         number = repository.active_number(conn)
         if number is not None and (self._bundle is None or self._bundle.version != number):
             self._bundle = repository.load_version(conn, version=number)
             log.info("scoring with model version %s", number)
         elif number is None and self._bundle is None:
-            log.warning("no active model yet: run `forewarn train`; readings are still folded")
+            log.info("no active model: the label-free detectors score alone")
         conn.commit()
 
     def _drain(
@@ -143,6 +146,7 @@ class Scorer(Worker):
                 if not ring.add(_sample(r)):
                     late.add(r.device_id)
                 touched[r.device_id] = max(r.ts, touched.get(r.device_id, r.ts))
+                self._detect.fold(conn, r, score=score)
             self.count("readings", fresh)
             follower.advance(r.ingested_at for r in rows)
             if len(rows) < READ_LIMIT:
@@ -152,6 +156,7 @@ class Scorer(Worker):
         self.count("late", len(late))
         if score and touched:
             self._score(conn, touched)
+            self._write(conn, self._detect.take())
 
     def _rebuild(self, conn: repository.Conn, device_id: str) -> None:
         """Refold a device's window from the database, in time order."""
@@ -181,7 +186,7 @@ class Scorer(Worker):
             np.array([r.head for r in rings], dtype=np.int64),
         )
         at = np.array([touched[d].timestamp() for d in ids])
-        found = bundle.predictions(data, at=at)
+        found = self._detect.supervised_only(bundle.predictions(data, at=at))
         try:
             with conn.transaction():
                 repository.upsert_predictions(conn, predictions=found)
@@ -194,6 +199,16 @@ class Scorer(Worker):
         with self._lock:
             self._latency.extend(done - float(t) for t in at)
         self.count("scored", len(ids))
+        self.count("predictions", len(found))
+
+    def _write(self, conn: repository.Conn, found: list[Prediction]) -> None:
+        """Write the detectors' predictions (a failure is logged: they come again)."""
+        try:
+            with conn.transaction():
+                repository.upsert_predictions(conn, predictions=found)
+        except psycopg.Error:
+            log.exception("writing %d detector predictions failed", len(found))
+            return
         self.count("predictions", len(found))
 
 

@@ -7,7 +7,7 @@ are exactly what the ingester would store; only the broker and the database are 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from forewarn.domain import Reading
@@ -31,6 +31,9 @@ class Dataset:
 
     data: FeatureSet
     episodes: list[Episode]
+    # Each device's readings in time order and its model: what the label-free detectors read.
+    series: dict[str, list[Sample]] = field(default_factory=dict)
+    models: dict[str, str] = field(default_factory=dict)
 
 
 def features_of(series: dict[str, list[Sample]], models: dict[str, str]) -> FeatureSet:
@@ -50,10 +53,17 @@ def simulate(
     fault_rate: float,
     start: datetime = EVALUATION_START,
     on_progress: Callable[[float], None] | None = None,
+    outages_per_day: float = 0.0,
 ) -> Dataset:
-    """Simulate a fleet for `days` and return its feature rows and fault episodes."""
+    """Simulate a fleet for `days` and return its feature rows and fault episodes (network
+    outages, `outages_per_day` of them, cut off a time zone's devices for a while)."""
     fleet: Fleet = generate_fleet(
-        devices=devices, seed=seed, start=start, span=timedelta(days=days), fault_rate=fault_rate
+        devices=devices,
+        seed=seed,
+        start=start,
+        span=timedelta(days=days),
+        fault_rate=fault_rate,
+        outages_per_day=outages_per_day,
     )
     engine = FleetEngine(fleet)
     adapters = adapters_from(Settings(database_url=None, mqtt_url=None))
@@ -73,4 +83,4 @@ def simulate(
         Episode(e.device_id, e.fault, e.onset_at.timestamp(), e.failure_at.timestamp())
         for e in fleet.episodes
     ]
-    return Dataset(features_of(series, models), episodes)
+    return Dataset(features_of(series, models), episodes, series, models)

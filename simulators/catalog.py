@@ -51,6 +51,10 @@ class ProductModel:
     temp_critical_c: float = 70.0
     # Watches sit on a charger once a day; other battery models never recharge.
     daily_charge: bool = False
+    # The battery pack, a name in models.detectors.chemistry ("" for mains power).
+    chemistry: str = ""
+    # The temperature sensor's resolution, °C: cheap sensors report in tenths.
+    temp_step_c: float = 0.01
     faults: tuple[FaultKind, ...] = ()
 
     @property
@@ -82,6 +86,8 @@ MODELS: tuple[ProductModel, ...] = (
         battery_drain_pct_per_day=0.45,
         voltage_full=6.2,
         voltage_empty=4.4,
+        chemistry="4xaa",
+        temp_step_c=0.1,
         temp_offset_c=0.0,
         temp_load_c=0.6,
         temp_critical_c=65.0,
@@ -113,6 +119,7 @@ MODELS: tuple[ProductModel, ...] = (
         battery_drain_pct_per_day=28.0,
         voltage_full=4.35,
         voltage_empty=3.4,
+        chemistry="li-ion",
         temp_offset_c=7.0,
         temp_load_c=3.0,
         temp_critical_c=52.0,
@@ -146,6 +153,8 @@ MODELS: tuple[ProductModel, ...] = (
         battery_drain_pct_per_day=0.08,
         voltage_full=3.1,
         voltage_empty=2.2,
+        chemistry="cr2032",
+        temp_step_c=0.1,
         faults=(
             FaultKind.CONNECTIVITY_LOSS,
             FaultKind.BATTERY_FAILURE,

@@ -146,6 +146,7 @@ class _DeviceSim:
         self.last_temp = device.ambient_c
         self.fixed_ms: int | None = None  # the owner fixed the fault then (simulators.owners)
         self.fix_applied = False
+        self.cut_off: list[tuple[int, int]] = []  # network outages: readings lost meanwhile
 
     def fault_progress(self, ms: int, kind: FaultKind) -> float:
         """0 at onset of `kind`, rising to 1 at failure; -1 before onset, after the owner fixed
@@ -192,8 +193,8 @@ class _DeviceSim:
         interval = self.model.interval_s * 1000 * self.rng.uniform(0.98, 1.02)
         body = self._reading(ms)
         self._schedule(ms + max(1, round(interval)), ms)
-        if body is None:
-            return None
+        if body is None or any(a <= ms < b for a, b in self.cut_off):
+            return None  # not sent, or lost in a network outage
         self.readings += 1
         self.last_reading_ms = ms
         payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
@@ -347,7 +348,8 @@ class _DeviceSim:
                 self.stuck_value = 85.0 if self.stuck_odd else round(self.last_temp, 1)
             return self.stuck_value
         self.last_temp = temp
-        return round(temp, 2)
+        step = model.temp_step_c
+        return round(round(temp / step) * step, 2)
 
     def _extra(self, act: float) -> dict[str, Any]:
         kind = self.model.kind
@@ -389,6 +391,11 @@ class FleetEngine:
             if device_ids is None or d.device_id in device_ids
         ]
         # Ties at one millisecond are broken by fleet order, which keeps the sequence stable.
+        for outage in fleet.outages:
+            window = (to_ms(outage.start_at), to_ms(outage.end_at))
+            for sim in self._sims:
+                if sim.device.device_id in outage.device_ids:
+                    sim.cut_off.append(window)
         self._heap = [(sim.next_ms, i) for i, sim in enumerate(self._sims)]
         heapq.heapify(self._heap)
         self._clock_ms = start_ms

@@ -107,6 +107,16 @@ class FaultEpisode:
 
 
 @dataclass(frozen=True, slots=True)
+class Outage:
+    """A network outage (a gateway, a provider): the devices' readings are lost meanwhile,
+    the devices themselves are fine; not a fault of any of them."""
+
+    start_at: datetime
+    end_at: datetime
+    device_ids: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
 class Fleet:
     """A generated fleet: owners, devices and the fault plan over a simulated span."""
 
@@ -116,6 +126,7 @@ class Fleet:
     owners: tuple[Owner, ...]
     devices: tuple[Device, ...]
     episodes: tuple[FaultEpisode, ...]
+    outages: tuple[Outage, ...] = ()
     _owners: Mapping[str, Owner] = field(init=False, repr=False, compare=False)
     _episodes: Mapping[str, FaultEpisode] = field(init=False, repr=False, compare=False)
     _devices: Mapping[str, Device] = field(init=False, repr=False, compare=False)
@@ -285,6 +296,7 @@ def generate_fleet(
     fault_rate: float = 0.15,
     cohort_share: float = 0.15,
     number_from: int = 1,
+    outages_per_day: float = 0.0,
 ) -> Fleet:
     """Build a fleet of `devices` devices; the same arguments always give the same fleet.
 
@@ -329,4 +341,24 @@ def generate_fleet(
             fleet_devices.append(_make_device(rng, number, model, firmware, owner, at))
     episodes = _fault_plan(rng, fleet_devices, start, span, fault_rate)
     episodes.sort(key=lambda e: (e.onset_at, e.device_id))
-    return Fleet(seed, start, span, tuple(owners), tuple(fleet_devices), tuple(episodes))
+    outages = _outages(seed, fleet_devices, start, span, outages_per_day)
+    return Fleet(seed, start, span, tuple(owners), tuple(fleet_devices), tuple(episodes), outages)
+
+
+def _outages(
+    seed: int, devices: list[Device], start: datetime, span: timedelta, per_day: float
+) -> tuple[Outage, ...]:
+    """Network outages, each cutting off one time zone's devices (their gateway, their
+    provider) for 40 minutes to 3 hours. A generator of its own keeps the rest of the fleet
+    the same whatever the rate."""
+    if per_day <= 0:
+        return ()
+    rng = random.Random(f"forewarn-outages:{seed}")
+    zones = sorted({d.time_zone for d in devices})
+    out: list[Outage] = []
+    for _ in range(max(1, round(per_day * span.total_seconds() / 86400))):
+        zone = rng.choice(zones)
+        at = start + timedelta(seconds=rng.uniform(0.1, 0.9) * span.total_seconds())
+        hit = frozenset(d.device_id for d in devices if d.time_zone == zone)
+        out.append(Outage(at, at + timedelta(minutes=rng.uniform(40.0, 180.0)), hit))
+    return tuple(sorted(out, key=lambda o: o.start_at))

@@ -332,7 +332,8 @@ def test_the_command_writes_scores_beside_the_input(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["backtest", "--csv", str(source)], env=NO_DATABASE)
     assert result.exit_code == 0, result.output
     assert "fault predictors skipped: no column maps to a known signal" in result.stdout
-    assert "rows with an alert: 1 (anomaly 1)" in result.stdout
+    # The step is an anomaly; the file's 6-hour gap is a silence the detectors report.
+    assert "rows with an alert: 2 (anomaly 1, detected connectivity_loss 1)" in result.stdout
     out = tmp_path / "home.scored.csv"
     rows = read_rows(out)
     assert list(rows[0]) == [
@@ -341,11 +342,14 @@ def test_the_command_writes_scores_beside_the_input(tmp_path: Path) -> None:
         "phase",
         "anomaly_score",
         "anomaly_alert",
+        "detected",
         "alert",
         "reasons",
     ]
     assert rows[0]["phase"] == "learning" and rows[0]["anomaly_score"] == ""
-    assert [r["alert"] for r in rows].count("1") == 1
+    assert [r["alert"] for r in rows].count("1") == 2
+    silent = next(r for r in rows if r["detected"])
+    assert silent["detected"] == "connectivity_loss" and "no reading for" in silent["reasons"]
     assert {r["phase"] for r in rows} == {"learning", "scoring"}
 
 

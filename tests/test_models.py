@@ -13,7 +13,7 @@ import pytest
 from forewarn.domain import FaultKind
 from forewarn.settings import Settings
 from ingest.direct import DirectWriter
-from models import repository
+from models import detect, repository
 from models.anomaly import AnomalyScore, BatteryLife
 from models.base import FeatureSet, Labels
 from models.buckets import DeviceBuckets, Sample
@@ -267,7 +267,14 @@ def test_train_store_evaluate_and_score_live(
     assert predicted and predicted <= faulty, (
         f"predictions for healthy devices: {predicted - faulty}"
     )
-    assert all(r[4] == first.version and 0 < r[2] <= 1 for r in rows)
+    # The trained model's (its version) for faults it evaluated better on; the label-free
+    # detectors' (no version) for the others, each with its reason.
+    supervised = detect.supervised_faults(repository.active_version(db).evaluation)  # type: ignore[union-attr]
+    assert all(0 < r[2] <= 1 for r in rows)
+    assert all(r[4] == first.version for r in rows if r[4] is not None)
+    assert all(r[1] not in supervised for r in rows if r[4] is None)
+    assert all(r[3] for r in rows if r[4] is None), "a detector's prediction without reasons"
+    assert any(r[4] is None for r in rows), "the label-free detectors predicted nothing"
     assert any(r[3] for r in rows), "a prediction without reasons"
 
 

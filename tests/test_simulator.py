@@ -411,3 +411,31 @@ def test_registration_keeps_ingest_columns_and_labels_once(db: psycopg.Connectio
     assert count(db, "SELECT count(*) FROM fault_labels WHERE source = 'simulator'") == len(
         fleet.episodes
     )
+
+
+def test_network_outages_silence_a_zone_and_change_nothing_else() -> None:
+    from simulators.engine import FleetEngine
+    from simulators.fleet import generate_fleet
+
+    start = datetime(2026, 3, 2, tzinfo=UTC)
+    args = {"devices": 60, "seed": 5, "start": start, "span": timedelta(days=1)}
+    plain = generate_fleet(**args)  # type: ignore[arg-type]
+    cut = generate_fleet(**args, outages_per_day=2.0)  # type: ignore[arg-type]
+    assert plain.outages == () and len(cut.outages) == 2
+    assert (cut.devices, cut.episodes) == (plain.devices, plain.episodes)
+    outage = cut.outages[0]
+    zone = {d.time_zone for d in cut.devices if d.device_id in outage.device_ids}
+    assert len(zone) == 1 and outage.device_ids
+    heard: dict[str, list[datetime]] = {}
+    for m in FleetEngine(cut).step_until(start + timedelta(days=1)):
+        if m.topic_suffix.endswith("telemetry"):
+            heard.setdefault(m.device_id, []).append(m.sim_ts)
+    inside = [
+        t
+        for d in outage.device_ids
+        for t in heard.get(d, [])
+        if outage.start_at <= t < outage.end_at
+    ]
+    assert inside == [], "a reading got through the outage"
+    others = [d.device_id for d in cut.devices if d.device_id not in outage.device_ids]
+    assert any(outage.start_at <= t < outage.end_at for d in others for t in heard.get(d, []))

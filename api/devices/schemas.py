@@ -113,7 +113,9 @@ class PredictionItem(BaseModel):
     horizon_h: float = Field(description="How far ahead the model looks")
     hours_to_empty: float | None = Field(description="Battery only: estimated hours left")
     reasons: list[str] = Field(description="Why, in plain words")
-    model_version: int
+    model_version: int | None = Field(
+        description="The trained model version that predicted it; null: a label-free detector"
+    )
     first_at: datetime
     last_at: datetime
     updates: int

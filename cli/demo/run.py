@@ -398,7 +398,7 @@ def _print_predictions(console: Console, counts: dict[str, int], top: list[Predi
                 p.fault,
                 f"{p.probability:.2f}",
                 within,
-                f"v{p.model_version}",
+                f"v{p.model_version}" if p.model_version is not None else "detector",
                 "; ".join(p.reasons),
             )
         console.print(detail)

@@ -50,6 +50,7 @@ GRANTS: dict[str, dict[str, str]] = {
         "model_versions": R,
         "fault_labels": R,
         "predictions": RW,
+        "detector_thresholds": R,
     },
     "responder": _META
     | {

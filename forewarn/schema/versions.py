@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from forewarn.schema.acting import ACTING
 from forewarn.schema.console import CONSOLE
 from forewarn.schema.conversations import CONVERSATIONS
+from forewarn.schema.detectors import DETECTORS
 from forewarn.schema.hardening import HARDENING
 from forewarn.schema.registry import REGISTRY
 from forewarn.schema.telemetry_key import TELEMETRY_KEY_PLAIN, TELEMETRY_KEY_TIMESCALE
@@ -314,6 +315,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "API keys, ticket feedback, guide embeddings", common=CONSOLE),
     Migration(7, "withdrawn incidents, cancelled notifications", common=WITHDRAWN),
     Migration(8, "registry, broker credentials, dead-letter digests", common=REGISTRY),
+    Migration(
+        9, "detector thresholds; detector predictions without a model version", common=DETECTORS
+    ),
     Migration(
         10,
         "telemetry keyed by device, time and content digest; dropped values",

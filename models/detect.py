@@ -1,0 +1,361 @@
+"""The label-free detectors driven for a fleet: one ``Watch`` per device, alerts from its
+readings, silence from a sweep, and many devices falling silent together as one incident.
+
+Used by the streaming scorer (``models.scorer``), the backtest and the evaluation; the
+detectors themselves live in ``models.detectors``. Every device's detectors judge a reading
+first and learn it after, so nothing said about a reading depends on it or on later ones.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from forewarn.domain import FaultKind, Prediction
+from forewarn.settings import Settings
+from models import detector_repository as detector_repo
+from models import repository, telemetry
+from models.detectors.base import Observation, Verdict
+from models.detectors.battery import BatteryDrain
+from models.detectors.chemistry import Chemistry, chemistry
+from models.detectors.connectivity import LinkLoss
+from models.detectors.overheat import Overheating
+from models.detectors.reboot import RebootLoop
+from models.detectors.silence import Silence
+from models.detectors.stuck import StuckSensor
+
+log = logging.getLogger(__name__)
+
+# A detector's own bar is score 0.5; a calibrated threshold replaces it per fault.
+DEFAULT_THRESHOLD = 0.5
+FAULTS: tuple[str, ...] = tuple(k.value for k in FaultKind)
+# Devices falling silent within this many seconds of each other may be one outage ...
+FLEET_WINDOW_S = 1800.0
+# ... when they are at least this many, and this share of the devices heard from lately.
+FLEET_MIN_DEVICES, FLEET_MIN_SHARE = 5, 0.02
+# A device is "heard from lately" when it reported within this many seconds.
+_ACTIVE_S = 86400.0
+# A device falling silent with its battery at or below this had its battery die.
+_DYING_PCT = 15.0
+# A device falling silent after this many recent restarts (fading over 6 hours) is looping.
+_LOOPING = 1.5
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """What a device's model tells its detectors: its battery pack and temperature limit."""
+
+    chem: Chemistry | None = None
+    limit_c: float | None = None
+
+
+def profiles(chemistries: Mapping[str, str], limits: Mapping[str, float]) -> dict[str, Profile]:
+    """Per model name, from the simulator's catalogue and then the settings (which win)."""
+    from simulators.catalog import MODELS
+
+    out = {
+        m.name: Profile(chemistry(m.chemistry) if m.chemistry else None, m.temp_critical_c)
+        for m in MODELS
+    }
+    for name in set(chemistries) | set(limits):
+        base = out.get(name, Profile())
+        chem = chemistry(chemistries[name]) if name in chemistries else base.chem
+        out[name] = Profile(chem, limits.get(name, base.limit_c))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """A detector's score at or above its fault's threshold."""
+
+    device_id: str
+    fault: str
+    ts: float
+    score: float
+    reason: str
+    hours_left: float | None = None
+
+
+@dataclass(slots=True)
+class Watch:
+    """All the detectors of one device."""
+
+    battery: BatteryDrain
+    overheat: Overheating
+    stuck: StuckSensor = field(default_factory=StuckSensor)
+    reboot: RebootLoop = field(default_factory=RebootLoop)
+    link: LinkLoss = field(default_factory=LinkLoss)
+    silence: Silence = field(default_factory=Silence)
+
+    @classmethod
+    def of(cls, profile: Profile) -> Watch:
+        """The detectors for a device of a model with `profile`."""
+        return cls(BatteryDrain(chem=profile.chem), Overheating(limit_c=profile.limit_c))
+
+    def score_one(self, x: Observation) -> dict[str, Verdict]:
+        """Each fault's verdict on `x`; nothing learns."""
+        return {
+            FaultKind.BATTERY_FAILURE.value: self.battery.score_one(x),
+            FaultKind.OVERHEATING.value: self.overheat.score_one(x),
+            FaultKind.STUCK_SENSOR.value: self.stuck.score_one(x),
+            FaultKind.REBOOT_LOOP.value: self.reboot.score_one(x),
+            FaultKind.CONNECTIVITY_LOSS.value: self.link.score_one(x),
+        }
+
+    def learn_one(self, x: Observation) -> None:
+        """Every detector learns `x`."""
+        for d in (self.battery, self.overheat, self.stuck, self.reboot, self.link, self.silence):
+            d.learn_one(x)
+
+
+class Fleet:
+    """The watches of many devices, with thresholds per fault; pure and seeded by nothing."""
+
+    def __init__(
+        self,
+        models: Mapping[str, str] | None = None,
+        profiles_by_model: Mapping[str, Profile] | None = None,
+        thresholds: Mapping[str, float] | None = None,
+    ) -> None:
+        self.models = dict(models or {})
+        self.profiles = dict(profiles_by_model or {})
+        self.thresholds = dict.fromkeys(FAULTS, DEFAULT_THRESHOLD) | dict(thresholds or {})
+        self.watches: dict[str, Watch] = {}
+        self._silent: set[str] = set()  # devices whose silence was already seen
+        self._pending: list[Alert] = []  # silences waiting to see whether others join them
+        self._outage: FleetSilence | None = None
+
+    def watch(self, device_id: str) -> Watch:
+        """The device's watch, made on first sight."""
+        w = self.watches.get(device_id)
+        if w is None:
+            profile = self.profiles.get(self.models.get(device_id, ""), Profile())
+            w = self.watches[device_id] = Watch.of(profile)
+        return w
+
+    def observe(self, device_id: str, x: Observation, *, score: bool = True) -> list[Alert]:
+        """Judge then learn one reading; the alerts it raises (none when not `score`)."""
+        w = self.watch(device_id)
+        alerts: list[Alert] = []
+        if score:
+            for fault, v in w.score_one(x).items():
+                if v.score >= self.thresholds[fault] and v.reason:
+                    alerts.append(Alert(device_id, fault, x.ts, v.score, v.reason, v.hours_left))
+        w.learn_one(x)
+        self.observe_learned(device_id)
+        return alerts
+
+    def observe_learned(self, device_id: str) -> None:
+        """The device spoke again: a later silence of it is news."""
+        self._silent.discard(device_id)
+
+    def sweep(
+        self, now: float, quiet: Callable[[str], bool] | None = None
+    ) -> tuple[list[Alert], list[FleetSilence]]:
+        """Silences at `now`: device alerts, released once ``FLEET_WINDOW_S`` has shown they
+        are not part of an outage, and fleet incidents (each device in one only once)."""
+        fault = FaultKind.CONNECTIVITY_LOSS.value
+        fresh: list[Alert] = []
+        active = 0
+        for device_id, w in self.watches.items():
+            if math.isnan(w.silence.last_ts) or now - w.silence.last_ts > _ACTIVE_S:
+                continue
+            active += 1
+            if device_id in self._silent or (quiet is not None and not quiet(device_id)):
+                continue
+            v = w.silence.score_at(now)
+            if v.score >= self.thresholds[fault] and v.reason:
+                if w.reboot.recent >= _LOOPING:
+                    why = f"{v.reason}, while restarting again and again"
+                    fresh.append(Alert(device_id, FaultKind.REBOOT_LOOP.value, now, v.score, why))
+                elif w.battery.low <= _DYING_PCT:
+                    # Quiet after a battery ran low: the battery died, the link did not fail.
+                    why = f"{v.reason}, its battery was last at {w.battery.low:.0f} %"
+                    fresh.append(
+                        Alert(device_id, FaultKind.BATTERY_FAILURE.value, now, v.score, why)
+                    )
+                else:
+                    fresh.append(Alert(device_id, fault, now, v.score, v.reason))
+        self._silent.update(a.device_id for a in fresh)
+        incidents: list[FleetSilence] = []
+        if self._outage is not None and now - self._outage.ts <= FLEET_WINDOW_S and fresh:
+            # Late joiners of an outage already reported: one incident, grown.
+            devices = tuple(sorted({*self._outage.devices, *(a.device_id for a in fresh)}))
+            self._outage = FleetSilence(self._outage.ts, devices, self._outage.active)
+            incidents.append(self._outage)
+            fresh = []
+        pending = [a for a in self._pending if now - a.ts <= FLEET_WINDOW_S] + fresh
+        released = [a for a in self._pending if now - a.ts > FLEET_WINDOW_S]
+        if len(pending) >= max(FLEET_MIN_DEVICES, FLEET_MIN_SHARE * active):
+            devices = tuple(sorted(a.device_id for a in pending))
+            self._outage = FleetSilence(now, devices, active)
+            incidents.append(self._outage)
+            pending = []
+        self._pending = pending
+        return released, incidents
+
+
+@dataclass(frozen=True, slots=True)
+class FleetSilence:
+    """Many devices falling silent together: a gateway or a network, not each device."""
+
+    ts: float
+    devices: tuple[str, ...]
+    active: int
+
+    @property
+    def reason(self) -> str:
+        """The incident in plain words."""
+        return (
+            f"{len(self.devices)} of {self.active} devices heard from in the last day fell "
+            "silent together: likely a gateway, network or broker outage, not each device"
+        )
+
+
+class ReadingLike(Protocol):
+    """What the detectors read of a ``models.buckets.Sample`` or a stored reading."""
+
+    @property
+    def ts(self) -> float | datetime: ...
+    @property
+    def signal(self) -> float | None: ...
+    @property
+    def battery(self) -> float | None: ...
+    @property
+    def volts(self) -> float | None: ...
+    @property
+    def temp(self) -> float | None: ...
+    @property
+    def uptime(self) -> float | None: ...
+    @property
+    def reconnects(self) -> float | None: ...
+
+
+def observations(rows: Iterable[ReadingLike]) -> Iterator[Observation]:
+    """Observations from readings (a ``Sample``, a stored reading), in the same order."""
+    for r in rows:
+        ts = r.ts
+        yield Observation(
+            ts=ts.timestamp() if isinstance(ts, datetime) else float(ts),
+            signal=r.signal,
+            battery=r.battery,
+            volts=r.volts,
+            temp=r.temp,
+            uptime=r.uptime,
+            reconnects=r.reconnects,
+        )
+
+
+# How often, in the fleet's own time, the live sweep looks for silent devices.
+LIVE_SWEEP_S = 60.0
+# Hours a detector's prediction looks ahead when it has no estimate of its own.
+_HORIZON_H = 24.0
+# A device is silent only when it has also sent nothing for this many seconds of wall time.
+_WALL_QUIET_S = 60.0
+# Seconds between reads of the device models when unknown devices keep appearing.
+_MODELS_EVERY_S = 30.0
+
+
+class Live:
+    """The detectors inside the streaming scorer: readings in, predictions out.
+
+    Time is the fleet's own (the newest reading's), so a simulated fleet in fast time and a
+    whole fleet falling quiet (the broker, not the devices) raise no silences by the clock.
+    """
+
+    def __init__(self, settings: Settings, thresholds: Mapping[str, float] | None = None) -> None:
+        self.fleet = Fleet(
+            {}, profiles(settings.battery_chemistry, settings.temperature_limits), thresholds
+        )
+        self.outages: list[FleetSilence] = []
+        self._found: list[Alert] = []
+        self._clock = -math.inf
+        self._swept = -math.inf
+        self._models_read = -math.inf  # monotonic time the device models were last read
+        self._heard: dict[str, float] = {}  # monotonic time each device's newest reading came
+        self.supervised: frozenset[str] = frozenset()  # faults the trained model does better
+
+    def refresh(self, conn: repository.Conn) -> None:
+        """Read the calibrated thresholds, and which faults the active model does better."""
+        self.fleet.thresholds = dict.fromkeys(FAULTS, DEFAULT_THRESHOLD) | detector_repo.thresholds(
+            conn
+        )
+        info = repository.active_version(conn)
+        self.supervised = supervised_faults(info.evaluation if info is not None else {})
+
+    def supervised_only(self, found: list[Prediction]) -> list[Prediction]:
+        """The trained model's predictions for the faults it does better (and its anomaly)."""
+        return [p for p in found if p.fault not in FAULTS or p.fault in self.supervised]
+
+    def fold(self, conn: repository.Conn, reading: telemetry.NewReading, *, score: bool) -> None:
+        """Judge and learn one stored reading; a reading older than the device's newest is
+        skipped (the detectors' state is built in time order and has no way back)."""
+        device_id = reading.device_id
+        stale = time.monotonic() - self._models_read > _MODELS_EVERY_S
+        if device_id not in self.fleet.watches and device_id not in self.fleet.models and stale:
+            # A device not seen before: its model picks its battery pack and limit.
+            self.fleet.models = repository.device_models(conn)
+            self._models_read = time.monotonic()
+        (x,) = observations([reading])
+        w = self.fleet.watches.get(device_id)
+        if w is not None and not math.isnan(w.silence.last_ts) and x.ts <= w.silence.last_ts:
+            return
+        self._found.extend(self.fleet.observe(device_id, x, score=score))
+        self._clock = max(self._clock, x.ts)
+        self._heard[device_id] = time.monotonic()
+
+    def take(self) -> list[Prediction]:
+        """The predictions found since the last call, newest per device and fault, leaving
+        out faults the trained model does better. Silences are looked for here, once every
+        reading read so far is folded in (a device later in a batch is not silent)."""
+        if self._clock - self._swept >= LIVE_SWEEP_S:
+            self._swept = self._clock
+            # Silent by the fleet's clock and by the wall's: a backlog or a flood replayed in
+            # fast time reaches devices out of step, which is no silence of theirs.
+            wall = time.monotonic()
+            released, outages = self.fleet.sweep(
+                self._clock, lambda d: wall - self._heard.get(d, -math.inf) >= _WALL_QUIET_S
+            )
+            self._found.extend(released)
+            self.outages.extend(outages)
+            for o in outages:
+                log.warning("fleet silence at %s: %s", datetime.fromtimestamp(o.ts, UTC), o.reason)
+        newest: dict[tuple[str, str], Alert] = {}
+        for a in self._found:
+            if a.fault not in self.supervised:
+                newest[(a.device_id, a.fault)] = a
+        self._found = []
+        return [
+            Prediction(
+                device_id=a.device_id,
+                fault=a.fault,
+                at=datetime.fromtimestamp(a.ts, UTC),
+                probability=round(a.score, 4),
+                horizon_h=min(a.hours_left, _HORIZON_H * 7) if a.hours_left else _HORIZON_H,
+                reasons=(a.reason,),
+                hours_to_empty=a.hours_left,
+            )
+            for a in newest.values()
+        ]
+
+
+def supervised_faults(evaluation: Mapping[str, Any]) -> frozenset[str]:
+    """Faults whose trained predictor beat the detectors (F1) on the same evaluation fleet.
+
+    A version evaluated before the detectors existed carries no comparison: its predictors
+    keep their faults.
+    """
+    trained = evaluation.get("faults", {})
+    detectors = evaluation.get("detectors")
+    if not isinstance(detectors, dict):
+        return frozenset(f for f in trained if f in FAULTS)
+    return frozenset(
+        f
+        for f, q in trained.items()
+        if f in detectors and float(q.get("f1", 0.0)) > float(detectors[f].get("f1", 0.0))
+    )
