@@ -409,3 +409,46 @@ def test_console(
     expect(page.get_by_test_id("queue-row")).to_have_count(3)
     fresh = factories.ticket(db, "cam-001", opened_at=API_NOW, fault="reboot_loop")
     expect(page.locator(f'[data-testid="queue-row"][data-ticket-id="{fresh}"]')).to_be_visible()
+
+
+@pytest.mark.slow
+def test_console_makes_a_complaint_ticket(
+    console: str,
+    browser: Page,
+    db: DB,
+    keys: dict[str, dict[str, str]],
+    output_dir: Path,
+) -> None:
+    """An agent writes down a complaint that came in by phone; it opens with its clock."""
+    page = browser
+    factories.device(db, "lock-042", owner_id="hotel")
+    sign_in(page, console, keys["agent"]["X-API-Key"])
+    page.get_by_test_id("new-ticket-link").click()
+    expect(page.get_by_test_id("new-ticket")).to_be_visible()
+    page.get_by_test_id("new-submit").click()  # nobody named: the form says so, nothing sent
+    expect(page.get_by_test_id("new-status")).to_contain_text("owner id or a device id")
+    page.get_by_test_id("new-device").fill("lock-042")
+    page.get_by_test_id("new-type").select_option("complaint")
+    expect(page.get_by_test_id("new-complaint-note")).to_be_visible()
+    page.get_by_test_id("new-priority").select_option("major")
+    page.get_by_test_id("new-contact-person").fill("Li Na")
+    page.get_by_test_id("new-department").fill("Facilities")
+    page.get_by_test_id("new-symptom").fill("Nobody called back about the jammed lock")
+    shot(page, output_dir, "01-new-ticket")
+    page.get_by_test_id("new-submit").click()
+    expect(page).to_have_url(re.compile(r"#/tickets/\d+$"))
+    tid = int(page.url.rsplit("/", 1)[1])
+    made = page.request.get(f"{console}/api/v1/tickets/{tid}", headers=keys["agent"]).json()
+    assert (made["ticket_type"], made["urgent"], made["contact_person"]) == (
+        "complaint",
+        True,
+        "Li Na",
+    )
+    assert made["feedback_due"] is not None and made["follow_up_due"] is not None
+    shot(page, output_dir, "02-made")
+
+    # A viewer has no link and no form.
+    page.get_by_test_id("sign-out").click()
+    sign_in(page, console, keys["viewer"]["X-API-Key"])
+    expect(page.get_by_test_id("queue-now")).to_be_visible()
+    expect(page.get_by_test_id("new-ticket-link")).to_have_count(0)

@@ -15,6 +15,7 @@ from forewarn.schema.acting import ACTING
 from forewarn.schema.console import CONSOLE
 from forewarn.schema.conversations import CONVERSATIONS
 from forewarn.schema.hardening import HARDENING
+from forewarn.schema.intake import INTAKE
 from forewarn.schema.registry import REGISTRY
 from forewarn.schema.telemetry_key import TELEMETRY_KEY_PLAIN, TELEMETRY_KEY_TIMESCALE
 from forewarn.schema.withdrawn import WITHDRAWN
@@ -325,6 +326,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         11,
         "owner conversations: opened tier, waiting, owner tickets, surveys, replies, onboarding",
         common=CONVERSATIONS,
+    ),
+    Migration(
+        12,
+        "staff-made tickets: type, contact person, department, complaint dues",
+        common=INTAKE,
     ),
     Migration(
         13,

@@ -183,8 +183,7 @@ def _tell_team(
 ) -> None:
     row = repository.ticket_row(conn, ticket_id=ticket_id)
     assert row is not None
-    team = str(row["team"])
-    tag = "enterprise" if team.startswith("enterprise") else Tier(str(row["tier"])).team
+    tag = repository.team_tag_of(conn, ticket_id=ticket_id)
     tell_staff(
         conn,
         settings,

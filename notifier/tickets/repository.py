@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -11,7 +12,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from notifier.tickets.sla import TicketClock
-from notifier.tickets.types import Dues, Priority, TicketSummary, Tier
+from notifier.tickets.types import Dues, Priority, TicketSummary, Tier, team_tag
 
 Conn = psycopg.Connection[Any]
 
@@ -220,6 +221,59 @@ def raise_priority(
            WHERE ticket_id = %s""",
         (priority.value, resolution_due, first_response_due, ticket_id),
     )
+
+
+def team_tag_of(conn: Conn, *, ticket_id: int, tier: Tier | None = None) -> str:
+    """The Apprise tag of the team working a ticket (an enterprise account's own team); at
+    `tier` instead of the ticket's current one, when given."""
+    row = conn.execute(
+        """SELECT t.team, t.tier, o.enterprise_team FROM tickets t
+           LEFT JOIN owners o ON o.owner_id = t.customer_id WHERE t.ticket_id = %s""",
+        (ticket_id,),
+    ).fetchone()
+    if row is None:
+        return Tier.L1.team
+    return team_tag(str(row[0]), tier or Tier(row[1]), row[2])
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceOfTicket:
+    """What a person-made ticket copies from the device it is about."""
+
+    owner_id: str | None
+    model: str | None
+    firmware: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerOfTicket:
+    """What a person-made ticket copies from the owner it is for."""
+
+    contact: str | None
+    contact_person: str | None
+    department: str | None
+    enterprise_account: str | None
+
+
+def device_of(conn: Conn, *, device_id: str) -> DeviceOfTicket | None:
+    """The device's owner, model and firmware; None if there is no such device."""
+    row = conn.execute(
+        "SELECT owner_id, model, firmware FROM devices WHERE device_id = %s", (device_id,)
+    ).fetchone()
+    return None if row is None else DeviceOfTicket(row[0], row[1], row[2])
+
+
+def owner_of(conn: Conn, *, owner_id: str) -> OwnerOfTicket | None:
+    """The owner's contact, contact person, department and enterprise account (when an
+    enterprise); None if there is no such owner (or they were forgotten)."""
+    row = conn.execute(
+        """SELECT contact, contact_person, department,
+                  CASE WHEN account_type = 'enterprise'
+                       THEN coalesce(enterprise_account, owner_id) END
+           FROM owners WHERE owner_id = %s""",
+        (owner_id,),
+    ).fetchone()
+    return None if row is None else OwnerOfTicket(row[0], row[1], row[2], row[3])
 
 
 def ticket_row(conn: Conn, *, ticket_id: int) -> dict[str, Any] | None:

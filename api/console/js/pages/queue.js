@@ -40,7 +40,10 @@ export default {
     })));
     const form = h('form', { class: 'filters', 'aria-label': t('queue.filters'), onsubmit: (e) => e.preventDefault() }, controls);
 
-    root.append(pageHeader(t('queue.title'), asOf), form, banner.el, results, pager);
+    const make = ctx.can('act_tickets')
+      ? h('a', { href: '#/tickets/new', class: 'button-link', testid: 'new-ticket-link' }, `+ ${t('new.title')}`)
+      : null;
+    root.append(pageHeader(t('queue.title'), asOf, make), form, banner.el, results, pager);
 
     function load() {
       ctx.setQuery({ state: filters.state === 'open' ? '' : filters.state, priority: filters.priority,
