@@ -337,7 +337,7 @@ def test_console(
     # Chinese.
     page.get_by_test_id("language").select_option("zh-CN")
     expect(page.get_by_test_id("nav-queue")).to_have_text("工单队列")
-    expect(page.get_by_test_id("kpi-first_contact_resolution")).to_contain_text("首次接触解决率")
+    expect(page.get_by_test_id("kpi-first_contact_resolution")).to_contain_text("首次解决率")
     assert page.evaluate("document.documentElement.lang") == "zh-CN"
     shot(page, output_dir, "06-kpis-zh")
 
@@ -365,13 +365,24 @@ def test_console(
     expect(page.get_by_test_id("guide-view")).to_contain_text("手表")
     shot(page, output_dir, "09-guide")
 
-    # Edit it: the editor holds the guide, saving shows the new title.
+    # Edit it: the editor holds the guide; saving makes a draft that owners do not get yet,
+    # shown in the history with its diff; the agent sends it for review.
     page.get_by_test_id("guide-edit").click()
     title = page.get_by_test_id("guide-title-input")
     expect(title).not_to_have_value("")
     title.fill(title.input_value() + " 已更新")
     page.get_by_test_id("guide-save").click()
-    expect(page.get_by_test_id("guide-title")).to_contain_text(" 已更新")
+    expect(page.get_by_test_id("guide-pending")).to_contain_text("草稿")
+    expect(page.get_by_test_id("guide-title")).not_to_contain_text(" 已更新")
+    draft = page.get_by_test_id("guide-version").first
+    expect(draft).to_have_attribute("data-state", "draft")
+    expect(draft.get_by_test_id("guide-version-title")).to_contain_text(" 已更新")
+    expect(draft.get_by_test_id("guide-diff")).to_contain_text("已更新", use_inner_text=False)
+    page.get_by_test_id("guide-submit-review").click()
+    expect(page.get_by_test_id("guide-version").first).to_have_attribute("data-state", "in_review")
+    expect(page.get_by_test_id("guide-publish")).to_have_count(0)  # agents do not publish
+    guide_url = page.url
+    shot(page, output_dir, "09b-guide-in-review")
 
     # Every label exists in both languages.
     missing = page.evaluate("import('/console/js/i18n.js').then(m => m.missingKeys())")
@@ -401,6 +412,13 @@ def test_console(
     expect(page.get_by_test_id("owner-row").first).to_be_visible()
     expect(page.get_by_test_id("dead-letter-kinds")).to_contain_text("unknown device")
     shot(page, output_dir, "11-registry")
+
+    # A reviewer (here the admin, who did not write it) publishes the guide in review.
+    page.goto(guide_url)
+    page.get_by_test_id("guide-publish").click()
+    expect(page.get_by_test_id("guide-title")).to_contain_text(" 已更新")
+    expect(page.get_by_test_id("guide-version").first).to_have_attribute("data-state", "published")
+    shot(page, output_dir, "11b-guide-published")
     page.get_by_test_id("sign-out").click()
     sign_in(page, console, keys["viewer"]["X-API-Key"])
 
@@ -425,6 +443,7 @@ def test_console_makes_a_complaint_ticket(
     sign_in(page, console, keys["agent"]["X-API-Key"])
     page.get_by_test_id("new-ticket-link").click()
     expect(page.get_by_test_id("new-ticket")).to_be_visible()
+    page.get_by_test_id("new-symptom").fill("Nobody called back about the jammed lock")
     page.get_by_test_id("new-submit").click()  # nobody named: the form says so, nothing sent
     expect(page.get_by_test_id("new-status")).to_contain_text("owner id or a device id")
     page.get_by_test_id("new-device").fill("lock-042")
@@ -433,7 +452,6 @@ def test_console_makes_a_complaint_ticket(
     page.get_by_test_id("new-priority").select_option("major")
     page.get_by_test_id("new-contact-person").fill("Li Na")
     page.get_by_test_id("new-department").fill("Facilities")
-    page.get_by_test_id("new-symptom").fill("Nobody called back about the jammed lock")
     shot(page, output_dir, "01-new-ticket")
     page.get_by_test_id("new-submit").click()
     expect(page).to_have_url(re.compile(r"#/tickets/\d+$"))

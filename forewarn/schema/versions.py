@@ -329,7 +329,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(
         12,
-        "staff-made tickets: type, contact person, department, complaint dues",
+        "staff-made tickets (type, contact person, department, complaint dues), guide versions, "
+        "ticket audits",
         common=INTAKE,
     ),
     Migration(

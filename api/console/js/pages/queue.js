@@ -29,7 +29,7 @@ export default {
     const controls = [
       ['state', t('queue.state'), stateOptions],
       ['priority', t('queue.priority'), any.concat(PRIORITIES.map((p) => [p, term('priority', p)]))],
-      ['tier', t('queue.tier'), any.concat(TIERS.map((x) => [x, x]))],
+      ['tier', t('queue.tier'), any.concat(TIERS.map((x) => [x, term('tier', x)]))],
     ].map(([name, label, options]) => field(label, select(options, filters[name], {
       name, testid: `filter-${name}`,
       onchange: (e) => {
@@ -66,7 +66,7 @@ export default {
       h('td', {}, urgencyBadge(item)),
       h('td', {}, ticketLink(item.ticket_id)),
       h('td', {}, priorityBadge(item.priority)),
-      h('td', {}, item.tier),
+      h('td', {}, term('tier', item.tier)),
       h('td', {}, item.team),
       h('td', {}, stateBadge(item.state)),
       h('td', {}, device),

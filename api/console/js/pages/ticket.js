@@ -39,6 +39,7 @@ function eventSummary(e) {
   const name = (v) => {
     if (v == null) return t('app.none');
     if (['acknowledge', 'start', 'resolve', 'close', 'reopen', 'wait'].includes(e.kind)) return term('state', v);
+    if (e.kind === 'escalated') return term('tier', v);
     return String(v);
   };
   if ('from' in d || 'to' in d) parts.push(`${name(d.from)} → ${name(d.to)}`);
@@ -52,7 +53,7 @@ function eventSummary(e) {
   if (d.code) parts.push(term('code', d.code));
   if (d.verdict) parts.push(term('verdict', d.verdict));
   if (d.priority) parts.push(term('priority', d.priority));
-  if (d.tier) parts.push(d.tier);
+  if (d.tier) parts.push(term('tier', d.tier));
   if (d.team) parts.push(d.team);
   if (d.devices != null) parts.push(`${t('fleet.devices')}: ${d.devices}`);
   if (d.parent_ticket_id) parts.push(ticketLink(d.parent_ticket_id));
@@ -249,7 +250,7 @@ export default {
     function render(d) {
       current = d;
       patch(title, t('ticket.title', { id: d.ticket_id }), h('span', { class: 'subtitle' }, ` · ${d.symptom}`));
-      patch(badges, priorityBadge(d.priority), h('span', { class: 'badge' }, d.tier), stateBadge(d.state), urgencyBadge(d));
+      patch(badges, priorityBadge(d.priority), h('span', { class: 'badge' }, term('tier', d.tier)), stateBadge(d.state), urgencyBadge(d));
       patch(problem, facts([
         [t('ticket.fault'), term('fault', d.fault)],
         [t('ticket.symptom'), d.symptom, 'symptom'],
@@ -263,8 +264,8 @@ export default {
       patch(sla, facts([
         [t('ticket.timeLeft'), urgencyBadge(d)],
         [t('ticket.priority'), priorityBadge(d.priority)],
-        [t('ticket.tier'), d.tier],
-        [t('ticket.openedTier'), d.opened_tier],
+        [t('ticket.tier'), term('tier', d.tier)],
+        [t('ticket.openedTier'), term('tier', d.opened_tier)],
         [t('ticket.team'), d.team],
         [t('ticket.state'), stateBadge(d.state)],
         [t('ticket.assignee'), d.assignee ?? t('app.none'), 'assignee-value'],
