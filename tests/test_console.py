@@ -384,6 +384,17 @@ def test_console(
     guide_url = page.url
     shot(page, output_dir, "09b-guide-in-review")
 
+    # A ticket in Chinese: the standard's terms, and Forewarn's symptom said in Chinese.
+    page.goto(f"{console}/console/?poll={POLL}#/tickets/{ids['critical']}")
+    expect(page.get_by_test_id("symptom")).to_contain_text("预计 24 小时内出现电池故障")
+    expect(page.get_by_test_id("symptom")).not_to_contain_text("predicted")
+    expect(page.get_by_test_id("scope")).to_contain_text("1 台设备（lock-001）")  # noqa: RUF001
+    expect(page.get_by_test_id("ticket-problem")).to_contain_text("现象")
+    expect(page.get_by_test_id("ticket-problem")).to_contain_text("触发条件")
+    expect(page.get_by_test_id("ticket-sla")).to_contain_text("三线")
+    expect(page.get_by_test_id("ticket-sla")).to_contain_text("一级（P1）")  # noqa: RUF001
+    shot(page, output_dir, "09c-ticket-zh")
+
     # Every label exists in both languages.
     missing = page.evaluate("import('/console/js/i18n.js').then(m => m.missingKeys())")
     assert missing == {"zh-CN": [], "en-US": []}
@@ -463,6 +474,10 @@ def test_console_makes_a_complaint_ticket(
         "Li Na",
     )
     assert made["feedback_due"] is not None and made["follow_up_due"] is not None
+    expect(page.get_by_test_id("urgent")).to_be_visible()
+    expect(page.get_by_test_id("feedback-due")).to_be_visible()
+    expect(page.get_by_test_id("follow-up-due")).to_be_visible()
+    expect(page.get_by_test_id("contact-person")).to_contain_text("Li Na")
     shot(page, output_dir, "02-made")
 
     # A viewer has no link and no form.

@@ -14,6 +14,7 @@ import pytest
 from forewarn.clock import FixedClock
 from forewarn.settings import Settings
 from notifier.dispatcher import Dispatcher
+from notifier.tickets import repository as tickets
 from notifier.tickets.clocks import run_clocks
 from notifier.tickets.types import Priority, Tier, team_tag
 from rules.loader import load_rules
@@ -90,6 +91,21 @@ def test_l1_lead_hears_of_the_near_breach_and_the_miss(
         f"/lead-l1 [P2] ticket {tid}: L1 missed its due",
         f"/support-l2 [P2] ticket {tid} escalated to L2",
     ]
+    # The timeline keeps why as codes and times too, for each language to say.
+    by_kind = {kind: detail for _, kind, _, detail in tickets.events(db, ticket_id=tid)}
+    assert by_kind["breach_warning"] | {"why": ""} == {
+        "due": (T0 + H).isoformat(),
+        "which": "respond",
+        "tier": "L1",
+        "why": "",
+    }
+    assert by_kind["escalated"] | {"why": ""} == {
+        "from": "L1",
+        "to": "L2",
+        "which": "respond",
+        "due": (T0 + H).isoformat(),
+        "why": "",
+    }
 
 
 def test_every_breach_reaches_the_lead_of_its_tier(

@@ -28,7 +28,7 @@ QUEUE_COLUMNS = f"""
     t.escalations, t.reopened, t.parent_ticket_id, t.recurrence_of, t.feedback,
     t.first_response_due, t.resolution_due, t.first_response_at, t.resolved_at,
     t.warned_at, t.breached_at, t.tier_since, t.opened_tier, t.callback_due_at,
-    t.callback_done_at, t.ticket_type, t.urgent, t.feedback_due, t.follow_up_due,
+    t.callback_done_at, t.ticket_type, t.urgent, t.feedback_due, t.follow_up_due, t.phrasing,
     CASE WHEN t.state IN ('resolved', 'closed') THEN NULL ELSE {_DUE} END AS due_at,
     CASE WHEN t.state IN ('resolved', 'closed') THEN
              CASE WHEN {_CALLBACK} THEN 'callback' END

@@ -33,7 +33,12 @@ class TicketItem(BaseModel):
         description="The predicted fault ('owner_message' for owner tickets, the ticket type "
         "for staff-made ones)"
     )
-    symptom: str
+    symptom: str = Field(description="Symptom (现象), in English when Forewarn wrote it")
+    phrasing: dict[str, Any] = Field(
+        description="The symptom and trigger Forewarn wrote, as codes and values for each "
+        "language to say ({'symptom': {'code': 'predicted', 'fault', 'hours', 'probability'}, "
+        "'trigger': {'code': 'prediction', ...}}); empty where a person wrote them"
+    )
     customer_id: str | None
     segment: str | None = Field(description="novice, regular, senior or enterprise")
     priority: str = Field(description="critical (P1), major (P2) or minor (P3)")

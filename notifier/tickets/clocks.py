@@ -59,7 +59,12 @@ def run_clocks(conn: Conn, settings: Settings, policy: SlaPolicy, *, now: dateti
                 ticket_id=tid,
                 at=now,
                 kind="breach_warning",
-                detail={"due": step.due.isoformat(), "which": step.which, "why": step.why},
+                detail={
+                    "due": step.due.isoformat(),
+                    "which": step.which,
+                    "tier": clock.tier.value,
+                    "why": step.why,
+                },
             )
             tell_lead(
                 conn,
@@ -78,7 +83,12 @@ def run_clocks(conn: Conn, settings: Settings, policy: SlaPolicy, *, now: dateti
                 ticket_id=tid,
                 at=now,
                 kind="breached",
-                detail={"which": step.which, "why": step.why},
+                detail={
+                    "which": step.which,
+                    "tier": clock.tier.value,
+                    "why": step.why,
+                    **({"due": step.missed.isoformat()} if step.missed else {}),
+                },
             )
             tell_lead(
                 conn,

@@ -84,6 +84,24 @@ def open_device_ticket(
         "guide_sent": order.guide_sent,
         "recurrence_of": order.recurrence_of,
         "recurrences": order.recurrences,
+        "phrasing": (
+            {
+                "symptom": {
+                    "code": "predicted",
+                    "fault": s.fault,
+                    "hours": round(s.horizon_h),
+                    "probability": round(s.probability, 2),
+                },
+                "scope": {"code": "device", "device_id": d.device_id},
+                "trigger": {
+                    "code": "prediction",
+                    "model_version": s.model_version,
+                    "at": s.at.isoformat(),
+                    "rule": about.rule,
+                    "guide_sent": order.guide_sent,
+                },
+            }
+        ),
     }
     ticket_id = repository.insert_ticket(conn, fields=fields, dues=order.dues, opened_at=now)
     detail = {
@@ -142,6 +160,24 @@ def open_fleet_ticket(
         "priority": priority.value,
         "tier": Tier.L3.value,
         "team": Tier.L3.team,
+        "phrasing": (
+            {
+                "symptom": {
+                    "code": "fleet",
+                    "fault": fault,
+                    "devices": devices,
+                    "model": model,
+                    "firmware": firmware,
+                },
+                "trigger": {"code": "fleet", "devices": devices},
+                "scope": {
+                    "code": "fleet",
+                    "model": model,
+                    "firmware": firmware,
+                    "devices": devices,
+                },
+            }
+        ),
     }
     d = dues(policy, priority=priority, tier=Tier.L3, segment=None, opened_at=now)
     ticket_id = repository.insert_ticket(conn, fields=fields, dues=d, opened_at=now)
@@ -222,7 +258,14 @@ def hand_over(
         at=now,
         kind="escalated",
         actor=actor,
-        detail={"from": from_tier.value, "to": to.value, "why": step.why},
+        detail={
+            "from": from_tier.value,
+            "to": to.value,
+            "why": step.why,
+            # Codes and times, so each language can say why (the console does).
+            **({"which": step.which} if step.which else {}),
+            **({"due": step.missed.isoformat()} if step.missed else {}),
+        },
     )
     tell_staff(
         conn,

@@ -135,6 +135,12 @@ def open_staff_ticket(
         "urgent": complaint,
         "feedback_due": feedback_due,
         "follow_up_due": follow_up_due,
+        # Only an empty trigger is Forewarn's words; what the person wrote stays as written.
+        "phrasing": (
+            {}
+            if (new.trigger or "").strip()
+            else {"trigger": {"code": "staff", "by": actor, "channel": new.channel}}
+        ),
     }
     ticket_id = repository.insert_ticket(conn, fields=fields, dues=due, opened_at=now)
     detail = {"type": new.ticket_type.value, "priority": new.priority.value, "tier": tier.value}

@@ -137,6 +137,9 @@ def open_owner_ticket(
         "tier": OWNER_TIER.value,
         "team": team,
         "recurrence_of": follows,
+        "phrasing": (
+            {"trigger": {"code": "owner_message", "channel": channel, "follows": follows}}
+        ),
     }
     d = dues(policy, priority=OWNER_PRIORITY, tier=OWNER_TIER, segment=segment, opened_at=now)
     ticket_id = repository.insert_ticket(conn, fields=fields, dues=d, opened_at=now)

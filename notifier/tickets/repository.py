@@ -24,6 +24,7 @@ def insert_ticket(conn: Conn, *, fields: Mapping[str, Any], dues: Dues, opened_a
     """A new ticket; returns its id. `fields` are column values (evidence as a dict)."""
     values = dict(fields)
     values["evidence"] = Jsonb(values.get("evidence", {}))
+    values["phrasing"] = Jsonb(values.get("phrasing", {}))
     values |= {
         "opened_at": opened_at,
         "tier_since": opened_at,

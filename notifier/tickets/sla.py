@@ -3,7 +3,7 @@ escalation on breach. Pure functions of a ticket's clock fields and the time."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from forewarn.domain import Segment
@@ -65,6 +65,8 @@ class Escalate:
     respond_due: datetime
     solve_due: datetime
     why: str
+    which: str | None = None  # by the clock: the due missed ("respond" or "solve")...
+    missed: datetime | None = None  # ... and when it was
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +84,7 @@ class Breach:
 
     which: str
     why: str
+    missed: datetime | None = None
 
 
 TicketStep = Escalate | Warn | Breach
@@ -104,9 +107,10 @@ def ticket_step(t: TicketClock, policy: SlaPolicy, now: datetime) -> TicketStep 
         late = f"{t.tier} did not {which} by {due:%Y-%m-%d %H:%M} UTC"
         nxt = t.tier.next
         if nxt is not None:
-            return handed_over(policy, priority=t.priority, to_tier=nxt, now=now, why=late)
+            step = handed_over(policy, priority=t.priority, to_tier=nxt, now=now, why=late)
+            return replace(step, which=which, missed=due)
         if t.breached_at is None or t.breached_at < t.tier_since:
-            return Breach(which, late)
+            return Breach(which, late, due)
         return None
     warned = t.warned_at is not None and t.warned_at >= t.tier_since
     if t.tier_acknowledged_at is not None and t.warned_at is not None:

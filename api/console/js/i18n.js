@@ -112,6 +112,26 @@ const EN = {
   'fault.question': 'Question',
   'fault.complaint': 'Complaint',
   'fault.warranty': 'Warranty',
+  'phrase.symptom.predicted': '{fault} predicted within {hours} h (probability {probability})',
+  'phrase.symptom.fleet': '{fault} predicted on {devices} devices of {model} running {firmware}',
+  'phrase.trigger.prediction': 'Predicted by model v{model_version} at {at}, rule "{rule}"',
+  'phrase.trigger.guideSent': '; a self-help guide was sent and the device has not recovered',
+  'phrase.trigger.fleet': '{devices} devices of one model and firmware with the same fault',
+  'phrase.trigger.owner_message': 'A message from the owner ({channel})',
+  'phrase.trigger.staff': 'Reported by {by} ({channel})',
+  'why.respond': 'respond',
+  'why.solve': 'solve',
+  'why.missed': '{tier} did not {which} by {due}: handed over',
+  'why.warn': '{left} left for {tier} to {which}',
+  'why.breached': '{tier} did not {which} by {due}: the SLA is breached',
+  'ticket.urgent': 'urgent',
+  'ticket.createdBy': 'Made by',
+  'ticket.feedbackDue': 'Complaint: feedback due',
+  'ticket.followUpDue': 'Complaint: follow-up due',
+  'kind.staff': 'Made by staff',
+  'phrase.scope.device': '1 device ({device_id})',
+  'phrase.scope.fleet': 'fleet: {model}@{firmware}, {devices} devices so far',
+  'why.no_target': 'The owner has no notification target: call them',
   'queue.title': 'Ticket queue',
   'queue.caption': 'Tickets, most urgent first',
   'queue.asOf': 'Business time {time}',
@@ -666,6 +686,26 @@ const ZH = {
   'fault.question': '咨询',
   'fault.complaint': '投诉',
   'fault.warranty': '保修',
+  'phrase.symptom.predicted': '预计 {hours} 小时内出现{fault}（概率 {probability}）',
+  'phrase.symptom.fleet': '{model}（固件 {firmware}）共 {devices} 台设备预测出现{fault}',
+  'phrase.trigger.prediction': '模型 v{model_version} 于 {at} 作出预测，规则“{rule}”',
+  'phrase.trigger.guideSent': '；已向客户发送自助指南，设备尚未恢复',
+  'phrase.trigger.fleet': '同一型号、同一固件的 {devices} 台设备出现同一故障',
+  'phrase.trigger.owner_message': '客户留言（{channel}）',
+  'phrase.trigger.staff': '由 {by} 受理登记（{channel}）',
+  'why.respond': '响应',
+  'why.solve': '解决',
+  'why.missed': '{tier}未在 {due} 前{which}，已转交下一层级',
+  'why.warn': '距{tier}{which}期限还剩 {left}',
+  'why.breached': '{tier}未在 {due} 前{which}，已超出 SLA',
+  'ticket.urgent': '紧急',
+  'ticket.createdBy': '受理人',
+  'ticket.feedbackDue': '投诉：反馈整改措施期限',
+  'ticket.followUpDue': '投诉：回访期限',
+  'kind.staff': '人工受理',
+  'phrase.scope.device': '1 台设备（{device_id}）',
+  'phrase.scope.fleet': '批量：{model}（固件 {firmware}），目前 {devices} 台设备',
+  'why.no_target': '客户没有可用的通知渠道：请电话联系',
   'queue.title': '工单队列',
   'queue.caption': '工单，最紧急的在前',
   'queue.asOf': '业务时间 {time}',
@@ -1156,6 +1196,44 @@ export function term(group, value) {
   const key = `${group}.${value}`;
   if (key in DICTS[current]) return DICTS[current][key];
   return String(value).replaceAll('_', ' ');
+}
+
+// The models' reasons are English sentences from a fixed set of templates (models/reasons.py):
+// on a Chinese page each is said in Chinese; one not in this table is shown as written.
+const REASONS_ZH = [
+  [/^signal fell (\d+) dB in (\d+) h$/, '信号在 $2 小时内下降了 $1 dB'],
+  [/^signal (\d+) dB below its 24-hour average$/, '信号比 24 小时平均值低 $1 dB'],
+  [/^signal dipped (\d+) dB below its 24-hour average$/, '信号一度比 24 小时平均值低 $1 dB'],
+  [/^(\d+) reconnects in the last 30 minutes$/, '最近 30 分钟内重连 $1 次'],
+  [/^(\d+) reconnects in the last 2 hours$/, '最近 2 小时内重连 $1 次'],
+  [/^(\d+) link retries reported in 2 h$/, '2 小时内报告链路重试 $1 次'],
+  [/^only (\d+)% of its usual messages in the last 2 hours$/, '最近 2 小时只收到平时 $1% 的消息'],
+  [/^a silence ([\d.]+) times its usual interval$/, '静默时长达到平时上报间隔的 $1 倍'],
+  [/^battery draining ([\d.]+)% an hour over (\d+) h$/, '近 $2 小时电量每小时下降 $1%'],
+  [/^battery empty in about (\d+) days$/, '电池约 $1 天后耗尽'],
+  [/^battery empty in about (\d+) hours$/, '电池约 $1 小时后耗尽'],
+  [/^battery at (\d+)%$/, '电量剩余 $1%'],
+  [/^(\d+) brown-out or low-battery reports in 6 h$/, '6 小时内报告欠压或低电量 $1 次'],
+  [/^([\d.]+) °C above its 24-hour average$/, '比 24 小时平均温度高 $1 °C'],
+  [/^temperature rose ([\d.]+) °C in 2 h$/, '2 小时内温度上升 $1 °C'],
+  [/^([\d.]+) °C warmer than this time yesterday$/, '比昨天同一时间高 $1 °C'],
+  [/^peaked ([\d.]+) °C above its 24-hour average$/, '峰值比 24 小时平均温度高 $1 °C'],
+  [/^(\d+) over-temperature reports in 2 h$/, '2 小时内报告过温 $1 次'],
+  [/^(\d+) readings in 2 h repeated the temperature exactly$/, '2 小时内有 $1 个读数与前一个完全相同'],
+  [/^(\d+) readings in 30 min repeated the temperature$/, '30 分钟内有 $1 个读数重复'],
+  [/^temperature jumped (\d+) °C between two readings$/, '相邻两次读数温度跳变 $1 °C'],
+  [/^temperature varied only ([\d.]+) °C in 2 h$/, '2 小时内温度仅变化 $1 °C'],
+  [/^(\d+) reboots in (\d+) h$/, '$2 小时内重启 $1 次'],
+  [/^(\d+) crash reports in 6 h$/, '6 小时内报告崩溃 $1 次'],
+];
+
+/** A model's reason in the language in use (see REASONS_ZH). */
+export function reason(text) {
+  if (current !== 'zh-CN') return text;
+  for (const [pattern, zh] of REASONS_ZH) {
+    if (pattern.test(text)) return text.replace(pattern, zh);
+  }
+  return text;
 }
 
 /** Keys one language has and the other lacks (the browser test checks there are none). */
