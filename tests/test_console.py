@@ -330,6 +330,9 @@ def test_console(
     assert after["resolved"] != before["resolved"]
     assert after["time_to_resolve"] != before["time_to_resolve"]
     expect(page.get_by_test_id("kpi-series").locator("canvas")).to_have_count(2)
+    # The agent who resolved it has their own row: one resolved ticket.
+    mine = page.locator('[data-testid="agent-row"][data-agent="test agent"]')
+    expect(mine.locator("td").first).to_have_text("1")
     page.get_by_test_id("kpi-period").select_option("30d")
     expect(page.get_by_test_id("kpi-range")).to_contain_text("Oct")
     shot(page, output_dir, "05-kpis")

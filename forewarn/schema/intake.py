@@ -23,7 +23,6 @@ ALTER TABLE tickets
     ADD COLUMN urgent boolean NOT NULL DEFAULT false,
     ADD COLUMN feedback_due timestamptz,   -- complaints: corrective action told to the customer
     ADD COLUMN follow_up_due timestamptz,  -- complaints: the customer called back to confirm
-    ADD COLUMN follow_up_done_at timestamptz,
     -- The symptom and trigger as codes and values, so each language can say them (the
     -- `symptom` and `trigger` text columns keep the English for the helpdesk and the API).
     ADD COLUMN phrasing jsonb NOT NULL DEFAULT '{}',
