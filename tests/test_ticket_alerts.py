@@ -16,7 +16,8 @@ from forewarn.settings import Settings
 from notifier.dispatcher import Dispatcher
 from notifier.tickets import repository as tickets
 from notifier.tickets.clocks import run_clocks
-from notifier.tickets.types import Priority, Tier, team_tag
+from notifier.tickets.intake import NewTicket, open_staff_ticket
+from notifier.tickets.types import Priority, TicketType, Tier, team_tag
 from rules.loader import load_rules
 from tests import factories
 from tests.receiver import HttpReceiver
@@ -152,3 +153,25 @@ def test_enterprise_tickets_tell_the_accounts_own_team(
 )
 def test_team_tags(team: str, recorded: str | None, tag: str) -> None:
     assert team_tag(team, Tier.L2, recorded) == tag
+
+
+def test_a_complaints_feedback_and_follow_up_are_reminded_once(
+    staff: Settings, db: Conn, rx: HttpReceiver
+) -> None:
+    factories.device(db, "lock-4")
+    new = NewTicket(TicketType.COMPLAINT, Priority.MINOR, "Nobody called back", device_id="lock-4")
+    with db.transaction():
+        tid = open_staff_ticket(db, staff, RULES, new=new, actor="ana", now=T0)
+    assert tick(db, staff, rx, T0) == ["/support-l1 [urgent][P3][L1] complaint: Nobody called back"]
+    db.execute("UPDATE tickets SET state = 'resolved', resolved_at = %s", (T0 + H,))
+    assert tick(db, staff, rx, T0 + 23 * H) == []
+    reminder = f"[complaint] ticket {tid}: feedback due"
+    assert tick(db, staff, rx, T0 + 24 * H) == [f"/lead-l1 {reminder}", f"/support-l1 {reminder}"]
+    assert tick(db, staff, rx, T0 + 25 * H) == []
+    follow_up = f"[complaint] ticket {tid}: follow-up due"
+    assert tick(db, staff, rx, T0 + 7 * 24 * H) == [
+        f"/lead-l1 {follow_up}",
+        f"/support-l1 {follow_up}",
+    ]
+    kinds = [kind for _, kind, _, _ in tickets.events(db, ticket_id=tid)]
+    assert kinds.count("complaint_feedback_due") == kinds.count("complaint_follow_up_due") == 1

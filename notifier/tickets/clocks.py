@@ -23,6 +23,7 @@ class ClockReport:
     escalated: int = 0
     breached: int = 0
     callbacks: int = 0  # unanswered surveys that became call-back tasks
+    complaint_reminders: int = 0  # complaints whose feedback or follow-up came due
 
 
 def run_clocks(conn: Conn, settings: Settings, policy: SlaPolicy, *, now: datetime) -> ClockReport:
@@ -101,7 +102,41 @@ def run_clocks(conn: Conn, settings: Settings, policy: SlaPolicy, *, now: dateti
             )
             breached += 1
     callbacks = request_callbacks(conn, now=now).requested
-    return ClockReport(warned, escalated, breached, callbacks)
+    reminders = remind_complaints(conn, settings, now=now)
+    return ClockReport(warned, escalated, breached, callbacks, reminders)
+
+
+def remind_complaints(conn: Conn, settings: Settings, *, now: datetime) -> int:
+    """The complaint clock's later dues (standard 4.3): when a complaint's feedback (24 h)
+    or follow-up (7 days) comes due, note it on the timeline and remind the team and the
+    tier's lead, once each. Returns how many reminders were made."""
+    due = repository.complaint_dues(conn, now=now)
+    for reminder in due:
+        tid = reminder.ticket_id
+        repository.add_event(
+            conn,
+            ticket_id=tid,
+            at=now,
+            kind=f"complaint_{reminder.which}_due",
+            detail={"which": reminder.which, "due": reminder.due.isoformat()},
+        )
+        what = (
+            "tell the customer the corrective action"
+            if reminder.which == "feedback"
+            else ("call the customer back to confirm the complaint is resolved")
+        )
+        team = repository.team_tag_of(conn, ticket_id=tid)
+        tell_staff(
+            conn,
+            settings,
+            ticket_id=tid,
+            tag=",".join(dict.fromkeys([team, reminder.tier.lead])),
+            now=now,
+            title=f"[complaint] ticket {tid}: {reminder.which.replace('_', '-')} due",
+            body=f"Due {reminder.due:%Y-%m-%d %H:%M} UTC: {what}.",
+            key=f"ticket:{tid}:complaint:{reminder.which}",
+        )
+    return len(due)
 
 
 def tell_lead(

@@ -224,6 +224,35 @@ def raise_priority(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class ComplaintDue:
+    """A complaint's feedback or follow-up due that has come and was not reminded yet."""
+
+    ticket_id: int
+    which: str  # "feedback" or "follow_up"
+    due: datetime
+    tier: Tier
+
+
+def complaint_dues(conn: Conn, *, now: datetime, limit: int = 1000) -> list[ComplaintDue]:
+    """Complaints (not withdrawn) whose feedback or follow-up due is at or before `now` and
+    that have no reminder of it on their timeline yet, oldest due first."""
+    rows = conn.execute(
+        """SELECT t.ticket_id, w.which, w.due, t.tier
+           FROM tickets t
+           CROSS JOIN LATERAL (VALUES ('feedback', t.feedback_due),
+                                      ('follow_up', t.follow_up_due)) AS w(which, due)
+           WHERE t.ticket_type = 'complaint' AND w.due <= %s
+             AND t.resolution_code IS DISTINCT FROM 'withdrawn'
+             AND NOT EXISTS (SELECT 1 FROM ticket_events e
+                             WHERE e.ticket_id = t.ticket_id
+                               AND e.kind = 'complaint_' || w.which || '_due')
+           ORDER BY w.due, t.ticket_id LIMIT %s""",
+        (now, limit),
+    ).fetchall()
+    return [ComplaintDue(int(r[0]), str(r[1]), r[2], Tier(r[3])) for r in rows]
+
+
 def team_tag_of(conn: Conn, *, ticket_id: int, tier: Tier | None = None) -> str:
     """The Apprise tag of the team working a ticket (an enterprise account's own team); at
     `tier` instead of the ticket's current one, when given."""
