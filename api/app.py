@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry
 from psycopg_pool import ConnectionPool
 
 from api import __doc__ as api_doc
+from api.audits.views import router as audits
 from api.deps import KEYED
 from api.devices.views import router as devices
 from api.guides.views import router as guides
@@ -130,7 +131,18 @@ def create_app(
         limit=settings.api_auth_failures,
         window=settings.api_auth_window_seconds,
     )
-    keyed = (devices, registry, tickets, incidents, guides, rules, notifications, kpis, keys)
+    keyed = (
+        devices,
+        registry,
+        tickets,
+        incidents,
+        guides,
+        rules,
+        notifications,
+        kpis,
+        audits,
+        keys,
+    )
     for router in (ops, *keyed, inbound, surveys):
         # Every route may answer 422 in words (our checks, values the database refuses) or
         # with FastAPI's field list; the document says both. Keyed routers check the key

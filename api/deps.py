@@ -174,6 +174,7 @@ def require(permission: Permission) -> Callable[..., Principal]:
 Reader = Annotated[Principal, Depends(require(Permission.READ))]
 Agent = Annotated[Principal, Depends(require(Permission.ACT_TICKETS))]
 Editor = Annotated[Principal, Depends(require(Permission.EDIT_GUIDES))]
+Reviewer = Annotated[Principal, Depends(require(Permission.REVIEW_GUIDES))]
 RulesAdmin = Annotated[Principal, Depends(require(Permission.MANAGE_RULES))]
 KeysAdmin = Annotated[Principal, Depends(require(Permission.MANAGE_KEYS))]
 Registrar = Annotated[Principal, Depends(require(Permission.MANAGE_REGISTRY))]

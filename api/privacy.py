@@ -11,7 +11,7 @@ from api.keys.types import Permission, Principal
 from forewarn import vault
 from notifier.channels import redact_target
 
-HIDDEN = "(hidden: agent or admin keys only)"
+HIDDEN = "(hidden: first-line, agent or admin keys only)"
 CONTACT_FIELDS = ("contact", "contact_person", "department")
 
 

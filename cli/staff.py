@@ -11,7 +11,7 @@ from rich.table import Table
 from cli.common import Conn, _on_database, _reported, _settings, err
 
 keys_app = typer.Typer(no_args_is_help=True, help="API keys for staff and integrations.")
-ROLES = "viewer, agent, integration or admin"
+ROLES = "viewer, first_line, agent, reviewer, integration or admin"
 
 
 def register(app: typer.Typer) -> None:

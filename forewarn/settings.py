@@ -220,7 +220,7 @@ class Settings(BaseSettings, SecuritySettings):
         default=None,
         description=(
             "Apprise configuration (a file path or URL, YAML or text) naming the staff's "
-            "targets with tags such as support-l1, support-l3, enterprise, leads."
+            "targets with tags such as support-l1, lead-l1, enterprise-<account>."
         ),
     )
     ticket_webhook_url: str | None = Field(

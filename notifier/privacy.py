@@ -77,7 +77,7 @@ def erase_tickets(conn: Conn, *, ticket_ids: list[int]) -> dict[str, int]:
     ids = (ticket_ids,)
     return {
         "tickets": conn.execute(
-            "UPDATE tickets SET contact = NULL, evidence = '{}', "
+            "UPDATE tickets SET contact = NULL, contact_person = NULL, evidence = '{}', "
             "personal_data_erased_at = clock_timestamp() WHERE ticket_id = ANY(%s)",
             ids,
         ).rowcount,

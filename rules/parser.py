@@ -17,7 +17,9 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from forewarn.domain import ANOMALY, FaultKind, Segment
 from forewarn.errors import RuleError
-from notifier.tickets.types import Priority, Sla, Tier, TierTimes, default_sla, default_tiers
+from notifier.tickets.calendar import Calendar
+from notifier.tickets.types import Priority, Sla, Tier, default_sla, default_tiers
+from rules import clocks_parser
 from rules.types import Action, FleetPolicy, Rule, RuleSet, Timing
 
 VERSION = 1  # the only format version this loader reads
@@ -27,11 +29,10 @@ PRIORITIES = tuple(priority.value for priority in Priority)
 TIERS = tuple(tier.value for tier in Tier)
 ACTIONS = tuple(action.value for action in Action)
 
-TOP_KEYS = ("version", "segments", "timing", "sla", "tiers", "fleet", "rules")
+TOP_KEYS = ("version", "segments", "timing", "sla", "tiers", "calendar", "fleet", "rules")
 SEGMENT_KEYS = ("novice_days", "senior_days")
 # The YAML keys are the dataclasses' own field names (`line` is set by the loader).
 SLA_KEYS = tuple(f.name for f in dataclass_fields(Sla))  # first_response, resolution
-TIER_KEYS = tuple(f.name for f in dataclass_fields(TierTimes))  # respond, solve
 TIMING_KEYS = tuple(f.name for f in dataclass_fields(Timing) if f.name not in SEGMENT_KEYS)
 RULE_KEYS = tuple(f.name for f in dataclass_fields(Rule) if f.name != "line")
 
@@ -219,12 +220,20 @@ class RuleParser:
             )
         if "rules" not in top:
             self.fail(root, 'missing "rules"; a rule set needs at least one rule')
+        tiers = clocks_parser.tiers(self, top["tiers"][1]) if "tiers" in top else default_tiers()
+        rules = self.rules(top["rules"][1])
+        clocks_parser.check_rules(self, rules, tiers)
         return RuleSet(
-            rules=self.rules(top["rules"][1]),
+            rules=rules,
             sla=self.sla(top["sla"][1]) if "sla" in top else default_sla(),
-            tiers=self.tiers(top["tiers"][1]) if "tiers" in top else default_tiers(),
+            tiers=tiers,
             fleet=self.fleet(top["fleet"][1]) if "fleet" in top else FleetPolicy(),
             timing=self.timing(top.get("segments"), top.get("timing")),
+            calendar=(
+                clocks_parser.calendar(self, top["calendar"][1])
+                if "calendar" in top
+                else Calendar()
+            ),
             source=self.source,
         )
 
@@ -277,22 +286,6 @@ class RuleParser:
             Priority(key): Sla(*self.shorter_then_longer(entry, f"sla.{key}", *SLA_KEYS))
             for key, (_, entry) in found.items()
         }
-
-    def tiers(self, node: Node) -> Mapping[Tier, TierTimes]:
-        """L2 and L3 times; a tier left out keeps the manual's."""
-        if isinstance(node, MappingNode):
-            for key, _ in node.value:
-                if isinstance(key, ScalarNode) and key.value == "L1":
-                    self.fail(
-                        key,
-                        "tiers: L1 takes no times here, it works to the sla table; only L2 and L3 may be set",
-                    )
-        table = dict(default_tiers())
-        for key, (_, entry) in self.fields(node, ("L2", "L3"), name="tiers").items():
-            table[Tier(key)] = TierTimes(
-                *self.shorter_then_longer(entry, f"tiers.{key}", *TIER_KEYS)
-            )
-        return table
 
     def fleet(self, node: Node) -> FleetPolicy:
         """When many devices with one fault become one incident, and at which priority."""

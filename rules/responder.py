@@ -24,7 +24,7 @@ from forewarn.db import PREDICTIONS_CHANNEL, connect
 from forewarn.domain import Prediction
 from forewarn.settings import Settings
 from forewarn.worker import Follower, Worker
-from notifier.tickets import flows as tickets
+from notifier.tickets import clocks
 from rules import predictions
 from rules import repository as repo
 from rules.decide import Verdict
@@ -125,7 +125,7 @@ class Responder(Worker):
             elif out.decision.verdict is Verdict.TICKET:
                 self.count("tickets")
         with conn.transaction():
-            report = tickets.run_clocks(conn, self._settings, self._rules, now=now)
+            report = clocks.run_clocks(conn, self._settings, self._rules, now=now)
         self.count("escalated", report.escalated)
         self.count("warned", report.warned)
         self.count("callbacks", report.callbacks)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from forewarn.domain import Segment
+from notifier.tickets.calendar import Calendar
 from notifier.tickets.types import (
     Priority,
     Sla,
@@ -95,6 +96,7 @@ class RuleSet:
     tiers: Mapping[Tier, TierTimes] = field(default_factory=default_tiers)
     fleet: FleetPolicy = FleetPolicy()
     timing: Timing = Timing()
+    calendar: Calendar = field(default_factory=Calendar)
     source: str = "<memory>"
 
     @property

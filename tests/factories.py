@@ -142,6 +142,11 @@ def ticket(
         "priority": priority.value,
         "tier": tier.value,
         "team": team,
+        # As open_device_ticket writes it, so each language can say the symptom.
+        "phrasing": {
+            "symptom": {"code": "predicted", "fault": fault, "hours": 24, "probability": 0.87},
+            "scope": {"code": "device", "device_id": device_id},
+        },
     }
     due = dues(RULES, priority=priority, tier=tier, segment=Segment.REGULAR, opened_at=opened_at)
     tid = tickets.insert_ticket(db, fields=fields, dues=due, opened_at=opened_at)

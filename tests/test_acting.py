@@ -153,7 +153,7 @@ def world(settings: Settings, db: DB) -> Iterator[World]:
             "urls:\n"
             + "".join(
                 f"  - json://127.0.0.1:{receiver.port}/staff/{t}:\n    - tag: {t}\n"
-                for t in ("support-l1", "support-l2", "support-l3", "enterprise", "leads")
+                for t in ("support-l1", "support-l2", "support-l3", "lead-l1", "lead-l2", "lead-l3")
             ),
             encoding="utf-8",
         )

@@ -143,9 +143,29 @@ def test_get_rules_shows_the_running_rule_set_in_matching_order(
         {"priority": "minor", "label": "P3", "first_response": "2h", "resolution": "24h"},
     ]
     assert body["tiers"] == [
-        {"tier": "L2", "team": "support-l2", "respond": "1h", "solve": "2h"},
-        {"tier": "L3", "team": "support-l3", "respond": "30m", "solve": "4h"},
+        {
+            "tier": "L1",
+            "team": "support-l1",
+            "respond": None,
+            "solve": "2h",
+            "takes": ["major", "minor"],
+        },
+        {
+            "tier": "L2",
+            "team": "support-l2",
+            "respond": "1h",
+            "solve": "2h",
+            "takes": ["major", "minor"],
+        },
+        {
+            "tier": "L3",
+            "team": "support-l3",
+            "respond": "30m",
+            "solve": "4h",
+            "takes": ["critical", "major"],
+        },
     ]
+    assert body["calendar"] == {"timezone": "UTC", "pause": ["major", "minor"], "holidays": []}
     assert body["fleet"] == {
         "min_devices": 5,
         "window": "6h",

@@ -330,6 +330,9 @@ def test_console(
     assert after["resolved"] != before["resolved"]
     assert after["time_to_resolve"] != before["time_to_resolve"]
     expect(page.get_by_test_id("kpi-series").locator("canvas")).to_have_count(2)
+    # The agent who resolved it has their own row: one resolved ticket.
+    mine = page.locator('[data-testid="agent-row"][data-agent="test agent"]')
+    expect(mine.locator("td").first).to_have_text("1")
     page.get_by_test_id("kpi-period").select_option("30d")
     expect(page.get_by_test_id("kpi-range")).to_contain_text("Oct")
     shot(page, output_dir, "05-kpis")
@@ -337,7 +340,7 @@ def test_console(
     # Chinese.
     page.get_by_test_id("language").select_option("zh-CN")
     expect(page.get_by_test_id("nav-queue")).to_have_text("工单队列")
-    expect(page.get_by_test_id("kpi-first_contact_resolution")).to_contain_text("首次接触解决率")
+    expect(page.get_by_test_id("kpi-first_contact_resolution")).to_contain_text("首次解决率")
     assert page.evaluate("document.documentElement.lang") == "zh-CN"
     shot(page, output_dir, "06-kpis-zh")
 
@@ -365,13 +368,35 @@ def test_console(
     expect(page.get_by_test_id("guide-view")).to_contain_text("手表")
     shot(page, output_dir, "09-guide")
 
-    # Edit it: the editor holds the guide, saving shows the new title.
+    # Edit it: the editor holds the guide; saving makes a draft that owners do not get yet,
+    # shown in the history with its diff; the agent sends it for review.
     page.get_by_test_id("guide-edit").click()
     title = page.get_by_test_id("guide-title-input")
     expect(title).not_to_have_value("")
     title.fill(title.input_value() + " 已更新")
     page.get_by_test_id("guide-save").click()
-    expect(page.get_by_test_id("guide-title")).to_contain_text(" 已更新")
+    expect(page.get_by_test_id("guide-pending")).to_contain_text("草稿")
+    expect(page.get_by_test_id("guide-title")).not_to_contain_text(" 已更新")
+    draft = page.get_by_test_id("guide-version").first
+    expect(draft).to_have_attribute("data-state", "draft")
+    expect(draft.get_by_test_id("guide-version-title")).to_contain_text(" 已更新")
+    expect(draft.get_by_test_id("guide-diff")).to_contain_text("已更新", use_inner_text=False)
+    page.get_by_test_id("guide-submit-review").click()
+    expect(page.get_by_test_id("guide-version").first).to_have_attribute("data-state", "in_review")
+    expect(page.get_by_test_id("guide-publish")).to_have_count(0)  # agents do not publish
+    guide_url = page.url
+    shot(page, output_dir, "09b-guide-in-review")
+
+    # A ticket in Chinese: the standard's terms, and Forewarn's symptom said in Chinese.
+    page.goto(f"{console}/console/?poll={POLL}#/tickets/{ids['critical']}")
+    expect(page.get_by_test_id("symptom")).to_contain_text("预计 24 小时内出现电池故障")
+    expect(page.get_by_test_id("symptom")).not_to_contain_text("predicted")
+    expect(page.get_by_test_id("scope")).to_contain_text("1 台设备（lock-001）")  # noqa: RUF001
+    expect(page.get_by_test_id("ticket-problem")).to_contain_text("现象")
+    expect(page.get_by_test_id("ticket-problem")).to_contain_text("触发条件")
+    expect(page.get_by_test_id("ticket-sla")).to_contain_text("三线")
+    expect(page.get_by_test_id("ticket-sla")).to_contain_text("一级（P1）")  # noqa: RUF001
+    shot(page, output_dir, "09c-ticket-zh")
 
     # Every label exists in both languages.
     missing = page.evaluate("import('/console/js/i18n.js').then(m => m.missingKeys())")
@@ -401,6 +426,13 @@ def test_console(
     expect(page.get_by_test_id("owner-row").first).to_be_visible()
     expect(page.get_by_test_id("dead-letter-kinds")).to_contain_text("unknown device")
     shot(page, output_dir, "11-registry")
+
+    # A reviewer (here the admin, who did not write it) publishes the guide in review.
+    page.goto(guide_url)
+    page.get_by_test_id("guide-publish").click()
+    expect(page.get_by_test_id("guide-title")).to_contain_text(" 已更新")
+    expect(page.get_by_test_id("guide-version").first).to_have_attribute("data-state", "published")
+    shot(page, output_dir, "11b-guide-published")
     page.get_by_test_id("sign-out").click()
     sign_in(page, console, keys["viewer"]["X-API-Key"])
 
@@ -409,3 +441,50 @@ def test_console(
     expect(page.get_by_test_id("queue-row")).to_have_count(3)
     fresh = factories.ticket(db, "cam-001", opened_at=API_NOW, fault="reboot_loop")
     expect(page.locator(f'[data-testid="queue-row"][data-ticket-id="{fresh}"]')).to_be_visible()
+
+
+@pytest.mark.slow
+def test_console_makes_a_complaint_ticket(
+    console: str,
+    browser: Page,
+    db: DB,
+    keys: dict[str, dict[str, str]],
+    output_dir: Path,
+) -> None:
+    """An agent writes down a complaint that came in by phone; it opens with its clock."""
+    page = browser
+    factories.device(db, "lock-042", owner_id="hotel")
+    sign_in(page, console, keys["agent"]["X-API-Key"])
+    page.get_by_test_id("new-ticket-link").click()
+    expect(page.get_by_test_id("new-ticket")).to_be_visible()
+    page.get_by_test_id("new-symptom").fill("Nobody called back about the jammed lock")
+    page.get_by_test_id("new-submit").click()  # nobody named: the form says so, nothing sent
+    expect(page.get_by_test_id("new-status")).to_contain_text("owner id or a device id")
+    page.get_by_test_id("new-device").fill("lock-042")
+    page.get_by_test_id("new-type").select_option("complaint")
+    expect(page.get_by_test_id("new-complaint-note")).to_be_visible()
+    page.get_by_test_id("new-priority").select_option("major")
+    page.get_by_test_id("new-contact-person").fill("Li Na")
+    page.get_by_test_id("new-department").fill("Facilities")
+    shot(page, output_dir, "01-new-ticket")
+    page.get_by_test_id("new-submit").click()
+    expect(page).to_have_url(re.compile(r"#/tickets/\d+$"))
+    tid = int(page.url.rsplit("/", 1)[1])
+    made = page.request.get(f"{console}/api/v1/tickets/{tid}", headers=keys["agent"]).json()
+    assert (made["ticket_type"], made["urgent"], made["contact_person"]) == (
+        "complaint",
+        True,
+        "Li Na",
+    )
+    assert made["feedback_due"] is not None and made["follow_up_due"] is not None
+    expect(page.get_by_test_id("urgent")).to_be_visible()
+    expect(page.get_by_test_id("feedback-due")).to_be_visible()
+    expect(page.get_by_test_id("follow-up-due")).to_be_visible()
+    expect(page.get_by_test_id("contact-person")).to_contain_text("Li Na")
+    shot(page, output_dir, "02-made")
+
+    # A viewer has no link and no form.
+    page.get_by_test_id("sign-out").click()
+    sign_in(page, console, keys["viewer"]["X-API-Key"])
+    expect(page.get_by_test_id("queue-now")).to_be_visible()
+    expect(page.get_by_test_id("new-ticket-link")).to_have_count(0)

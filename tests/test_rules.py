@@ -15,7 +15,7 @@ from forewarn.domain import Device, FaultKind, Owner, Prediction, Segment
 from notifier.tickets.sla import Breach, Escalate, TicketClock, Warn, dues, ticket_step
 from notifier.tickets.types import Priority, Tier
 from rules.decide import Verdict, on_signal, on_timer, quiet_until, segment_of
-from rules.loader import load_rules
+from rules.loader import load_rules, parse_rules
 from rules.types import History, OpenIncident, RuleSet
 
 RULES: RuleSet = load_rules()
@@ -455,8 +455,9 @@ def test_fleet_incident_covers_the_promised_ticket() -> None:
     [
         pytest.param(Priority.CRITICAL, Tier.L3, None, 30 * M, 4 * H, 30 * M, 4 * H, id="P1-L3"),
         pytest.param(Priority.MAJOR, Tier.L2, None, 1 * H, 2 * H, 1 * H, 8 * H, id="P2-L2"),
-        pytest.param(Priority.MAJOR, Tier.L1, None, 1 * H, 8 * H, 1 * H, 8 * H, id="P2-L1"),
-        pytest.param(Priority.MINOR, Tier.L1, None, 2 * H, 24 * H, 2 * H, 24 * H, id="P3-L1"),
+        # L1 hands over when its own 2 h are up, not when the whole resolution SLA is.
+        pytest.param(Priority.MAJOR, Tier.L1, None, 1 * H, 2 * H, 1 * H, 8 * H, id="P2-L1"),
+        pytest.param(Priority.MINOR, Tier.L1, None, 2 * H, 2 * H, 2 * H, 24 * H, id="P3-L1"),
         pytest.param(
             Priority.MAJOR,
             Tier.L2,
@@ -544,3 +545,73 @@ def test_escalation_chain_uses_the_tier_times() -> None:
     step = ticket_step(l2, RULES, at + 2 * H)
     assert isinstance(step, Escalate) and step.to_tier is Tier.L3
     assert step.respond_due == at + 2 * H + 30 * M
+
+
+def test_a_p2_ticket_reaches_l3_within_its_8_hours() -> None:
+    """L1's own 2 h, L2's 2 h after the hand-over, L3's 4 h: the P2 fits its resolution."""
+    d = dues(RULES, priority=Priority.MAJOR, tier=Tier.L1, segment=None, opened_at=NOW)
+    l1 = clock(
+        priority=Priority.MAJOR,
+        tier_respond_due=d.tier_respond_due,
+        tier_solve_due=d.tier_solve_due,
+        tier_acknowledged_at=NOW + 20 * M,
+    )
+    assert ticket_step(l1, RULES, NOW + 2 * H - M) is not None  # the lead's warning, no hand-over
+    to_l2 = ticket_step(l1, RULES, NOW + 2 * H)
+    assert isinstance(to_l2, Escalate) and to_l2.to_tier is Tier.L2
+    l2 = replace(
+        l1,
+        tier=Tier.L2,
+        tier_since=NOW + 2 * H,
+        tier_respond_due=to_l2.respond_due,
+        tier_solve_due=to_l2.solve_due,
+        tier_acknowledged_at=NOW + 2 * H + 50 * M,  # started within its hour
+        warned_at=None,
+    )
+    to_l3 = ticket_step(l2, RULES, NOW + 4 * H)
+    assert isinstance(to_l3, Escalate) and to_l3.to_tier is Tier.L3
+    assert to_l3.solve_due == d.resolution_due
+
+
+HOLIDAY_RULES = parse_rules(
+    """\
+version: 1
+calendar:
+  timezone: Asia/Shanghai
+  holidays:
+    - {name: 国庆节, from: 2026-10-01, to: 2026-10-07}
+rules:
+  - {name: x, action: ticket}
+""",
+    source="holidays.yaml",
+)
+# 2026-09-30 20:00 in Shanghai: four hours before the holiday starts.
+EVE = datetime(2026, 9, 30, 12, 0, tzinfo=UTC)
+AFTER = datetime(2026, 10, 7, 16, 0, tzinfo=UTC)  # 2026-10-08 00:00 in Shanghai
+
+
+@pytest.mark.parametrize(
+    ("priority", "tier", "solve_due", "resolution_due"),
+    [
+        # P3 at L1: 2 h of its own time fit before the holiday; 24 h do not: 4 h before, 20 after.
+        pytest.param(Priority.MINOR, Tier.L1, EVE + 2 * H, AFTER + 20 * H, id="P3-pauses"),
+        pytest.param(Priority.MAJOR, Tier.L2, EVE + 2 * H, AFTER + 4 * H, id="P2-pauses"),
+        # Critical tickets run through holidays (the calendar's default `pause`).
+        pytest.param(Priority.CRITICAL, Tier.L3, EVE + 4 * H, EVE + 4 * H, id="P1-runs"),
+    ],
+)
+def test_holidays_shift_dues(
+    priority: Priority, tier: Tier, solve_due: datetime, resolution_due: datetime
+) -> None:
+    d = dues(HOLIDAY_RULES, priority=priority, tier=tier, segment=None, opened_at=EVE)
+    assert (d.tier_solve_due, d.resolution_due) == (solve_due, resolution_due)
+
+
+def test_a_hand_over_as_a_holiday_starts_runs_after_it() -> None:
+    start = EVE + 4 * H  # the holiday's first minute
+    l1 = clock(
+        tier_since=EVE, tier_respond_due=EVE + H, tier_solve_due=start, tier_acknowledged_at=EVE
+    )
+    step = ticket_step(l1, HOLIDAY_RULES, start)
+    assert isinstance(step, Escalate) and step.to_tier is Tier.L2
+    assert (step.respond_due, step.solve_due) == (AFTER + H, AFTER + 2 * H)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import textwrap
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -11,6 +11,7 @@ import yaml
 
 from forewarn.domain import Segment
 from forewarn.errors import ConfigError, RuleError
+from notifier.tickets.calendar import Calendar, Holiday
 from notifier.tickets.types import Priority, Sla, Tier, TierTimes, default_sla, default_tiers
 from rules.loader import default_rules_path, load_rules, parse_rules
 from rules.types import Action, FleetPolicy, Timing
@@ -43,9 +44,13 @@ def test_default_sla_is_the_support_manual_table() -> None:
         Priority.MAJOR: Sla(first_response=1 * hours, resolution=8 * hours),
         Priority.MINOR: Sla(first_response=2 * hours, resolution=24 * hours),
     }
+    p = Priority
+    # The manual (3.2): L1 takes P3 and simple P2 and responds within the priority's first
+    # response; L2 starts within 1 h of the hand-over and hands over to L3 unsolved after 2 h.
     assert dict(rules.tiers) == {
-        Tier.L2: TierTimes(respond=1 * hours, solve=2 * hours),
-        Tier.L3: TierTimes(respond=30 * minutes, solve=4 * hours),
+        Tier.L1: TierTimes(respond=None, solve=2 * hours, takes=frozenset({p.MINOR, p.MAJOR})),
+        Tier.L2: TierTimes(1 * hours, 2 * hours, frozenset({p.MAJOR, p.MINOR})),
+        Tier.L3: TierTimes(30 * minutes, 4 * hours, frozenset({p.CRITICAL, p.MAJOR})),
     }
     assert rules.source == str(default_rules_path())
 
@@ -182,7 +187,8 @@ def test_partial_sections_keep_the_other_defaults() -> None:
     rules = parse_rules(text, source="x")
     assert rules.timing == Timing(warn_at=0.9)
     assert rules.tiers[Tier.L2] == default_tiers()[Tier.L2]
-    assert rules.tiers[Tier.L3] == TierTimes(timedelta(minutes=15), timedelta(hours=2))
+    l3 = default_tiers()[Tier.L3]
+    assert rules.tiers[Tier.L3] == TierTimes(timedelta(minutes=15), timedelta(hours=2), l3.takes)
     assert rules.fleet == FleetPolicy(3, timedelta(hours=6), ((3, Priority.MINOR),))
     assert rules.rules[0].faults == {"anomaly", "overheating"}
     assert rules.rules[0].min_probability == 0.5
@@ -395,8 +401,85 @@ BROKEN = [
     pytest.param(
         "version: 1\ntiers:\n  L1: {respond: 1h, solve: 2h}\nrules:\n  - {name: x, action: ticket}\n",
         3,
-        "L1 takes no times here",
-        id="tiers-l1",
+        "tiers.L1: L1 responds within the sla table's first_response",
+        id="tiers-l1-respond",
+    ),
+    pytest.param(
+        "version: 1\ntiers:\n  L2: {takes: [critical, major]}\nrules:\n  - {name: x, action: ticket}\n",
+        3,
+        "tiers.L2.takes: critical (P1) issues start at L3",
+        id="tiers-p1-below-l3",
+    ),
+    pytest.param(
+        "version: 1\ntiers:\n  L3: {takes: [major]}\nrules:\n  - {name: x, action: ticket}\n",
+        3,
+        "tiers.L3.takes must include critical",
+        id="tiers-l3-without-p1",
+    ),
+    pytest.param(
+        "version: 1\ntiers:\n  L2: {respond: 3h}\nrules:\n  - {name: x, action: ticket}\n",
+        3,
+        "tiers.L2.respond (3h) must be shorter than its solve (2h)",
+        id="tiers-respond-after-solve",
+    ),
+    pytest.param(
+        "version: 1\ntiers:\n  L2: {takes: [major, urgent]}\nrules:\n  - {name: x, action: ticket}\n",
+        3,
+        'unknown priority "urgent"',
+        id="tiers-unknown-priority",
+    ),
+    pytest.param(
+        "version: 1\nrules:\n  - {name: a, action: guide, faults: [overheating]}\n"
+        "  - {name: hot, action: ticket, priority: critical, tier: L1}\n",
+        4,
+        'rule "hot": tier L1 does not take critical (P1) tickets (tiers.L1.takes: major, minor)',
+        id="rule-p1-at-l1",
+    ),
+    pytest.param(
+        "version: 1\nrules:\n  - {name: x, action: ticket, priority: minor, tier: L3}\n",
+        3,
+        "tier L3 does not take minor (P3) tickets",
+        id="rule-p3-at-l3",
+    ),
+    pytest.param(
+        "version: 1\ncalendar:\n  holidays: []\nrules:\n  - {name: x, action: ticket}\n",
+        3,
+        'missing "timezone" in calendar',
+        id="calendar-without-zone",
+    ),
+    pytest.param(
+        "version: 1\ncalendar:\n  timezone: Mars/Olympus\nrules:\n  - {name: x, action: ticket}\n",
+        3,
+        'unknown time zone "Mars/Olympus"',
+        id="calendar-unknown-zone",
+    ),
+    pytest.param(
+        "version: 1\ncalendar:\n  timezone: Asia/Shanghai\n  holidays:\n"
+        "    - {name: 国庆节, from: 2026-10-07, to: 2026-10-01}\nrules:\n  - {name: x, action: ticket}\n",
+        5,
+        "calendar holiday 1: to (2026-10-01) is before from (2026-10-07)",
+        id="holiday-backwards",
+    ),
+    pytest.param(
+        "version: 1\ncalendar:\n  timezone: Asia/Shanghai\n  holidays:\n"
+        "    - {name: 国庆节, from: 2026-10-01, to: 2026-10-07}\n"
+        "    - {name: 中秋节, from: 2026-10-05}\nrules:\n  - {name: x, action: ticket}\n",
+        6,
+        'holiday "中秋节" overlaps "国庆节"',
+        id="holiday-overlap",
+    ),
+    pytest.param(
+        "version: 1\ncalendar:\n  timezone: UTC\n  holidays:\n"
+        "    - {name: x, from: 1 October}\nrules:\n  - {name: x, action: ticket}\n",
+        5,
+        'calendar holiday 1: from must be a date written YYYY-MM-DD, not "1 October"',
+        id="holiday-not-a-date",
+    ),
+    pytest.param(
+        "version: 1\ncalendar:\n  timezone: UTC\n  pause: [often]\nrules:\n  - {name: x, action: ticket}\n",
+        4,
+        'unknown priority "often"',
+        id="calendar-unknown-pause",
     ),
     pytest.param(
         "version: 1\nrules:\n  - name: x\n    action: ticket\n    min_probability: 1.5\n",
@@ -428,6 +511,30 @@ def test_broken_file(tmp_path: Path, text: str, line: int, fragment: str) -> Non
     message = str(caught.value)
     assert message.startswith(f"{path}:{line}: "), message
     assert fragment in message, message
+
+
+def test_tier_table_and_calendar_load() -> None:
+    text = _yaml("""
+        version: 1
+        tiers:
+          L1: {solve: 90m, takes: [minor]}
+        calendar:
+          timezone: Asia/Shanghai
+          pause: [minor]
+          holidays:
+            - {name: 国庆节, from: 2026-10-01, to: 2026-10-07}
+        rules:
+          - {name: x, action: ticket, priority: major, tier: L2}
+        """)
+    rules = parse_rules(text, source="x")
+    assert rules.tiers[Tier.L1] == TierTimes(
+        None, timedelta(minutes=90), frozenset({Priority.MINOR})
+    )
+    assert rules.calendar == Calendar(
+        "Asia/Shanghai",
+        (Holiday("国庆节", date(2026, 10, 1), date(2026, 10, 7)),),
+        frozenset({Priority.MINOR}),
+    )
 
 
 def test_syntax_error_keeps_its_cause() -> None:

@@ -21,7 +21,7 @@ from api.server import BackgroundServer, config
 from forewarn.clock import FixedClock
 from forewarn.settings import Settings
 from forewarn.signing import new_secret
-from notifier.tickets.flows import run_clocks
+from notifier.tickets.clocks import run_clocks
 from tests import factories
 from tests.conftest import API_NOW, count
 from tests.factories import RULES

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, Field
 
 from notifier.guides.search import SearchHit as DomainHit
 from notifier.guides.search import SearchResult
-from notifier.guides.types import Guide, GuideDraft
+from notifier.guides.types import Guide, GuideDraft, GuideVersion
 
 LOCALE_DESCRIPTION = "A locale tag such as en-US or zh-CN"
 
@@ -129,7 +130,10 @@ class SearchHit(BaseModel):
     category: str
     fault: str | None
     score: float = Field(description="The ranking score: words and meaning combined, 0 to 1")
-    word_score: float = Field(description="Share of the query's words the guide has, 0 to 1")
+    word_score: float = Field(
+        description="Share of the query's words the guide has, 0 to 1 (both scores are halved "
+        "for a guide written only for another product than the one the query names)"
+    )
     meaning_score: float | None = Field(
         description="Cosine of the query's and the guide's sentence embeddings (0 to 1); "
         "null when searching by words only"
@@ -174,3 +178,65 @@ class SearchResults(BaseModel):
             model=result.model,
             hits=[SearchHit.of(hit) for hit in result.hits],
         )
+
+
+class VersionOut(BaseModel):
+    """One version of a guide: its content, editor, time, diff and review."""
+
+    version_id: int
+    guide_id: str
+    locale: str
+    version: int = Field(description="1 for the first version of this guide in this locale")
+    state: str = Field(
+        description="draft, in_review, published (owners get it), superseded or rejected"
+    )
+    title: str
+    content: dict[str, Any] = Field(description="The guide as written in this version")
+    diff: str = Field(description="Unified diff against the guide published when it was written")
+    editor: str = Field(description="The API key's name that wrote it")
+    edited_at: datetime
+    submitted_by: str | None
+    submitted_at: datetime | None
+    reviewer: str | None = Field(description="Who published or rejected it")
+    reviewed_at: datetime | None
+    note: str | None = Field(description="The reviewer's note")
+
+    @classmethod
+    def of(cls, v: GuideVersion) -> VersionOut:
+        """The response for a version."""
+        return cls(
+            version_id=v.version_id,
+            guide_id=v.guide_id,
+            locale=v.locale,
+            version=v.version,
+            state=v.state.value,
+            title=str(v.content.get("title", "")),
+            content=dict(v.content),
+            diff=v.diff,
+            editor=v.editor,
+            edited_at=v.edited_at,
+            submitted_by=v.submitted_by,
+            submitted_at=v.submitted_at,
+            reviewer=v.reviewer,
+            reviewed_at=v.reviewed_at,
+            note=v.note,
+        )
+
+
+class VersionList(BaseModel):
+    """Every version of a guide in one locale, newest first."""
+
+    items: list[VersionOut]
+
+
+class ReviewStep(BaseModel):
+    """Which locale of the guide a review step is about."""
+
+    locale: str = Field(max_length=20, description=LOCALE_DESCRIPTION)
+    note: str | None = Field(default=None, max_length=2000, description="Kept with the version")
+
+
+class Rejection(ReviewStep):
+    """Send a version in review back: the note says why."""
+
+    note: str = Field(min_length=1, max_length=2000, description="What to change")

@@ -1,4 +1,5 @@
-"""Routes: /api/v1/guides, the knowledge base: list, search, read, create and edit guides."""
+"""Routes: /api/v1/guides, the knowledge base: list, search, read; drafts, review, publishing
+and each guide's history."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
 
-from api.deps import ConnDep, Editor, Reader
+from api.deps import ClockDep, ConnDep, Editor, Reader, Reviewer
 from api.guides.schemas import (
     LOCALE_DESCRIPTION,
     GuideContent,
@@ -14,11 +15,15 @@ from api.guides.schemas import (
     GuideItem,
     GuideList,
     NewGuide,
+    Rejection,
+    ReviewStep,
     SearchResults,
+    VersionList,
+    VersionOut,
 )
-from api.responses import AUTH, INVALID, NOT_FOUND, ErrorBody, Responses
+from api.responses import AUTH, CONFLICT, INVALID, NOT_FOUND, ErrorBody, Responses
 from forewarn.errors import NotFoundError
-from notifier.guides import flows, repository
+from notifier.guides import flows, repository, review
 from notifier.guides.search import MAX_LIMIT, MAX_QUERY_CHARS
 
 router = APIRouter(prefix="/api/v1/guides", tags=["guides"], responses=AUTH)
@@ -97,38 +102,135 @@ def get_guide(guide_id: GuideId, locale: Locale, conn: ConnDep, who: Reader) -> 
     return GuideDetail.of(guide)
 
 
+@router.get(
+    "/{guide_id}/{locale}/versions",
+    response_model=VersionList,
+    summary="A guide's history",
+    description="Every version of the guide in one locale, newest first: its content, "
+    "editor, time, the diff against the guide published when it was written, and its review.",
+    responses=INVALID | NOT_FOUND,
+)
+def versions(guide_id: GuideId, locale: Locale, conn: ConnDep, who: Reader) -> VersionList:
+    """History."""
+    return VersionList(
+        items=[VersionOut.of(v) for v in review.history(conn, guide_id=guide_id, locale=locale)]
+    )
+
+
 @router.post(
     "",
-    response_model=GuideDetail,
+    response_model=VersionOut,
     status_code=201,
-    summary="Create a guide",
+    summary="Draft a new guide",
     description=(
-        "A new guide in one locale (source `api`), checked as a guide file is when it is "
-        "loaded: category, audience, fault and kinds from their lists, a readable firmware "
-        "range, non-empty text and steps, only known placeholders. It is indexed for search "
-        "at once. The same id in another locale is a translation of it."
+        "A new guide in one locale, as a **draft** (version 1): owners are not sent it and "
+        "search does not find it until a reviewer publishes it. Checked as a guide file is "
+        "when it is loaded: category, audience, fault and kinds from their lists, a readable "
+        "firmware range, non-empty text and steps, only known placeholders. The same id in "
+        "another locale is a translation of it. Editors: agent (L2/L3), reviewer, admin; "
+        "first-line keys may only read guides."
     ),
     responses=INVALID | EXISTS,
 )
-def create_guide(body: NewGuide, conn: ConnDep, who: Editor) -> GuideDetail:
-    """Create."""
-    guide = flows.create_guide(conn, draft=body.draft(body.guide_id, body.locale))
-    return GuideDetail.of(guide)
+def create_guide(body: NewGuide, conn: ConnDep, clock: ClockDep, who: Editor) -> VersionOut:
+    """Draft a new guide."""
+    draft = body.draft(body.guide_id, body.locale)
+    return VersionOut.of(
+        review.propose(conn, draft=draft, editor=who.name, now=clock.now(), new=True)
+    )
 
 
 @router.put(
     "/{guide_id}/{locale}",
-    response_model=GuideDetail,
-    summary="Edit a guide",
+    response_model=VersionOut,
+    summary="Edit a guide (a draft)",
     description=(
-        "Replace a guide's content in one locale, with the same checks as creating one, and "
-        "index it again. A guide shipped as a Markdown file is overwritten by the next "
-        "`forewarn guides load` if its file differs: change the file for those."
+        "A new draft version of a guide in one locale, with the same checks as creating one "
+        "and the diff against the published guide; the published guide is unchanged until a "
+        "reviewer publishes the draft. An older draft or version in review is superseded. A "
+        "guide shipped as a Markdown file is overwritten by the next `forewarn guides load` "
+        "if its file differs: change the file for those."
     ),
     responses=INVALID | NOT_FOUND,
 )
 def edit_guide(
-    guide_id: GuideId, locale: Locale, body: GuideContent, conn: ConnDep, who: Editor
+    guide_id: GuideId,
+    locale: Locale,
+    body: GuideContent,
+    conn: ConnDep,
+    clock: ClockDep,
+    who: Editor,
+) -> VersionOut:
+    """Edit: a draft."""
+    draft = body.draft(guide_id, locale)
+    return VersionOut.of(
+        review.propose(conn, draft=draft, editor=who.name, now=clock.now(), new=False)
+    )
+
+
+@router.post(
+    "/{guide_id}/review",
+    response_model=VersionOut,
+    summary="Send a draft for review",
+    description="The guide's draft in `locale` goes to the reviewers (state in_review). 409 "
+    "without a draft.",
+    responses=INVALID | CONFLICT,
+)
+def send_for_review(
+    guide_id: GuideId, body: ReviewStep, conn: ConnDep, clock: ClockDep, who: Editor
+) -> VersionOut:
+    """Send for review."""
+    version = review.submit(
+        conn, guide_id=guide_id, locale=body.locale, actor=who.name, now=clock.now()
+    )
+    return VersionOut.of(version)
+
+
+@router.post(
+    "/{guide_id}/publish",
+    response_model=GuideDetail,
+    summary="Publish the version in review",
+    description=(
+        "A reviewer (R&D; role reviewer or admin) publishes the guide's version in review in "
+        "`locale`: it becomes the guide owners are sent and search finds, and is indexed. 409 "
+        "without a version in review, or when the reviewer is its editor (someone else checks "
+        "a guide's accuracy)."
+    ),
+    responses=INVALID | CONFLICT,
+)
+def publish(
+    guide_id: GuideId, body: ReviewStep, conn: ConnDep, clock: ClockDep, who: Reviewer
 ) -> GuideDetail:
-    """Edit."""
-    return GuideDetail.of(flows.edit_guide(conn, draft=body.draft(guide_id, locale)))
+    """Publish."""
+    guide = review.publish(
+        conn,
+        guide_id=guide_id,
+        locale=body.locale,
+        reviewer=who.name,
+        now=clock.now(),
+        note=body.note,
+    )
+    return GuideDetail.of(guide)
+
+
+@router.post(
+    "/{guide_id}/reject",
+    response_model=VersionOut,
+    summary="Send the version in review back",
+    description="A reviewer rejects the version in review with a note saying what to change; "
+    "the published guide stays as it was. 409 as for publishing.",
+    responses=INVALID | CONFLICT,
+)
+def reject(
+    guide_id: GuideId, body: Rejection, conn: ConnDep, clock: ClockDep, who: Reviewer
+) -> VersionOut:
+    """Reject."""
+    version = review.reject(
+        conn,
+        guide_id=guide_id,
+        locale=body.locale,
+        reviewer=who.name,
+        now=clock.now(),
+        note=body.note,
+    )
+    return VersionOut.of(version)

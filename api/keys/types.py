@@ -11,7 +11,9 @@ class Role(enum.StrEnum):
     """What an API key is for."""
 
     VIEWER = "viewer"  # team leads, dashboards: read everything
-    AGENT = "agent"  # support staff: work tickets, edit the knowledge base
+    FIRST_LINE = "first_line"  # L1 support: work tickets, view the knowledge base
+    AGENT = "agent"  # L2/L3 support: work tickets, edit the knowledge base (drafts)
+    REVIEWER = "reviewer"  # R&D: check guides' accuracy and publish them
     INTEGRATION = "integration"  # a helpdesk or CRM: read, and work tickets
     ADMIN = "admin"  # everything, including keys and rule sets
 
@@ -21,7 +23,8 @@ class Permission(enum.StrEnum):
 
     READ = "read"
     ACT_TICKETS = "act_tickets"
-    EDIT_GUIDES = "edit_guides"
+    EDIT_GUIDES = "edit_guides"  # write drafts and send them for review
+    REVIEW_GUIDES = "review_guides"  # publish or reject a guide in review
     MANAGE_RULES = "manage_rules"
     MANAGE_KEYS = "manage_keys"
     MANAGE_REGISTRY = "manage_registry"  # owners (personal data), devices, dead letters
@@ -30,9 +33,11 @@ class Permission(enum.StrEnum):
 
 GRANTS: dict[Role, frozenset[Permission]] = {
     Role.VIEWER: frozenset({Permission.READ}),
+    Role.FIRST_LINE: frozenset({Permission.READ, Permission.ACT_TICKETS, Permission.SEE_CONTACTS}),
     Role.AGENT: frozenset(
         {Permission.READ, Permission.ACT_TICKETS, Permission.EDIT_GUIDES, Permission.SEE_CONTACTS}
     ),
+    Role.REVIEWER: frozenset({Permission.READ, Permission.EDIT_GUIDES, Permission.REVIEW_GUIDES}),
     Role.INTEGRATION: frozenset(
         {Permission.READ, Permission.ACT_TICKETS, Permission.MANAGE_REGISTRY}
     ),

@@ -16,6 +16,8 @@ from api.kpis.types import (
     SATISFACTION_TARGET,
     SELF_SERVICE_TARGET,
     SURVEY_RESPONSE_TARGET,
+    AgentCounts,
+    AgentKpis,
     Average,
     Bucket,
     BucketCounts,
@@ -206,3 +208,22 @@ def build_series(period: Period, bucket: Bucket, rows: list[BucketCounts]) -> Kp
 def _utc(t: datetime) -> datetime:
     """An aware time; a naive one is taken to be UTC (the API's times are UTC)."""
     return t.replace(tzinfo=UTC) if t.tzinfo is None else t
+
+
+def agent_report(conn: Conn, *, period: Period, now: datetime) -> list[AgentKpis]:
+    """Every agent's figures for the period, by name, with the team's targets."""
+    with repository.snapshot(conn):
+        counts = repository.agent_counts(conn, period=period, now=now)
+    return [agent_kpis(c) for c in counts]
+
+
+def agent_kpis(c: AgentCounts) -> AgentKpis:
+    """One agent's KPIs from their counts (the team's definitions and targets)."""
+    return AgentKpis(
+        agent=c.agent,
+        volume=c.resolved,
+        first_contact_resolution=Ratio(c.first_contact, c.first_line, target=FCR_TARGET),
+        first_response=Mean(c.response_seconds, c.responded, target=FIRST_RESPONSE_TARGET),
+        time_to_resolve=Mean(c.resolve_seconds, c.resolved),
+        satisfaction=Average(c.rating_total, c.rated, target=SATISFACTION_TARGET),
+    )

@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 
 from api.kpis.types import (
+    AgentCounts,
     BucketCounts,
     GuideCounts,
     IncidentCounts,
@@ -274,6 +275,73 @@ def buckets(conn: Conn, *, period: Period, now: datetime, width: timedelta) -> l
     return [
         BucketCounts(
             r[0], int(r[1]), int(r[2]), int(r[3]), float(r[4]), int(r[5]), int(r[6]), int(r[7])
+        )
+        for r in rows
+    ]
+
+
+def agent_counts(conn: Conn, *, period: Period, now: datetime) -> list[AgentCounts]:
+    """Per agent (a ticket's assignee: whoever first took it up or contacted the owner, unless
+    it was reassigned), the same counts as the team's KPIs, restricted to their tickets:
+    tickets they resolved in the period (FCR and time to resolve, false alarms and duplicates
+    left out), tickets opened in the period they answered (first response), and the ratings
+    of their resolutions' surveys. Agents by name."""
+    rows = conn.execute(
+        """WITH resolved AS (
+               SELECT assignee AS agent, count(*) AS resolved,
+                      coalesce(sum(extract(epoch FROM resolved_at - opened_at)), 0)::float8
+                          AS resolve_s,
+                      count(*) FILTER (WHERE opened_tier = 'L1') AS first_line,
+                      count(*) FILTER (WHERE opened_tier = 'L1' AND escalations = 0
+                                       AND reopened = 0) AS first_contact
+               FROM tickets
+               WHERE resolved_at >= %(since)s AND resolved_at < %(until)s
+                 AND resolved_at <= %(now)s AND assignee IS NOT NULL
+                 AND resolution_code IS DISTINCT FROM 'false_alarm'
+                 AND resolution_code IS DISTINCT FROM 'duplicate'
+                 AND resolution_code IS DISTINCT FROM 'withdrawn'
+                 AND NOT coalesce(feedback = 'false_alarm' AND feedback_at <= %(now)s, false)
+               GROUP BY assignee),
+           responded AS (
+               SELECT assignee AS agent, count(*) AS responded,
+                      sum(extract(epoch FROM first_response_at - opened_at))::float8
+                          AS response_s
+               FROM tickets
+               WHERE opened_at >= %(since)s AND opened_at < %(until)s
+                 AND first_response_at <= %(now)s AND assignee IS NOT NULL
+                 AND resolution_code IS DISTINCT FROM 'withdrawn'
+               GROUP BY assignee),
+           rated AS (
+               SELECT t.assignee AS agent, count(s.rating) AS rated,
+                      coalesce(sum(s.rating), 0) AS rating_total
+               FROM surveys s JOIN tickets t USING (ticket_id)
+               WHERE s.created_at >= %(since)s AND s.created_at < %(until)s
+                 AND s.created_at <= %(now)s AND s.answered_at <= %(now)s
+                 AND (s.cancelled_at IS NULL OR s.cancelled_at > %(now)s)
+                 AND t.resolution_code IS DISTINCT FROM 'withdrawn' AND t.assignee IS NOT NULL
+               GROUP BY t.assignee),
+           agents AS (SELECT agent FROM resolved UNION SELECT agent FROM responded
+                      UNION SELECT agent FROM rated)
+           SELECT a.agent, coalesce(r.resolved, 0), coalesce(r.resolve_s, 0),
+                  coalesce(r.first_line, 0), coalesce(r.first_contact, 0),
+                  coalesce(p.responded, 0), coalesce(p.response_s, 0),
+                  coalesce(q.rated, 0), coalesce(q.rating_total, 0)
+           FROM agents a LEFT JOIN resolved r USING (agent) LEFT JOIN responded p USING (agent)
+                LEFT JOIN rated q USING (agent)
+           ORDER BY a.agent""",
+        _params(period, now),
+    ).fetchall()
+    return [
+        AgentCounts(
+            r[0],
+            int(r[1]),
+            float(r[2]),
+            int(r[3]),
+            int(r[4]),
+            int(r[5]),
+            float(r[6]),
+            int(r[7]),
+            int(r[8]),
         )
         for r in rows
     ]

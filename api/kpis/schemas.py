@@ -7,7 +7,16 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from api.kpis.types import Average, KpiReport, KpiSeries, Mean, Ratio, SlaCompliance, Target
+from api.kpis.types import (
+    AgentKpis,
+    Average,
+    KpiReport,
+    KpiSeries,
+    Mean,
+    Ratio,
+    SlaCompliance,
+    Target,
+)
 
 _PENDING = "In scope but not decided yet at `now`, so left out of the denominator"
 
@@ -262,3 +271,40 @@ class KpiSeriesOut(BaseModel):
             for p in s.points
         ]
         return cls(since=s.since, until=s.until, bucket=s.bucket.value, points=points)
+
+
+class AgentKpiOut(BaseModel):
+    """One agent's figures for the period (standard 5.3: FCR, response time, satisfaction,
+    volume), counted as the team's KPIs are, over the tickets the agent is assignee of."""
+
+    agent: str = Field(description="The assignee: the API key's name of who took the ticket up")
+    volume: int = Field(description="Tickets the agent resolved in the period")
+    first_contact_resolution: RatioOut = Field(
+        description="Of their resolved tickets opened at L1, the share never escalated or reopened"
+    )
+    first_response: MeanOut = Field(
+        description="Mean time to first contact of the tickets opened in the period they answered"
+    )
+    time_to_resolve: MeanOut
+    satisfaction: AverageOut = Field(description="Mean survey rating of their resolutions")
+
+    @classmethod
+    def of(cls, a: AgentKpis) -> AgentKpiOut:
+        """The response item for an agent."""
+        return cls(
+            agent=a.agent,
+            volume=a.volume,
+            first_contact_resolution=RatioOut.of(a.first_contact_resolution),
+            first_response=MeanOut.of(a.first_response),
+            time_to_resolve=MeanOut.of(a.time_to_resolve),
+            satisfaction=AverageOut.of(a.satisfaction),
+        )
+
+
+class AgentKpisOut(BaseModel):
+    """Every agent with tickets in the period, by name."""
+
+    since: datetime
+    until: datetime
+    now: datetime = Field(description="Business time the figures were computed at")
+    agents: list[AgentKpiOut]

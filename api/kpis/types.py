@@ -291,3 +291,30 @@ class KpiSeries:
     until: datetime
     bucket: Bucket
     points: tuple[SeriesPoint, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AgentCounts:
+    """What one agent's tickets add up to in a period (see ``repository.agent_counts``)."""
+
+    agent: str
+    resolved: int  # volume: tickets they resolved in the period
+    resolve_seconds: float
+    first_line: int  # of those, opened at L1
+    first_contact: int  # of those, never escalated or reopened
+    responded: int  # tickets opened in the period they first answered
+    response_seconds: float
+    rated: int  # survey answers with a rating, of their tickets' resolutions in the period
+    rating_total: int
+
+
+@dataclass(frozen=True, slots=True)
+class AgentKpis:
+    """One agent's figures (standard 5.3: FCR, response time, satisfaction, volume)."""
+
+    agent: str
+    volume: int
+    first_contact_resolution: Ratio
+    first_response: Mean
+    time_to_resolve: Mean
+    satisfaction: Average

@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Query
 
 from api.deps import ClockDep, ConnDep, Reader
 from api.kpis import flows
-from api.kpis.schemas import KpiReportOut, KpiSeriesOut
+from api.kpis.schemas import AgentKpiOut, AgentKpisOut, KpiReportOut, KpiSeriesOut
 from api.kpis.types import Bucket, Period
 from api.responses import AUTH, INVALID
 
@@ -92,3 +92,31 @@ def series(
     except ValueError as exc:
         raise HTTPException(status_code=422, detail=str(exc)) from exc
     return KpiSeriesOut.of(flows.kpi_series(conn, period=period, now=now, bucket=bucket))
+
+
+@router.get(
+    "/agents",
+    response_model=AgentKpisOut,
+    summary="Per-agent figures for a period",
+    description=(
+        "For every agent (a ticket's assignee) with work in [since, until): volume (tickets "
+        "resolved), first-contact resolution (of those opened at L1, the share never "
+        "escalated or reopened; target ≥ 80%), mean first response of the tickets opened in "
+        "the period they answered (≤ 30 min), mean time to resolve, and the mean survey "
+        "rating of their resolutions (≥ 4.5). The team's definitions (docs/kpis.md), "
+        "restricted to each agent's tickets."
+    ),
+)
+def agents(
+    conn: ConnDep, clock: ClockDep, who: Reader, since: Since = None, until: Until = None
+) -> AgentKpisOut:
+    """Per-agent KPIs."""
+    now = clock.now()
+    period = _period(since, until, now)
+    figures = flows.agent_report(conn, period=period, now=now)
+    return AgentKpisOut(
+        since=period.since,
+        until=period.until,
+        now=now,
+        agents=[AgentKpiOut.of(a) for a in figures],
+    )

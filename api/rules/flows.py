@@ -9,11 +9,13 @@ from pathlib import Path
 
 from api.rules import repository
 from api.rules.schemas import (
+    CalendarBody,
     DryRun,
     DryRunStep,
     FleetBody,
     FleetStep,
     GuidePlan,
+    HolidayBody,
     Problem,
     RuleBody,
     RuleSetBody,
@@ -24,6 +26,7 @@ from api.rules.schemas import (
     Validation,
 )
 from forewarn.errors import NotFoundError, RuleError
+from notifier.tickets.calendar import Calendar
 from notifier.tickets.types import Priority, Sla, TicketOrder, Tier, TierTimes
 from rules import facts, predictions
 from rules.loader import parse_rules
@@ -90,6 +93,7 @@ def describe(rules: RuleSet) -> RuleSetBody:
         rules=[rule_body(n, r) for n, r in enumerate(rules.rules, 1)],
         sla=[_sla(p, s) for p, s in by_rank],
         tiers=[_tier(t, times) for t, times in sorted(rules.tiers.items())],
+        calendar=_calendar(rules.calendar),
         fleet=_fleet(rules.fleet),
         timing=_timing(rules.timing),
     )
@@ -108,8 +112,20 @@ def _tier(tier: Tier, times: TierTimes) -> TierBody:
     return TierBody(
         tier=tier.value,
         team=tier.team,
-        respond=duration(times.respond),
+        respond=None if times.respond is None else duration(times.respond),
         solve=duration(times.solve),
+        takes=[p.value for p in Priority if p in times.takes],
+    )
+
+
+def _calendar(calendar: Calendar) -> CalendarBody:
+    return CalendarBody(
+        timezone=calendar.timezone,
+        pause=[p.value for p in Priority if p in calendar.pauses],
+        holidays=[
+            HolidayBody(name=h.name, first=h.first.isoformat(), last=h.last.isoformat())
+            for h in calendar.holidays
+        ],
     )
 
 

@@ -46,12 +46,32 @@ class SlaBody(BaseModel):
 
 
 class TierBody(BaseModel):
-    """How soon a tier takes a handed-over ticket up, and solves it before it escalates."""
+    """How soon a tier takes a ticket up, how long it has before handing it on, and which
+    priorities start at it."""
 
     tier: str
     team: str
-    respond: str
-    solve: str
+    respond: str | None = Field(
+        description="Within this of the hand-over; None (L1): the priority's first response"
+    )
+    solve: str = Field(description="The tier's own time: unsolved by then, it is handed on")
+    takes: list[str] = Field(description="Priorities that may start at this tier")
+
+
+class HolidayBody(BaseModel):
+    """An announced holiday: whole local days, from and to inclusive."""
+
+    name: str
+    first: str = Field(description="YYYY-MM-DD")
+    last: str = Field(description="YYYY-MM-DD")
+
+
+class CalendarBody(BaseModel):
+    """Holidays during which the clocks of the paused priorities stand still."""
+
+    timezone: str
+    pause: list[str] = Field(description="Priorities whose dues move past holidays")
+    holidays: list[HolidayBody]
 
 
 class FleetStep(BaseModel):
@@ -94,7 +114,8 @@ class RuleSetBody(BaseModel):
     )
     rules: list[RuleBody]
     sla: list[SlaBody] = Field(description="critical (P1), major (P2), minor (P3)")
-    tiers: list[TierBody] = Field(description="L2 and L3; L1 works to the SLA table")
+    tiers: list[TierBody] = Field(description="L1, L2 and L3, each with its own times")
+    calendar: CalendarBody
     fleet: FleetBody
     timing: TimingBody
 

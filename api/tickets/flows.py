@@ -66,7 +66,7 @@ def detail(
     if row is None:
         raise NotFoundError(f"no ticket {ticket_id}")
     if who is not None:
-        row = row | {"contact": privacy.contact(row.get("contact"), who)}
+        row = row | {name: privacy.contact(row.get(name), who) for name in privacy.CONTACT_FIELDS}
     left, level = urgency(row, now=now, warn_at=warn_at)
     incident_id = row["incident_id"]
     found = None if incident_id is None else repository.incident(conn, incident_id=incident_id)

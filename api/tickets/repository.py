@@ -28,7 +28,7 @@ QUEUE_COLUMNS = f"""
     t.escalations, t.reopened, t.parent_ticket_id, t.recurrence_of, t.feedback,
     t.first_response_due, t.resolution_due, t.first_response_at, t.resolved_at,
     t.warned_at, t.breached_at, t.tier_since, t.opened_tier, t.callback_due_at,
-    t.callback_done_at,
+    t.callback_done_at, t.ticket_type, t.urgent, t.feedback_due, t.follow_up_due, t.phrasing,
     CASE WHEN t.state IN ('resolved', 'closed') THEN NULL ELSE {_DUE} END AS due_at,
     CASE WHEN t.state IN ('resolved', 'closed') THEN
              CASE WHEN {_CALLBACK} THEN 'callback' END
@@ -103,7 +103,8 @@ def detail(conn: Conn, *, ticket_id: int) -> dict[str, Any] | None:
         return cur.execute(
             f"SELECT {QUEUE_COLUMNS}, t.trigger, t.scope, t.contact, t.evidence, t.incident_id, "
             "t.fleet_incident_id, t.resolution_code, t.closed_at, t.tier_acknowledged_at, "
-            "t.recovery_suggested_at, t.recurrences, t.feedback_at, t.feedback_by "
+            "t.recovery_suggested_at, t.recurrences, t.feedback_at, t.feedback_by, "
+            "t.contact_person, t.department, t.created_by, t.channel "
             "FROM tickets t WHERE t.ticket_id = %s",
             (ticket_id,),
         ).fetchone()

@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from notifier.surveys.types import MAX_COMMENT
-from notifier.tickets.types import ContactHow, ResolutionCode, Verdict
+from notifier.tickets.types import ContactHow, Priority, ResolutionCode, TicketType, Tier, Verdict
+
+# PostgreSQL text cannot hold NUL: refused here as a 422 rather than failing in the query.
+NO_NUL = r"^[^\x00]*$"
 
 Urgency = Literal["ok", "near", "breached", "done", "callback"]
 
@@ -18,14 +21,24 @@ class TicketItem(BaseModel):
 
     ticket_id: int
     kind: str = Field(
-        description="'device' (one device), 'fleet' (a firmware cohort) or 'owner' (opened by "
-        "an owner's message)"
+        description="'device' (one device), 'fleet' (a firmware cohort), 'owner' (opened by "
+        "an owner's message) or 'staff' (made by an agent or an integration)"
     )
+    ticket_type: str = Field(description="fault, question, complaint or warranty")
+    urgent: bool = Field(description="Marked urgent (every complaint is)")
     device_id: str | None
     model: str | None
     firmware: str | None
-    fault: str = Field(description="The predicted fault ('owner_message' for owner tickets)")
-    symptom: str
+    fault: str = Field(
+        description="The predicted fault ('owner_message' for owner tickets, the ticket type "
+        "for staff-made ones)"
+    )
+    symptom: str = Field(description="Symptom (现象), in English when Forewarn wrote it")
+    phrasing: dict[str, Any] = Field(
+        description="The symptom and trigger Forewarn wrote, as codes and values for each "
+        "language to say ({'symptom': {'code': 'predicted', 'fault', 'hours', 'probability'}, "
+        "'trigger': {'code': 'prediction', ...}}); empty where a person wrote them"
+    )
     customer_id: str | None
     segment: str | None = Field(description="novice, regular, senior or enterprise")
     priority: str = Field(description="critical (P1), major (P2) or minor (P3)")
@@ -53,6 +66,12 @@ class TicketItem(BaseModel):
         description="The survey went unanswered: an agent is to call the owner (since then)"
     )
     callback_done_at: datetime | None = Field(description="The call-back was logged")
+    feedback_due: datetime | None = Field(
+        description="Complaints: the corrective action told to the customer by then (24 h)"
+    )
+    follow_up_due: datetime | None = Field(
+        description="Complaints: the customer called back to confirm by then (7 days)"
+    )
     due_at: datetime | None = Field(
         description="The due the ticket works to now: its tier's answer due until "
         "acknowledged, then its solve due. None once resolved."
@@ -164,9 +183,13 @@ class TicketDetail(TicketItem):
     """Everything about one ticket."""
 
     now: datetime = Field(description="Business time seconds_left and urgency were computed at")
-    trigger: str
-    scope: str
+    trigger: str = Field(description="Trigger (触发条件): what set the problem off")
+    scope: str = Field(description="Scope (影响范围): who or what is affected")
     contact: str | None
+    contact_person: str | None = Field(description="The customer's contact person")
+    department: str | None = Field(description="The contact person's department")
+    created_by: str | None = Field(description="The agent or integration that made the ticket")
+    channel: str | None = Field(description="How a staff-made ticket came in")
     evidence: dict[str, Any] = Field(
         description="At opening: the prediction, its reasons, the guides sent and the last "
         "hours of telemetry"
@@ -248,3 +271,60 @@ class Contact(BaseModel):
         default=None,
         description="On a call-back: the survey's answers the owner gave on the phone",
     )
+
+
+class NewTicket(BaseModel):
+    """A ticket a person makes: an owner's call or message, a complaint, a warranty question.
+    The standard's intake (3.1): the customer (owner or device), contact person and
+    department; the problem (symptom, trigger, scope); the priority."""
+
+    owner_id: str | None = Field(default=None, min_length=1, max_length=128)
+    device_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        description="The device it is about; its owner is the ticket's customer",
+    )
+    type: TicketType = Field(
+        description="fault, question, complaint or warranty. A complaint is marked urgent and "
+        "gets the complaint clock: contact within 30 minutes (the first-response due), "
+        "feedback within 24 hours, follow-up within 7 days"
+    )
+    priority: Priority = Field(
+        default=Priority.MINOR, description="critical (P1), major (P2) or minor (P3)"
+    )
+    tier: Tier | None = Field(
+        default=None,
+        description="Where it starts; left out: the first tier whose `takes` holds the "
+        "priority (L1 for P2 and P3, L3 for P1). 409 if that tier does not take it",
+    )
+    symptom: str = Field(
+        min_length=1, max_length=2000, pattern=NO_NUL, description="Symptom (现象)"
+    )
+    trigger: str | None = Field(
+        default=None, max_length=2000, pattern=NO_NUL, description="Trigger (触发条件)"
+    )
+    scope: str | None = Field(
+        default=None, max_length=500, pattern=NO_NUL, description="Scope (影响范围)"
+    )
+    contact_person: str | None = Field(
+        default=None,
+        max_length=200,
+        pattern=NO_NUL,
+        description="Left out: the owner's recorded contact person",
+    )
+    department: str | None = Field(
+        default=None,
+        max_length=200,
+        pattern=NO_NUL,
+        description="Left out: the owner's recorded department",
+    )
+    channel: Literal["phone", "email", "form", "chat", "other"] = Field(
+        default="phone", description="How the problem came in"
+    )
+
+    @model_validator(mode="after")
+    def _someone(self) -> NewTicket:
+        if self.owner_id is None and self.device_id is None:
+            raise ValueError("a ticket needs an owner_id or a device_id")
+        return self

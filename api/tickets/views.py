@@ -16,6 +16,7 @@ from api.tickets.schemas import (
     Contact,
     Escalation,
     Feedback,
+    NewTicket,
     Note,
     Resolve,
     TicketDetail,
@@ -23,7 +24,7 @@ from api.tickets.schemas import (
     Wait,
 )
 from notifier.surveys.types import Answer
-from notifier.tickets import actions, staff
+from notifier.tickets import actions, intake, staff
 from notifier.tickets.types import TicketAction
 from rules import feedback as decisions
 
@@ -59,7 +60,7 @@ def queue(
     priority: Annotated[Literal["critical", "major", "minor"] | None, Query()] = None,
     tier: Annotated[Literal["L1", "L2", "L3"] | None, Query()] = None,
     team: Annotated[str | None, Query(max_length=200)] = None,
-    kind: Annotated[Literal["device", "fleet", "owner"] | None, Query()] = None,
+    kind: Annotated[Literal["device", "fleet", "owner", "staff"] | None, Query()] = None,
     device_id: Annotated[str | None, Query(max_length=200)] = None,
     fault: Annotated[str | None, Query(max_length=100)] = None,
     assignee: Annotated[str | None, Query(max_length=200)] = None,
@@ -83,6 +84,57 @@ def queue(
         now=clock.now(),
         warn_at=rules.timing.warn_at,
     )
+
+
+@router.post(
+    "",
+    response_model=TicketDetail,
+    status_code=201,
+    summary="Make a ticket",
+    description=(
+        "A ticket an agent or an integration makes for an owner or a device: an owner's call "
+        "or message, a complaint, a warranty question. It opens at the tier that takes its "
+        "priority (or the one given, if that tier takes it; else 409) with the rule set's SLA "
+        "dues (enterprise owners: their account's first-response target and team). A "
+        "complaint is marked urgent, its first-response due is at most 30 minutes away, and "
+        "it carries feedback (24 h) and follow-up (7 days) dues. The team is told, the "
+        "helpdesk webhook gets it, and the owner is told its number and when a person will "
+        "contact them. 404 for an unknown owner or device; 409 when the device belongs to "
+        "another owner."
+    ),
+    responses=NOT_FOUND | CONFLICT,
+)
+def make_ticket(
+    body: NewTicket,
+    conn: ConnDep,
+    clock: ClockDep,
+    rules: RulesDep,
+    settings: SettingsDep,
+    who: Agent,
+) -> TicketDetail:
+    """Make a ticket."""
+    now = clock.now()
+    ticket_id = intake.open_staff_ticket(
+        conn,
+        settings,
+        rules,
+        new=intake.NewTicket(
+            ticket_type=body.type,
+            priority=body.priority,
+            symptom=body.symptom,
+            owner_id=body.owner_id,
+            device_id=body.device_id,
+            tier=body.tier,
+            trigger=body.trigger,
+            scope=body.scope,
+            contact_person=body.contact_person,
+            department=body.department,
+            channel=body.channel,
+        ),
+        actor=who.name,
+        now=now,
+    )
+    return flows.detail(conn, ticket_id=ticket_id, now=now, warn_at=rules.timing.warn_at, who=who)
 
 
 @router.get(

@@ -12,7 +12,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-STAFF_TAGS = ("support-l1", "support-l2", "support-l3", "enterprise", "leads")
+from notifier.tickets.types import Tier, team_tag
+from simulators.catalog import COMPANIES, COMPANY_CITIES
+
+# Each tier's team and lead, and every simulated enterprise account's own team.
+STAFF_TAGS = (
+    *(tier.team for tier in Tier),
+    *(tier.lead for tier in Tier),
+    *sorted(
+        {team_tag(f"enterprise:{c} {city}", Tier.L1) for c in COMPANIES for city in COMPANY_CITIES}
+    ),
+)
 
 
 class DemoInbox:

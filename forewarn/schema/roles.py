@@ -100,6 +100,8 @@ GRANTS: dict[str, dict[str, str]] = {
         "notification_attempts": R,
         "guides": RW + ", DELETE",
         "guide_embeddings": RW + ", DELETE",
+        "guide_versions": RW,
+        "ticket_audits": RW,
         "api_keys": RW,
         "api_key_events": "SELECT, INSERT",
     },

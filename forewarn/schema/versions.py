@@ -16,6 +16,7 @@ from forewarn.schema.console import CONSOLE
 from forewarn.schema.conversations import CONVERSATIONS
 from forewarn.schema.detectors import DETECTORS
 from forewarn.schema.hardening import HARDENING
+from forewarn.schema.intake import INTAKE
 from forewarn.schema.registry import REGISTRY
 from forewarn.schema.telemetry_key import TELEMETRY_KEY_PLAIN, TELEMETRY_KEY_TIMESCALE
 from forewarn.schema.withdrawn import WITHDRAWN
@@ -329,6 +330,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         11,
         "owner conversations: opened tier, waiting, owner tickets, surveys, replies, onboarding",
         common=CONVERSATIONS,
+    ),
+    Migration(
+        12,
+        "staff-made tickets (type, contact person, department, complaint dues), guide versions, "
+        "ticket audits",
+        common=INTAKE,
     ),
     Migration(
         13,

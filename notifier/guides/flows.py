@@ -145,7 +145,7 @@ def search_guides(
 
 def create_guide(conn: Conn, *, draft: GuideDraft, embedder: EmbedderChoice = "shared") -> Guide:
     """Check and store a new guide (source ``api``) and index it; GuideExistsError if it exists."""
-    guide = _checked(draft)
+    guide = checked(draft)
     with conn.transaction():
         if not repository.insert_guide(conn, guide=guide):
             raise GuideExistsError(
@@ -161,12 +161,12 @@ def edit_guide(conn: Conn, *, draft: GuideDraft, embedder: EmbedderChoice = "sha
     overwritten again by the next ``forewarn guides load`` if the file differs: edit the file
     for those.
     """
-    guide = _checked(draft)  # a bad draft is refused before the database is read
+    guide = checked(draft)  # a bad draft is refused before the database is read
     with conn.transaction():
         if draft.phrases is None:
             stored = repository.guide(conn, guide_id=draft.guide_id, locale=draft.locale)
             if stored is not None and stored.phrases:
-                guide = _checked(dataclasses.replace(draft, phrases=stored.phrases))
+                guide = checked(dataclasses.replace(draft, phrases=stored.phrases))
         if not repository.update_guide(conn, guide=guide):
             raise NotFoundError(f"no guide {guide.guide_id!r} in {guide.locale}")
         return _indexed(conn, guide, embedder)
@@ -203,7 +203,7 @@ def _chosen(embedder: EmbedderChoice) -> Embedder | None:
     return shared_embedder() if embedder == "shared" else embedder
 
 
-def _checked(draft: GuideDraft) -> Guide:
+def checked(draft: GuideDraft) -> Guide:
     """The draft checked as a file would be, with the sha256 of its content."""
     guide = build_guide(
         f"guide {draft.guide_id!r} in {draft.locale}", draft, source_path=API_SOURCE, sha256=""

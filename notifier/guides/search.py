@@ -51,6 +51,9 @@ class Weights:
     meaning_cjk: float = 0.1
     kind: float = 1.0  # a guide's match for the product a query names, when written for it
     any_kind: float = 0.6  # ... when written for every product
+    # A guide written only for other products than the one a query names ("空调" and a watch
+    # guide) rarely answers it however many words they share: its score is multiplied by this.
+    other_kind: float = 0.5
     title: float = 1.0
     # How owners word the problem (set by hand, not tuned): as telling as the title, but a
     # guide has several, which share the common words of its kind of question.
@@ -181,16 +184,20 @@ def rank(
     total = sum(index.idf[t] for t in wanted) + unknown * index.rarest
     share = index.weights.meaning_cjk if is_cjk(query) else index.weights.meaning
     share = share if query_vector is not None else 0.0
+    named = {t.removeprefix(KIND_PREFIX) for t in asked if t.startswith(KIND_PREFIX)}
     best: dict[str, tuple[float, float, float | None, str]] = {}
     by_id: defaultdict[str, list[Guide]] = defaultdict(list)
     for text in index.texts:
         guide = text.guide
         by_id[guide.guide_id].append(guide)
+        other = bool(named and guide.kinds and named.isdisjoint(guide.kinds))
+        factor = index.weights.other_kind if other else 1.0  # both scores, so they still add up
         words = sum(index.idf[t] * text.terms.get(t, 0.0) for t in wanted) / total if total else 0.0
+        words *= factor
         meaning: float | None = None
         if query_vector is not None:
             cos = float(text.vector @ query_vector) if text.vector is not None else 0.0
-            meaning = max(cos, 0.0)
+            meaning = max(cos, 0.0) * factor
         score = (1.0 - share) * words + share * (meaning or 0.0)
         if guide.guide_id not in best or score > best[guide.guide_id][0]:
             best[guide.guide_id] = (score, words, meaning, guide.locale)

@@ -7,8 +7,11 @@ and renders it with ``GuideFacts`` into a ``RenderedGuide``.
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -132,3 +135,35 @@ class RenderedGuide:
 def language_of(locale: str) -> str:
     """The lower-case language part of a locale tag ("zh" for "zh-TW", "en" for "en_US")."""
     return locale.replace("_", "-").split("-", 1)[0].strip().lower()
+
+
+class VersionState(enum.StrEnum):
+    """Where a version of a guide is in its review (standard 5.2: R&D checks accuracy)."""
+
+    DRAFT = "draft"  # written by an editor; not sent to anyone
+    IN_REVIEW = "in_review"  # sent for review; a reviewer publishes or rejects it
+    PUBLISHED = "published"  # the content owners are sent and search finds
+    SUPERSEDED = "superseded"  # a newer version replaced it
+    REJECTED = "rejected"  # the reviewer sent it back, with a note
+
+
+@dataclass(frozen=True, slots=True)
+class GuideVersion:
+    """One version of a guide in one locale: its content as written, who wrote it and when,
+    the diff against the version it replaces, and its review."""
+
+    version_id: int
+    guide_id: str
+    locale: str
+    version: int
+    state: VersionState
+    content: Mapping[str, Any]  # the GuideDraft's fields
+    sha256: str
+    diff: str
+    editor: str
+    edited_at: datetime
+    submitted_by: str | None = None
+    submitted_at: datetime | None = None
+    reviewer: str | None = None
+    reviewed_at: datetime | None = None
+    note: str | None = None

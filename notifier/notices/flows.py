@@ -95,6 +95,7 @@ def tell_owner(
         detail["not_before"] = held.isoformat()
     if not owner.targets:
         detail["why"] = "the owner has no notification target: call them"
+        detail["why_code"] = "no_target"  # for each language to say it
     tickets.add_event(conn, ticket_id=ticket_id, at=now, kind="owner_notified", detail=detail)
     if queued:
         outbox.notify_outbox(conn)

@@ -36,13 +36,15 @@ from notifier.notices.types import (
     Template,
     Words,
 )
-from notifier.tickets.types import ResolutionCode, Tier
+from notifier.tickets.types import ResolutionCode, TicketType, Tier
 
 LANGUAGES = ("en", "zh")  # every notice and every word exists in these
-# The faults notices may have to name: the predicted ones, the models' hint, and a ticket an
-# owner opened by writing to us.
+# The faults notices may have to name: the predicted ones, the models' hint, a ticket an
+# owner opened by writing to us, and the types of tickets staff make (their `fault`).
 OWNER_MESSAGE = "owner_message"
-FAULTS = frozenset({*(f.value for f in FaultKind), ANOMALY, OWNER_MESSAGE})
+FAULTS = frozenset(
+    {*(f.value for f in FaultKind), ANOMALY, OWNER_MESSAGE, *(t.value for t in TicketType)}
+)
 CODES = frozenset(c.value for c in ResolutionCode) | {"withdrawn"}
 TIERS = frozenset(t.value for t in Tier)
 _FIELDS = frozenset({"id", "locale", "title"})

@@ -22,7 +22,7 @@ from notifier.surveys.types import Answer, Survey
 from notifier.tickets import repository
 from notifier.tickets.flows import Conn, tell_staff
 from notifier.tickets.staff import locked_row
-from notifier.tickets.types import ContactHow, TicketAction, TicketState, Tier, next_state
+from notifier.tickets.types import ContactHow, TicketAction, TicketState, next_state
 
 DEFAULT_REOPEN_WINDOW = timedelta(days=30)
 
@@ -254,8 +254,7 @@ def reopened(
         key=f"reopened:{row['reopened']}",
     )
     if by_owner:
-        tier = Tier(str(row["tier"]))
-        tag = "enterprise" if str(row["team"]).startswith("enterprise") else tier.team
+        tag = repository.team_tag_of(conn, ticket_id=ticket_id)
         tell_staff(
             conn,
             settings,

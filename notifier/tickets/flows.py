@@ -1,5 +1,5 @@
-"""Ticket orchestration: open device and fleet tickets with their evidence, run their SLA
-clocks (warn, escalate, breach), and apply staff actions. Each function runs inside the
+"""Ticket orchestration: open device and fleet tickets with their evidence, hand them over
+and tell staff (the clocks that call for hand-overs are ``notifier.tickets.clocks``). Each function runs inside the
 caller's transaction; notifications go to the outbox in that same transaction."""
 
 from __future__ import annotations
@@ -13,9 +13,8 @@ from forewarn.settings import Settings
 from notifier import repository as outbox
 from notifier.notices.flows import tell_owner
 from notifier.notices.types import NoticeKind
-from notifier.surveys.flows import request_callbacks
 from notifier.tickets import repository
-from notifier.tickets.sla import Breach, Escalate, Warn, dues, ticket_step
+from notifier.tickets.sla import Escalate, dues
 from notifier.tickets.types import Priority, SlaPolicy, TicketOrder, Tier
 from notifier.types import OutboundMessage
 
@@ -85,6 +84,24 @@ def open_device_ticket(
         "guide_sent": order.guide_sent,
         "recurrence_of": order.recurrence_of,
         "recurrences": order.recurrences,
+        "phrasing": (
+            {
+                "symptom": {
+                    "code": "predicted",
+                    "fault": s.fault,
+                    "hours": round(s.horizon_h),
+                    "probability": round(s.probability, 2),
+                },
+                "scope": {"code": "device", "device_id": d.device_id},
+                "trigger": {
+                    "code": "prediction",
+                    "model_version": s.model_version,
+                    "at": s.at.isoformat(),
+                    "rule": about.rule,
+                    "guide_sent": order.guide_sent,
+                },
+            }
+        ),
     }
     ticket_id = repository.insert_ticket(conn, fields=fields, dues=order.dues, opened_at=now)
     detail = {
@@ -100,7 +117,7 @@ def open_device_ticket(
         conn,
         settings,
         ticket_id=ticket_id,
-        tag=_tag(order.team, order.tier),
+        tag=repository.team_tag_of(conn, ticket_id=ticket_id),
         now=now,
         title=title,
         body=body,
@@ -143,6 +160,24 @@ def open_fleet_ticket(
         "priority": priority.value,
         "tier": Tier.L3.value,
         "team": Tier.L3.team,
+        "phrasing": (
+            {
+                "symptom": {
+                    "code": "fleet",
+                    "fault": fault,
+                    "devices": devices,
+                    "model": model,
+                    "firmware": firmware,
+                },
+                "trigger": {"code": "fleet", "devices": devices},
+                "scope": {
+                    "code": "fleet",
+                    "model": model,
+                    "firmware": firmware,
+                    "devices": devices,
+                },
+            }
+        ),
     }
     d = dues(policy, priority=priority, tier=Tier.L3, segment=None, opened_at=now)
     ticket_id = repository.insert_ticket(conn, fields=fields, dues=d, opened_at=now)
@@ -197,68 +232,6 @@ def raise_fleet_priority(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class ClockReport:
-    """What one pass over the open tickets' clocks did."""
-
-    warned: int = 0
-    escalated: int = 0
-    breached: int = 0
-    callbacks: int = 0  # unanswered surveys that became call-back tasks
-
-
-def run_clocks(conn: Conn, settings: Settings, policy: SlaPolicy, *, now: datetime) -> ClockReport:
-    """Warn, escalate or mark breached every open ticket whose clock calls for it, and make a
-    call-back task of every survey left unanswered past its time."""
-    warned = escalated = breached = 0
-    for clock in repository.open_clocks(conn):
-        step = ticket_step(clock, policy, now)
-        tid = clock.ticket_id
-        if isinstance(step, Escalate):
-            hand_over(
-                conn,
-                settings,
-                ticket_id=tid,
-                priority=clock.priority,
-                step=step,
-                from_tier=clock.tier,
-                now=now,
-            )
-            escalated += 1
-        elif isinstance(step, Warn):
-            repository.set_warned(conn, ticket_id=tid, at=now)
-            repository.add_event(
-                conn,
-                ticket_id=tid,
-                at=now,
-                kind="breach_warning",
-                detail={"due": step.due.isoformat(), "which": step.which, "why": step.why},
-            )
-            warned += 1
-        elif isinstance(step, Breach):
-            repository.set_breached(conn, ticket_id=tid, at=now)
-            repository.add_event(
-                conn,
-                ticket_id=tid,
-                at=now,
-                kind="breached",
-                detail={"which": step.which, "why": step.why},
-            )
-            tell_staff(
-                conn,
-                settings,
-                ticket_id=tid,
-                tag="leads",
-                now=now,
-                title=f"[{clock.priority.label}] ticket {tid} breached its SLA at L3",
-                body=step.why,
-                key=f"ticket:{tid}:breached:{clock.tier_since.isoformat()}",
-            )
-            breached += 1
-    callbacks = request_callbacks(conn, now=now).requested
-    return ClockReport(warned, escalated, breached, callbacks)
-
-
 def hand_over(
     conn: Conn,
     settings: Settings,
@@ -285,13 +258,20 @@ def hand_over(
         at=now,
         kind="escalated",
         actor=actor,
-        detail={"from": from_tier.value, "to": to.value, "why": step.why},
+        detail={
+            "from": from_tier.value,
+            "to": to.value,
+            "why": step.why,
+            # Codes and times, so each language can say why (the console does).
+            **({"which": step.which} if step.which else {}),
+            **({"due": step.missed.isoformat()} if step.missed else {}),
+        },
     )
     tell_staff(
         conn,
         settings,
         ticket_id=tid,
-        tag=_tag("", to),
+        tag=to.team,
         now=now,
         title=f"[{priority.label}] ticket {tid} escalated to {to}",
         body=step.why,
@@ -317,10 +297,6 @@ def suggest_resolve(conn: Conn, *, ticket_id: int, now: datetime, why: str) -> b
     return True
 
 
-def _tag(team: str, tier: Tier) -> str:
-    return "enterprise" if team.startswith("enterprise") else tier.team
-
-
 def tell_staff(
     conn: Conn,
     settings: Settings,
@@ -332,8 +308,9 @@ def tell_staff(
     body: str,
     key: str,
 ) -> None:
-    """Queue a staff notification to the Apprise targets tagged `tag` (if staff targets are
-    configured at all: without them the ticket queue is the only channel)."""
+    """Queue a staff notification to the Apprise targets tagged `tag` (several tags joined by
+    commas: any of them) if staff targets are configured at all: without them the ticket
+    queue is the only channel."""
     if settings.notify_config is None:
         return
     outbox.enqueue(

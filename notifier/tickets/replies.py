@@ -137,6 +137,9 @@ def open_owner_ticket(
         "tier": OWNER_TIER.value,
         "team": team,
         "recurrence_of": follows,
+        "phrasing": (
+            {"trigger": {"code": "owner_message", "channel": channel, "follows": follows}}
+        ),
     }
     d = dues(policy, priority=OWNER_PRIORITY, tier=OWNER_TIER, segment=segment, opened_at=now)
     ticket_id = repository.insert_ticket(conn, fields=fields, dues=d, opened_at=now)
@@ -183,8 +186,7 @@ def _tell_team(
 ) -> None:
     row = repository.ticket_row(conn, ticket_id=ticket_id)
     assert row is not None
-    team = str(row["team"])
-    tag = "enterprise" if team.startswith("enterprise") else Tier(str(row["tier"])).team
+    tag = repository.team_tag_of(conn, ticket_id=ticket_id)
     tell_staff(
         conn,
         settings,

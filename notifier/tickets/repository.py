@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -11,7 +12,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from notifier.tickets.sla import TicketClock
-from notifier.tickets.types import Dues, Priority, TicketSummary, Tier
+from notifier.tickets.types import Dues, Priority, TicketSummary, Tier, team_tag
 
 Conn = psycopg.Connection[Any]
 
@@ -23,6 +24,7 @@ def insert_ticket(conn: Conn, *, fields: Mapping[str, Any], dues: Dues, opened_a
     """A new ticket; returns its id. `fields` are column values (evidence as a dict)."""
     values = dict(fields)
     values["evidence"] = Jsonb(values.get("evidence", {}))
+    values["phrasing"] = Jsonb(values.get("phrasing", {}))
     values |= {
         "opened_at": opened_at,
         "tier_since": opened_at,
@@ -220,6 +222,88 @@ def raise_priority(
            WHERE ticket_id = %s""",
         (priority.value, resolution_due, first_response_due, ticket_id),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class ComplaintDue:
+    """A complaint's feedback or follow-up due that has come and was not reminded yet."""
+
+    ticket_id: int
+    which: str  # "feedback" or "follow_up"
+    due: datetime
+    tier: Tier
+
+
+def complaint_dues(conn: Conn, *, now: datetime, limit: int = 1000) -> list[ComplaintDue]:
+    """Complaints (not withdrawn) whose feedback or follow-up due is at or before `now` and
+    that have no reminder of it on their timeline yet, oldest due first."""
+    rows = conn.execute(
+        """SELECT t.ticket_id, w.which, w.due, t.tier
+           FROM tickets t
+           CROSS JOIN LATERAL (VALUES ('feedback', t.feedback_due),
+                                      ('follow_up', t.follow_up_due)) AS w(which, due)
+           WHERE t.ticket_type = 'complaint' AND w.due <= %s
+             AND t.resolution_code IS DISTINCT FROM 'withdrawn'
+             AND NOT EXISTS (SELECT 1 FROM ticket_events e
+                             WHERE e.ticket_id = t.ticket_id
+                               AND e.kind = 'complaint_' || w.which || '_due')
+           ORDER BY w.due, t.ticket_id LIMIT %s""",
+        (now, limit),
+    ).fetchall()
+    return [ComplaintDue(int(r[0]), str(r[1]), r[2], Tier(r[3])) for r in rows]
+
+
+def team_tag_of(conn: Conn, *, ticket_id: int, tier: Tier | None = None) -> str:
+    """The Apprise tag of the team working a ticket (an enterprise account's own team); at
+    `tier` instead of the ticket's current one, when given."""
+    row = conn.execute(
+        """SELECT t.team, t.tier, o.enterprise_team FROM tickets t
+           LEFT JOIN owners o ON o.owner_id = t.customer_id WHERE t.ticket_id = %s""",
+        (ticket_id,),
+    ).fetchone()
+    if row is None:
+        return Tier.L1.team
+    return team_tag(str(row[0]), tier or Tier(row[1]), row[2])
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceOfTicket:
+    """What a person-made ticket copies from the device it is about."""
+
+    owner_id: str | None
+    model: str | None
+    firmware: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerOfTicket:
+    """What a person-made ticket copies from the owner it is for."""
+
+    contact: str | None
+    contact_person: str | None
+    department: str | None
+    enterprise_account: str | None
+
+
+def device_of(conn: Conn, *, device_id: str) -> DeviceOfTicket | None:
+    """The device's owner, model and firmware; None if there is no such device."""
+    row = conn.execute(
+        "SELECT owner_id, model, firmware FROM devices WHERE device_id = %s", (device_id,)
+    ).fetchone()
+    return None if row is None else DeviceOfTicket(row[0], row[1], row[2])
+
+
+def owner_of(conn: Conn, *, owner_id: str) -> OwnerOfTicket | None:
+    """The owner's contact, contact person, department and enterprise account (when an
+    enterprise); None if there is no such owner (or they were forgotten)."""
+    row = conn.execute(
+        """SELECT contact, contact_person, department,
+                  CASE WHEN account_type = 'enterprise'
+                       THEN coalesce(enterprise_account, owner_id) END
+           FROM owners WHERE owner_id = %s""",
+        (owner_id,),
+    ).fetchone()
+    return None if row is None else OwnerOfTicket(row[0], row[1], row[2], row[3])
 
 
 def ticket_row(conn: Conn, *, ticket_id: int) -> dict[str, Any] | None:

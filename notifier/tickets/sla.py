@@ -3,7 +3,7 @@ escalation on breach. Pure functions of a ticket's clock fields and the time."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from forewarn.domain import Segment
@@ -20,22 +20,25 @@ def dues(
 ) -> Dues:
     """Due times of a ticket opened now at `tier`.
 
-    L1 works to the priority's SLA; L2 and L3 to their own hand-over times, never later than
-    the SLA's first response. Enterprise customers get their dedicated first-response target.
+    Every tier works to its own times from the tier table: it must respond within its
+    `respond` (L1: the priority's first response), never later than the SLA's first
+    response, and hands the ticket on when its own `solve` time is up (never later than the
+    resolution). Enterprise customers get their dedicated first-response target. Holidays
+    of the rule set's calendar do not count for the priorities it pauses.
     """
     sla = policy.sla[priority]
     first = sla.first_response
     if segment is Segment.ENTERPRISE:
         first = min(first, policy.enterprise_first_response)
-    respond, solve = first, sla.resolution
-    if tier is not Tier.L1:
-        times = policy.tiers[tier]
-        respond, solve = min(times.respond, first), times.solve
+    times = policy.tiers[tier]
+    respond = first if times.respond is None else min(times.respond, first)
+    solve = min(times.solve, sla.resolution)
+    due = policy.calendar.add
     return Dues(
-        first_response_due=opened_at + first,
-        resolution_due=opened_at + sla.resolution,
-        tier_respond_due=opened_at + respond,
-        tier_solve_due=opened_at + solve,
+        first_response_due=due(opened_at, first, priority),
+        resolution_due=due(opened_at, sla.resolution, priority),
+        tier_respond_due=due(opened_at, respond, priority),
+        tier_solve_due=due(opened_at, solve, priority),
     )
 
 
@@ -62,6 +65,8 @@ class Escalate:
     respond_due: datetime
     solve_due: datetime
     why: str
+    which: str | None = None  # by the clock: the due missed ("respond" or "solve")...
+    missed: datetime | None = None  # ... and when it was
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,9 +84,20 @@ class Breach:
 
     which: str
     why: str
+    missed: datetime | None = None
 
 
 TicketStep = Escalate | Warn | Breach
+
+
+def handed_over(
+    policy: SlaPolicy, *, priority: Priority, to_tier: Tier, now: datetime, why: str
+) -> Escalate:
+    """The hand-over to `to_tier` now, with that tier's own dues (holidays not counted)."""
+    times = policy.tiers[to_tier]
+    respond = times.respond or policy.sla[priority].first_response
+    add = policy.calendar.add
+    return Escalate(to_tier, add(now, respond, priority), add(now, times.solve, priority), why)
 
 
 def ticket_step(t: TicketClock, policy: SlaPolicy, now: datetime) -> TicketStep | None:
@@ -91,10 +107,10 @@ def ticket_step(t: TicketClock, policy: SlaPolicy, now: datetime) -> TicketStep 
         late = f"{t.tier} did not {which} by {due:%Y-%m-%d %H:%M} UTC"
         nxt = t.tier.next
         if nxt is not None:
-            times = policy.tiers[nxt]
-            return Escalate(nxt, now + times.respond, now + times.solve, late)
+            step = handed_over(policy, priority=t.priority, to_tier=nxt, now=now, why=late)
+            return replace(step, which=which, missed=due)
         if t.breached_at is None or t.breached_at < t.tier_since:
-            return Breach(which, late)
+            return Breach(which, late, due)
         return None
     warned = t.warned_at is not None and t.warned_at >= t.tier_since
     if t.tier_acknowledged_at is not None and t.warned_at is not None:

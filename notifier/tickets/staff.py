@@ -10,7 +10,7 @@ from forewarn.errors import NotFoundError, TicketError
 from forewarn.settings import Settings
 from notifier.tickets import repository
 from notifier.tickets.flows import Conn, hand_over
-from notifier.tickets.sla import Escalate
+from notifier.tickets.sla import handed_over
 from notifier.tickets.types import Priority, SlaPolicy, TicketState, Tier
 
 
@@ -72,14 +72,14 @@ def escalate(
     nxt = tier.next
     if nxt is None:
         raise TicketError(f"ticket {ticket_id} is already at {tier}, the top tier")
-    times = policy.tiers[nxt]
     why = f"escalated by {actor}: {reason.strip()}" if reason.strip() else f"escalated by {actor}"
-    step = Escalate(nxt, now + times.respond, now + times.solve, why)
+    priority = Priority(str(row["priority"]))
+    step = handed_over(policy, priority=priority, to_tier=nxt, now=now, why=why)
     hand_over(
         conn,
         settings,
         ticket_id=ticket_id,
-        priority=Priority(str(row["priority"])),
+        priority=priority,
         step=step,
         from_tier=tier,
         now=now,

@@ -16,12 +16,16 @@ something) is the first response; the automatic notices are not.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from forewarn.errors import TicketError
+
+if TYPE_CHECKING:
+    from notifier.tickets.calendar import Calendar
 
 
 class Priority(enum.StrEnum):
@@ -55,6 +59,11 @@ class Tier(enum.StrEnum):
         return f"support-{self.value.lower()}"
 
     @property
+    def lead(self) -> str:
+        """The Apprise staff tag of this tier's lead, told of near-breaches and breaches."""
+        return f"lead-{self.value.lower()}"
+
+    @property
     def next(self) -> Tier | None:
         """The tier a breach escalates to (None at L3)."""
         return {"L1": Tier.L2, "L2": Tier.L3, "L3": None}[self.value]
@@ -70,10 +79,12 @@ class Sla:
 
 @dataclass(frozen=True, slots=True)
 class TierTimes:
-    """How soon a tier must take a ticket up after hand-over, and solve it."""
+    """How soon a tier must take a ticket up after hand-over, how long it has to solve it
+    before handing it on, and which priorities may start at it."""
 
-    respond: timedelta
+    respond: timedelta | None  # None (L1): the priority's first response
     solve: timedelta
+    takes: frozenset[Priority] = frozenset(Priority)
 
 
 def default_sla() -> Mapping[Priority, Sla]:
@@ -86,10 +97,18 @@ def default_sla() -> Mapping[Priority, Sla]:
 
 
 def default_tiers() -> Mapping[Tier, TierTimes]:
-    """The manual's tier times; L1 works to the priority's SLA, so only L2 and L3 are here."""
+    """The manual's tiers (3.2): L1 takes P3 and simple P2, contacts the customer within the
+    priority's first response and hands over what it cannot solve in its own time (2 h: with
+    L2's 2 h and L3's 4 h a P2 still fits its 8 h); L2 takes P2 and complex P3, starts within
+    1 h of the hand-over and hands over to L3 if unsolved 2 h after it; L3 takes P1 and hard
+    P2, engages within 30 min and delivers within 4 h."""
+    p = Priority
     return {
-        Tier.L2: TierTimes(respond=timedelta(hours=1), solve=timedelta(hours=2)),
-        Tier.L3: TierTimes(respond=timedelta(minutes=30), solve=timedelta(hours=4)),
+        Tier.L1: TierTimes(None, timedelta(hours=2), frozenset({p.MINOR, p.MAJOR})),
+        Tier.L2: TierTimes(timedelta(hours=1), timedelta(hours=2), frozenset({p.MAJOR, p.MINOR})),
+        Tier.L3: TierTimes(
+            timedelta(minutes=30), timedelta(hours=4), frozenset({p.CRITICAL, p.MAJOR})
+        ),
     }
 
 
@@ -104,7 +123,12 @@ class SlaPolicy(Protocol):
 
     @property
     def tiers(self) -> Mapping[Tier, TierTimes]:
-        """Hand-over times of L2 and L3."""
+        """Each tier's own times (L1, L2, L3)."""
+        ...
+
+    @property
+    def calendar(self) -> Calendar:
+        """Announced holidays, during which the clocks of some priorities stand still."""
         ...
 
     @property
@@ -139,6 +163,43 @@ class TicketOrder:
     dues: Dues
     recurrence_of: int | None
     recurrences: int
+
+
+class TicketType(enum.StrEnum):
+    """What a ticket is about, as the standard's intake sorts problems."""
+
+    FAULT = "fault"
+    QUESTION = "question"
+    COMPLAINT = "complaint"
+    WARRANTY = "warranty"
+
+
+@dataclass(frozen=True, slots=True)
+class ComplaintTimes:
+    """The standard's complaint clock (4.3): marked urgent, the customer contacted within 30
+    minutes, the corrective action fed back within 24 hours, a follow-up within a week."""
+
+    contact: timedelta = timedelta(minutes=30)
+    feedback: timedelta = timedelta(hours=24)
+    follow_up: timedelta = timedelta(days=7)
+
+
+ENTERPRISE_TEAM = "enterprise:"  # team of an enterprise ticket: "enterprise:<account>"
+
+
+def team_tag(team: str, tier: Tier, enterprise_team: str | None = None) -> str:
+    """The Apprise tag of the team that works a ticket: an enterprise account's own team (its
+    recorded team tag, else ``enterprise-<account>``), otherwise the tier's support team."""
+    if not team.startswith(ENTERPRISE_TEAM):
+        return tier.team
+    if enterprise_team and _tag_word(enterprise_team):
+        return _tag_word(enterprise_team)
+    return f"enterprise-{_tag_word(team.removeprefix(ENTERPRISE_TEAM)) or 'account'}"
+
+
+def _tag_word(text: str) -> str:
+    # Apprise lower-cases tags and splits them at spaces and commas: make one word of it.
+    return re.sub(r"[^0-9a-z_.-]+", "-", text.casefold()).strip("-")
 
 
 class TicketState(enum.StrEnum):

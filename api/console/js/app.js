@@ -8,6 +8,7 @@ import fleetPage from './pages/fleet.js';
 import registryPage from './pages/registry.js';
 import guidesPage from './pages/guides.js';
 import kpisPage from './pages/kpis.js';
+import newTicketPage from './pages/newticket.js';
 import queuePage from './pages/queue.js';
 import signinPage from './pages/signin.js';
 import ticketPage from './pages/ticket.js';
@@ -18,6 +19,7 @@ const POLL_SECONDS = Number(new URLSearchParams(window.location.search).get('pol
 
 const ROUTES = [
   [/^\/queue$/, queuePage, 'queue'],
+  [/^\/tickets\/new$/, newTicketPage, 'queue'],
   [/^\/tickets\/(\d+)$/, ticketPage, 'queue', (m) => ({ id: Number(m[1]) })],
   [/^\/fleet$/, fleetPage, 'fleet'],
   [/^\/registry$/, registryPage, 'registry'],

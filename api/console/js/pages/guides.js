@@ -1,5 +1,6 @@
-// The knowledge base: search by meaning and words in Chinese or English, read a guide, and
-// (with the edit_guides permission) create or edit one.
+// The knowledge base: search by meaning and words in Chinese or English, read a guide and its
+// history; with edit_guides, draft a new guide or an edit and send it for review; with
+// review_guides (R&D), publish or reject the version in review.
 
 import { api } from '../api.js';
 import { facts, field, h, patch, select } from '../dom.js';
@@ -98,11 +99,70 @@ function listView(root, ctx) {
 function guideView(root, ctx) {
   const banner = errorBanner();
   const body = h('article', { class: 'card guide-body', testid: 'guide-view' }, h('p', { class: 'muted' }, t('app.loading')));
-  root.append(h('p', {}, h('a', { href: '#/guides' }, `← ${t('guides.back')}`)), banner.el, body);
+  const history = h('section', { class: 'card', testid: 'guide-history' });
+  root.append(h('p', {}, h('a', { href: '#/guides' }, `← ${t('guides.back')}`)), banner.el, body, history);
+  const note = h('textarea', { rows: 2, maxlength: 2000, testid: 'guide-review-note' });
+  const status = h('p', { class: 'form-status', role: 'status', 'aria-live': 'polite', testid: 'guide-review-status' });
+  const id = ctx.params.id;
+  const loc = ctx.params.locale;
+
+  async function step(name, path, payload) {
+    status.className = 'form-status';
+    status.textContent = t('actions.working');
+    try {
+      await api(`/guides/${encodeURIComponent(id)}/${path}`, { method: 'POST', body: { locale: loc, ...payload } });
+      const message = t(`guides.${name}Done`);
+      status.className = 'form-status success';
+      status.textContent = message;
+      ctx.toast(message, 'success');
+      note.value = '';
+      await refresh();
+    } catch (err) {
+      if (ctx.handleError(err)) return;
+      status.className = 'form-status error';
+      status.textContent = ctx.explain(err);
+    }
+  }
+
+  function versionRow(v) {
+    return h('li', { class: 'version', testid: 'guide-version', dataset: { state: v.state, version: v.version } },
+      h('div', {}, h('strong', {}, t('guides.version', { n: v.version })), ' ',
+        h('span', { class: `badge version-${v.state}`, testid: 'guide-version-state' }, term('versionState', v.state)), ' ',
+        h('span', { testid: 'guide-version-title' }, v.title)),
+      h('div', { class: 'muted' }, t('guides.editedBy', { who: v.editor, time: fmtTime(v.edited_at) }),
+        v.reviewer ? ` · ${t('guides.reviewedBy', { who: v.reviewer, time: fmtTime(v.reviewed_at) })}` : ''),
+      v.note ? h('p', { class: 'note' }, `${t('guides.reviewNote')}: ${v.note}`) : null,
+      v.diff ? h('details', {}, h('summary', {}, t('guides.diff')), h('pre', { class: 'diff', testid: 'guide-diff' }, v.diff)) : null);
+  }
 
   async function refresh() {
-    const g = await api(guidePath(ctx.params.id, ctx.params.locale));
+    const [g, versions] = await Promise.all([
+      api(guidePath(id, loc)).catch((err) => { if (err.status === 404) return null; throw err; }),
+      api(`${guidePath(id, loc)}/versions`).catch((err) => { if (err.status === 404) return { items: [] }; throw err; }),
+    ]);
     banner.clear();
+    const open = versions.items.find((v) => v.state === 'draft' || v.state === 'in_review');
+    const actions = [];
+    if (open?.state === 'draft' && ctx.can('edit_guides')) {
+      actions.push(h('button', { type: 'button', testid: 'guide-submit-review', onclick: () => step('review', 'review', {}) }, t('guides.sendForReview')));
+    }
+    if (open?.state === 'in_review' && ctx.can('review_guides')) {
+      actions.push(field(t('guides.reviewNote'), note),
+        h('div', { class: 'button-row' },
+          h('button', { type: 'button', testid: 'guide-publish', onclick: () => step('publish', 'publish', { note: note.value.trim() || null }) }, t('guides.publish')),
+          h('button', { type: 'button', class: 'secondary', testid: 'guide-reject', onclick: () => step('reject', 'reject', { note: note.value.trim() }) }, t('guides.reject'))));
+    }
+    patch(history, h('h2', {}, t('guides.history')),
+      open ? h('p', { class: 'banner banner-warn', testid: 'guide-pending' }, t(`guides.pending.${open.state}`, { n: open.version })) : null,
+      actions.length ? h('div', { class: 'review-actions' }, actions) : null, status,
+      versions.items.length === 0 ? h('p', { class: 'muted' }, t('guides.noVersions'))
+        : h('ol', { class: 'versions', reversed: true }, versions.items.map(versionRow)));
+    if (g === null) {
+      patch(body, h('div', { class: 'page-head' }, h('h1', { testid: 'guide-title' }, open?.title ?? id),
+        ctx.can('edit_guides') && open ? h('a', { href: `${guideHash(id, loc)}/edit`, testid: 'guide-edit' }, t('guides.edit')) : null),
+      h('p', { class: 'banner banner-warn', testid: 'guide-unpublished' }, t('guides.unpublished')));
+      return;
+    }
     const other = LOCALES.find((l) => l !== g.locale);
     patch(body,
       h('div', { class: 'page-head' }, h('h1', { testid: 'guide-title' }, g.title),
@@ -122,7 +182,7 @@ function guideView(root, ctx) {
       ]),
       h('h2', {}, t('guides.problem')), h('p', {}, g.problem),
       h('h2', {}, t('guides.scenario')), h('p', {}, g.scenario),
-      h('h2', {}, t('guides.steps')), h('ol', {}, (g.steps ?? []).map((s) => h('li', {}, s))),
+      h('h2', {}, t('guides.steps')), h('ol', {}, (g.steps ?? []).map((x) => h('li', {}, x))),
       g.cautions?.length ? [h('h2', {}, t('guides.cautions')), h('ul', {}, g.cautions.map((c) => h('li', {}, c)))] : null);
   }
   return { refresh, showError: banner.show, destroy() {} };
@@ -176,7 +236,11 @@ function guideEditor(root, ctx) {
   let loaded = creating;
   async function refresh() {
     if (loaded) return; // never overwrite what the user is typing
-    const g = await api(guidePath(ctx.params.id, ctx.params.locale));
+    // Go on from the open draft (or the version in review) when there is one, else from
+    // the published guide.
+    const versions = await api(`${guidePath(ctx.params.id, ctx.params.locale)}/versions`);
+    const open = versions.items.find((v) => v.state === 'draft' || v.state === 'in_review');
+    const g = open ? { ...open.content, source_path: 'api' } : await api(guidePath(ctx.params.id, ctx.params.locale));
     loaded = true;
     if (g.source_path !== 'api') {
       fileNote.hidden = false;
@@ -221,7 +285,7 @@ function guideEditor(root, ctx) {
       const saved = creating
         ? await api('/guides', { method: 'POST', body: { guide_id: id, locale: loc, ...body } })
         : await api(guidePath(id, loc), { method: 'PUT', body });
-      ctx.toast(creating ? t('guides.created') : t('guides.saved'), 'success');
+      ctx.toast(t('guides.drafted', { n: saved.version }), 'success');
       ctx.navigate(guideHash(saved?.guide_id ?? id, saved?.locale ?? loc));
     } catch (err) {
       if (ctx.handleError(err)) return;

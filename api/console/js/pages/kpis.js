@@ -65,6 +65,7 @@ export default {
     const range = h('p', { class: 'muted', testid: 'kpi-range' });
     const cards = h('div', { class: 'cards', testid: 'kpi-cards' });
     const sla = h('div', { class: 'table-wrap', testid: 'kpi-sla' });
+    const agents = h('div', { class: 'table-wrap', testid: 'kpi-agents' });
     const chartsBox = h('div', { class: 'charts' });
     const ticketsTitle = h('h3');
     const qualityTitle = h('h3');
@@ -88,6 +89,7 @@ export default {
       banner.el,
       cards,
       h('section', { class: 'card' }, h('h2', {}, t('kpis.sla')), sla),
+      h('section', { class: 'card' }, h('h2', {}, t('kpis.agents')), agents),
       h('section', { class: 'card', testid: 'kpi-series' }, h('h2', {}, t('kpis.series')), chartsBox));
 
     function makeCharts() {
@@ -120,10 +122,21 @@ export default {
       const since = new Date(now.getTime() - PERIODS[state.period] * 3600 * 1000).toISOString();
       const until = now.toISOString();
       const bucket = state.period === '30d' ? 'day' : 'hour';
-      const [report, series] = await Promise.all([
+      const [report, series, people] = await Promise.all([
         api('/kpis', { query: { since, until } }),
         api('/kpis/series', { query: { since, until, bucket } }),
+        api('/kpis/agents', { query: { since, until } }),
       ]);
+      const value = (kind, k) => (k.value == null ? t('app.none') : shown(kind, k.value));
+      patch(agents, people.agents.length === 0 ? h('p', { class: 'empty' }, t('kpis.noAgents')) : h('table', {},
+        h('thead', {}, h('tr', {}, ['agent', 'volume', 'first_contact_resolution', 'first_response', 'time_to_resolve', 'satisfaction']
+          .map((c) => h('th', { scope: 'col' }, t(c === 'agent' || c === 'volume' ? `kpis.agent.${c}` : `kpis.${c}`))))),
+        h('tbody', {}, people.agents.map((a) => h('tr', { testid: 'agent-row', dataset: { agent: a.agent } },
+          h('th', { scope: 'row' }, a.agent), h('td', { class: 'num' }, String(a.volume)),
+          h('td', { class: 'num' }, value('ratio', a.first_contact_resolution)),
+          h('td', { class: 'num' }, value('mean', a.first_response)),
+          h('td', { class: 'num' }, value('mean', a.time_to_resolve)),
+          h('td', { class: 'num' }, value('average', a.satisfaction)))))));
       banner.clear();
       patch(range, t('kpis.range', { since: fmtTime(report.since), until: fmtTime(report.until) }));
       patch(cards, CARDS.map(([name, kind]) => card(name, kind, report[name])));

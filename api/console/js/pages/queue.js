@@ -29,7 +29,7 @@ export default {
     const controls = [
       ['state', t('queue.state'), stateOptions],
       ['priority', t('queue.priority'), any.concat(PRIORITIES.map((p) => [p, term('priority', p)]))],
-      ['tier', t('queue.tier'), any.concat(TIERS.map((x) => [x, x]))],
+      ['tier', t('queue.tier'), any.concat(TIERS.map((x) => [x, term('tier', x)]))],
     ].map(([name, label, options]) => field(label, select(options, filters[name], {
       name, testid: `filter-${name}`,
       onchange: (e) => {
@@ -40,7 +40,10 @@ export default {
     })));
     const form = h('form', { class: 'filters', 'aria-label': t('queue.filters'), onsubmit: (e) => e.preventDefault() }, controls);
 
-    root.append(pageHeader(t('queue.title'), asOf), form, banner.el, results, pager);
+    const make = ctx.can('act_tickets')
+      ? h('a', { href: '#/tickets/new', class: 'button-link', testid: 'new-ticket-link' }, `+ ${t('new.title')}`)
+      : null;
+    root.append(pageHeader(t('queue.title'), asOf, make), form, banner.el, results, pager);
 
     function load() {
       ctx.setQuery({ state: filters.state === 'open' ? '' : filters.state, priority: filters.priority,
@@ -63,7 +66,7 @@ export default {
       h('td', {}, urgencyBadge(item)),
       h('td', {}, ticketLink(item.ticket_id)),
       h('td', {}, priorityBadge(item.priority)),
-      h('td', {}, item.tier),
+      h('td', {}, term('tier', item.tier)),
       h('td', {}, item.team),
       h('td', {}, stateBadge(item.state)),
       h('td', {}, device),

@@ -4,7 +4,7 @@
 import { api } from '../api.js';
 import { seconds, timeChart } from '../charts.js';
 import { facts, field, h, patch, select } from '../dom.js';
-import { fmtDuration, fmtNumber, fmtPercent, fmtTime, t, term } from '../i18n.js';
+import { fmtDuration, fmtNumber, fmtPercent, fmtTime, reason, t, term } from '../i18n.js';
 import { errorBanner, priorityBadge, stateBadge, ticketLink, urgencyBadge } from './common.js';
 
 const OPEN = ['new', 'acknowledged', 'in_progress', 'waiting'];
@@ -33,12 +33,48 @@ function section(title, testid, ...children) {
   return h('section', { class: 'card', testid, 'aria-label': title }, h('h2', {}, title), ...children);
 }
 
+/** The symptom Forewarn wrote, said in the language in use (a person's words as written). */
+function symptomText(d) {
+  const p = d.phrasing?.symptom;
+  if (!p) return d.symptom;
+  return t(`phrase.symptom.${p.code}`, {
+    ...p,
+    fault: term('fault', p.fault),
+    probability: p.probability != null ? fmtPercent(p.probability) : '',
+  });
+}
+
+function scopeText(d) {
+  const p = d.phrasing?.scope;
+  return p ? t(`phrase.scope.${p.code}`, p) : d.scope;
+}
+
+function triggerText(d) {
+  const p = d.phrasing?.trigger;
+  if (!p) return d.trigger;
+  const text = t(`phrase.trigger.${p.code}`, { ...p, at: p.at ? fmtTime(p.at) : '', channel: term('channel', p.channel) });
+  return p.guide_sent ? text + t('phrase.trigger.guideSent') : text;
+}
+
+/** Why the clock acted, from the event's codes (the English `why` is for the API). */
+function clockWhy(e, d) {
+  if (e.actor !== 'forewarn' || !d.which) return null;
+  const tier = term('tier', d.tier ?? d.from);
+  const which = t(`why.${d.which}`);
+  if (e.kind === 'breach_warning') return t('why.warn', { tier, which, left: fmtDuration((new Date(d.due) - new Date(e.at)) / 1000) });
+  if (e.kind === 'escalated') return t('why.missed', { tier, which, due: fmtTime(d.due) });
+  if (e.kind === 'breached') return t('why.breached', { tier, which, due: d.due ? fmtTime(d.due) : '' });
+  return null;
+}
+
 function eventSummary(e) {
   const d = e.detail || {};
   const parts = [];
+  const why = clockWhy(e, d);
   const name = (v) => {
     if (v == null) return t('app.none');
     if (['acknowledge', 'start', 'resolve', 'close', 'reopen', 'wait'].includes(e.kind)) return term('state', v);
+    if (e.kind === 'escalated') return term('tier', v);
     return String(v);
   };
   if ('from' in d || 'to' in d) parts.push(`${name(d.from)} → ${name(d.to)}`);
@@ -52,12 +88,17 @@ function eventSummary(e) {
   if (d.code) parts.push(term('code', d.code));
   if (d.verdict) parts.push(term('verdict', d.verdict));
   if (d.priority) parts.push(term('priority', d.priority));
-  if (d.tier) parts.push(d.tier);
+  if (d.tier) parts.push(term('tier', d.tier));
   if (d.team) parts.push(d.team);
   if (d.devices != null) parts.push(`${t('fleet.devices')}: ${d.devices}`);
   if (d.parent_ticket_id) parts.push(ticketLink(d.parent_ticket_id));
   if (Array.isArray(d.ticket_ids)) parts.push(...d.ticket_ids.map((id) => ticketLink(id)));
-  const quoted = ['text', 'note', 'why', 'reason', 'comment'].filter((k) => d[k]).map((k) => h('blockquote', {}, d[k]));
+  if (why) parts.push(why);
+  const said = d.why_code ? t(`why.${d.why_code}`) : null;
+  if (said) parts.push(said);
+  // A person's words are quoted as written; Forewarn's own `why` is said above instead.
+  const quoted = ['text', 'note', 'why', 'reason', 'comment'].filter((k) => d[k] && !(k === 'why' && (why || said)))
+    .map((k) => h('blockquote', {}, d[k]));
   const list = [];
   parts.forEach((p, i) => list.push(i ? ' · ' : '', p));
   return [list.length ? h('span', {}, list) : null, ...quoted];
@@ -248,14 +289,17 @@ export default {
 
     function render(d) {
       current = d;
-      patch(title, t('ticket.title', { id: d.ticket_id }), h('span', { class: 'subtitle' }, ` · ${d.symptom}`));
-      patch(badges, priorityBadge(d.priority), h('span', { class: 'badge' }, d.tier), stateBadge(d.state), urgencyBadge(d));
+      patch(title, t('ticket.title', { id: d.ticket_id }), h('span', { class: 'subtitle' }, ` · ${symptomText(d)}`));
+      patch(badges, priorityBadge(d.priority), h('span', { class: 'badge' }, term('tier', d.tier)), stateBadge(d.state), urgencyBadge(d));
       patch(problem, facts([
         [t('ticket.fault'), term('fault', d.fault)],
-        [t('ticket.symptom'), d.symptom, 'symptom'],
-        [t('ticket.trigger'), d.trigger, 'trigger'],
-        [t('ticket.scope'), d.scope, 'scope'],
+        [t('ticket.symptom'), symptomText(d), 'symptom'],
+        [t('ticket.trigger'), triggerText(d), 'trigger'],
+        [t('ticket.scope'), scopeText(d), 'scope'],
         [t('ticket.kind'), term('kind', d.kind)],
+        [t('new.type'), [term('ticketType', d.ticket_type), d.urgent ? h('span', { class: 'badge urgency-breached', testid: 'urgent' }, ` ${t('ticket.urgent')}`) : null], 'ticket-type'],
+        [t('new.channel'), d.channel ? term('channel', d.channel) : undefined],
+        [t('ticket.createdBy'), d.created_by ?? undefined],
         [t('ticket.parent'), d.parent_ticket_id ? ticketLink(d.parent_ticket_id) : undefined],
         [t('ticket.recurrenceOf'), d.recurrence_of ? ticketLink(d.recurrence_of) : undefined],
         [t('ticket.children'), d.children.length ? h('span', { class: 'links' }, d.children.map((c) => ticketLink(c))) : undefined],
@@ -263,8 +307,8 @@ export default {
       patch(sla, facts([
         [t('ticket.timeLeft'), urgencyBadge(d)],
         [t('ticket.priority'), priorityBadge(d.priority)],
-        [t('ticket.tier'), d.tier],
-        [t('ticket.openedTier'), d.opened_tier],
+        [t('ticket.tier'), term('tier', d.tier)],
+        [t('ticket.openedTier'), term('tier', d.opened_tier)],
         [t('ticket.team'), d.team],
         [t('ticket.state'), stateBadge(d.state)],
         [t('ticket.assignee'), d.assignee ?? t('app.none'), 'assignee-value'],
@@ -272,6 +316,8 @@ export default {
         [t('ticket.firstResponseDue'), when(d.first_response_due)],
         [t('ticket.firstResponseAt'), when(d.first_response_at)],
         [t('ticket.resolutionDue'), when(d.resolution_due)],
+        [t('ticket.feedbackDue'), d.feedback_due ? when(d.feedback_due) : undefined, 'feedback-due'],
+        [t('ticket.followUpDue'), d.follow_up_due ? when(d.follow_up_due) : undefined, 'follow-up-due'],
         [t('ticket.resolvedAt'), when(d.resolved_at)],
         [t('ticket.resolutionCode'), d.resolution_code ? term('code', d.resolution_code) : t('app.none'), 'resolution-code'],
         [t('ticket.closedAt'), d.closed_at ? when(d.closed_at) : undefined],
@@ -349,6 +395,8 @@ export default {
         [t('ticket.customerId'), d.customer_id ?? t('app.none'), 'customer-id'],
         [t('ticket.segment'), term('segment', d.segment)],
         [t('ticket.contact'), d.contact ?? t('app.none'), 'contact'],
+        [t('new.contactPerson'), d.contact_person ?? undefined, 'contact-person'],
+        [t('new.department'), d.department ?? undefined, 'department'],
         [t('ticket.device'), d.device_id ?? t('app.none'), 'device-id'],
         [t('ticket.model'), d.model ?? t('app.none')],
         [t('ticket.firmware'), d.firmware ?? t('app.none')],
@@ -377,7 +425,7 @@ export default {
           [t('ticket.modelVersion'), p.model_version != null ? String(p.model_version) : t('app.none')],
         ]),
         h('h3', {}, t('ticket.reasons')),
-        h('ul', { class: 'reasons', testid: 'reasons' }, p.reasons.map((r) => h('li', {}, r))));
+        h('ul', { class: 'reasons', testid: 'reasons' }, p.reasons.map((r) => h('li', {}, reason(r)))));
     }
 
     async function refreshChart(d) {
