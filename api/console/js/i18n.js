@@ -1239,13 +1239,77 @@ const REASONS_ZH = [
   [/^(\d+) crash reports in 6 h$/, '6 小时内报告崩溃 $1 次'],
 ];
 
-/** A model's reason in the language in use (see REASONS_ZH). */
+// The label-free detectors' reasons (models/detectors/, models/detect.py) are made of clauses
+// joined by '; ' or ', ': each clause is translated on its own, then durations and quantities.
+const CLAUSES_ZH = [
+  [/^battery at ([\d.]+) V and falling ([\d.]+) V a day: about (.+?) left( \(within 48 hours\))?, likely (.+?) to (.+)$/,
+    (_, v, d, left, urgent, lo, hi) => `电池电压 ${v} V，每天下降 ${d} V：约剩 ${left}${urgent ? '（48 小时内）' : ''}，可能为 ${lo} 至 ${hi}`],
+  [/^battery at ([\d.]+) % and falling ([\d.]+) % a day: about (.+?) left( \(within 48 hours\))?, likely (.+?) to (.+)$/,
+    (_, v, d, left, urgent, lo, hi) => `电量 ${v}%，每天下降 ${d}%：约剩 ${left}${urgent ? '（48 小时内）' : ''}，可能为 ${lo} 至 ${hi}`],
+  [/^signal (-?\d+) dBm, (\d+) dB below its usual (-?\d+) dBm$/, '信号 $1 dBm，比平时的 $3 dBm 低 $2 dB'],
+  [/^about (\d+) reconnects in the last 2 hours$/, '最近 2 小时重连约 $1 次'],
+  [/^temperature (-?[\d.]+) °C, (-?[\d.]+) °C above its usual (-?[\d.]+) °C at this hour$/,
+    '温度 $1 °C，比这个时段平时的 $3 °C 高 $2 °C'],
+  [/^its model's limit is (\d+) °C$/, '该型号的上限为 $1 °C'],
+  [/^restarted about (\d+) times in the last 6 hours$/, '最近 6 小时重启约 $1 次'],
+  [/^it usually restarts about ([\d.]+) times a day$/, '平时每天约重启 $1 次'],
+  [/^it rarely restarts otherwise$/, '平时很少重启'],
+  [/^no reading for ([^;:,]+)$/, '已有 $1 没有读数'],
+  [/^it usually reports every ([^;:,]+)$/, '平时每 $1 上报一次'],
+  [/^while restarting again and again$/, '且在反复重启'],
+  [/^its battery was last at (\d+) %$/, '最后一次上报的电量为 $1%'],
+  [/^([^;:,]+) reads ([^;:,]+), which it cannot physically be$/, '$1读数为 $2，物理上不可能'],
+  [/^([^;:,]+) stuck at ([^;:,]+)$/, '$1一直停在 $2'],
+  [/^a sensor reset or fault value$/, '这是传感器的复位值或故障值'],
+  [/^for ([^;:,]+)$/, '持续 $1'],
+  [/^([^;:,]+) has read exactly ([^;:,]+) (\d+) times in a row for ([^;:,]+)$/, '$1连续 $3 次读数均为 $2，持续 $4'],
+  [/^its longest repeat before was (\d+) readings$/, '此前最长只连续重复 $1 次'],
+  [/^(\d+) of (\d+) devices heard from in the last day fell silent together: likely a gateway, network or broker outage, not each device$/,
+    '最近一天有上报的 $2 台设备中有 $1 台同时静默：可能是网关、网络或消息服务器故障，并非各台设备各自的故障'],
+];
+const WORDS_ZH = [
+  [/under an hour/g, '不到 1 小时'],
+  [/about (\d+) days/g, '约 $1 天'],
+  [/(\d+) days/g, '$1 天'],
+  [/(\d+) hours/g, '$1 小时'],
+  [/(\d+) minutes/g, '$1 分钟'],
+  [/(\d+) s\b/g, '$1 秒'],
+  [/^temperature/, '温度'],
+  [/^humidity/, '湿度'],
+  [/^battery/, '电量'],
+  [/^signal/, '信号'],
+];
+
+function clauseZh(text) {
+  for (const [pattern, zh] of CLAUSES_ZH) {
+    if (pattern.test(text)) {
+      let out = text.replace(pattern, zh);
+      for (const [word, w] of WORDS_ZH) out = out.replace(word, w);
+      return out;
+    }
+  }
+  return null;
+}
+
+/** A model's or detector's reason in the language in use (see REASONS_ZH, CLAUSES_ZH). */
 export function reason(text) {
   if (current !== 'zh-CN') return text;
   for (const [pattern, zh] of REASONS_ZH) {
     if (pattern.test(text)) return text.replace(pattern, zh);
   }
-  return text;
+  return clausesZh(text) ?? text;
+}
+
+// A reason whose clauses are all known, translated; null when one is not.
+function clausesZh(text) {
+  const whole = clauseZh(text);
+  if (whole !== null) return whole;
+  for (const [sep, zh] of [['; ', '；'], [': ', '：'], [', ', '，']]) {
+    if (!text.includes(sep)) continue;
+    const said = text.split(sep).map(clausesZh);
+    return said.every((p) => p !== null) ? said.join(zh) : null;
+  }
+  return null;
 }
 
 /** Keys one language has and the other lacks (the browser test checks there are none). */
