@@ -25,6 +25,7 @@ import numpy as np
 import psycopg
 
 from forewarn.db import connect
+from forewarn.domain import Prediction
 from forewarn.settings import Settings
 from forewarn.worker import Follower, Worker
 from models import repository, telemetry
@@ -134,16 +135,10 @@ class Scorer(Worker):
         while not self.stopping.is_set():
             rows = telemetry.readings_since(conn, ingested_after=follower.after, limit=READ_LIMIT)
             conn.commit()
-            fresh = 0
-            for r in sorted(rows, key=lambda r: (r.device_id, r.ts)):
-                if not follower.fresh((r.device_id, r.ts), r.ingested_at):
-                    continue  # read before, in the overlap
-                fresh += 1
-                ring = self._devices[r.device_id]
-                if not ring.add(_sample(r)):
-                    late.add(r.device_id)
-                touched[r.device_id] = max(r.ts, touched.get(r.device_id, r.ts))
-            self.count("readings", fresh)
+            # Rows read before, in the overlap, are skipped.
+            fresh = [r for r in rows if follower.fresh((r.device_id, r.ts), r.ingested_at)]
+            self._fold(fresh, touched, late)
+            self.count("readings", len(fresh))
             follower.advance(r.ingested_at for r in rows)
             if len(rows) < READ_LIMIT:
                 break
@@ -153,21 +148,67 @@ class Scorer(Worker):
         if score and touched:
             self._score(conn, touched)
 
-    def _rebuild(self, conn: repository.Conn, device_id: str) -> None:
-        """Refold a device's window from the database, in time order."""
+    def _fold(
+        self, rows: list[telemetry.NewReading], touched: dict[str, datetime], late: set[str]
+    ) -> None:
+        """Fold new readings into their devices' windows, in time order per device; note each
+        device's newest reading in `touched` and the devices that got a late one in `late`."""
+        for r in sorted(rows, key=lambda r: (r.device_id, r.ts)):
+            ring = self._devices[r.device_id]
+            if not ring.add(_sample(r)):
+                late.add(r.device_id)
+            touched[r.device_id] = max(r.ts, touched.get(r.device_id, r.ts))
+
+    def _forget(self, device_ids: list[str]) -> None:
+        """Drop these devices' windows (another scorer now holds them)."""
+        for device_id in device_ids:
+            self._devices.pop(device_id, None)
+
+    def _rebuild(
+        self, conn: repository.Conn, device_id: str, *, until: datetime | None = None
+    ) -> None:
+        """Refold a device's window from the database, in time order (only rows written up
+        to `until`, when given: the rest are read later)."""
         newest = self._devices[device_id].last_ts
         assert newest is not None
         since = datetime.fromtimestamp(newest, UTC) - self._warmup - REBUILD_EXTRA
         ring = DeviceBuckets()
-        for r in telemetry.device_readings(conn, device_id=device_id, since=since):
+        for r in telemetry.device_readings(conn, device_id=device_id, since=since, until=until):
             ring.add(_sample(r))
         conn.commit()
         self._devices[device_id] = ring
 
     def _score(self, conn: repository.Conn, touched: dict[str, datetime]) -> None:
+        made = self._predict(conn, touched)
+        if made is None:
+            return
+        found, at = made
+        try:
+            with conn.transaction():
+                repository.upsert_predictions(conn, predictions=found)
+        except psycopg.Error:
+            log.exception(
+                "writing %d predictions failed; they are recomputed on the next reading", len(found)
+            )
+            return
+        self._scored(len(touched), len(found), at)
+
+    def _scored(self, devices: int, found: int, at: np.ndarray) -> None:
+        """Count a written batch and its latencies (reading time to now)."""
+        done = time.time()
+        with self._lock:
+            self._latency.extend(done - float(t) for t in at)
+        self.count("scored", devices)
+        self.count("predictions", found)
+
+    def _predict(
+        self, conn: repository.Conn, touched: dict[str, datetime]
+    ) -> tuple[list[Prediction], np.ndarray] | None:
+        """The predictions for the touched devices and each device's reading time (None
+        without an active model); nothing is written."""
         bundle = self._bundle
         if bundle is None:
-            return
+            return None
         missing = [d for d in touched if d not in self._models]
         if missing:
             self._models = repository.device_models(conn)
@@ -181,20 +222,7 @@ class Scorer(Worker):
             np.array([r.head for r in rings], dtype=np.int64),
         )
         at = np.array([touched[d].timestamp() for d in ids])
-        found = bundle.predictions(data, at=at)
-        try:
-            with conn.transaction():
-                repository.upsert_predictions(conn, predictions=found)
-        except psycopg.Error:
-            log.exception(
-                "writing %d predictions failed; they are recomputed on the next reading", len(found)
-            )
-            return
-        done = time.time()
-        with self._lock:
-            self._latency.extend(done - float(t) for t in at)
-        self.count("scored", len(ids))
-        self.count("predictions", len(found))
+        return bundle.predictions(data, at=at), at
 
 
 def _sample(r: telemetry.NewReading) -> Sample:

@@ -50,6 +50,7 @@ GRANTS: dict[str, dict[str, str]] = {
         "model_versions": R,
         "fault_labels": R,
         "predictions": RW,
+        "scorer_cursors": RW,
     },
     "responder": _META
     | {
@@ -83,6 +84,7 @@ GRANTS: dict[str, dict[str, str]] = {
         "predictions": R,
         "model_versions": R,
         "responder_cursors": R,
+        "scorer_cursors": R,
         "onboarded": R,
         "snoozes": R,
         "owners": RW,

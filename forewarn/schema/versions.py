@@ -16,6 +16,7 @@ from forewarn.schema.console import CONSOLE
 from forewarn.schema.conversations import CONVERSATIONS
 from forewarn.schema.hardening import HARDENING
 from forewarn.schema.registry import REGISTRY
+from forewarn.schema.sharing import SHARING
 from forewarn.schema.telemetry_key import TELEMETRY_KEY_PLAIN, TELEMETRY_KEY_TIMESCALE
 from forewarn.schema.withdrawn import WITHDRAWN
 
@@ -331,4 +332,5 @@ MIGRATIONS: tuple[Migration, ...] = (
         "API key expiry and audit, forgotten owners, erased ticket data, retention indexes",
         common=HARDENING,
     ),
+    Migration(15, "scorer cursors per slice of the devices", common=SHARING),
 )
