@@ -11,11 +11,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import psycopg
 
+import rules as rules_pkg
 from forewarn.domain import ANOMALY
 from forewarn.settings import Settings
 from ingest.service import Ingester
@@ -165,3 +167,63 @@ def test_two_scorers_share_the_devices_and_a_killed_ones_are_taken_over(
     assert {r[2] for r in rows} == {rounds[-1]}
     cursors = count(db, "SELECT count(*) FROM scorer_cursors WHERE partitions = %s", SLICES)
     assert cursors == SLICES
+
+
+def test_two_responders_share_the_devices_and_a_killed_ones_are_taken_over(
+    settings: Settings, db: Conn, publisher: Publisher, tmp_path: Path
+) -> None:
+    rules = (Path(rules_pkg.__file__).parent / "default.yaml").read_text()
+    hint = "    faults: [anomaly]\n    action: ignore\n"
+    assert hint in rules
+    path = tmp_path / "rules.yaml"
+    path.write_text(rules.replace(hint, "    faults: [anomaly]\n    action: ticket\n"))
+    settings = settings.with_overrides(rules_path=path)
+    _alert_on_everything(db)
+    ingester = Ingester(settings)
+    ingester.start()
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    rounds = [hour + timedelta(minutes=m) for m in range(1, 5)]
+    respond = ["respond", "--no-dispatch", "--slices", str(SLICES), "--progress-every", "1"]
+    score = ["score", "--slices", str(SLICES), "--lag", "0.5", "--warmup-hours", "2"]
+    try:
+        with _processes(settings, score, respond, respond) as (_, a, b):
+            wait_for(
+                lambda: _members_holding_slices(db, "responders") == 2,
+                timeout=30,
+                what="two responders holding slices",
+            )
+            for i, at in enumerate(rounds):
+                _publish_round(publisher, at)
+                if i == 1:
+                    a.kill()
+                    killed = time.monotonic()
+                wait_for(
+                    lambda at=at: _tracked_at(db, at) == DEVICES,  # type: ignore[misc]
+                    timeout=30,
+                    what=f"round {i} acted on for every device ({_tracked_at(db, at)})",
+                )
+                if i == 1:
+                    taken_over = time.monotonic() - killed
+            assert a.wait(5) == -signal.SIGKILL
+            assert b.poll() is None, "the surviving responder stopped"
+    finally:
+        ingester.stop()
+    assert taken_over < 10, f"the dead responder's devices waited {taken_over:.1f} s"
+    # One incident and one ticket per device: acting again on a prediction read twice
+    # across the hand-over only tracks the open incident.
+    assert count(db, "SELECT count(*) FROM incidents WHERE fault = %s", ANOMALY) == DEVICES
+    assert count(db, "SELECT count(DISTINCT device_id) FROM incidents") == DEVICES
+    assert count(db, "SELECT count(*) FROM tickets WHERE kind = 'device'") == DEVICES
+    held = count(db, "SELECT count(*) FROM responder_cursors WHERE name LIKE %s", f"%/{SLICES}.%")
+    assert held == SLICES
+
+
+def _tracked_at(db: Conn, at: datetime) -> int:
+    """Devices whose open incident has taken the prediction of the reading at `at`."""
+    return count(
+        db,
+        "SELECT count(*) FROM incidents WHERE closed_at IS NULL AND fault = %s "
+        "AND last_predicted_at = %s",
+        ANOMALY,
+        at,
+    )
