@@ -293,8 +293,40 @@ class Fleet:
                 raise BenchError(f"process {popen.args!r} exited with {popen.returncode}")
 
 
+def run_once(a: argparse.Namespace) -> dict[str, Any] | None:
+    """One run at ``a.devices``; None if it failed (the reason is logged)."""
+    run = Fleet(a)
+    try:
+        return run.run()
+    except BenchError as exc:
+        log(f"failed: {exc}")
+        return None
+    finally:
+        run.children.stop_all()
+        if not a.keep_schema:
+            drop_schema(a.database_url, run.schema)
+
+
+def find_max(a: argparse.Namespace) -> dict[str, Any]:
+    """Bisect between 0 and ``--devices`` (to ``--resolution``) for the largest fleet whose
+    p99 publish-to-prediction is at most 5 s with no growing backlog; one run per step."""
+    lo, hi, n = 0, a.devices, a.devices
+    runs: list[dict[str, Any]] = []
+    while n > lo:
+        a.devices = n
+        report = run_once(a)
+        good = bool(report and report["meets_p99_5s"] and not report["backlog_growing"])
+        runs.append(report or {"devices": n, "failed": True})
+        log(f"{n} devices: {'meets' if good else 'misses'} p99 <= 5 s without a growing backlog")
+        lo, hi = (n, hi) if good else (lo, n)
+        n = (lo + hi) // 2 // a.resolution * a.resolution
+        if hi - lo <= a.resolution:
+            break
+    return {"bench": "fleet-find-max", "largest_devices_meeting_p99_5s": lo, "runs": runs}
+
+
 def main() -> int:
-    """Run once and print the JSON line."""
+    """Run once (or bisect with --find-max) and print the JSON line."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--devices", type=int, default=100_000)
     p.add_argument("--minutes", type=float, default=10.0, help="measured, after the warm-up")
@@ -306,17 +338,16 @@ def main() -> int:
     p.add_argument("--connections", type=int, default=4, help="the publisher's")
     p.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/test")
     p.add_argument("--keep-schema", action="store_true")
+    p.add_argument(
+        "--find-max",
+        action="store_true",
+        help="bisect up to --devices for the largest fleet meeting p99 <= 5 s",
+    )
+    p.add_argument("--resolution", type=int, default=5000, help="--find-max stops this close")
     a = p.parse_args()
-    run = Fleet(a)
-    try:
-        report = run.run()
-    except BenchError as exc:
-        log(f"failed: {exc}")
+    report = find_max(a) if a.find_max else run_once(a)
+    if report is None:
         return 2
-    finally:
-        run.children.stop_all()
-        if not a.keep_schema:
-            drop_schema(a.database_url, run.schema)
     print(json.dumps(report), flush=True)
     return 0
 
