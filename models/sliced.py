@@ -125,6 +125,9 @@ class SlicedScorer(Scorer):
         self.count("late", len(late))
         made = self._predict(conn, touched) if touched else None
         moves = {s: (c, horizon) for s, c in held.items() if horizon > c}
+        # End any read transaction first: inside one, transaction() would be a savepoint and
+        # the predictions would wait for the next commit.
+        conn.commit()
         with conn.transaction():
             if made is not None:
                 repository.upsert_predictions(conn, predictions=made[0])
