@@ -5,8 +5,8 @@ broker, the ingesters, the scorers and the responder, each its own process on th
 
 What runs: a private Mosquitto on a free port (deploy/'s queue limits); a fresh schema
 ``bench_<hex>`` (dropped afterwards); ``--ingesters`` ``forewarn ingest``, ``--scorers``
-``forewarn score`` (sharing the devices' slices) and one ``forewarn respond`` (no outbox
-sending) processes; the publisher (``bench/_fleetpub.py``: the simulator's devices, faults
+``forewarn score`` (sharing the devices' slices) and ``--responders`` (1) ``forewarn respond``
+(no outbox sending) processes; the publisher (``bench/_fleetpub.py``: the simulator's devices, faults
 and status messages, once a minute per device, QoS 1, several connections, one process).
 
 The active model is a real model bundle whose anomaly threshold is 0, so that every scored
@@ -153,7 +153,8 @@ class Fleet:
             )
             for i in range(a.scorers)
         ]
-        self.spawn("responder", [forewarn, "respond", "--no-dispatch"], broker.url)
+        for i in range(a.responders):
+            self.spawn(f"responder{i}", [forewarn, "respond", "--no-dispatch"], broker.url)
         time.sleep(8)  # the services connect and take their slices
         for name, popen in [("scorer", s) for s in scorers]:
             if popen.poll() is not None:
@@ -268,6 +269,7 @@ class Fleet:
             "warmup_s": a.warmup,
             "ingesters": a.ingesters,
             "scorers": a.scorers,
+            "responders": a.responders,
             "readings_per_s": round(int(stored_rows[0]) / float(stored_rows[1]), 1),
             "predictions_sampled": len(latencies),
             "publish_to_prediction_p50_ms": None if p50 is None else round(1000 * p50),
@@ -333,6 +335,7 @@ def main() -> int:
     p.add_argument("--warmup", type=float, default=90.0, help="seconds before measuring")
     p.add_argument("--ingesters", type=int, default=2)
     p.add_argument("--scorers", type=int, default=2)
+    p.add_argument("--responders", type=int, default=1)
     p.add_argument("--slices", type=int, default=64)
     p.add_argument("--lag", type=float, default=1.0, help="the scorers' --lag")
     p.add_argument("--connections", type=int, default=4, help="the publisher's")
