@@ -39,6 +39,15 @@ def register(app: typer.Typer) -> None:
 def respond(
     dispatch: Annotated[bool, typer.Option(help="Also send the outbox in this process.")] = True,
     progress_every: Annotated[float, typer.Option(help="Seconds between progress lines.")] = 10.0,
+    slices: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=4096,
+            help="Slices of the device hash the responders share (every responder must agree; "
+            "0: this one acts on every device).",
+        ),
+    ] = 64,
 ) -> None:
     """Act on predictions (incidents, guides, tickets, SLA clocks) until SIGTERM or Ctrl-C."""
     from forewarn.clock import SystemClock
@@ -60,7 +69,7 @@ def respond(
         f"({report.upserted} updated)"
     )
     clock = SystemClock()
-    responder = Responder(settings, rules, clock)
+    responder = Responder(settings, rules, clock, slices=slices or None)
     dispatcher = Dispatcher(settings, clock) if dispatch else None
     workers: list[Worker] = [responder] if dispatcher is None else [responder, dispatcher]
     stop = _stop_on_signals()
@@ -68,7 +77,8 @@ def respond(
         worker.start()
 
     def progress() -> None:
-        err.print(f"{responder.stats()}  {dispatcher.stats() if dispatcher else ''}")
+        held = f"slices {len(responder.held)}/{slices}  " if slices else ""
+        err.print(f"{held}{responder.stats()}  {dispatcher.stats() if dispatcher else ''}")
 
     with _reported():
         supervise(workers, stop, report=progress, every=progress_every)

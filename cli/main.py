@@ -276,21 +276,38 @@ def demo(
 @app.command("score")
 def score_cmd(
     progress_every: Annotated[float, typer.Option(help="Seconds between progress lines.")] = 10.0,
+    slices: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=4096,
+            help="Slices of the device hash the scorers share (every scorer must agree).",
+        ),
+    ] = 64,
+    lag: Annotated[
+        float,
+        typer.Option(
+            min=0.1, help="Seconds a reading waits so that every earlier write has committed."
+        ),
+    ] = 2.0,
+    warmup_hours: Annotated[
+        float, typer.Option(min=0.0, help="Hours of readings that rebuild a gained slice.")
+    ] = 24.5,
 ) -> None:
-    """Run the streaming scorer beside the ingesters until SIGTERM or Ctrl-C."""
+    """Run a streaming scorer until SIGTERM or Ctrl-C; several share the devices' slices."""
     from forewarn.worker import supervise
-    from models.scorer import Scorer
+    from models.sliced import SlicedScorer
 
     _log_info()
-    scorer = Scorer(_settings())
+    scorer = SlicedScorer(_settings(), slices=slices, lag_seconds=lag, warmup_hours=warmup_hours)
     stop = _stop_on_signals()
     scorer.start()
 
     def report() -> None:
         s = scorer.stats()
         err.print(
-            f"model v{s.model_version} readings {s.readings} scored {s.scored} "
-            f"predictions {s.predictions} late {s.late}"
+            f"model v{s.model_version} slices {len(scorer.held)}/{slices} readings {s.readings} "
+            f"scored {s.scored} predictions {s.predictions} late {s.late}"
         )
 
     with _reported():

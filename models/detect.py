@@ -292,6 +292,12 @@ class Live:
         """The trained model's predictions for the faults it does better (and its anomaly)."""
         return [p for p in found if p.fault not in FAULTS or p.fault in self.supervised]
 
+    def forget(self, device_ids: Iterable[str]) -> None:
+        """Drop these devices' detectors (another scorer now holds them)."""
+        for device_id in device_ids:
+            self.fleet.watches.pop(device_id, None)
+            self._heard.pop(device_id, None)
+
     def fold(self, conn: repository.Conn, reading: telemetry.NewReading, *, score: bool) -> None:
         """Judge and learn one stored reading; a reading older than the device's newest is
         skipped (the detectors' state is built in time order and has no way back)."""

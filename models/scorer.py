@@ -137,17 +137,10 @@ class Scorer(Worker):
         while not self.stopping.is_set():
             rows = telemetry.readings_since(conn, ingested_after=follower.after, limit=READ_LIMIT)
             conn.commit()
-            fresh = 0
-            for r in sorted(rows, key=lambda r: (r.device_id, r.ts)):
-                if not follower.fresh((r.device_id, r.ts), r.ingested_at):
-                    continue  # read before, in the overlap
-                fresh += 1
-                ring = self._devices[r.device_id]
-                if not ring.add(_sample(r)):
-                    late.add(r.device_id)
-                touched[r.device_id] = max(r.ts, touched.get(r.device_id, r.ts))
-                self._detect.fold(conn, r, score=score)
-            self.count("readings", fresh)
+            # Rows read before, in the overlap, are skipped.
+            fresh = [r for r in rows if follower.fresh((r.device_id, r.ts), r.ingested_at)]
+            self._fold(conn, fresh, touched, late, score=score)
+            self.count("readings", len(fresh))
             follower.advance(r.ingested_at for r in rows)
             if len(rows) < READ_LIMIT:
                 break
@@ -158,21 +151,86 @@ class Scorer(Worker):
             self._score(conn, touched)
             self._write(conn, self._detect.take())
 
-    def _rebuild(self, conn: repository.Conn, device_id: str) -> None:
-        """Refold a device's window from the database, in time order."""
+    def _fold(
+        self,
+        conn: repository.Conn,
+        rows: list[telemetry.NewReading],
+        touched: dict[str, datetime],
+        late: set[str],
+        *,
+        score: bool,
+    ) -> None:
+        """Fold new readings into their devices' windows and detectors, in time order per
+        device (the detectors judge them first when `score`); note each device's newest reading
+        in `touched` and the devices that got a late one in `late`."""
+        for r in sorted(rows, key=lambda r: (r.device_id, r.ts)):
+            ring = self._devices[r.device_id]
+            if not ring.add(_sample(r)):
+                late.add(r.device_id)
+            touched[r.device_id] = max(r.ts, touched.get(r.device_id, r.ts))
+            self._detect.fold(conn, r, score=score)
+
+    def _forget(self, device_ids: list[str]) -> None:
+        """Drop these devices' windows (another scorer now holds them)."""
+        for device_id in device_ids:
+            self._devices.pop(device_id, None)
+        self._detect.forget(device_ids)
+
+    def _rebuild(
+        self, conn: repository.Conn, device_id: str, *, until: datetime | None = None
+    ) -> None:
+        """Refold a device's window from the database, in time order (only rows written up
+        to `until`, when given: the rest are read later)."""
         newest = self._devices[device_id].last_ts
         assert newest is not None
         since = datetime.fromtimestamp(newest, UTC) - self._warmup - REBUILD_EXTRA
         ring = DeviceBuckets()
-        for r in telemetry.device_readings(conn, device_id=device_id, since=since):
+        for r in telemetry.device_readings(conn, device_id=device_id, since=since, until=until):
             ring.add(_sample(r))
         conn.commit()
         self._devices[device_id] = ring
 
     def _score(self, conn: repository.Conn, touched: dict[str, datetime]) -> None:
+        made = self._predict(conn, touched)
+        if made is None:
+            return
+        found, at = made
+        try:
+            with conn.transaction():
+                repository.upsert_predictions(conn, predictions=found)
+        except psycopg.Error:
+            log.exception(
+                "writing %d predictions failed; they are recomputed on the next reading", len(found)
+            )
+            return
+        self._scored(len(touched), len(found), at)
+
+    def _write(self, conn: repository.Conn, found: list[Prediction]) -> None:
+        """Write the detectors' predictions (a failure is logged: they come again)."""
+        try:
+            with conn.transaction():
+                repository.upsert_predictions(conn, predictions=found)
+        except psycopg.Error:
+            log.exception("writing %d detector predictions failed", len(found))
+            return
+        self.count("predictions", len(found))
+
+    def _scored(self, devices: int, found: int, at: np.ndarray) -> None:
+        """Count a written batch and its latencies (reading time to now)."""
+        done = time.time()
+        with self._lock:
+            self._latency.extend(done - float(t) for t in at)
+        self.count("scored", devices)
+        self.count("predictions", found)
+
+    def _predict(
+        self, conn: repository.Conn, touched: dict[str, datetime]
+    ) -> tuple[list[Prediction], np.ndarray] | None:
+        """The predictions for the touched devices and each device's reading time (None
+        without an active model); nothing is written."""
         bundle = self._bundle
         if bundle is None:
-            return
+            return None
         missing = [d for d in touched if d not in self._models]
         if missing:
             self._models = repository.device_models(conn)
@@ -186,30 +244,7 @@ class Scorer(Worker):
             np.array([r.head for r in rings], dtype=np.int64),
         )
         at = np.array([touched[d].timestamp() for d in ids])
-        found = self._detect.supervised_only(bundle.predictions(data, at=at))
-        try:
-            with conn.transaction():
-                repository.upsert_predictions(conn, predictions=found)
-        except psycopg.Error:
-            log.exception(
-                "writing %d predictions failed; they are recomputed on the next reading", len(found)
-            )
-            return
-        done = time.time()
-        with self._lock:
-            self._latency.extend(done - float(t) for t in at)
-        self.count("scored", len(ids))
-        self.count("predictions", len(found))
-
-    def _write(self, conn: repository.Conn, found: list[Prediction]) -> None:
-        """Write the detectors' predictions (a failure is logged: they come again)."""
-        try:
-            with conn.transaction():
-                repository.upsert_predictions(conn, predictions=found)
-        except psycopg.Error:
-            log.exception("writing %d detector predictions failed", len(found))
-            return
-        self.count("predictions", len(found))
+        return self._detect.supervised_only(bundle.predictions(data, at=at)), at
 
 
 def _sample(r: telemetry.NewReading) -> Sample:

@@ -46,6 +46,22 @@ def signals_since(
     ]
 
 
+def slice_signals_since(
+    conn: Conn, *, updated_after: datetime, slices: Sequence[int], partitions: int, limit: int
+) -> list[tuple[int, Prediction, datetime]]:
+    """As ``signals_since``, for the devices in `slices` of `partitions` (by
+    ``forewarn.leases``' hash), each with its slice."""
+    rows = conn.execute(
+        """SELECT device_id, fault, probability, last_at, horizon_h, hours_to_empty, reasons,
+                  model_version, updated_at, s
+           FROM (SELECT *, (abs(hashtext(device_id)::bigint) %% %(p)s)::int AS s
+                 FROM predictions WHERE updated_at > %(after)s) p
+           WHERE s = ANY(%(slices)s) ORDER BY updated_at LIMIT %(limit)s""",
+        {"p": partitions, "after": updated_after, "slices": list(slices), "limit": limit},
+    ).fetchall()
+    return [(int(r[9]), _prediction(r), r[8]) for r in rows]
+
+
 def incident_signal(conn: Conn, *, incident_id: int) -> Prediction:
     """An incident's latest prediction, as a signal (for a ticket opened later)."""
     row = conn.execute(

@@ -3,6 +3,7 @@ snoozes and the predictions to follow. Keyword-only; the caller owns the transac
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -232,6 +233,14 @@ def cursor(conn: Conn, *, name: str) -> datetime | None:
     return None if row is None else row[0]
 
 
+def cursors(conn: Conn, *, names: Sequence[str]) -> dict[str, datetime]:
+    """Where each of the responder cursors `names` stands (those that exist)."""
+    rows = conn.execute(
+        "SELECT name, updated_after FROM responder_cursors WHERE name = ANY(%s)", (list(names),)
+    ).fetchall()
+    return {r[0]: r[1] for r in rows}
+
+
 def save_cursor(conn: Conn, *, name: str, updated_after: datetime) -> None:
     """Move the responder's cursor (never backwards)."""
     conn.execute(
@@ -268,17 +277,31 @@ def guides_sent(conn: Conn, *, incident_id: int) -> list[dict[str, Any]]:
     ]
 
 
-def due_incidents(conn: Conn, *, now: datetime, clear_after: timedelta) -> list[Watched]:
+def due_incidents(
+    conn: Conn,
+    *,
+    now: datetime,
+    clear_after: timedelta,
+    slices: Sequence[int] | None = None,
+    partitions: int = 1,
+) -> list[Watched]:
     """Open incidents the clock may act on: their device looks recovered, or their ticket
-    wait has passed."""
+    wait has passed (only devices in `slices` of `partitions`, when given)."""
     rows = conn.execute(
         f"""SELECT i.device_id, i.fault, {", ".join("i." + c for c in _COLUMNS)}
             FROM incidents i JOIN devices d USING (device_id)
             WHERE i.closed_at IS NULL
-              AND (d.last_reading_at - i.last_predicted_at >= %s
-                   OR (i.ticket_due_at <= %s AND i.ticket_id IS NULL))
+              AND (d.last_reading_at - i.last_predicted_at >= %(clear)s
+                   OR (i.ticket_due_at <= %(now)s AND i.ticket_id IS NULL))
+              AND (%(slices)s::int[] IS NULL
+                   OR (abs(hashtext(i.device_id)::bigint) %% %(p)s)::int = ANY(%(slices)s))
             ORDER BY i.incident_id""",
-        (clear_after, now),
+        {
+            "clear": clear_after,
+            "now": now,
+            "slices": None if slices is None else list(slices),
+            "p": partitions,
+        },
     ).fetchall()
     return [Watched(r[0], r[1], incident_from_row(r[2:])) for r in rows]
 

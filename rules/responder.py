@@ -7,11 +7,22 @@ tickets' SLA clocks and turns unanswered surveys into call-back tasks; (4) sends
 whose device has reported their product's onboarding guide. The scorer's ``NOTIFY forewarn_predictions`` wakes it at once; otherwise
 it passes every ``respond_tick_seconds``. The cursor is stored, so a restart loses nothing;
 several responders may run at once (decisions are serialised per device and fault).
+
+Given ``slices``, responders share the work instead of repeating it: each holds slices of the
+device hash (``forewarn.leases``, as the scorers do) and acts only on its devices'
+predictions and incident timers, with a stored cursor per slice, so the next holder of a
+dead responder's slices starts where it stopped. A prediction read again in the overlap
+after a hand-over changes nothing (the incident is open: it is tracked, under the same lock
+per device and fault). Fleet incidents need no split of their own: each decision joins or
+opens its cohort's fleet incident under a lock per cohort, whichever responder makes it.
+The ticket and survey clocks and onboarding are not per device: the holder of slice 0 runs
+them.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,6 +33,7 @@ import psycopg
 from forewarn.clock import Clock
 from forewarn.db import PREDICTIONS_CHANNEL, connect
 from forewarn.domain import Prediction
+from forewarn.leases import Leases
 from forewarn.settings import Settings
 from forewarn.worker import Follower, Worker
 from notifier.tickets import clocks
@@ -39,6 +51,8 @@ OVERLAP = timedelta(seconds=2)
 READ_LIMIT = 5000
 # A failed pass (database gone) is retried after this pause.
 RETRY_SECONDS = 2.0
+# Time between looks at the sharing responders (a dead one's slices move within this).
+REBALANCE_SECONDS = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +76,13 @@ class Responder(Worker):
     name = "responder"
 
     def __init__(
-        self, settings: Settings, rules: RuleSet, clock: Clock, *, name: str = "default"
+        self,
+        settings: Settings,
+        rules: RuleSet,
+        clock: Clock,
+        *,
+        name: str = "default",
+        slices: int | None = None,
     ) -> None:
         super().__init__(counters=ResponderStats.__slots__)
         self._settings = settings
@@ -70,6 +90,8 @@ class Responder(Worker):
         self._clock = clock
         self._cursor_name = name
         self._follower: Follower[tuple[str, str, datetime]] | None = None
+        self.leases = None if slices is None else Leases(settings, "responders", partitions=slices)
+        self._slice_cursors: dict[int, datetime] = {}
 
     def stats(self) -> ResponderStats:
         """A snapshot of the counters."""
@@ -88,22 +110,68 @@ class Responder(Worker):
             except psycopg.OperationalError:
                 log.exception("responder lost the database; retrying")
                 self.count("errors")
+                if self.leases is not None:  # its slices may have moved meanwhile
+                    self.leases.leave()
+                    self._slice_cursors.clear()
                 self.stopping.wait(RETRY_SECONDS)
+        if self.leases is not None:
+            self.leases.leave()
+
+    @property
+    def held(self) -> frozenset[int]:
+        """The slices this responder holds now (empty when it does not share)."""
+        return frozenset(self._slice_cursors)
 
     def _follow(self, listen: repo.Conn, conn: repo.Conn) -> None:
         cursor = repo.cursor(conn, name=self._cursor_name) or repo.db_now(conn) - OVERLAP
         conn.commit()
         tick = self._settings.respond_tick_seconds
+        next_rebalance = 0.0
         while not self.stopping.is_set():
+            if self.leases is not None:
+                if time.monotonic() >= next_rebalance:
+                    self._rebalance(conn)
+                    next_rebalance = time.monotonic() + REBALANCE_SECONDS
+                tick = min(tick, REBALANCE_SECONDS)
+                cursor = min(self._slice_cursors.values(), default=repo.db_now(conn))
+                conn.commit()
             cursor = self.run_once(conn, cursor)
             for _ in listen.notifies(timeout=tick, stop_after=1):
                 pass
+
+    def _slice_name(self, s: int) -> str:
+        assert self.leases is not None
+        return f"{self._cursor_name}/{self.leases.partitions}.{s}"
+
+    def _rebalance(self, conn: repo.Conn) -> None:
+        """Move toward a fair share of the slices; a gained slice starts at its stored cursor."""
+        assert self.leases is not None
+        gained, lost = self.leases.rebalance()
+        for s in lost:
+            self._slice_cursors.pop(s, None)
+        if gained:
+            names = {self._slice_name(s): s for s in gained}
+            stored = repo.cursors(conn, names=list(names))
+            start = repo.db_now(conn) - OVERLAP
+            conn.commit()
+            for name, s in names.items():
+                self._slice_cursors[s] = stored.get(name, start)
+            log.info("took slices %s", sorted(gained))
+        if lost:
+            log.info("let go of slices %s", sorted(lost))
 
     def run_once(self, conn: repo.Conn, cursor: datetime) -> datetime:
         """One pass: new predictions, incident timers, ticket and survey clocks, onboarding."""
         cursor = self._signals(conn, cursor)
         now = self._clock.now()
-        due = repo.due_incidents(conn, now=now, clear_after=self._rules.timing.clear_after)
+        mine = None if self.leases is None else sorted(self._slice_cursors)
+        due = repo.due_incidents(
+            conn,
+            now=now,
+            clear_after=self._rules.timing.clear_after,
+            slices=mine,
+            partitions=1 if self.leases is None else self.leases.partitions,
+        )
         conn.commit()
         for w in due:
             out = self._guarded(
@@ -124,6 +192,8 @@ class Responder(Worker):
                 self.count("recovered")
             elif out.decision.verdict is Verdict.TICKET:
                 self.count("tickets")
+        if mine is not None and 0 not in mine:
+            return cursor  # the clocks and onboarding are slice 0's holder's
         with conn.transaction():
             report = clocks.run_clocks(conn, self._settings, self._rules, now=now)
         self.count("escalated", report.escalated)
@@ -139,7 +209,7 @@ class Responder(Worker):
         follower = self._follower
         follower.cursor = cursor
         while not self.stopping.is_set():
-            rows = predictions.signals_since(conn, updated_after=follower.after, limit=READ_LIMIT)
+            rows = self._read(conn, follower.after)
             conn.commit()
             newest: dict[tuple[str, str], Prediction] = {}
             for signal, written in rows:
@@ -165,11 +235,38 @@ class Responder(Worker):
                         self.count("tickets")
             follower.advance(w for _, w in rows)
             if rows:
-                with conn.transaction():
-                    repo.save_cursor(conn, name=self._cursor_name, updated_after=follower.cursor)
+                self._save(conn, follower.cursor)
             if len(rows) < READ_LIMIT:
                 break
         return follower.cursor
+
+    def _read(self, conn: repo.Conn, after: datetime) -> list[tuple[Prediction, datetime]]:
+        """Predictions written after `after` (of the held slices' devices, when sharing,
+        each read from its own slice's cursor)."""
+        if self.leases is None:
+            return predictions.signals_since(conn, updated_after=after, limit=READ_LIMIT)
+        held = dict(self._slice_cursors)
+        if not held:
+            return []
+        rows = predictions.slice_signals_since(
+            conn,
+            updated_after=after,
+            slices=list(held),
+            partitions=self.leases.partitions,
+            limit=READ_LIMIT,
+        )
+        return [(p, w) for s, p, w in rows if w > held[s] - OVERLAP]
+
+    def _save(self, conn: repo.Conn, cursor: datetime) -> None:
+        """Store how far predictions were read: every held slice has been read up to it."""
+        with conn.transaction():
+            if self.leases is None:
+                repo.save_cursor(conn, name=self._cursor_name, updated_after=cursor)
+                return
+            for s, old in list(self._slice_cursors.items()):
+                if cursor > old:
+                    repo.save_cursor(conn, name=self._slice_name(s), updated_after=cursor)
+                    self._slice_cursors[s] = cursor
 
     def _guarded(self, decide: Callable[[], Outcome]) -> Outcome | None:
         """Run one decision; a decision the database refuses is logged and skipped (its

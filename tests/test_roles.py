@@ -97,7 +97,13 @@ CASES = {
         ],
     },
     "scorer": {
-        "allowed": [("SELECT count(*) FROM telemetry",), ("SELECT * FROM model_versions",)],
+        "allowed": [
+            ("SELECT count(*) FROM telemetry",),
+            ("SELECT * FROM model_versions",),
+            (
+                "INSERT INTO scorer_cursors (partitions, slice, ingested_after) VALUES (1, 0, now())",
+            ),
+        ],
         "refused": [
             "SELECT * FROM owners",
             "INSERT INTO telemetry (device_id, ts, received_at) VALUES ('d-1', now(), now())",

@@ -51,6 +51,7 @@ GRANTS: dict[str, dict[str, str]] = {
         "fault_labels": R,
         "predictions": RW,
         "detector_thresholds": R,
+        "scorer_cursors": RW,
     },
     "responder": _META
     | {
@@ -84,6 +85,7 @@ GRANTS: dict[str, dict[str, str]] = {
         "predictions": R,
         "model_versions": R,
         "responder_cursors": R,
+        "scorer_cursors": R,
         "onboarded": R,
         "snoozes": R,
         "owners": RW,

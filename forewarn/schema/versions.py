@@ -18,6 +18,7 @@ from forewarn.schema.detectors import DETECTORS
 from forewarn.schema.hardening import HARDENING
 from forewarn.schema.intake import INTAKE
 from forewarn.schema.registry import REGISTRY
+from forewarn.schema.sharing import SHARING
 from forewarn.schema.telemetry_key import TELEMETRY_KEY_PLAIN, TELEMETRY_KEY_TIMESCALE
 from forewarn.schema.withdrawn import WITHDRAWN
 
@@ -342,4 +343,5 @@ MIGRATIONS: tuple[Migration, ...] = (
         "API key expiry and audit, forgotten owners, erased ticket data, retention indexes",
         common=HARDENING,
     ),
+    Migration(15, "scorer cursors per slice of the devices", common=SHARING),
 )
