@@ -7,7 +7,7 @@
 The document is composed into PyYAML nodes rather than loaded into dicts, so every key and
 value keeps its mark: a problem reads ``<file>:<line>: <problem>``. Unknown keys are errors
 with a "did you mean" when one is close, because a typo would otherwise silently fall back to
-a default. The rule set (``rules.parser``) follows the same conventions.
+a default. The rule set (``rules.parser.RuleParser``) and the payload mappings read through it.
 """
 
 from __future__ import annotations

@@ -15,9 +15,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
 from forewarn.errors import RuleError
+from forewarn.yamlnodes import compose
 from rules.parser import RuleParser
 from rules.types import RuleSet
 
@@ -41,37 +40,8 @@ def load_rules(path: Path | None = None) -> RuleSet:
 
 def parse_rules(text: str, *, source: str) -> RuleSet:
     """Build and check a rule set from YAML text; `source` names it in error messages."""
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        raise RuleError(f"{source}:{_syntax_error(exc)}") from exc
-    except yaml.YAMLError as exc:  # a ReaderError: a character YAML does not allow
-        line = text.count("\n", 0, getattr(exc, "position", 0)) + 1
-        raise RuleError(f"{source}:{line}: not readable as YAML: {exc}") from exc
-    except RecursionError as exc:  # composing "[[[[..." nests Python calls as deep
-        raise RuleError(f"{source}:1: nested too deeply to be a rule set") from exc
-    if root is None:
-        raise RuleError(f"{source}:1: the file is empty; a rule set needs version and rules")
+    root = compose(text, source=source, error=RuleError, what="a rule set (version and rules)")
     try:
         return RuleParser(source).rule_set(root)
     except RecursionError as exc:
         raise RuleError(f"{source}:1: nested too deeply to be a rule set") from exc
-
-
-def _syntax_error(exc: yaml.MarkedYAMLError) -> str:
-    """``<line>: YAML syntax error: <problem>`` at the line a person would look at."""
-    context = exc.context_mark
-    # "could not find expected ':'" is noticed on the line after the key that lacks it.
-    simple_key = exc.context == "while scanning a simple key" and context is not None
-    mark = context if simple_key else exc.problem_mark or context
-    line = mark.line + 1 if mark else 1
-    where = f" at line {context.line + 1}" if context and context.line + 1 != line else ""
-    if exc.context and exc.problem and exc.problem.startswith("but "):
-        problem = f"{exc.context}{where}, {exc.problem}"  # "expected a single document, but ..."
-    elif exc.context and exc.problem:
-        problem = f"{exc.problem} ({exc.context}{where})"
-    else:
-        problem = exc.problem or exc.context or str(exc)
-    if "'\\t'" in problem:
-        problem += "; indent with spaces, YAML does not allow tabs"
-    return f"{line}: YAML syntax error: {problem}"

@@ -4,19 +4,17 @@ the offending key or value."""
 
 from __future__ import annotations
 
-import difflib
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import fields as dataclass_fields
 from datetime import timedelta
 from typing import Any, NoReturn
 
-import yaml
-from yaml.constructor import SafeConstructor
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.nodes import MappingNode, Node, ScalarNode
 
 from forewarn.domain import ANOMALY, FaultKind, Segment
 from forewarn.errors import RuleError
+from forewarn.yamlnodes import NodeReader, kind_of, line_of
 from notifier.tickets.calendar import Calendar
 from notifier.tickets.types import Priority, Sla, Tier, default_sla, default_tiers
 from rules import clocks_parser
@@ -44,26 +42,6 @@ _DURATION = re.compile(r"(?:\d+\s*[dhms]\s*)+")
 _PART = re.compile(r"(\d+)\s*([dhms])")
 
 
-def _line(at: Node | int) -> int:
-    return at if isinstance(at, int) else at.start_mark.line + 1
-
-
-def _kind(node: Node) -> str:
-    if isinstance(node, MappingNode):
-        return "a mapping"
-    if isinstance(node, SequenceNode):
-        return "a list"
-    return f'"{node.value}"'
-
-
-def _suggest(word: str, options: Sequence[str]) -> str:
-    """``did you mean "x"? (expected one of ...)``, or just the options when none is close."""
-    folded = {option.casefold(): option for option in options}
-    close = difflib.get_close_matches(word.casefold(), folded, n=1, cutoff=0.6)
-    expected = f"expected one of {', '.join(options)}"
-    return f'did you mean "{folded[close[0]]}"? ({expected})' if close else expected
-
-
 def _covers(first: Rule, later: Rule) -> bool:
     """Whether `first` matches every prediction `later` matches (so `later` never decides)."""
     every_fault, every_segment = frozenset(FAULTS), frozenset(Segment)
@@ -74,64 +52,14 @@ def _covers(first: Rule, later: Rule) -> bool:
     )
 
 
-class RuleParser:
-    """Walks one composed document; `prefix` says which rule a message is about."""
+class RuleParser(NodeReader):
+    """Walks one composed document; `prefix` says which rule a message is about. The typed
+    reads (fields, scalar, choice, items, flag, fail) are ``forewarn.yamlnodes.NodeReader``'s."""
 
     def __init__(self, source: str) -> None:
-        self.source = source
-        self.prefix = ""
-        self._constructor = SafeConstructor()
-
-    def fail(self, at: Node | int, problem: str, cause: BaseException | None = None) -> NoReturn:
-        """Raise ``<source>:<line>: <prefix><problem>``."""
-        error = RuleError(f"{self.source}:{_line(at)}: {self.prefix}{problem}")
-        if cause is None:
-            raise error
-        raise error from cause
+        super().__init__(source, RuleError)
 
     # ---- building blocks ------------------------------------------------------------------
-
-    def fields(
-        self, node: Node, allowed: Sequence[str], *, name: str, required: Iterable[str] = ()
-    ) -> dict[str, tuple[Node, Node]]:
-        """The (key node, value node) pairs of a mapping whose keys must all be `allowed`."""
-        within = f" in {name}" if name else ""
-        if not isinstance(node, MappingNode):
-            self.fail(node, f"{name or 'a rule'} must be a mapping (key: value), not {_kind(node)}")
-        found: dict[str, tuple[Node, Node]] = {}
-        for key, value in node.value:
-            if not isinstance(key, ScalarNode):
-                self.fail(key, f"keys must be plain words, not {_kind(key)}")
-            if key.tag == "tag:yaml.org,2002:merge":
-                self.fail(key, "merge keys (<<) are not supported; write the keys out")
-            word = key.value
-            if word in found:
-                first = _line(found[word][0])
-                self.fail(key, f'"{word}" is given twice{within} (first at line {first})')
-            if word not in allowed:
-                self.fail(key, f'unknown key "{word}"{within}; {_suggest(word, allowed)}')
-            found[word] = (key, value)
-        for word in required:
-            if word not in found:
-                self.fail(node, f'missing "{word}"{within}')
-        return found
-
-    def scalar(self, node: Node, what: str) -> Any:
-        """The value of a single-value node, typed the way YAML reads it."""
-        if not isinstance(node, ScalarNode):
-            self.fail(node, f"{what} must be a single value, not {_kind(node)}")
-        try:
-            return self._constructor.construct_object(node)
-        except (yaml.YAMLError, ValueError) as exc:
-            self.fail(node, f'{what}: cannot read "{node.value}"', exc)
-
-    def choice(self, node: Node, options: Sequence[str], what: str) -> str:
-        """One of `options`, spelled exactly."""
-        if not isinstance(node, ScalarNode):
-            self.fail(node, f"{what} must be one of {', '.join(options)}, not {_kind(node)}")
-        if node.value not in options:
-            self.fail(node, f'unknown {what} "{node.value}"; {_suggest(node.value, options)}')
-        return str(node.value)
 
     def choices(self, node: Node, options: Sequence[str], what: str, plural: str) -> frozenset[str]:
         """A non-empty list of distinct `options`."""
@@ -143,14 +71,6 @@ class RuleParser:
                 self.fail(item, f'{what} "{value}" is listed twice')
             seen.add(value)
         return frozenset(seen)
-
-    def items(self, node: Node, what: str, if_empty: str) -> list[Node]:
-        """The entries of a non-empty list."""
-        if not isinstance(node, SequenceNode):
-            self.fail(node, f"{what} must be a list (- item, or [a, b]), not {_kind(node)}")
-        if not node.value:
-            self.fail(node, f"{what} is an empty list; {if_empty}")
-        return list(node.value)
 
     def integer(self, node: Node, what: str, *, minimum: int) -> int:
         """A whole number no smaller than `minimum`."""
@@ -172,13 +92,6 @@ class RuleParser:
         if not inside:
             self.fail(node, f'{what} must be a number {bounds}, not "{node.value}"')
         return float(value)
-
-    def flag(self, node: Node, what: str) -> bool:
-        """true or false."""
-        value = self.scalar(node, what)
-        if not isinstance(value, bool):
-            self.fail(node, f'{what} must be true or false, not "{node.value}"')
-        return value
 
     def duration(self, node: Node, what: str) -> timedelta:
         """A positive duration written with units, largest first: 90s, 30m, 4h, 2d, 1h30m."""
@@ -206,7 +119,7 @@ class RuleParser:
         """The whole document."""
         if not isinstance(root, MappingNode):
             self.fail(
-                root, f"a rule set must be a mapping with version and rules, not {_kind(root)}"
+                root, f"a rule set must be a mapping with version and rules, not {kind_of(root)}"
             )
         top = self.fields(root, TOP_KEYS, name="", required=())
         if "version" not in top:
@@ -359,6 +272,8 @@ class RuleParser:
             for key, value in node.value:
                 if key.value == "name" and isinstance(value, ScalarNode):
                     self.prefix = f'rule "{value.value}": '
+        else:
+            self.fail(node, f"a rule must be a mapping (key: value), not {kind_of(node)}")
         found = self.fields(node, RULE_KEYS, name="", required=("name", "action"))
         name_node = found["name"][1]
         if not isinstance(name_node, ScalarNode) or not str(name_node.value).strip():
@@ -371,7 +286,7 @@ class RuleParser:
                     f"the name is already used by the rule at line {other.line}; names must be unique",
                 )
         action = Action(self.choice(found["action"][1], ACTIONS, "action"))
-        values: dict[str, Any] = {"name": name, "action": action, "line": _line(node)}
+        values: dict[str, Any] = {"name": name, "action": action, "line": line_of(node)}
         if "faults" in found:
             values["faults"] = self.choices(found["faults"][1], FAULTS, "fault", "faults")
         if "segments" in found:
