@@ -23,6 +23,7 @@ from models.labels import Episode, label_rows
 from models.predictors import FaultPredictor
 from models.reasons import Baseline, explain
 from models.simulated import Dataset, simulate
+from models.state import FleetState
 from simulators.flows import run_simulation
 
 
@@ -30,6 +31,26 @@ from simulators.flows import run_simulation
 def small() -> Dataset:
     """A small simulated fleet with many faults (about 3 s to build)."""
     return simulate(devices=60, seed=3, days=2.0, fault_rate=0.5)
+
+
+# The live scorer's state is float32 (models/state.py): its features agree with the database
+# path within this tolerance; counts agree exactly.
+STATE_RTOL, STATE_ATOL = 1e-5, 1e-4
+COUNT_FEATURES = (
+    "reconnects_30m",
+    "reconnects_2h",
+    "reconnects_6h",
+    "link_errors_2h",
+    "temp_repeat_30m",
+    "temp_repeat_2h",
+    "reboots_2h",
+    "reboots_6h",
+    "reboots_24h",
+    "crash_errors_6h",
+    "power_errors_6h",
+    "overtemp_errors_2h",
+    "history_h",
+)
 
 
 def test_database_and_streaming_features_are_the_same(
@@ -60,24 +81,49 @@ def test_database_and_streaming_features_are_the_same(
         "FROM telemetry ORDER BY device_id, ts"
     ).fetchall()
     rings: dict[str, DeviceBuckets] = {}
+    state = FleetState()
+    ringed: dict[tuple[str, int], np.ndarray] = {}
     streamed: dict[tuple[str, int], np.ndarray] = {}
     for device_id, ts, *values, codes in rows:
         ring = rings.setdefault(device_id, DeviceBuckets())
-        assert ring.add(Sample(ts.timestamp(), *values, codes=frozenset(codes)))
-        assert ring.head is not None
+        sample = Sample(ts.timestamp(), *values, codes=frozenset(codes))
+        assert ring.add(sample)
+        assert state.add(device_id, sample)
+        assert ring.head is not None and state.head(device_id) == ring.head
         # The last reading of each bucket leaves the bucket's final features.
-        streamed[(device_id, ring.head)] = latest_features(ring.window(), ring.valid_from())[0]
+        ringed[(device_id, ring.head)] = latest_features(
+            ring.window(), ring.valid_from(), ring.head
+        )[0]
+        streamed[(device_id, ring.head)] = state.features([device_id])[0]
     compared = 0
+    worst = np.zeros(len(FEATURES))
+    seen = np.zeros(len(FEATURES), dtype=np.int64)
     for device_id, series in stored.items():
-        positions, x = series_features(series.buckets)
+        positions, x = series_features(series.buckets, series.first_bucket)
         for pos, row in zip(positions, x, strict=True):
-            other = streamed[(device_id, series.first_bucket + int(pos))]
-            assert np.array_equal(np.isnan(row), np.isnan(other)), device_id
-            np.testing.assert_allclose(
-                row[~np.isnan(row)], other[~np.isnan(other)], rtol=1e-9, atol=1e-6
-            )
+            key = (device_id, series.first_bucket + int(pos))
+            for other, rtol, atol in (
+                # The backtest's bucket ring: float64 buckets, the same code as training.
+                (ringed[key], 1e-9, 1e-6),
+                # The live scorer's compact state: float32 sums and values (24 bits of
+                # mantissa), so the stated tolerance: 1e-5 relative, 1e-4 absolute.
+                (streamed[key], STATE_RTOL, STATE_ATOL),
+            ):
+                assert np.array_equal(np.isnan(row), np.isnan(other)), (device_id, pos)
+                np.testing.assert_allclose(
+                    row[~np.isnan(row)], other[~np.isnan(other)], rtol=rtol, atol=atol
+                )
+            ok = ~np.isnan(row)
+            worst[ok] = np.maximum(worst[ok], np.abs(row[ok] - streamed[key][ok]))
+            seen += ok
             compared += 1
     assert compared == len(streamed) > 3000
+    # Counts carry no rounding at all in float32: they must be exact.
+    for name in COUNT_FEATURES:
+        assert worst[FEATURE_INDEX[name]] == 0.0, name
+    # Every feature took a value somewhere on this fleet (none was compared only as NaN).
+    assert seen.min() > 0, [FEATURES[i] for i in np.flatnonzero(seen == 0)]
+    assert len(state) == 12
 
 
 def _scorers(data: FeatureSet, y_any: Labels, y_fault: Labels) -> list[tuple[str, Any]]:

@@ -1,0 +1,440 @@
+"""Compact streaming state of a fleet: only what the window features read, packed per fleet.
+
+A day of five-minute buckets per device (300 rows of 22 aggregates, about 52 KB in float64)
+does not fit 100,000 devices on a small machine. Each feature reads only some aggregates over
+some windows, so the state keeps each aggregate only as far back as a feature looks, in
+float32, in arrays shared by blocks of 1,024 devices (a device is a row, found by a dict),
+never in Python objects per device:
+
+- 78 five-minute slots (the 6-hour window and the half hour before it) of the signal sums,
+  reconnects, reboots, crash and power errors, and the first battery reading;
+- 30 slots (the 2-hour window and the half hour before it) of the reading count, temperature
+  sums and extremes, repeats, weakest signal, longest silence, link and heat errors;
+- 6 slots (30 minutes) of the largest temperature step;
+- 25 clock-hour slots (the day window and the same hour yesterday) of the counts, signal and
+  temperature sums, reboots and first battery reading;
+- a few float64 scalars: newest and first bucket, the previous reading's fields, the newest
+  battery reading and the voltage of its bucket.
+
+That is 1,130 float32 and 11 float64 a device, 4,608 bytes, plus its entry in the index.
+Each slot holds one bucket (or hour): slot = index mod ring size, cleared as the newest bucket
+moves past it. ``features`` computes the rows of many devices at once, following
+``models.features.window_features`` definition by definition; the one difference is float32
+storage, so values agree within the tolerance the equality test states, and counts exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from models.buckets import (
+    BUCKET_SECONDS,
+    CRASH_CODES,
+    LINK_CODES,
+    POWER_CODES,
+    TEMP_CODES,
+    Matrix,
+    Sample,
+)
+from models.features import (
+    _DRAIN_SPAN,
+    BUCKETS_PER_HOUR,
+    DAY_HOURS,
+    FEATURES,
+    NOT_DRAINING_H,
+    W2H,
+    W6H,
+    W24H,
+    W30,
+)
+
+HOUR_SECONDS = BUCKET_SECONDS * BUCKETS_PER_HOUR
+# Devices per block of arrays: a fleet grows a block at a time, so at most one block's worth
+# (about 4.6 MB) is allocated beyond the devices seen, and nothing is ever copied to grow.
+BLOCK = 1024
+FINE, MID, SHORT, HOURS = W6H + W30, W2H + W30, W30, DAY_HOURS + 1
+
+# Columns of each ring; the NaN ones start empty as NaN (extremes, "first" values).
+FINE_COLS = ("sig_n", "sig_sum", "reconn", "resets", "crash", "power", "bat", "bat_off")
+MID_COLS = (
+    "n",
+    "sig_min",
+    "tmp_n",
+    "tmp_sum",
+    "tmp_min",
+    "tmp_max",
+    "tmp_same",
+    "gap_max",
+    "link",
+    "temp_err",
+)
+HOUR_COLS = ("n", "sig_n", "sig_sum", "tmp_n", "tmp_sum", "resets", "bat", "bat_off")
+SCALARS = (
+    "head",  # newest bucket index
+    "first",  # first bucket index
+    "p_ts",  # the previous reading (NaN fields: it did not report them)
+    "p_tmp",
+    "p_up",
+    "p_rc",
+    "bat_b",  # bucket of the newest battery reading, its value and time
+    "bat",
+    "bat_ts",
+    "bat_v",  # the last voltage of that bucket
+    "cur_v",  # the last voltage of the newest bucket
+)
+_NAN = {"sig_min", "tmp_min", "tmp_max", "gap_max", "bat", "bat_off", "tmp_step"}
+(F_SIG_N, F_SIG_SUM, F_RECONN, F_RESETS, F_CRASH, F_POWER, F_BAT, F_BAT_OFF) = range(8)
+(M_N, M_SIG_MIN, M_TMP_N, M_TMP_SUM, M_TMP_MIN, M_TMP_MAX, M_SAME, M_GAP, M_LINK, M_TEMP) = range(
+    10
+)
+(H_N, H_SIG_N, H_SIG_SUM, H_TMP_N, H_TMP_SUM, H_RESETS, H_BAT, H_BAT_OFF) = range(8)
+(S_HEAD, S_FIRST, S_TS, S_TMP, S_UP, S_RC, S_BAT_B, S_BAT, S_BAT_TS, S_BAT_V, S_CUR_V) = range(11)
+
+F32 = npt.NDArray[np.float32]
+Ints = npt.NDArray[np.int64]
+
+
+def _empty(cols: tuple[str, ...]) -> F32:
+    return np.array([np.nan if c in _NAN else 0.0 for c in cols], dtype=np.float32)
+
+
+_FINE_EMPTY, _MID_EMPTY, _HOUR_EMPTY = _empty(FINE_COLS), _empty(MID_COLS), _empty(HOUR_COLS)
+
+
+def _low(current: float, value: float) -> float:
+    return value if math.isnan(current) or value < current else current
+
+
+def _high(current: float, value: float) -> float:
+    return value if math.isnan(current) or value > current else current
+
+
+class _Block:
+    """The arrays of BLOCK devices (a fleet grows a block at a time: nothing is copied)."""
+
+    __slots__ = ("fine", "hour", "mid", "sc", "short")
+
+    def __init__(self) -> None:
+        self.fine = np.repeat(_FINE_EMPTY[None, None, :], BLOCK * FINE, axis=0).reshape(
+            BLOCK, FINE, len(FINE_COLS)
+        )
+        self.mid = np.repeat(_MID_EMPTY[None, None, :], BLOCK * MID, axis=0).reshape(
+            BLOCK, MID, len(MID_COLS)
+        )
+        self.short = np.full((BLOCK, SHORT), np.nan, dtype=np.float32)
+        self.hour = np.repeat(_HOUR_EMPTY[None, None, :], BLOCK * HOURS, axis=0).reshape(
+            BLOCK, HOURS, len(HOUR_COLS)
+        )
+        self.sc = np.full((BLOCK, len(SCALARS)), np.nan, dtype=np.float64)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the block's arrays."""
+        return sum(a.nbytes for a in (self.fine, self.mid, self.short, self.hour, self.sc))
+
+
+class FleetState:
+    """Every device's compact window state; readings of a device must come in time order."""
+
+    def __init__(self) -> None:
+        self._index: dict[str, int] = {}
+        self._blocks: list[_Block] = []
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __contains__(self, device_id: object) -> bool:
+        return device_id in self._index
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the state's arrays (whole blocks, not only the devices seen)."""
+        return sum(b.nbytes for b in self._blocks)
+
+    def _slot(self, device_id: str) -> tuple[_Block, int]:
+        i = self._index.get(device_id)
+        if i is None:
+            i = len(self._index)
+            if i >= len(self._blocks) * BLOCK:
+                self._blocks.append(_Block())
+            self._index[device_id] = i
+        return self._blocks[i // BLOCK], i % BLOCK
+
+    def _find(self, device_id: str) -> tuple[_Block, int] | None:
+        i = self._index.get(device_id)
+        return None if i is None else (self._blocks[i // BLOCK], i % BLOCK)
+
+    def _scalar(self, device_id: str, col: int) -> float | None:
+        found = self._find(device_id)
+        value = np.nan if found is None else float(found[0].sc[found[1], col])
+        return None if math.isnan(value) else value
+
+    def head(self, device_id: str) -> int | None:
+        """Bucket index of the device's newest reading (None if it has none)."""
+        head = self._scalar(device_id, S_HEAD)
+        return None if head is None else int(head)
+
+    def last_ts(self, device_id: str) -> float | None:
+        """Epoch seconds of the device's newest reading folded in."""
+        return self._scalar(device_id, S_TS)
+
+    def reset(self, device_id: str) -> None:
+        """Forget a device's state (before refolding its history in time order)."""
+        found = self._find(device_id)
+        if found is not None:
+            blk, i = found
+            blk.fine[i], blk.mid[i], blk.short[i] = _FINE_EMPTY, _MID_EMPTY, np.nan
+            blk.hour[i], blk.sc[i] = _HOUR_EMPTY, np.nan
+
+    def add(self, device_id: str, s: Sample) -> bool:
+        """Fold one reading in; False (and nothing changes) when older than the newest."""
+        blk, i = self._slot(device_id)
+        sc = blk.sc[i]
+        prev_ts = float(sc[S_TS])
+        has_prev = not math.isnan(prev_ts)
+        if has_prev and s.ts <= prev_ts:
+            return False
+        b = math.floor(s.ts / BUCKET_SECONDS)
+        h = b // BUCKETS_PER_HOUR
+        head = float(sc[S_HEAD])
+        if math.isnan(head):
+            sc[S_FIRST] = b
+        elif b > head:
+            _advance(blk, i, int(head), b)
+        sc[S_HEAD] = b
+        fine, mid, hour = blk.fine[i, b % FINE], blk.mid[i, b % MID], blk.hour[i, h % HOURS]
+        mid[M_N] += 1
+        hour[H_N] += 1
+        if s.signal is not None:
+            fine[F_SIG_N] += 1
+            fine[F_SIG_SUM] += s.signal
+            hour[H_SIG_N] += 1
+            hour[H_SIG_SUM] += s.signal
+            mid[M_SIG_MIN] = _low(float(mid[M_SIG_MIN]), s.signal)
+        if s.volts is not None:
+            sc[S_CUR_V] = s.volts
+        if s.battery is not None:
+            if math.isnan(fine[F_BAT]):
+                fine[F_BAT], fine[F_BAT_OFF] = s.battery, s.ts - b * BUCKET_SECONDS
+            if math.isnan(hour[H_BAT]):
+                hour[H_BAT], hour[H_BAT_OFF] = s.battery, s.ts - h * HOUR_SECONDS
+            sc[S_BAT_B], sc[S_BAT], sc[S_BAT_TS] = b, s.battery, s.ts
+        if sc[S_BAT_B] == b:  # the newest battery bucket's voltage is its last one
+            sc[S_BAT_V] = sc[S_CUR_V]
+        if s.temp is not None:
+            mid[M_TMP_N] += 1
+            mid[M_TMP_SUM] += s.temp
+            mid[M_TMP_MIN] = _low(float(mid[M_TMP_MIN]), s.temp)
+            mid[M_TMP_MAX] = _high(float(mid[M_TMP_MAX]), s.temp)
+            hour[H_TMP_N] += 1
+            hour[H_TMP_SUM] += s.temp
+        if has_prev:
+            p_tmp, p_up, p_rc = float(sc[S_TMP]), float(sc[S_UP]), float(sc[S_RC])
+            if s.temp is not None and not math.isnan(p_tmp):
+                mid[M_SAME] += s.temp == p_tmp
+                j = b % SHORT
+                blk.short[i, j] = _high(float(blk.short[i, j]), abs(s.temp - p_tmp))
+            if s.uptime is not None and not math.isnan(p_up) and s.uptime < p_up:
+                fine[F_RESETS] += 1
+                hour[H_RESETS] += 1
+            if s.reconnects is not None and not math.isnan(p_rc):
+                step = s.reconnects - p_rc
+                fine[F_RECONN] += step if step >= 0 else s.reconnects
+            mid[M_GAP] = _high(float(mid[M_GAP]), s.ts - prev_ts)
+        if s.codes:
+            mid[M_LINK] += bool(s.codes & LINK_CODES)
+            fine[F_CRASH] += bool(s.codes & CRASH_CODES)
+            fine[F_POWER] += bool(s.codes & POWER_CODES)
+            mid[M_TEMP] += bool(s.codes & TEMP_CODES)
+        sc[S_TS] = s.ts
+        sc[S_TMP] = np.nan if s.temp is None else s.temp
+        sc[S_UP] = np.nan if s.uptime is None else s.uptime
+        sc[S_RC] = np.nan if s.reconnects is None else s.reconnects
+        return True
+
+    def features(self, device_ids: Sequence[str]) -> Matrix:
+        """Feature rows (FEATURES order) of the newest bucket of each device, in one pass."""
+        rows = np.array([self._index[d] for d in device_ids], dtype=np.int64)
+        blk_of, at = rows // BLOCK, rows % BLOCK
+        k = len(rows)
+        got = _Gathered(
+            np.empty((k, FINE, len(FINE_COLS)), dtype=np.float32),
+            np.empty((k, MID, len(MID_COLS)), dtype=np.float32),
+            np.empty((k, SHORT), dtype=np.float32),
+            np.empty((k, HOURS, len(HOUR_COLS)), dtype=np.float32),
+            np.empty((k, len(SCALARS)), dtype=np.float64),
+        )
+        for b in np.unique(blk_of):
+            sel = blk_of == b
+            blk, idx = self._blocks[int(b)], at[sel]
+            got.fine[sel], got.mid[sel], got.short[sel] = (
+                blk.fine[idx],
+                blk.mid[idx],
+                blk.short[idx],
+            )
+            got.hour[sel], got.sc[sel] = blk.hour[idx], blk.sc[idx]
+        return _features(got)
+
+
+def _advance(blk: _Block, i: int, old: int, new: int) -> None:
+    """Clear the slots of the buckets (and hours) after `old` up to `new`."""
+    for b in range(old + 1, min(new, old + FINE) + 1):
+        blk.fine[i, b % FINE] = _FINE_EMPTY
+    for b in range(old + 1, min(new, old + MID) + 1):
+        blk.mid[i, b % MID] = _MID_EMPTY
+    for b in range(old + 1, min(new, old + SHORT) + 1):
+        blk.short[i, b % SHORT] = np.nan
+    h_old, h_new = old // BUCKETS_PER_HOUR, new // BUCKETS_PER_HOUR
+    for h in range(h_old + 1, min(h_new, h_old + HOURS) + 1):
+        blk.hour[i, h % HOURS] = _HOUR_EMPTY
+    blk.sc[i, S_CUR_V] = np.nan
+
+
+@dataclass(frozen=True, slots=True)
+class _Gathered:
+    """The state of the devices being scored, copied together (device k is row k)."""
+
+    fine: F32
+    mid: F32
+    short: F32
+    hour: F32
+    sc: Matrix
+
+
+def _features(st: _Gathered) -> Matrix:
+    sc = st.sc
+    rows = np.arange(len(sc))
+    t = sc[:, S_HEAD].astype(np.int64)
+    first = sc[:, S_FIRST].astype(np.int64)
+    hour = t // BUCKETS_PER_HOUR
+
+    def window(ring: F32, size: int, col: int, w: int, back: int = 0) -> F32:
+        buckets = t[:, None] - back - np.arange(w)[None, :]  # newest first
+        return ring[rows[:, None], buckets % size, col]  # type: ignore[no-any-return]
+
+    def total(ring: F32, size: int, col: int, w: int, back: int = 0) -> Matrix:
+        return np.asarray(window(ring, size, col, w, back).sum(axis=1, dtype=np.float64))
+
+    def extreme(ring: F32, size: int, col: int, w: int, *, high: bool) -> Matrix:
+        reduce = np.fmax if high else np.fmin
+        return reduce.reduce(window(ring, size, col, w).astype(np.float64), axis=1)  # type: ignore[no-any-return]
+
+    def day(col: int) -> Matrix:
+        hours = hour[:, None] - np.arange(DAY_HOURS)[None, :]
+        return st.hour[rows[:, None], hours % HOURS, col].astype(np.float64).sum(axis=1)  # type: ignore[no-any-return]
+
+    def span(w: int) -> Matrix:
+        return (t - np.maximum(t - w + 1, first) + 1).astype(np.float64)
+
+    fine, mid = st.fine, st.mid
+    f: dict[str, Matrix] = {}
+
+    def sig(w: int, back: int = 0) -> Matrix:
+        return _div(total(fine, FINE, F_SIG_SUM, w, back), total(fine, FINE, F_SIG_N, w, back))
+
+    def tmp(w: int, back: int = 0) -> Matrix:
+        return _div(total(mid, MID, M_TMP_SUM, w, back), total(mid, MID, M_TMP_N, w, back))
+
+    sig24 = _div(day(H_SIG_SUM), day(H_SIG_N))
+    sig30 = sig(W30)
+    f["signal_30m"] = sig30
+    f["signal_drop_30m"] = sig24 - sig30
+    f["signal_drop_2h"] = sig24 - sig(W2H)
+    f["signal_drop_6h"] = sig24 - sig(W6H)
+    f["signal_dip_2h"] = sig24 - extreme(mid, MID, M_SIG_MIN, W2H, high=False)
+    f["signal_fall_2h"] = sig(W30, W2H) - sig30
+    f["signal_fall_6h"] = sig(W30, W6H) - sig30
+    f["reconnects_30m"] = total(fine, FINE, F_RECONN, W30)
+    f["reconnects_2h"] = total(fine, FINE, F_RECONN, W2H)
+    f["reconnects_6h"] = total(fine, FINE, F_RECONN, W6H)
+    f["link_errors_2h"] = total(mid, MID, M_LINK, W2H)
+    day_lo = np.maximum((hour - DAY_HOURS + 1) * BUCKETS_PER_HOUR, first)
+    span24 = (t - day_lo + 1).astype(np.float64)
+    rate24 = _div(day(H_N), span24)
+    f["rate_30m"] = _div(_div(total(mid, MID, M_N, W30), span(W30)), rate24)
+    f["rate_2h"] = _div(_div(total(mid, MID, M_N, W2H), span(W2H)), rate24)
+    usual_gap = _div(np.full(len(rows), float(BUCKET_SECONDS)), rate24)
+    f["gap_2h"] = _div(extreme(mid, MID, M_GAP, W2H, high=True), usual_gap)
+    f.update(_battery(st, rows, sc, t, hour, day_lo))
+    tmp24 = _div(day(H_TMP_SUM), day(H_TMP_N))
+    tmp30 = tmp(W30)
+    yest = (hour - DAY_HOURS) % HOURS
+    f["temp_30m"] = tmp30
+    f["temp_excess_24h"] = tmp30 - tmp24
+    y_sum = st.hour[rows, yest, H_TMP_SUM].astype(np.float64)
+    f["temp_vs_yesterday"] = tmp30 - _div(y_sum, st.hour[rows, yest, H_TMP_N].astype(np.float64))
+    f["temp_rise_2h"] = tmp30 - tmp(W30, W2H)
+    f["temp_max_excess_2h"] = extreme(mid, MID, M_TMP_MAX, W2H, high=True) - tmp24
+    f["temp_step_30m"] = np.fmax.reduce(
+        st.short[rows].astype(np.float64), axis=1
+    )  # all six slots are the last 30 minutes
+    for name, w in (("temp_range_30m", W30), ("temp_range_2h", W2H)):
+        f[name] = extreme(mid, MID, M_TMP_MAX, w, high=True) - extreme(
+            mid, MID, M_TMP_MIN, w, high=False
+        )
+    f["temp_repeat_30m"] = total(mid, MID, M_SAME, W30)
+    f["temp_repeat_2h"] = total(mid, MID, M_SAME, W2H)
+    f["reboots_2h"] = total(fine, FINE, F_RESETS, W2H)
+    f["reboots_6h"] = total(fine, FINE, F_RESETS, W6H)
+    f["reboots_24h"] = day(H_RESETS)
+    f["crash_errors_6h"] = total(fine, FINE, F_CRASH, W6H)
+    f["power_errors_6h"] = total(fine, FINE, F_POWER, W6H)
+    f["overtemp_errors_2h"] = total(mid, MID, M_TEMP, W2H)
+    f["history_h"] = span24 * BUCKET_SECONDS / 3600.0
+    return np.column_stack([f[name] for name in FEATURES]).astype(np.float64)
+
+
+def _battery(
+    st: _Gathered, rows: Ints, sc: Matrix, t: Ints, hour: Ints, day_lo: Ints
+) -> dict[str, Matrix]:
+    """The battery features, as ``models.features._battery`` defines them."""
+    first = sc[:, S_FIRST].astype(np.int64)
+    last_b = sc[:, S_BAT_B]  # NaN: never reported a battery
+    seen = ~np.isnan(last_b)
+    last = np.where(seen, last_b, -1).astype(np.int64)
+    out: dict[str, Matrix] = {}
+    has = seen & (last >= np.maximum(t - W30 + 1, first))
+    out["battery_pct"] = np.where(has, sc[:, S_BAT], np.nan)
+    out["battery_v"] = np.where(has, sc[:, S_BAT_V], np.nan)
+    k = np.arange(len(rows))
+    for name, w in (("drain_2h", W2H), ("drain_6h", W6H), ("drain_24h", W24H)):
+        if w == W24H:
+            lo = day_lo
+            hours = (hour - DAY_HOURS + 1)[:, None] + np.arange(DAY_HOURS)[None, :]  # oldest first
+            vals = st.hour[rows[:, None], hours % HOURS]
+            bat, off, base = vals[:, :, H_BAT], vals[:, :, H_BAT_OFF], hours * HOUR_SECONDS
+        else:
+            lo = np.maximum(t - w + 1, first)
+            buckets = (t - w + 1)[:, None] + np.arange(w)[None, :]
+            vals = st.fine[rows[:, None], buckets % FINE]
+            bat, off, base = vals[:, :, F_BAT], vals[:, :, F_BAT_OFF], buckets * BUCKET_SECONDS
+        valid = ~np.isnan(bat)
+        any_valid = valid.any(axis=1)
+        j = np.argmax(valid, axis=1)  # the oldest slot of the window with a battery reading
+        first_bat = bat[k, j].astype(np.float64)
+        first_ts = base[k, j].astype(np.float64) + off[k, j].astype(np.float64)
+        ok = seen & any_valid & (last >= lo)
+        dt = sc[:, S_BAT_TS] - first_ts
+        ok &= dt >= w * BUCKET_SECONDS * _DRAIN_SPAN
+        drop = first_bat - sc[:, S_BAT]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[name] = np.where(ok, drop / np.where(ok, dt, 1.0) * 3600.0, np.nan)
+    draining = out["drain_6h"] > 0.05
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tte = np.where(
+            draining, out["battery_pct"] / np.where(draining, out["drain_6h"], 1.0), NOT_DRAINING_H
+        )
+    out["hours_to_empty"] = np.where(
+        np.isnan(out["battery_pct"]), np.nan, np.minimum(tte, NOT_DRAINING_H)
+    )
+    return out
+
+
+def _div(a: Matrix, b: Matrix) -> Matrix:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(b > 0, a / np.where(b > 0, b, 1.0), np.nan)
