@@ -6,7 +6,7 @@ battery, uptime and reconnect counter) into the live scorer's compact state
 into the day of five-minute buckets it replaced (``models.buckets.DeviceBuckets`` in a dict,
 as the old scorer kept them) for ``--baseline-devices`` devices. Each is measured two ways:
 the bytes Python's tracemalloc sees allocated (numpy reports its arrays to it) and the growth
-of the process's resident set, both divided by the devices; the device-id strings and the
+of the resident set of a fresh process, both divided by the devices; the device-id strings and the
 index are counted, as the scorer holds them too. Also times folding a reading and computing
 a batch of feature rows.
 
@@ -18,12 +18,14 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import multiprocessing as mp
 import os
 import statistics
 import sys
 import time
 import tracemalloc
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -154,9 +156,13 @@ def main() -> None:
     parser.add_argument("--hours", type=float, default=2.0, help="readings a device, one a minute")
     args = parser.parse_args()
     minutes = max(2, int(args.hours * 60))
-    compact = _measure(args.devices, minutes, _compact)
+    # Each in a fresh process: memory one freed would be reused by the next, hiding its growth.
+    fresh = mp.get_context("fork")
+    with ProcessPoolExecutor(max_workers=1, mp_context=fresh) as pool:
+        compact = pool.submit(_measure, args.devices, minutes, _compact).result()
     print(f"compact: {compact}", file=sys.stderr)
-    baseline = _measure(args.baseline_devices, minutes, _buckets)
+    with ProcessPoolExecutor(max_workers=1, mp_context=fresh) as pool:
+        baseline = pool.submit(_measure, args.baseline_devices, minutes, _buckets).result()
     print(f"buckets: {baseline}", file=sys.stderr)
     figures = {
         "readings_per_device": minutes,

@@ -157,6 +157,26 @@ def test_every_model_honours_the_contract(small: Dataset) -> None:
         np.testing.assert_array_equal(scores, model.score(probe), err_msg=name)
 
 
+def test_compiled_trees_score_exactly_as_scikit_learn(small: Dataset) -> None:
+    data = small.data
+    y = label_rows(data, small.episodes, FaultKind.BATTERY_FAILURE, horizon_h=24)
+    predictor = FaultPredictor(FaultKind.BATTERY_FAILURE, seed=2, max_iter=40).learn(data, y)
+    # Edge values as well as the fleet's rows: missing features (both ways a split can send
+    # them), infinities, and values exactly on a split's threshold.
+    x = data.x.copy()
+    rng = np.random.default_rng(0)
+    x[rng.random(x.shape) < 0.05] = np.nan
+    x[:50] = np.inf
+    x[50:100] = -np.inf
+    tree = predictor._folds[0]._predictors[0][0].nodes
+    split = tree[~tree["is_leaf"].astype(bool)][0]
+    x[100:150, split["feature_idx"]] = split["num_threshold"]
+    assert len(x) > 8_192  # large enough for the threaded path
+    for rows in (x, x[:1000], x[:1]):  # threaded, one thread, one row
+        np.testing.assert_array_equal(predictor.score(rows), predictor.score_sklearn(rows))
+    assert np.ptp(predictor.score(x)) > 0
+
+
 def test_labels_mark_the_horizon_and_leave_the_unclear_out() -> None:
     hour = 3600.0
     buckets = np.arange(0, 60 * 12, 12, dtype=np.int64)  # one row an hour for 60 hours
