@@ -7,6 +7,8 @@ Here the fold models of a predictor are flattened into arrays (each split's two 
 by side, so the step is ``left + (x > threshold)`` without a branch) and walked by a kernel
 compiled with numba: a block of 32 rows goes through one tree level by level, so the rows'
 steps overlap instead of waiting for each other, and the tree stays in the cache for the block.
+Missing values cost no test: each row is given twice, once with them at -inf and once at +inf,
+and each split reads the copy that sends them its way.
 
 The decisions are scikit-learn's: a value at or below the threshold goes left, a missing value
 goes where the split sent missing values in training, leaves add their value to the model's
@@ -34,6 +36,7 @@ I32 = npt.NDArray[np.int32]
 BLOCK_ROWS = 32
 # Below this many rows a second thread costs more than it saves (the live scorer's batches).
 PARALLEL_ROWS = 8_192
+_MAX = float(np.finfo(np.float64).max)
 
 
 def _walk(
@@ -41,7 +44,6 @@ def _walk(
     feat: I32,
     thr: Matrix,
     left: I32,
-    missing_right: npt.NDArray[np.uint8],
     value: Matrix,
     roots: I32,
     depth: I32,
@@ -50,8 +52,9 @@ def _walk(
 ) -> Matrix:
     """Raw predictions (rows x models): each model's baseline plus its trees' leaf values.
 
-    Model m owns trees ``ends[m-1] .. ends[m]-1``. A leaf points to itself with an infinite
-    threshold, so walking a tree for its full depth leaves every row on its leaf.
+    `x` is the rows twice over (``_sided``), so a split reads the copy whose missing values
+    fall its way. Model m owns trees ``ends[m-1] .. ends[m]-1``. A leaf points to itself with
+    an infinite threshold, so walking a tree for its full depth leaves every row on its leaf.
     """
     n, models = x.shape[0], ends.shape[0]
     out = np.empty((n, models))
@@ -69,14 +72,27 @@ def _walk(
                 for _ in range(depth[t]):
                     for r in range(w):
                         k = idx[r]
-                        v = x[lo + r, feat[k]]
-                        idx[r] = left[k] + ((v > thr[k]) | ((v != v) & (missing_right[k] == 1)))
+                        idx[r] = left[k] + (x[lo + r, feat[k]] > thr[k])
                 for r in range(w):
                     acc[r] += value[idx[r]]
             for r in range(w):
                 out[lo + r, m] = acc[r]
             first = ends[m]
     return out
+
+
+def _sided(x: Matrix) -> Matrix:
+    """The rows twice: missing values as -inf (they go left), then as +inf (they go right).
+
+    Real infinities become the largest finite float, and a split at +inf (scikit-learn's "every
+    value left, missing ones right") is moved down to it: each comparison ``x > threshold``
+    then decides as scikit-learn's ``x <= threshold`` and its missing-value rule do.
+    """
+    real = np.clip(x, -_MAX, _MAX)
+    missing = np.isnan(x)
+    return np.ascontiguousarray(
+        np.concatenate((np.where(missing, -np.inf, real), np.where(missing, np.inf, real)), axis=1)
+    )
 
 
 # Compiled on first use (about a second), once per process; nogil lets threads share the rows.
@@ -90,7 +106,6 @@ class CompiledForests:
         feat: list[int] = []
         thr: list[float] = []
         left: list[int] = []
-        miss: list[int] = []
         value: list[float] = []
         roots: list[int] = []
         depth: list[int] = []
@@ -98,16 +113,16 @@ class CompiledForests:
         base: list[float] = []
         for clf in classifiers:
             base.append(float(np.ravel(clf._baseline_prediction)[0]))
+            width = int(clf.n_features_in_)
             for (predictor,) in clf._predictors:
                 nodes = predictor.nodes
                 roots.append(len(feat))
                 depth.append(int(nodes["depth"].max()))
-                _flatten(nodes, len(feat), feat, thr, left, miss, value)
+                _flatten(nodes, len(feat), width, feat, thr, left, value)
             ends.append(len(roots))
         self.feat = np.array(feat, dtype=np.int32)
         self.thr = np.array(thr, dtype=np.float64)
         self.left = np.array(left, dtype=np.int32)
-        self.missing_right = np.array(miss, dtype=np.uint8)
         self.value = np.array(value, dtype=np.float64)
         self.roots = np.array(roots, dtype=np.int32)
         self.depth = np.array(depth, dtype=np.int32)
@@ -132,7 +147,6 @@ class CompiledForests:
                 self.feat,
                 self.thr,
                 self.left,
-                self.missing_right,
                 self.value,
                 self.roots,
                 self.depth,
@@ -144,7 +158,7 @@ class CompiledForests:
 
     def proba(self, x: Matrix, *, threads: int = 1) -> Matrix:
         """P(class 1) per row (rows x classifiers), as each classifier's predict_proba gives it."""
-        x = np.ascontiguousarray(x, dtype=np.float64)
+        x = _sided(np.asarray(x, dtype=np.float64))
         if threads <= 1 or len(x) < PARALLEL_ROWS:
             raw = self._raw(x)
         else:
@@ -157,13 +171,16 @@ class CompiledForests:
 def _flatten(
     nodes: Any,
     offset: int,
+    width: int,
     feat: list[int],
     thr: list[float],
     left: list[int],
-    miss: list[int],
     value: list[float],
 ) -> None:
-    """Append one tree, breadth first so that each split's children sit side by side."""
+    """Append one tree, breadth first so that each split's children sit side by side.
+
+    A split whose missing values go right reads feature ``f + width`` of ``_sided`` rows.
+    """
     order = [0]
     position = {0: 0}
     for k in order:  # grows while it is walked: breadth first
@@ -174,15 +191,14 @@ def _flatten(
     for k in order:
         node = nodes[k]
         if node["is_leaf"]:
-            # Stays put: nothing exceeds +inf, and a missing value "goes left" to itself.
+            # Stays put: nothing exceeds +inf.
             feat.append(0)
             thr.append(np.inf)
-            miss.append(0)
             left.append(offset + position[k])
             value.append(float(node["value"]))
         else:
-            feat.append(int(node["feature_idx"]))
-            thr.append(float(node["num_threshold"]))
-            miss.append(0 if node["missing_go_to_left"] else 1)
+            side = 0 if node["missing_go_to_left"] else width
+            feat.append(int(node["feature_idx"]) + side)
+            thr.append(min(float(node["num_threshold"]), _MAX))
             left.append(offset + position[int(node["left"])])
             value.append(0.0)
