@@ -162,7 +162,10 @@ def latency(bundle: Any, seconds: float, devices: int) -> dict[str, Any]:
     schema = f"bench_{secrets.token_hex(4)}"
     deadline = Deadline(time.monotonic() + seconds + 300)
     broker = start_broker("", deadline=deadline, workdir_prefix="forewarn-score-", output=None)
-    settings = Settings(database_url=schema_url(admin, schema), mqtt_url=broker.url)
+    # The simulated devices are not in the registry: let the ingester register them.
+    settings = Settings(
+        database_url=schema_url(admin, schema), mqtt_url=broker.url, auto_register=True
+    )
     try:
         create_schema(admin, schema, settings)
         with psycopg.connect(settings.database_url or "") as conn:
