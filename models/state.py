@@ -144,6 +144,8 @@ class FleetState:
     def __init__(self) -> None:
         self._index: dict[str, int] = {}
         self._blocks: list[_Block] = []
+        self._free: list[int] = []  # rows of discarded devices, reused before new ones
+        self._rows = 0  # rows ever handed out
 
     def __len__(self) -> int:
         return len(self._index)
@@ -159,9 +161,12 @@ class FleetState:
     def _slot(self, device_id: str) -> tuple[_Block, int]:
         i = self._index.get(device_id)
         if i is None:
-            i = len(self._index)
-            if i >= len(self._blocks) * BLOCK:
-                self._blocks.append(_Block())
+            if self._free:
+                i = self._free.pop()
+            else:
+                i, self._rows = self._rows, self._rows + 1
+                if i >= len(self._blocks) * BLOCK:
+                    self._blocks.append(_Block())
             self._index[device_id] = i
         return self._blocks[i // BLOCK], i % BLOCK
 
@@ -190,6 +195,12 @@ class FleetState:
             blk, i = found
             blk.fine[i], blk.mid[i], blk.short[i] = _FINE_EMPTY, _MID_EMPTY, np.nan
             blk.hour[i], blk.sc[i] = _HOUR_EMPTY, np.nan
+
+    def discard(self, device_id: str) -> None:
+        """Forget a device and free its row for another (a device now scored elsewhere)."""
+        if device_id in self._index:
+            self.reset(device_id)
+            self._free.append(self._index.pop(device_id))
 
     def add(self, device_id: str, s: Sample) -> bool:
         """Fold one reading in; False (and nothing changes) when older than the newest."""

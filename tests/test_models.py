@@ -126,6 +126,22 @@ def test_database_and_streaming_features_are_the_same(
     assert len(state) == 12
 
 
+def test_a_discarded_device_frees_its_row_and_leaves_nothing_behind() -> None:
+    t0 = 1_790_000_000.0
+    hot = [Sample(t0 + 60 * i, -50.0 - i % 3, 90.0 - i, 3.9, 60.0 + i % 4) for i in range(300)]
+    calm = [Sample(t0 + 60 * i, -70.0, None, None, 20.0 + i % 2 * 0.5) for i in range(90)]
+    state, fresh = FleetState(), FleetState()
+    for s in hot:
+        state.add("a", s)
+    state.discard("a")
+    assert "a" not in state and len(state) == 0 and state.head("a") is None
+    for s in calm:
+        state.add("b", s)  # takes a's row
+        fresh.add("b", s)
+    assert state.nbytes == fresh.nbytes  # no new block: the row was reused
+    np.testing.assert_array_equal(state.features(["b"]), fresh.features(["b"]))
+
+
 def _scorers(data: FeatureSet, y_any: Labels, y_fault: Labels) -> list[tuple[str, Any]]:
     return [
         (
