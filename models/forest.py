@@ -7,11 +7,11 @@ Here the fold models of a predictor are flattened into arrays (each split's two 
 by side, so the step is ``left + (x > threshold)`` without a branch) and walked by a kernel
 compiled with numba: a block of 32 rows goes through one tree level by level, so the rows'
 steps overlap instead of waiting for each other, and the tree stays in the cache for the block.
-Missing values cost no test: each row is given twice, once with them at -inf and once at +inf,
-and each split reads the copy that sends them its way. And the walk compares small integers:
-each value is replaced by its rank among its column's split thresholds (a binary search per
-value, once per batch), and each split by its threshold's rank, which decides the same way and
-keeps a block of rows in 148 bytes a row instead of 592.
+The walk compares small integers: each value is replaced by its rank among its column's split
+thresholds (a binary search per value, once per batch), and each split by its threshold's
+rank, which decides the same way and keeps a row in 148 bytes instead of 592. Missing values
+cost no test: each row is given twice, once with them ranked lowest and once highest, and each
+split reads the copy that sends them its way.
 
 The decisions are scikit-learn's: a value at or below the threshold goes left, a missing value
 goes where the split sent missing values in training, leaves add their value to the model's
@@ -56,9 +56,9 @@ def _walk(
 ) -> Matrix:
     """Raw predictions (rows x models): each model's baseline plus its trees' leaf values.
 
-    `x` is the rows twice over (``_sided``), so a split reads the copy whose missing values
-    fall its way, as ranks among the thresholds of its column (``_ranks``), and `thr` holds
-    each split's rank: ``x > threshold`` exactly when ``rank(x) > rank(threshold)``. Model m owns trees ``ends[m-1] .. ends[m]-1``. A leaf points to itself with
+    `x` is the rows twice over as ranks (``CompiledForests._ranks``), so a split reads the
+    copy whose missing values fall its way, and `thr` holds each split's rank:
+    ``x > threshold`` exactly when ``rank(x) > rank(threshold)``. Model m owns trees ``ends[m-1] .. ends[m]-1``. A leaf points to itself with
     an infinite threshold, so walking a tree for its full depth leaves every row on its leaf.
     """
     n, models = x.shape[0], ends.shape[0]
@@ -84,20 +84,6 @@ def _walk(
                 out[lo + r, m] = acc[r]
             first = ends[m]
     return out
-
-
-def _sided(x: Matrix) -> Matrix:
-    """The rows twice: missing values as -inf (they go left), then as +inf (they go right).
-
-    Real infinities become the largest finite float, and a split at +inf (scikit-learn's "every
-    value left, missing ones right") is moved down to it: each comparison ``x > threshold``
-    then decides as scikit-learn's ``x <= threshold`` and its missing-value rule do.
-    """
-    real = np.clip(x, -_MAX, _MAX)
-    missing = np.isnan(x)
-    return np.ascontiguousarray(
-        np.concatenate((np.where(missing, -np.inf, real), np.where(missing, np.inf, real)), axis=1)
-    )
 
 
 # Compiled on first use (about a second), once per process; nogil lets threads share the rows.
@@ -155,17 +141,30 @@ class CompiledForests:
                     return False
         return True
 
-    def _ranks(self, sided: Matrix) -> Ranks:
-        """Each value's rank among its column's thresholds: how many lie below it."""
-        out = np.empty(sided.shape, dtype=self.rank_dtype)
-        for c, cuts in enumerate(self.cuts):
-            out[:, c] = np.searchsorted(cuts, sided[:, c], side="left")
+    def _ranks(self, x: Matrix) -> Ranks:
+        """The rows twice, each value as its rank among its column's thresholds.
+
+        Rank = how many thresholds lie below the value. In the first copy a missing value
+        ranks lowest (it goes left at every split), in the second highest (right). Real
+        infinities count as the largest finite float, as a split at +inf (scikit-learn's
+        "every value left, missing ones right") was moved down to it.
+        """
+        width = len(self.cuts) // 2
+        out = np.empty((len(x), 2 * width), dtype=self.rank_dtype)
+        if np.isinf(x).any():
+            x = np.clip(x, -_MAX, _MAX)  # NaN stays NaN
+        missing = np.isnan(x)
+        for f in range(width):
+            col = x[:, f]
+            # searchsorted sorts NaN after every number: the highest rank.
+            out[:, f] = np.where(missing[:, f], 0, np.searchsorted(self.cuts[f], col))
+            out[:, width + f] = np.searchsorted(self.cuts[width + f], col)
         return out
 
     def _raw(self, x: Matrix) -> Matrix:
         return np.asarray(
             _kernel(
-                self._ranks(_sided(x)),
+                self._ranks(x),
                 self.feat,
                 self.rank_thr,
                 self.left,
@@ -201,7 +200,7 @@ def _flatten(
 ) -> None:
     """Append one tree, breadth first so that each split's children sit side by side.
 
-    A split whose missing values go right reads feature ``f + width`` of ``_sided`` rows.
+    A split whose missing values go right reads column ``f + width`` of ``_ranks``.
     """
     order = [0]
     position = {0: 0}
