@@ -67,11 +67,6 @@ def _measure(
 ) -> dict[str, Any]:
     """Bytes per device of the state `build` makes, with its readings made outside the count."""
     template = _samples(minutes, 0)
-    # Timed apart from the count: tracemalloc slows every allocation down.
-    timed = min(devices, 500)
-    t = time.perf_counter()
-    build(timed, template)
-    elapsed = time.perf_counter() - t
     gc.collect()
     rss0 = _rss()
     tracemalloc.start()
@@ -80,6 +75,12 @@ def _measure(
     tracemalloc.stop()
     gc.collect()
     rss = _rss() - rss0
+    # Timed apart from the count, after it: tracemalloc slows every allocation down, and
+    # memory this freed before the count would be reused by it, hiding growth.
+    timed = min(devices, 500)
+    t = time.perf_counter()
+    build(timed, template)
+    elapsed = time.perf_counter() - t
     out = {
         "devices": devices,
         "traced_bytes_per_device": round(traced / devices),
