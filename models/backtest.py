@@ -194,8 +194,8 @@ def score_table(
             scorer.learn_one(x, t=row.ts)  # only now, so the row's own score never saw it
             if batch is not None:
                 ring.add(_sample(row, signal_at))
-                if not learning:
-                    batch.add(i, row, latest_features(ring.window(), ring.valid_from())[0])
+                if not learning and (head := ring.head) is not None:
+                    batch.add(i, row, latest_features(ring.window(), ring.valid_from(), head)[0])
             if on_progress is not None and (i + 1) % PROGRESS_EVERY == 0:
                 on_progress(i + 1, n)
     if batch is not None:

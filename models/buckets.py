@@ -22,9 +22,10 @@ import numpy.typing as npt
 from forewarn.domain import Reading
 
 BUCKET_SECONDS = 300
-# 24 hours plus the 30-minute window a day back ("same time yesterday"): the longest look-back
-# any feature takes, so this many buckets per device is all the streaming scorer keeps.
-HISTORY_BUCKETS = 294
+# The day window reaches back to the start of the clock hour 23 hours ago, and "yesterday" is
+# the clock hour before that: at most 299 buckets behind the newest, the longest look-back any
+# feature takes, so a ring of this many buckets per device holds all a feature reads.
+HISTORY_BUCKETS = 300
 
 AGGREGATES: tuple[str, ...] = (
     "n",  # readings

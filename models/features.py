@@ -1,9 +1,13 @@
 """Window features of a device, computed from its five-minute buckets.
 
-One function, ``window_features``, serves training (every bucket of a device's stored history)
-and streaming (the newest bucket of the ring the scorer keeps). A feature at bucket ``t`` looks
-only at buckets ``t - 293 .. t``, cut at the device's first bucket, so both paths see the same
-numbers. Windows: 30 minutes (6 buckets), 2 hours (24), 6 hours (72) and 24 hours (288).
+``window_features`` serves training (every bucket of a device's stored history) and the
+backtest (the newest bucket of a ``DeviceBuckets`` ring); the live scorer computes the same
+features from compact per-device state (``models.state``), and a test holds the three to the
+same values. A feature at bucket ``t`` looks only at buckets ``t - 299 .. t``, cut at the
+device's first bucket. Windows: 30 minutes (6 buckets), 2 hours (24), 6 hours (72), and the day:
+the 24 clock hours (UTC) ending with the current one, so from 23 h 5 min to 24 h long. The day
+window is aligned on whole hours so that the live scorer can keep it as 25 hourly sums instead
+of 288 five-minute buckets; "yesterday" is the same clock hour a day earlier, for the same reason.
 """
 
 from __future__ import annotations
@@ -15,6 +19,9 @@ from models.base import FeatureSet
 from models.buckets import BUCKET_SECONDS, COL, HISTORY_BUCKETS, Matrix
 
 W30, W2H, W6H, W24H = 6, 24, 72, 288
+BUCKETS_PER_HOUR = 12
+# The day window: the current clock hour and the 23 before it.
+DAY_HOURS = 24
 # A drain rate needs battery readings this far apart within its window (a third of it).
 _DRAIN_SPAN = 1 / 3
 # Hours to empty when the battery is not draining (or charging): "not soon".
@@ -43,7 +50,7 @@ FEATURES: tuple[str, ...] = (
     "hours_to_empty",  # battery_pct / drain_6h
     "temp_30m",
     "temp_excess_24h",  # last 30 minutes against the 24-hour mean
-    "temp_vs_yesterday",  # against the same 30 minutes a day earlier (the ambient pattern)
+    "temp_vs_yesterday",  # against the same clock hour a day earlier (the ambient pattern)
     "temp_rise_2h",
     "temp_max_excess_2h",  # hottest of the last 2 hours against the 24-hour mean
     "temp_step_30m",  # largest change between two readings in 30 minutes
@@ -65,26 +72,48 @@ IntArray = npt.NDArray[np.int64]
 
 
 class _Windows:
-    """Window arithmetic over one device's bucket matrix, cut at row `start`."""
+    """Window arithmetic over one device's bucket matrix, cut at row `start`.
 
-    def __init__(self, m: Matrix, rows: IntArray, start: int) -> None:
-        self.m, self.rows, self.start = m, rows, start
+    `origin` is the bucket index (from the Unix epoch) of row 0: the day window is aligned on
+    clock hours.
+    """
+
+    def __init__(self, m: Matrix, rows: IntArray, start: int, origin: int) -> None:
+        self.m, self.rows, self.start, self.origin = m, rows, start, origin
         self._sums: dict[str, Matrix] = {}
 
     def bounds(self, w: int, back: int = 0) -> tuple[IntArray, IntArray, npt.NDArray[np.bool_]]:
-        """[lo, hi] of the `w`-bucket window ending `back` buckets before each row."""
+        """[lo, hi] of the `w`-bucket window ending `back` buckets before each row.
+
+        ``W24H`` means the day window: from the start of the clock hour 23 hours back.
+        """
         hi = self.rows - back
-        lo = np.maximum(hi - w + 1, self.start)
+        if w == W24H:
+            hour_start = (hi + self.origin) // BUCKETS_PER_HOUR * BUCKETS_PER_HOUR - self.origin
+            lo = np.maximum(hour_start - (DAY_HOURS - 1) * BUCKETS_PER_HOUR, self.start)
+        else:
+            lo = np.maximum(hi - w + 1, self.start)
         return lo, hi, hi >= self.start
+
+    def yesterday(self) -> tuple[IntArray, IntArray, npt.NDArray[np.bool_]]:
+        """[lo, hi] of the clock hour a day before each row's hour, cut at the start."""
+        hour_start = (self.rows + self.origin) // BUCKETS_PER_HOUR * BUCKETS_PER_HOUR - self.origin
+        lo = hour_start - DAY_HOURS * BUCKETS_PER_HOUR
+        hi = lo + BUCKETS_PER_HOUR - 1
+        return np.maximum(lo, self.start), hi, hi >= self.start
 
     def total(self, name: str, w: int, back: int = 0) -> Matrix:
         """Sum of an additive column over the window (0 where the window is empty)."""
+        return self.total_in(name, self.bounds(w, back))
+
+    def total_in(self, name: str, span: tuple[IntArray, IntArray, npt.NDArray[np.bool_]]) -> Matrix:
+        """Sum of an additive column over explicit [lo, hi] bounds (0 where not `ok`)."""
         if name not in self._sums:
             self._sums[name] = np.concatenate(([0.0], np.cumsum(self.m[:, COL[name]])))
         c = self._sums[name]
-        lo, hi, ok = self.bounds(w, back)
+        lo, hi, ok = span
         hi_c = np.where(ok, hi, lo - 1)
-        return np.where(ok, c[hi_c + 1] - c[lo], 0.0)
+        return np.where(ok, c[hi_c + 1] - c[np.where(ok, lo, 0)], 0.0)
 
     def extreme(self, name: str, w: int, *, high: bool) -> Matrix:
         """Max (or min) of a column over the window, ignoring empty buckets."""
@@ -97,8 +126,14 @@ class _Windows:
 
     def mean(self, total: str, count: str, w: int, back: int = 0) -> Matrix:
         """Mean of a field over the window from its sum and count columns (NaN if none)."""
-        n = self.total(count, w, back)
-        s = self.total(total, w, back)
+        return self.mean_in(total, count, self.bounds(w, back))
+
+    def mean_in(
+        self, total: str, count: str, span: tuple[IntArray, IntArray, npt.NDArray[np.bool_]]
+    ) -> Matrix:
+        """Mean of a field over explicit bounds from its sum and count columns (NaN if none)."""
+        n = self.total_in(count, span)
+        s = self.total_in(total, span)
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(n > 0, s / np.where(n > 0, n, 1.0), np.nan)
 
@@ -149,14 +184,15 @@ def _battery(win: _Windows) -> dict[str, Matrix]:
     return out
 
 
-def window_features(m: Matrix, rows: IntArray, *, start: int = 0) -> Matrix:
+def window_features(m: Matrix, rows: IntArray, *, origin: int, start: int = 0) -> Matrix:
     """Feature rows (one per entry of `rows`, columns in FEATURES order) of a bucket matrix.
 
-    `m` holds consecutive buckets of one device, oldest first; windows are cut at row `start`
-    (the device's first bucket). Only buckets within HISTORY_BUCKETS of a row are read.
+    `m` holds consecutive buckets of one device, oldest first, row 0 being bucket `origin`;
+    windows are cut at row `start` (the device's first bucket). Only buckets within
+    HISTORY_BUCKETS of a row are read.
     """
     rows = np.asarray(rows, dtype=np.int64)
-    win = _Windows(m, rows, start)
+    win = _Windows(m, rows, start, origin)
     f: dict[str, Matrix] = {}
     sig24 = win.mean("sig_sum", "sig_n", W24H)
     sig30 = win.mean("sig_sum", "sig_n", W30)
@@ -181,7 +217,7 @@ def window_features(m: Matrix, rows: IntArray, *, start: int = 0) -> Matrix:
     tmp30 = win.mean("tmp_sum", "tmp_n", W30)
     f["temp_30m"] = tmp30
     f["temp_excess_24h"] = tmp30 - tmp24
-    f["temp_vs_yesterday"] = tmp30 - win.mean("tmp_sum", "tmp_n", W30, back=W24H)
+    f["temp_vs_yesterday"] = tmp30 - win.mean_in("tmp_sum", "tmp_n", win.yesterday())
     f["temp_rise_2h"] = tmp30 - win.mean("tmp_sum", "tmp_n", W30, back=W2H)
     f["temp_max_excess_2h"] = win.extreme("tmp_max", W2H, high=True) - tmp24
     f["temp_step_30m"] = win.extreme("tmp_step", W30, high=True)
@@ -199,19 +235,23 @@ def window_features(m: Matrix, rows: IntArray, *, start: int = 0) -> Matrix:
     return np.column_stack([f[name] for name in FEATURES]).astype(np.float64)
 
 
-def series_features(m: Matrix) -> tuple[IntArray, Matrix]:
-    """Features of every bucket of a device's history that holds a reading: (rows, matrix)."""
+def series_features(m: Matrix, first_bucket: int) -> tuple[IntArray, Matrix]:
+    """Features of every bucket of a device's history that holds a reading: (rows, matrix).
+
+    `first_bucket` is the bucket index of the matrix's first row.
+    """
     rows = np.flatnonzero(m[:, COL["n"]] > 0).astype(np.int64)
-    return rows, window_features(m, rows)
+    return rows, window_features(m, rows, origin=first_bucket)
 
 
 def device_rows(device_id: str, model: str, first_bucket: int, m: Matrix) -> FeatureSet:
     """The feature set of one device's bucket matrix whose first row is `first_bucket`."""
-    rows, x = series_features(m)
+    rows, x = series_features(m, first_bucket)
     n = len(rows)
     return FeatureSet(x, np.full(n, device_id), np.full(n, model), rows + first_bucket)
 
 
-def latest_features(ring: Matrix, start: int) -> Matrix:
-    """The feature row of the newest bucket of a streaming ring (shape 1 x len(FEATURES))."""
-    return window_features(ring, np.array([HISTORY_BUCKETS - 1], dtype=np.int64), start=start)
+def latest_features(ring: Matrix, start: int, head: int) -> Matrix:
+    """The feature row of the newest bucket (index `head`) of a ring (1 x len(FEATURES))."""
+    last = HISTORY_BUCKETS - 1
+    return window_features(ring, np.array([last], dtype=np.int64), origin=head - last, start=start)

@@ -3,7 +3,7 @@ writes predictions for devices that are about to fail.
 
 It follows the database rather than the broker, so it scores exactly what was stored, however
 many ingesters share the load, and loses nothing while it is down: on start it replays the
-last ``warmup_hours`` of writes to rebuild every device's window. The ingester's
+last ``warmup_hours`` of writes to rebuild every device's window state. The ingester's
 ``NOTIFY forewarn_telemetry`` at each commit wakes it at once; a poll every second covers a
 missed notification. Rows are read by ``ingested_at`` with a small overlap, because a
 transaction's rows become visible at commit, a little after the time they carry; rows already
@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import defaultdict, deque
+from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -30,9 +30,9 @@ from forewarn.settings import Settings
 from forewarn.worker import Follower, Worker
 from models import detect, repository, telemetry
 from models.base import FeatureSet
-from models.buckets import DeviceBuckets, Sample
+from models.buckets import Sample
 from models.bundle import ModelBundle
-from models.features import latest_features
+from models.state import FleetState
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +65,12 @@ class Scorer(Worker):
 
     name = "scorer"
 
-    def __init__(self, settings: Settings, *, warmup_hours: float = 24.5) -> None:
+    def __init__(self, settings: Settings, *, warmup_hours: float = 25.0) -> None:
         super().__init__(counters=("readings", "late", "scored", "predictions"))
         self._settings = settings
         self._warmup = timedelta(hours=warmup_hours)
-        self._devices: dict[str, DeviceBuckets] = defaultdict(DeviceBuckets)
+        # Compact window state of every device (models/state.py: about 4.6 KB a device).
+        self._devices = FleetState()
         self._models: dict[str, str] = {}
         self._bundle: ModelBundle | None = None
         self._detect = detect.Live(settings)  # label-free detectors: they need no model
@@ -164,8 +165,7 @@ class Scorer(Worker):
         device (the detectors judge them first when `score`); note each device's newest reading
         in `touched` and the devices that got a late one in `late`."""
         for r in sorted(rows, key=lambda r: (r.device_id, r.ts)):
-            ring = self._devices[r.device_id]
-            if not ring.add(_sample(r)):
+            if not self._devices.add(r.device_id, _sample(r)):
                 late.add(r.device_id)
             touched[r.device_id] = max(r.ts, touched.get(r.device_id, r.ts))
             self._detect.fold(conn, r, score=score)
@@ -173,7 +173,7 @@ class Scorer(Worker):
     def _forget(self, device_ids: list[str]) -> None:
         """Drop these devices' windows (another scorer now holds them)."""
         for device_id in device_ids:
-            self._devices.pop(device_id, None)
+            self._devices.discard(device_id)
         self._detect.forget(device_ids)
 
     def _rebuild(
@@ -181,14 +181,16 @@ class Scorer(Worker):
     ) -> None:
         """Refold a device's window from the database, in time order (only rows written up
         to `until`, when given: the rest are read later)."""
-        newest = self._devices[device_id].last_ts
+        newest = self._devices.last_ts(device_id)
         assert newest is not None
         since = datetime.fromtimestamp(newest, UTC) - self._warmup - REBUILD_EXTRA
-        ring = DeviceBuckets()
-        for r in telemetry.device_readings(conn, device_id=device_id, since=since, until=until):
-            ring.add(_sample(r))
+        readings = list(
+            telemetry.device_readings(conn, device_id=device_id, since=since, until=until)
+        )
         conn.commit()
-        self._devices[device_id] = ring
+        self._devices.reset(device_id)
+        for r in readings:
+            self._devices.add(device_id, _sample(r))
 
     def _score(self, conn: repository.Conn, touched: dict[str, datetime]) -> None:
         made = self._predict(conn, touched)
@@ -235,13 +237,11 @@ class Scorer(Worker):
         if missing:
             self._models = repository.device_models(conn)
         ids = list(touched)
-        rings = [self._devices[d] for d in ids]
-        x = np.vstack([latest_features(r.window(), r.valid_from()) for r in rings])
         data = FeatureSet(
-            x,
+            self._devices.features(ids),
             np.array(ids),
             np.array([self._models.get(d, "unknown") for d in ids]),
-            np.array([r.head for r in rings], dtype=np.int64),
+            np.array([self._devices.head(d) for d in ids], dtype=np.int64),
         )
         at = np.array([touched[d].timestamp() for d in ids])
         return self._detect.supervised_only(bundle.predictions(data, at=at)), at

@@ -23,6 +23,7 @@ from models.labels import Episode, label_rows
 from models.predictors import FaultPredictor
 from models.reasons import Baseline, explain
 from models.simulated import Dataset, simulate
+from models.state import FleetState
 from simulators.flows import run_simulation
 
 
@@ -30,6 +31,26 @@ from simulators.flows import run_simulation
 def small() -> Dataset:
     """A small simulated fleet with many faults (about 3 s to build)."""
     return simulate(devices=60, seed=3, days=2.0, fault_rate=0.5)
+
+
+# The live scorer's state is float32 (models/state.py): its features agree with the database
+# path within this tolerance; counts agree exactly.
+STATE_RTOL, STATE_ATOL = 1e-5, 1e-4
+COUNT_FEATURES = (
+    "reconnects_30m",
+    "reconnects_2h",
+    "reconnects_6h",
+    "link_errors_2h",
+    "temp_repeat_30m",
+    "temp_repeat_2h",
+    "reboots_2h",
+    "reboots_6h",
+    "reboots_24h",
+    "crash_errors_6h",
+    "power_errors_6h",
+    "overtemp_errors_2h",
+    "history_h",
+)
 
 
 def test_database_and_streaming_features_are_the_same(
@@ -60,24 +81,65 @@ def test_database_and_streaming_features_are_the_same(
         "FROM telemetry ORDER BY device_id, ts"
     ).fetchall()
     rings: dict[str, DeviceBuckets] = {}
+    state = FleetState()
+    ringed: dict[tuple[str, int], np.ndarray] = {}
     streamed: dict[tuple[str, int], np.ndarray] = {}
     for device_id, ts, *values, codes in rows:
         ring = rings.setdefault(device_id, DeviceBuckets())
-        assert ring.add(Sample(ts.timestamp(), *values, codes=frozenset(codes)))
-        assert ring.head is not None
+        sample = Sample(ts.timestamp(), *values, codes=frozenset(codes))
+        assert ring.add(sample)
+        assert state.add(device_id, sample)
+        assert ring.head is not None and state.head(device_id) == ring.head
         # The last reading of each bucket leaves the bucket's final features.
-        streamed[(device_id, ring.head)] = latest_features(ring.window(), ring.valid_from())[0]
+        ringed[(device_id, ring.head)] = latest_features(
+            ring.window(), ring.valid_from(), ring.head
+        )[0]
+        streamed[(device_id, ring.head)] = state.features([device_id])[0]
     compared = 0
+    worst = np.zeros(len(FEATURES))
+    seen = np.zeros(len(FEATURES), dtype=np.int64)
     for device_id, series in stored.items():
-        positions, x = series_features(series.buckets)
+        positions, x = series_features(series.buckets, series.first_bucket)
         for pos, row in zip(positions, x, strict=True):
-            other = streamed[(device_id, series.first_bucket + int(pos))]
-            assert np.array_equal(np.isnan(row), np.isnan(other)), device_id
-            np.testing.assert_allclose(
-                row[~np.isnan(row)], other[~np.isnan(other)], rtol=1e-9, atol=1e-6
-            )
+            key = (device_id, series.first_bucket + int(pos))
+            for other, rtol, atol in (
+                # The backtest's bucket ring: float64 buckets, the same code as training.
+                (ringed[key], 1e-9, 1e-6),
+                # The live scorer's compact state: float32 sums and values (24 bits of
+                # mantissa), so the stated tolerance: 1e-5 relative, 1e-4 absolute.
+                (streamed[key], STATE_RTOL, STATE_ATOL),
+            ):
+                assert np.array_equal(np.isnan(row), np.isnan(other)), (device_id, pos)
+                np.testing.assert_allclose(
+                    row[~np.isnan(row)], other[~np.isnan(other)], rtol=rtol, atol=atol
+                )
+            ok = ~np.isnan(row)
+            worst[ok] = np.maximum(worst[ok], np.abs(row[ok] - streamed[key][ok]))
+            seen += ok
             compared += 1
     assert compared == len(streamed) > 3000
+    # Counts carry no rounding at all in float32: they must be exact.
+    for name in COUNT_FEATURES:
+        assert worst[FEATURE_INDEX[name]] == 0.0, name
+    # Every feature took a value somewhere on this fleet (none was compared only as NaN).
+    assert seen.min() > 0, [FEATURES[i] for i in np.flatnonzero(seen == 0)]
+    assert len(state) == 12
+
+
+def test_a_discarded_device_frees_its_row_and_leaves_nothing_behind() -> None:
+    t0 = 1_790_000_000.0
+    hot = [Sample(t0 + 60 * i, -50.0 - i % 3, 90.0 - i, 3.9, 60.0 + i % 4) for i in range(300)]
+    calm = [Sample(t0 + 60 * i, -70.0, None, None, 20.0 + i % 2 * 0.5) for i in range(90)]
+    state, fresh = FleetState(), FleetState()
+    for s in hot:
+        state.add("a", s)
+    state.discard("a")
+    assert "a" not in state and len(state) == 0 and state.head("a") is None
+    for s in calm:
+        state.add("b", s)  # takes a's row
+        fresh.add("b", s)
+    assert state.nbytes == fresh.nbytes  # no new block: the row was reused
+    np.testing.assert_array_equal(state.features(["b"]), fresh.features(["b"]))
 
 
 def _scorers(data: FeatureSet, y_any: Labels, y_fault: Labels) -> list[tuple[str, Any]]:
@@ -109,6 +171,26 @@ def test_every_model_honours_the_contract(small: Dataset) -> None:
         np.testing.assert_array_equal(scores, twin.score(probe), err_msg=f"{name}: same seed")
         assert pickle.dumps(model) == before, f"{name}: scoring changed the model"
         np.testing.assert_array_equal(scores, model.score(probe), err_msg=name)
+
+
+def test_compiled_trees_score_exactly_as_scikit_learn(small: Dataset) -> None:
+    data = small.data
+    y = label_rows(data, small.episodes, FaultKind.BATTERY_FAILURE, horizon_h=24)
+    predictor = FaultPredictor(FaultKind.BATTERY_FAILURE, seed=2, max_iter=40).learn(data, y)
+    # Edge values as well as the fleet's rows: missing features (both ways a split can send
+    # them), infinities, and values exactly on a split's threshold.
+    x = data.x.copy()
+    rng = np.random.default_rng(0)
+    x[rng.random(x.shape) < 0.05] = np.nan
+    x[:50] = np.inf
+    x[50:100] = -np.inf
+    tree = predictor._folds[0]._predictors[0][0].nodes
+    split = tree[~tree["is_leaf"].astype(bool)][0]
+    x[100:150, split["feature_idx"]] = split["num_threshold"]
+    assert len(x) > 8_192  # large enough for the threaded path
+    for rows in (x, x[:1000], x[:1]):  # threaded, one thread, one row
+        np.testing.assert_array_equal(predictor.score(rows), predictor.score_sklearn(rows))
+    assert np.ptp(predictor.score(x)) > 0
 
 
 def test_labels_mark_the_horizon_and_leave_the_unclear_out() -> None:

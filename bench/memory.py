@@ -1,0 +1,182 @@
+"""Memory of the streaming scorer's window state: bytes per device, compact against buckets.
+
+Folds the same readings (one a minute for ``--hours``, a simulated signal, temperature,
+battery, uptime and reconnect counter) into the live scorer's compact state
+(``models.state.FleetState``) for ``--devices`` devices, and, as the baseline in the same run,
+into the day of five-minute buckets it replaced (``models.buckets.DeviceBuckets`` in a dict,
+as the old scorer kept them) for ``--baseline-devices`` devices. Each is measured two ways:
+the bytes Python's tracemalloc sees allocated (numpy reports its arrays to it) and the growth
+of the resident set of a fresh process, both divided by the devices; the device-id strings and the
+index are counted, as the scorer holds them too. Also times folding a reading and computing
+a batch of feature rows.
+
+Prints one JSON line. ``python bench/memory.py [--devices 100000] [--baseline-devices 2000]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import multiprocessing as mp
+import os
+import statistics
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+import numpy as np
+
+# bench/ingest.py would shadow the ingest package: look for packages outside bench/ first.
+sys.path.remove(os.path.dirname(os.path.abspath(__file__)))
+
+from models.buckets import HISTORY_BUCKETS, DeviceBuckets, Sample
+from models.features import latest_features
+from models.state import FleetState
+
+START = 1_790_000_000.0  # a fixed epoch second, so every run folds the same readings
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _samples(minutes: int, device: int) -> list[Sample]:
+    rng = np.random.default_rng(device)
+    noise = rng.normal(0, 1.5, minutes)
+    return [
+        Sample(
+            START + 60.0 * m + device % 60,
+            round(-62.0 + noise[m], 1),
+            round(90.0 - m * 0.01, 2),
+            round(3.9 - m * 0.0002, 3),
+            round(24.0 + (m % 30) * 0.1, 1),
+            float(60 * m),
+            float(m // 200),
+        )
+        for m in range(minutes)
+    ]
+
+
+def _measure(
+    devices: int, minutes: int, build: Callable[[int, list[Sample]], Any]
+) -> dict[str, Any]:
+    """Bytes per device of the state `build` makes, with its readings made outside the count."""
+    template = _samples(minutes, 0)
+    gc.collect()
+    rss0 = _rss()
+    tracemalloc.start()
+    state = build(devices, template)
+    traced, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    gc.collect()
+    rss = _rss() - rss0
+    # Timed apart from the count, after it: tracemalloc slows every allocation down, and
+    # memory this freed before the count would be reused by it, hiding growth.
+    timed = min(devices, 500)
+    t = time.perf_counter()
+    build(timed, template)
+    elapsed = time.perf_counter() - t
+    out = {
+        "devices": devices,
+        "traced_bytes_per_device": round(traced / devices),
+        "rss_bytes_per_device": round(rss / devices),
+        "fold_us_per_reading": round(elapsed / (timed * minutes) * 1e6, 2),
+    }
+    del state
+    return out
+
+
+def _compact(devices: int, template: list[Sample]) -> FleetState:
+    state = FleetState()
+    for d in range(devices):
+        device_id = f"dev-{d:06d}"
+        for s in template:
+            state.add(device_id, s)
+    return state
+
+
+def _buckets(devices: int, template: list[Sample]) -> dict[str, DeviceBuckets]:
+    rings: dict[str, DeviceBuckets] = {}
+    for d in range(devices):
+        ring = rings.setdefault(f"dev-{d:06d}", DeviceBuckets())
+        for s in template:
+            ring.add(s)
+    return rings
+
+
+def _feature_cost(devices: int, batch: int) -> dict[str, Any]:
+    """Microseconds per device of a feature row: compact in batches, against the ring."""
+    template = _samples(26 * 60, 0)
+    state = FleetState()
+    ids = [f"dev-{d:06d}" for d in range(devices)]
+    for d in ids:
+        for s in template:
+            state.add(d, s)
+    ring = DeviceBuckets()
+    for s in template:
+        ring.add(s)
+    head = ring.head
+    assert head is not None
+    compact, old = [], []
+    for _ in range(7):
+        t = time.perf_counter()
+        state.features(ids[:batch])
+        compact.append((time.perf_counter() - t) / batch)
+        t = time.perf_counter()
+        for _ in range(20):
+            latest_features(ring.window(), ring.valid_from(), head)
+        old.append((time.perf_counter() - t) / 20)
+    # The two paths agree (their values, not only their speed, are what is compared).
+    np.testing.assert_allclose(
+        state.features(ids[:1])[0],
+        latest_features(ring.window(), ring.valid_from(), head)[0],
+        rtol=1e-5,
+        atol=1e-4,
+    )
+    c, o = statistics.median(compact), statistics.median(old)
+    return {
+        "batch": batch,
+        "compact_features_us_per_device": round(c * 1e6, 1),
+        "bucket_ring_features_us_per_device": round(o * 1e6, 1),
+        "features_speedup": round(o / c, 1),
+    }
+
+
+def main() -> None:
+    """Measure both states and print the JSON line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--devices", type=int, default=20_000, help="devices, compact state")
+    parser.add_argument(
+        "--baseline-devices", type=int, default=2_000, help="devices, bucket ring (52 KB each)"
+    )
+    parser.add_argument("--hours", type=float, default=2.0, help="readings a device, one a minute")
+    args = parser.parse_args()
+    minutes = max(2, int(args.hours * 60))
+    # Each in a fresh process: memory one freed would be reused by the next, hiding its growth.
+    fresh = mp.get_context("fork")
+    with ProcessPoolExecutor(max_workers=1, mp_context=fresh) as pool:
+        compact = pool.submit(_measure, args.devices, minutes, _compact).result()
+    print(f"compact: {compact}", file=sys.stderr)
+    with ProcessPoolExecutor(max_workers=1, mp_context=fresh) as pool:
+        baseline = pool.submit(_measure, args.baseline_devices, minutes, _buckets).result()
+    print(f"buckets: {baseline}", file=sys.stderr)
+    figures = {
+        "readings_per_device": minutes,
+        "compact": compact,
+        "bucket_ring_baseline": baseline,
+        "history_buckets": HISTORY_BUCKETS,
+        "traced_ratio": round(
+            baseline["traced_bytes_per_device"] / compact["traced_bytes_per_device"], 1
+        ),
+        "features": _feature_cost(min(args.devices, 2_000), min(args.devices, 1_000)),
+    }
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
