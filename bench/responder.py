@@ -13,11 +13,12 @@ caught up with them (``Responder.run_once``'s prediction pass):
 - ``anomaly``: "anomaly" hints, which the default rule set ignores for every owner (what the
   fleet benchmark's model writes for every reading);
 - ``acting``: faults a rule acts on (battery_failure, connectivity_loss, overheating, in turn):
-  each opens an incident, and a cohort's tenth opens its fleet incident which the rest join.
+  each opens an incident, and the fifth device of a cohort with one fault opens that fault's
+  fleet incident (the default rule set's threshold), which the rest join.
 
 Each case runs once through ``Responder`` as shipped (``batched``) and once with every
-prediction decided on its own (``one_by_one``: ``rules.flows.apply_signal`` per prediction, the
-responder's path before this bench), on different devices of the same shape, in alternating
+prediction decided on its own (``one_by_one``: ``rules.flows.apply_signal`` per prediction, as
+the responder did before it skipped ignored hints a page at a time), on different devices of the same shape, in alternating
 order per round. It prints one JSON line: decisions a second per case and path (the best
 round) and the ratio of the shipped path to the one-by-one path measured in the same run.
 """
@@ -105,7 +106,8 @@ def batched(conn: Conn, settings: Settings, rules: RuleSet, after: datetime) -> 
 
 
 def one_by_one(conn: Conn, settings: Settings, rules: RuleSet, after: datetime) -> None:
-    """Every prediction decided on its own (the responder's path before this bench)."""
+    """Every prediction decided in its own transaction (the responder's loop before it
+    skipped ignored hints a page at a time)."""
     rows = signals_since(conn, updated_after=after, limit=1_000_000)
     conn.commit()
     for signal, _ in rows:
