@@ -22,8 +22,10 @@ slice cursor) and the responder's (minus its oldest cursor). It prints one JSON 
 ``publish_to_prediction_p50_ms``/``p99_ms``, ``scorer_bytes_per_device`` (the scorers'
 resident memory at the end over devices) with ``scorer_idle_rss_bytes`` (the same processes
 before the first reading: the baseline) and ``scorer_added_bytes_per_device`` (the growth
-over that baseline, per device), ``backlog_growing`` (the broker's stored messages or
-the scorers' or responder's lag rising from the window's first third to its last), and
+over that baseline, per device), ``backlog_growing`` (as the issue defines it: the broker's
+stored messages or the scorers' lag rising from the window's first third to its last; the
+parts in ``backlog``), ``responder_lag_growing`` (the same test on the responders' cursor lag,
+reported apart, with ``responder_lag_s_first``/``_max``/``_last``), and
 ``cpu_pct_of_one_core`` per process (and PostgreSQL's, which the machine's other users share).
 """
 
@@ -255,11 +257,13 @@ class Fleet:
         rss = sum(_rss(s.pid) for s in scorers)
         watcher.loop_stop()
         stored = self.stored[stored_from:]
+        # The issue's backlog is the broker's or the scorers'; the responder's lag is
+        # reported beside it (responder_lag_growing), not folded into the headline.
         growing = {
             "broker_stored_messages": _growing(stored, slack=a.devices / 600),
             "scorer_lag": _growing(scorer_lag, slack=1.0),
-            "responder_lag": _growing(responder_lag, slack=1.0),
         }
+        responder_growing = _growing(responder_lag, slack=1.0)
         p50, p99 = _q(latencies, 0.5), _q(latencies, 0.99)
         last_pub = pub_lines[-1] if pub_lines else {}
         return {
@@ -281,6 +285,9 @@ class Fleet:
             "backlog_growing": any(growing.values()),
             "backlog": growing,
             "scorer_lag_s_last": scorer_lag[-1] if scorer_lag else None,
+            "responder_lag_growing": responder_growing,
+            "responder_lag_s_first": responder_lag[0] if responder_lag else None,
+            "responder_lag_s_max": max(responder_lag, default=None),
             "responder_lag_s_last": responder_lag[-1] if responder_lag else None,
             "broker_stored_last": stored[-1] if stored else None,
             "publisher_late_s_max": max((p.get("late_s", 0.0) for p in pub_lines), default=None),

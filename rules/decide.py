@@ -139,6 +139,34 @@ def on_signal(
     )
 
 
+def acts_on(rules: RuleSet, fault: str, probability: float) -> bool:
+    """Whether a prediction of `fault` at `probability` can open anything for some owner: a
+    rule other than ``ignore`` matches it in some segment. When none does, ``on_signal``
+    decides NOTHING unless the device already has an incident open for the fault (then
+    TRACK), so the responder can skip such predictions after one look at open incidents."""
+    for segment in Segment:
+        rule = rules.rule_for(fault, segment, probability)
+        if rule is not None and rule.action is not Action.IGNORE:
+            return True
+    return False
+
+
+def needs_cohort(decision: Decision, device: Device, history: History) -> bool:
+    """Whether `decision`, made without the cohort's facts, may open or join a fleet incident
+    once they are read: it opens an incident, or tracks one not yet in a fleet, on a device
+    with a model and firmware. Otherwise the cohort's facts cannot change it (``_fleet``
+    alone reads them), so its lock and its reads are skipped."""
+    if device.model is None or device.firmware is None:
+        return False
+    if decision.verdict is Verdict.OPEN:
+        return True
+    return (
+        decision.verdict is Verdict.TRACK
+        and history.open is not None
+        and history.open.fleet_incident_id is None
+    )
+
+
 def on_timer(
     incident: OpenIncident, device: Device, history: History, rules: RuleSet, now: datetime
 ) -> Decision:

@@ -1,8 +1,10 @@
 """Carry decisions out: one transaction per decision holds the incident, the ticket, the fleet
 incident and the outbox rows, so a crash leaves all of them or none.
 
-An advisory lock on (device, fault), then on the firmware cohort, serialises responders:
-two scorers racing on one device open one incident and one ticket.
+An advisory lock on (device, fault) serialises responders: two scorers racing on one device
+open one incident and one ticket. A decision that may open or join a fleet incident then takes
+the firmware cohort's lock and reads the cohort's facts under it; the others (an ignored hint,
+an incident already in a fleet, a timer) do not wait on their cohort.
 """
 
 from __future__ import annotations
@@ -44,13 +46,24 @@ def apply_signal(
 ) -> Outcome:
     """Decide on a prediction and carry the decision out, in one transaction."""
     with conn.transaction():
-        repo.lock(conn, key=f"incident:{signal.device_id}:{signal.fault}")
-        device = facts.device(conn, device_id=signal.device_id)
+        with conn.pipeline():  # the lock and the device in one round trip
+            repo.lock(conn, key=f"incident:{signal.device_id}:{signal.fault}")
+            device = facts.device(conn, device_id=signal.device_id)
         if device is None:
             return Outcome(Decision(Verdict.NOTHING, "the device is not registered"))
-        _lock_cohort(conn, device, signal.fault)
-        history = facts.history(conn, device=device, fault=signal.fault, now=now, rules=rules)
+        history = facts.history(
+            conn, device=device, fault=signal.fault, now=now, rules=rules, cohort=False
+        )
         decision = decide.on_signal(signal, device, history, rules, now)
+        if decide.needs_cohort(decision, device, history):
+            # Only a decision that may open or join a fleet incident waits for its cohort's
+            # lock (the cohort's facts change nothing else): ignored hints and incidents
+            # already in a fleet do not queue behind the rest of their cohort.
+            _lock_cohort(conn, device, signal.fault)
+            history = facts.with_cohort(
+                conn, history, device=device, fault=signal.fault, now=now, rules=rules
+            )
+            decision = decide.on_signal(signal, device, history, rules, now)
         if decision.verdict is Verdict.TRACK:
             assert history.open is not None
             tracked = history.open.incident_id
@@ -137,7 +150,10 @@ def apply_timer(
         device = facts.device(conn, device_id=device_id)
         if incident is None or device is None:
             return Outcome(Decision(Verdict.NOTHING, "closed meanwhile"))
-        history = facts.history(conn, device=device, fault=fault, now=now, rules=rules)
+        # A timer's decision never reads the cohort's facts (nor took its lock).
+        history = facts.history(
+            conn, device=device, fault=fault, now=now, rules=rules, cohort=False
+        )
         decision = decide.on_timer(incident, device, history, rules, now)
         if decision.verdict is Verdict.RECOVERED:
             repo.update_incident(

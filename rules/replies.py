@@ -133,7 +133,9 @@ def _incident_ticket(
     device = facts.device(conn, device_id=found.device_id)
     if incident is None or device is None or incident.ticket_id is not None:
         return None
-    history = facts.history(conn, device=device, fault=found.fault, now=now, rules=rules)
+    history = facts.history(
+        conn, device=device, fault=found.fault, now=now, rules=rules, cohort=False
+    )
     decision = decide.on_reply(incident, device, history, rules, now)
     assert decision.ticket is not None
     return open_incident_ticket(

@@ -7,6 +7,9 @@ tickets' SLA clocks and turns unanswered surveys into call-back tasks; (4) sends
 whose device has reported their product's onboarding guide. The scorer's ``NOTIFY forewarn_predictions`` wakes it at once; otherwise
 it passes every ``respond_tick_seconds``. The cursor is stored, so a restart loses nothing;
 several responders may run at once (decisions are serialised per device and fault).
+Predictions no rule acts on (the default rule set's ignored "anomaly" hints) are skipped with
+one query for the whole page, unless their device has an incident open for the fault (then
+they are decided and tracked as any other): the same decisions, without a transaction each.
 
 Given ``slices``, responders share the work instead of repeating it: each holds slices of the
 device hash (``forewarn.leases``, as the scorers do) and acts only on its devices'
@@ -37,7 +40,7 @@ from forewarn.leases import Leases
 from forewarn.settings import Settings
 from forewarn.worker import Follower, Worker
 from notifier.tickets import clocks
-from rules import predictions
+from rules import decide, facts, predictions
 from rules import repository as repo
 from rules.decide import Verdict
 from rules.flows import Outcome, apply_signal, apply_timer
@@ -162,7 +165,7 @@ class Responder(Worker):
 
     def run_once(self, conn: repo.Conn, cursor: datetime) -> datetime:
         """One pass: new predictions, incident timers, ticket and survey clocks, onboarding."""
-        cursor = self._signals(conn, cursor)
+        cursor = self.run_signals(conn, cursor)
         now = self._clock.now()
         mine = None if self.leases is None else sorted(self._slice_cursors)
         due = repo.due_incidents(
@@ -203,7 +206,8 @@ class Responder(Worker):
         self.count("onboarded", welcome_new_devices(conn, self._rules, now=now, links=links))
         return cursor
 
-    def _signals(self, conn: repo.Conn, cursor: datetime) -> datetime:
+    def run_signals(self, conn: repo.Conn, cursor: datetime) -> datetime:
+        """Decide on the predictions written since `cursor` until caught up; the new cursor."""
         if self._follower is None:
             self._follower = Follower(cursor, OVERLAP)
         follower = self._follower
@@ -215,7 +219,7 @@ class Responder(Worker):
             for signal, written in rows:
                 if follower.fresh((signal.device_id, signal.fault, written), written):
                     newest[(signal.device_id, signal.fault)] = signal
-            for signal in newest.values():
+            for signal in self._worth_deciding(conn, list(newest.values())):
                 out = self._guarded(
                     partial(
                         apply_signal,
@@ -226,7 +230,6 @@ class Responder(Worker):
                         now=self._clock.now(),
                     )
                 )
-                self.count("signals")
                 if out is None:
                     continue
                 if out.decision.verdict is Verdict.OPEN:
@@ -239,6 +242,25 @@ class Responder(Worker):
             if len(rows) < READ_LIMIT:
                 break
         return follower.cursor
+
+    def _worth_deciding(self, conn: repo.Conn, signals: list[Prediction]) -> list[Prediction]:
+        """`signals` but those whose decision is NOTHING without a look at their device: no
+        rule acts on their fault (an ignored hint) and their device has no incident open for
+        it (else it is tracked). One query for the page instead of a transaction each, with
+        the same decisions: such a decision writes nothing, and an incident opened meanwhile
+        tracks the next prediction as it would have after this one."""
+        self.count("signals", len(signals))
+        quiet = [
+            (s.device_id, s.fault)
+            for s in signals
+            if not decide.acts_on(self._rules, s.fault, s.probability)
+        ]
+        if not quiet:
+            return signals
+        tracked = facts.open_keys(conn, keys=quiet)
+        conn.commit()
+        skip = set(quiet) - tracked
+        return [s for s in signals if (s.device_id, s.fault) not in skip]
 
     def _read(self, conn: repo.Conn, after: datetime) -> list[tuple[Prediction, datetime]]:
         """Predictions written after `after` (of the held slices' devices, when sharing,

@@ -20,7 +20,7 @@ import pytest
 
 from forewarn.clock import FixedClock
 from forewarn.db import connect
-from forewarn.domain import Prediction
+from forewarn.domain import ANOMALY, Prediction
 from forewarn.settings import Settings
 from forewarn.signing import new_secret
 from ingest.direct import DirectWriter
@@ -28,7 +28,7 @@ from models.repository import upsert_predictions
 from notifier.dispatcher import Dispatcher
 from notifier.guides.flows import default_directory, load_directory
 from rules import repository as rules_repo
-from rules.loader import load_rules
+from rules.loader import default_rules_path, load_rules, parse_rules
 from rules.responder import OVERLAP, Responder
 from simulators import repository as simulated
 from tests.conftest import count
@@ -329,6 +329,73 @@ def test_two_responders_racing_open_one_ticket_per_device(world: World) -> None:
     owners = "SELECT count(*) FROM notifications WHERE audience = 'owner' AND guide_id IS "
     assert count(db, owners + "NOT NULL") == 12  # one guide each
     assert count(db, owners + "NULL") == 12  # one notice of the ticket each
+
+
+def test_two_responders_racing_on_one_cohort_open_one_fleet_incident(world: World) -> None:
+    # The cohort's lock is taken only by decisions that may open or join a fleet incident,
+    # after the device's: two responders deciding on one cohort at once still make one.
+    w, db = world, world.db
+    for i in range(12):
+        w.owner(f"f{i}")
+        w.device(f"cam-{i}", f"f{i}", model="cam-c2", kind="camera", firmware="3.1.0")
+    racers = [Responder(w.settings, RULES, w.clock, name=f"racer-{n}") for n in range(2)]
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def race(r: Responder) -> None:
+        try:
+            with connect(w.settings) as conn:
+                start = rules_repo.db_now(conn) - timedelta(minutes=5)
+                conn.commit()
+                barrier.wait()
+                r.run_once(conn, start)
+        except BaseException as exc:
+            errors.append(exc)
+
+    for i in range(12):
+        w.predict(f"cam-{i}", "reboot_loop", at=T0)
+    threads = [threading.Thread(target=race, args=(r,)) for r in racers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    assert count(db, "SELECT count(*) FROM incidents") == 12
+    assert count(db, "SELECT count(*) FROM fleet_incidents") == 1
+    assert count(db, "SELECT devices FROM fleet_incidents") == 12
+    assert count(db, "SELECT count(*) FROM incidents WHERE fleet_incident_id IS NULL") == 0
+
+
+def test_ignored_hints_are_skipped_unless_an_incident_is_open(world: World) -> None:
+    # The responder skips predictions no rule acts on without a transaction each, but a
+    # device whose incident for that fault is open (opened under another rule set) still has
+    # it tracked, as when every prediction was decided on its own.
+    w, db = world, world.db
+    text = default_rules_path().read_text(encoding="utf-8")
+    acting = text.replace(
+        "    faults: [anomaly]\n    action: ignore", "    faults: [anomaly]\n    action: guide"
+    )
+    assert acting != text
+    for i in range(3):
+        w.owner(f"a{i}")
+        w.device(f"lock-{i}", f"a{i}")
+    w.predict("lock-0", ANOMALY, at=T0)
+    w.responder = Responder(w.settings, parse_rules(acting, source="acting.yaml"), w.clock)
+    w.step()
+    assert count(db, "SELECT count(*) FROM incidents WHERE fault = %s", ANOMALY) == 1
+    w.responder = Responder(w.settings, RULES, w.clock)
+    w.clock.advance(10 * M)
+    for i in range(3):
+        w.predict(f"lock-{i}", ANOMALY, at=T0 + 10 * M, p=0.99)
+    w.step()
+    assert w.responder.stats().signals == 3
+    assert count(db, "SELECT count(*) FROM incidents") == 1
+    tracked = db.execute(
+        "SELECT last_predicted_at, probability FROM incidents WHERE device_id = 'lock-0'"
+    ).fetchone()
+    assert tracked is not None
+    assert tracked[0] == T0 + 10 * M
+    assert tracked[1] == pytest.approx(0.99)
 
 
 def test_recovery_after_a_guide_closes_the_incident(world: World) -> None:
