@@ -10,14 +10,24 @@ of the resident set of a fresh process, both divided by the devices; the device-
 index are counted, as the scorer holds them too. Also times folding a reading and computing
 a batch of feature rows.
 
-Prints one JSON line. ``python bench/memory.py [--devices 100000] [--baseline-devices 2000]``
+Beside the window state the scorer holds each device's label-free detectors
+(``models.detect.Live``: the ``Watch`` of every device, and when each was last heard from).
+They are measured the same way after ``--detector-hours`` of readings a device, one every five
+minutes (a day by default, so the overheat detector's 24 hourly means are all filled), for
+``--detector-devices`` devices: the detectors alone, and the window state and the detectors
+built together in one process, as the scorer holds them.
+
+Prints one JSON line. ``python bench/memory.py [--devices 100000] [--baseline-devices 2000]
+[--detector-devices 2048] [--detector-hours 24]``
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import json
+import math
 import multiprocessing as mp
 import os
 import statistics
@@ -26,16 +36,20 @@ import time
 import tracemalloc
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, cast
 
 import numpy as np
 
 # bench/ingest.py would shadow the ingest package: look for packages outside bench/ first.
 sys.path.remove(os.path.dirname(os.path.abspath(__file__)))
 
+from forewarn.settings import Settings
 from models.buckets import HISTORY_BUCKETS, DeviceBuckets, Sample
+from models.detect import Live
 from models.features import latest_features
 from models.state import FleetState
+from models.telemetry import NewReading
 
 START = 1_790_000_000.0  # a fixed epoch second, so every run folds the same readings
 
@@ -109,6 +123,52 @@ def _buckets(devices: int, template: list[Sample]) -> dict[str, DeviceBuckets]:
     return rings
 
 
+def _live(template: list[Sample]) -> tuple[Live, list[NewReading]]:
+    """The scorer's detectors, and the template as stored readings (of device "")."""
+    live = Live(Settings())
+    # Every device's model counts as just read, so folding never asks the database.
+    live._models_read = math.inf
+    at = datetime.fromtimestamp(START, UTC)
+    rows = [
+        NewReading(
+            "",
+            datetime.fromtimestamp(s.ts, UTC),
+            at,
+            s.signal,
+            s.battery,
+            None,
+            s.temp,
+            s.uptime,
+            s.reconnects,
+            (),
+        )
+        for s in template[::5]  # one every five minutes: the size does not depend on the count
+    ]
+    return live, rows
+
+
+def _fold_detectors(live: Live, devices: int, rows: list[NewReading]) -> None:
+    # No connection is needed: the models were "just read" (see _live).
+    conn = cast(Any, None)
+    for d in range(devices):
+        device_id = f"dev-{d:06d}"
+        for r in rows:
+            live.fold(conn, dataclasses.replace(r, device_id=device_id), score=True)
+        live.take()  # the scorer takes the predictions after each read
+
+
+def _detectors(devices: int, template: list[Sample]) -> Live:
+    live, rows = _live(template)
+    _fold_detectors(live, devices, rows)
+    return live
+
+
+def _window_and_detectors(devices: int, template: list[Sample]) -> tuple[FleetState, Live]:
+    live, rows = _live(template)
+    _fold_detectors(live, devices, rows)
+    return _compact(devices, template), live
+
+
 def _feature_cost(devices: int, batch: int) -> dict[str, Any]:
     """Microseconds per device of a feature row: compact in batches, against the ring."""
     template = _samples(26 * 60, 0)
@@ -155,20 +215,37 @@ def main() -> None:
         "--baseline-devices", type=int, default=2_000, help="devices, bucket ring (52 KB each)"
     )
     parser.add_argument("--hours", type=float, default=2.0, help="readings a device, one a minute")
+    parser.add_argument(
+        "--detector-devices", type=int, default=2_048, help="devices, label-free detectors"
+    )
+    parser.add_argument(
+        "--detector-hours", type=float, default=24.0, help="readings a device for the detectors"
+    )
     args = parser.parse_args()
     minutes = max(2, int(args.hours * 60))
+    detector_minutes = max(2, int(args.detector_hours * 60))
     # Each in a fresh process: memory one freed would be reused by the next, hiding its growth.
     fresh = mp.get_context("fork")
-    with ProcessPoolExecutor(max_workers=1, mp_context=fresh) as pool:
-        compact = pool.submit(_measure, args.devices, minutes, _compact).result()
+
+    def run(devices: int, minutes: int, build: Callable[[int, list[Sample]], Any]) -> Any:
+        with ProcessPoolExecutor(max_workers=1, mp_context=fresh) as pool:
+            return pool.submit(_measure, devices, minutes, build).result()
+
+    compact = run(args.devices, minutes, _compact)
     print(f"compact: {compact}", file=sys.stderr)
-    with ProcessPoolExecutor(max_workers=1, mp_context=fresh) as pool:
-        baseline = pool.submit(_measure, args.baseline_devices, minutes, _buckets).result()
+    baseline = run(args.baseline_devices, minutes, _buckets)
     print(f"buckets: {baseline}", file=sys.stderr)
+    detectors = run(args.detector_devices, detector_minutes, _detectors)
+    print(f"detectors: {detectors}", file=sys.stderr)
+    both = run(args.detector_devices, detector_minutes, _window_and_detectors)
+    print(f"window and detectors: {both}", file=sys.stderr)
     figures = {
         "readings_per_device": minutes,
         "compact": compact,
         "bucket_ring_baseline": baseline,
+        "detector_readings_per_device": len(range(0, detector_minutes, 5)),  # see _live
+        "detectors": detectors,
+        "window_and_detectors": both,
         "history_buckets": HISTORY_BUCKETS,
         "traced_ratio": round(
             baseline["traced_bytes_per_device"] / compact["traced_bytes_per_device"], 1

@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 import math
 import time
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -81,21 +82,43 @@ class Alert:
     hours_left: float | None = None
 
 
+# Each device's row in a fleet's array: its detectors' spans in this order, then the wall time
+# its newest reading came (for ``Live``).
+_PARTS = (BatteryDrain, Overheating, StuckSensor, RebootLoop, LinkLoss, Silence)
+_STARTS = tuple(sum(p.SIZE for p in _PARTS[:i]) for i in range(len(_PARTS)))
+_HEARD = sum(p.SIZE for p in _PARTS)
+_SILENCE_LAST = _STARTS[5] + Silence.FIELDS.index(vars(Silence)["last_ts"])
+WIDTH = _HEARD + 1
+
+
 @dataclass(slots=True)
 class Watch:
-    """All the detectors of one device."""
+    """All the detectors of one device: views of its row of a fleet's array."""
 
     battery: BatteryDrain
     overheat: Overheating
-    stuck: StuckSensor = field(default_factory=StuckSensor)
-    reboot: RebootLoop = field(default_factory=RebootLoop)
-    link: LinkLoss = field(default_factory=LinkLoss)
-    silence: Silence = field(default_factory=Silence)
+    stuck: StuckSensor
+    reboot: RebootLoop
+    link: LinkLoss
+    silence: Silence
 
     @classmethod
     def of(cls, profile: Profile) -> Watch:
-        """The detectors for a device of a model with `profile`."""
-        return cls(BatteryDrain(chem=profile.chem), Overheating(limit_c=profile.limit_c))
+        """The detectors for a device of a model with `profile`, in an array of their own."""
+        return cls.at(row(profile), 0)
+
+    @classmethod
+    def at(cls, data: array[float], at: int) -> Watch:
+        """The detectors whose row of `data` begins at `at`."""
+        b, o, s, r, k, q = (at + i for i in _STARTS)
+        return cls(
+            BatteryDrain.at(data, b),
+            Overheating.at(data, o),
+            StuckSensor.of_temperature(data, s),
+            RebootLoop.at(data, r),
+            LinkLoss.at(data, k),
+            Silence.at(data, q),
+        )
 
     def score_one(self, x: Observation) -> dict[str, Verdict]:
         """Each fault's verdict on `x`; nothing learns."""
@@ -113,6 +136,18 @@ class Watch:
             d.learn_one(x)
 
 
+def row(profile: Profile) -> array[float]:
+    """A fresh device's row: every detector at its start, with the model's pack and limit."""
+    data = array("d")
+    for part in _PARTS:
+        data.extend(part.defaults())
+    data.append(-math.inf)  # heard: never
+    w = Watch.at(data, 0)
+    w.battery.chem = profile.chem
+    w.overheat.limit_c = profile.limit_c
+    return data
+
+
 class Fleet:
     """The watches of many devices, with thresholds per fault; pure and seeded by nothing."""
 
@@ -125,18 +160,49 @@ class Fleet:
         self.models = dict(models or {})
         self.profiles = dict(profiles_by_model or {})
         self.thresholds = dict.fromkeys(FAULTS, DEFAULT_THRESHOLD) | dict(thresholds or {})
-        self.watches: dict[str, Watch] = {}
+        # Every device's detectors in one array, a row of WIDTH numbers a device: no Python
+        # object per device but its id and its row's offset.
+        self.data = array("d")
+        self.rows: dict[str, int] = {}  # device id -> offset of its row in `data`
+        self._free: list[int] = []  # rows of forgotten devices, reused first
         self._silent: set[str] = set()  # devices whose silence was already seen
         self._pending: list[Alert] = []  # silences waiting to see whether others join them
         self._outage: FleetSilence | None = None
 
     def watch(self, device_id: str) -> Watch:
-        """The device's watch, made on first sight."""
-        w = self.watches.get(device_id)
-        if w is None:
-            profile = self.profiles.get(self.models.get(device_id, ""), Profile())
-            w = self.watches[device_id] = Watch.of(profile)
-        return w
+        """The device's watch (a view of its row), its row made on first sight."""
+        at = self.rows.get(device_id)
+        if at is None:
+            fresh = row(self.profiles.get(self.models.get(device_id, ""), Profile()))
+            if self._free:
+                at = self._free.pop()
+                self.data[at : at + WIDTH] = fresh
+            else:
+                at = len(self.data)
+                self.data.extend(fresh)
+            self.rows[device_id] = at
+        return Watch.at(self.data, at)
+
+    def forget(self, device_id: str) -> None:
+        """Drop the device's detectors; its row is reused by the next new device."""
+        at = self.rows.pop(device_id, None)
+        if at is not None:
+            self._free.append(at)
+        self._silent.discard(device_id)
+
+    def last_reading(self, device_id: str) -> float:
+        """Epoch seconds of the device's newest reading learnt (NaN: none yet)."""
+        at = self.rows.get(device_id)
+        return math.nan if at is None else self.data[at + _SILENCE_LAST]
+
+    def heard(self, device_id: str) -> float:
+        """Wall time set by ``hear`` for the device (-inf: never)."""
+        at = self.rows.get(device_id)
+        return -math.inf if at is None else self.data[at + _HEARD]
+
+    def hear(self, device_id: str, wall: float) -> None:
+        """Note when the device's newest reading came, by the wall's clock."""
+        self.data[self.rows[device_id] + _HEARD] = wall
 
     def observe(self, device_id: str, x: Observation, *, score: bool = True) -> list[Alert]:
         """Judge then learn one reading; the alerts it raises (none when not `score`)."""
@@ -162,14 +228,17 @@ class Fleet:
         fault = FaultKind.CONNECTIVITY_LOSS.value
         fresh: list[Alert] = []
         active = 0
-        for device_id, w in self.watches.items():
-            if math.isnan(w.silence.last_ts) or now - w.silence.last_ts > _ACTIVE_S:
+        data = self.data
+        for device_id, at in self.rows.items():
+            last = data[at + _SILENCE_LAST]
+            if math.isnan(last) or now - last > _ACTIVE_S:
                 continue
             active += 1
             if device_id in self._silent or (quiet is not None and not quiet(device_id)):
                 continue
-            v = w.silence.score_at(now)
+            v = Silence.at(data, at + _STARTS[5]).score_at(now)
             if v.score >= self.thresholds[fault] and v.reason:
+                w = Watch.at(data, at)
                 if w.reboot.recent >= _LOOPING:
                     why = f"{v.reason}, while restarting again and again"
                     fresh.append(Alert(device_id, FaultKind.REBOOT_LOOP.value, now, v.score, why))
@@ -277,7 +346,6 @@ class Live:
         self._clock = -math.inf
         self._swept = -math.inf
         self._models_read = -math.inf  # monotonic time the device models were last read
-        self._heard: dict[str, float] = {}  # monotonic time each device's newest reading came
         self.supervised: frozenset[str] = frozenset()  # faults the trained model does better
 
     def refresh(self, conn: repository.Conn) -> None:
@@ -295,25 +363,23 @@ class Live:
     def forget(self, device_ids: Iterable[str]) -> None:
         """Drop these devices' detectors (another scorer now holds them)."""
         for device_id in device_ids:
-            self.fleet.watches.pop(device_id, None)
-            self._heard.pop(device_id, None)
+            self.fleet.forget(device_id)
 
     def fold(self, conn: repository.Conn, reading: telemetry.NewReading, *, score: bool) -> None:
         """Judge and learn one stored reading; a reading older than the device's newest is
         skipped (the detectors' state is built in time order and has no way back)."""
         device_id = reading.device_id
         stale = time.monotonic() - self._models_read > _MODELS_EVERY_S
-        if device_id not in self.fleet.watches and device_id not in self.fleet.models and stale:
+        if device_id not in self.fleet.rows and device_id not in self.fleet.models and stale:
             # A device not seen before: its model picks its battery pack and limit.
             self.fleet.models = repository.device_models(conn)
             self._models_read = time.monotonic()
         (x,) = observations([reading])
-        w = self.fleet.watches.get(device_id)
-        if w is not None and not math.isnan(w.silence.last_ts) and x.ts <= w.silence.last_ts:
+        if x.ts <= self.fleet.last_reading(device_id):  # False for NaN: a first reading
             return
         self._found.extend(self.fleet.observe(device_id, x, score=score))
         self._clock = max(self._clock, x.ts)
-        self._heard[device_id] = time.monotonic()
+        self.fleet.hear(device_id, time.monotonic())
 
     def take(self) -> list[Prediction]:
         """The predictions found since the last call, newest per device and fault, leaving
@@ -325,7 +391,7 @@ class Live:
             # fast time reaches devices out of step, which is no silence of theirs.
             wall = time.monotonic()
             released, outages = self.fleet.sweep(
-                self._clock, lambda d: wall - self._heard.get(d, -math.inf) >= _WALL_QUIET_S
+                self._clock, lambda d: wall - self.fleet.heard(d) >= _WALL_QUIET_S
             )
             self._found.extend(released)
             self.outages.extend(outages)

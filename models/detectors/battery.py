@@ -14,10 +14,10 @@ device seen on a charger is judged by whether it empties before its next usual c
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 from models.detectors.base import QUIET, Observation, Verdict, squash
 from models.detectors.chemistry import Chemistry, guess
+from models.detectors.packed import Num, Packed, chem_code, chem_of
 from models.detectors.trend import Trend
 
 HORIZON_H = 7 * 24.0
@@ -28,21 +28,51 @@ _CHARGE_RISE = 4.0
 _FAST_AFTER_H, _SLOW_AFTER_H = 3.0, 12.0
 _T_MIN = 3.0
 _UNCHARGED_H = 8.0
+_SLOW_TAU_H, _FAST_TAU_H = 48.0, 6.0
 
 
-@dataclass(slots=True)
-class BatteryDrain:
-    """One device's battery."""
+class BatteryDrain(Packed):
+    """One device's battery: its fields, then the slow trend's span, then the fast one's."""
 
-    chem: Chemistry | None = None  # set: read volts through it when there is no percentage
-    horizon_h: float = HORIZON_H
+    __slots__ = ()
+    OWN = 2 * Trend.SIZE
     fault: str = "battery_failure"
-    slow: Trend = field(default_factory=lambda: Trend(48.0))
-    fast: Trend = field(default_factory=lambda: Trend(6.0))
-    low: float = math.inf  # lowest level of this cycle
-    charged_at: float = math.nan  # epoch seconds of the last charge seen
-    charge_every_h: float = math.nan  # usual hours between charges (decayed mean)
-    volts: float = math.nan  # the newest voltage, for the reason
+    chem_code = Num(0.0)  # the pack (``packed.chem_of``); 0: none known
+    horizon_h = Num(HORIZON_H)
+    low = Num(math.inf)  # lowest level of this cycle
+    charged_at = Num()  # epoch seconds of the last charge seen
+    charge_every_h = Num()  # usual hours between charges (decayed mean)
+    volts = Num()  # the newest voltage, for the reason
+
+    def __init__(self, chem: Chemistry | None = None, horizon_h: float = HORIZON_H) -> None:
+        self._own()
+        self.chem = chem
+        self.horizon_h = horizon_h
+
+    @classmethod
+    def defaults(cls) -> list[float]:
+        """Fresh fields and two fresh trends (two days, six hours)."""
+        own = [f.default for f in cls.FIELDS]
+        return own + Trend.span(_SLOW_TAU_H) + Trend.span(_FAST_TAU_H)
+
+    @property
+    def chem(self) -> Chemistry | None:
+        """The pack: read volts through it when there is no percentage."""
+        return chem_of(self.chem_code)
+
+    @chem.setter
+    def chem(self, chem: Chemistry | None) -> None:
+        self.chem_code = chem_code(chem)
+
+    @property
+    def slow(self) -> Trend:
+        """The two-day trend."""
+        return Trend.at(self._data, self._at + len(self.FIELDS))
+
+    @property
+    def fast(self) -> Trend:
+        """The six-hour trend."""
+        return Trend.at(self._data, self._at + len(self.FIELDS) + Trend.SIZE)
 
     def _level(self, x: Observation) -> float | None:
         if x.battery is not None and not math.isnan(x.battery):
@@ -66,7 +96,10 @@ class BatteryDrain:
             return QUIET  # charging
         horizon = self._horizon(x.ts)
         best: tuple[float, float, float, float, float] | None = None  # evidence, h, lo, hi, rate
-        for trend, after in ((self.slow, _SLOW_AFTER_H), (self.fast, _FAST_AFTER_H)):
+        for trend, after, fast in (
+            (self.slow, _SLOW_AFTER_H, False),
+            (self.fast, _FAST_AFTER_H, True),
+        ):
             if trend.span_h() < after:
                 continue
             fit = trend.fit(floor=0.1)
@@ -77,7 +110,7 @@ class BatteryDrain:
                 continue
             left = max(min(now, level), 0.0)
             hours = left / -slope
-            if trend is self.fast and hours > URGENT_H:
+            if fast and hours > URGENT_H:
                 continue  # six hours of a daily swing are no week's trend: only urgent news
             lo, hi = left / (-slope + 2 * se), left / max(-slope - 2 * se, 1e-9)
             evidence = horizon / max(hours, 0.1)

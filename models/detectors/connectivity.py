@@ -10,26 +10,29 @@ two add up: a link that both sinks and keeps reconnecting is the loss to come.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 from models.detectors.base import QUIET, Observation, Verdict, decay, squash
+from models.detectors.packed import Num, Packed
 
 _SLOW_S, _FAST_S, _RECONNECT_S = 24 * 3600.0, 1800.0, 2 * 3600.0
 _MIN_DROP_DB, _DROP_UNIT_DB, _RECONNECT_UNIT = 3.0, 10.0, 4.0
 
 
-@dataclass(slots=True)
-class LinkLoss:
+class LinkLoss(Packed):
     """One device's radio link."""
 
+    __slots__ = ()
     fault: str = "connectivity_loss"
-    last_ts: float = math.nan
-    usual: float = math.nan  # dBm, fading over a day
-    spread: float = 2.0  # mean absolute deviation around it
-    now: float = math.nan  # dBm, fading over half an hour
-    counter: float = math.nan
-    reconnects: float = 0.0  # increments, fading over two hours
-    since: float = math.nan  # epoch seconds of the first signal reading
+    last_ts = Num()
+    usual = Num()  # dBm, fading over a day
+    spread = Num(2.0)  # mean absolute deviation around it
+    now = Num()  # dBm, fading over half an hour
+    counter = Num()
+    reconnects = Num(0.0)  # increments, fading over two hours
+    since = Num()  # epoch seconds of the first signal reading
+
+    def __init__(self) -> None:
+        self._own()
 
     def _step(self, x: Observation) -> tuple[float, float, float]:
         """(fast mean, fading reconnects, dt) after `x`, without changing anything."""

@@ -14,10 +14,9 @@ are the stuck-sensor detector's business, not this one's. Readings must stay abo
 from __future__ import annotations
 
 import math
-from array import array
-from dataclasses import dataclass, field
 
 from models.detectors.base import QUIET, Observation, Verdict, decay, squash
+from models.detectors.packed import Num, Packed
 from models.detectors.stuck import SATURATION
 
 _TAU_S = 3 * 86400.0
@@ -29,29 +28,51 @@ _PEAK_S = 86400.0
 _PERSIST_S = 1200.0
 
 
-def _nan_hours() -> array[float]:
-    return array("d", [math.nan] * 24)
+class Overheating(Packed):
+    """One device's temperature against its own daily cycle and its model's limit.
 
+    After the fields come 24 slots of the mean per UTC hour (NaN: not seen yet), then 24 of
+    when each hour was last updated.
+    """
 
-@dataclass(slots=True)
-class Overheating:
-    """One device's temperature against its own daily cycle and its model's limit."""
-
-    limit_c: float | None = None
+    __slots__ = ()
+    OWN = 48
     fault: str = "overheating"
-    hours: array[float] = field(default_factory=_nan_hours)  # mean per UTC hour
-    seen: array[float] = field(default_factory=_nan_hours)  # last update per UTC hour
-    mean: float = math.nan  # over all hours
-    spread: float = 1.0
-    last_ts: float = math.nan
-    last: float = math.nan
-    peak: float = math.nan  # the highest reading, fading towards the mean over a day
-    hot_since: float = math.nan  # when the present run of readings above the bar began
+    limit = Num()  # °C; NaN: no known limit
+    mean = Num()  # over all hours
+    spread = Num(1.0)
+    last_ts = Num()
+    last = Num()
+    peak = Num()  # the highest reading, fading towards the mean over a day
+    hot_since = Num()  # when the present run of readings above the bar began
+
+    def __init__(self, limit_c: float | None = None) -> None:
+        self._own()
+        self.limit_c = limit_c
+
+    @property
+    def limit_c(self) -> float | None:
+        """The model's temperature limit, if known."""
+        return None if math.isnan(self.limit) else self.limit
+
+    @limit_c.setter
+    def limit_c(self, value: float | None) -> None:
+        self.limit = math.nan if value is None else value
+
+    def _hour(self, h: int) -> float:
+        return self._data[self._at + _HOURS + h]
+
+    def _set_hour(self, h: int, value: float) -> None:
+        self._data[self._at + _HOURS + h] = value
+
+    def _seen(self, h: int) -> float:
+        return self._data[self._at + _HOURS + 24 + h]
 
     def _expected(self, ts: float) -> float:
         h = int(ts // 3600) % 24
         # An hour not seen yet may be the daily peak: judge it against the fading peak.
-        return self.hours[h] if not math.isnan(self.hours[h]) else max(self.mean, self.peak)
+        mean = self._hour(h)
+        return mean if not math.isnan(mean) else max(self.mean, self.peak)
 
     def _evidence(self, x: Observation) -> tuple[float, float]:
         """(evidence, expected temperature) for the reading."""
@@ -60,7 +81,7 @@ class Overheating:
             return 0.0, math.nan
         expected = self._expected(x.ts)
         unit = max(5.0 * self.spread, _UNIT_C)
-        if math.isnan(self.hours[int(x.ts // 3600) % 24]):
+        if math.isnan(self._hour(int(x.ts // 3600) % 24)):
             unit *= _UNSEEN
         evidence = max(t - expected - _MARGIN_C, 0.0) / unit
         if self.limit_c is not None:
@@ -104,12 +125,17 @@ class Overheating:
         fade = decay(dt, _PEAK_S)
         peak = self.mean + (self.peak - self.mean) * fade if not math.isnan(self.peak) else t
         self.peak = max(peak, t) if evidence < 1.0 else peak
-        if math.isnan(self.hours[h]):
-            self.hours[h] = t
+        mean = self._hour(h)
+        if math.isnan(mean):
+            self._set_hour(h, t)
         else:
-            since = max(x.ts - self.seen[h], 0.0)
+            since = max(x.ts - self._seen(h), 0.0)
             # An hour's mean is updated about once a reading within that hour each day.
             b = weight * max(1.0 - decay(since, _TAU_S / 4.0), 0.02)
-            self.hours[h] += b * (t - self.hours[h])
-        self.seen[h] = x.ts
+            self._set_hour(h, mean + b * (t - mean))
+        self._data[self._at + _HOURS + 24 + h] = x.ts
         self.last_ts = x.ts
+
+
+# Where the hourly means begin in the span: after the fields.
+_HOURS = len(Overheating.FIELDS)

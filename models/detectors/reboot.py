@@ -11,9 +11,9 @@ used to restarting (a device with a nightly restart schedule).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 from models.detectors.base import QUIET, Observation, Verdict, decay, squash
+from models.detectors.packed import Num, Packed
 
 _TAU_S = 6 * 3600.0
 _USUAL_TAU_S = 7 * 86400.0
@@ -21,17 +21,20 @@ _USUAL_TAU_S = 7 * 86400.0
 _SLACK_S = 90.0
 
 
-@dataclass(slots=True)
-class RebootLoop:
+class RebootLoop(Packed):
     """One device's restarts."""
 
+    __slots__ = ()
     fault: str = "reboot_loop"
-    last_ts: float = math.nan
-    uptime: float = math.nan
-    counter: float = math.nan
-    recent: float = 0.0  # restarts, fading over six hours
-    usual: float = 0.0  # restarts, fading over a week
-    first_ts: float = math.nan
+    last_ts = Num()
+    uptime = Num()
+    counter = Num()
+    recent = Num(0.0)  # restarts, fading over six hours
+    usual = Num(0.0)  # restarts, fading over a week
+    first_ts = Num()
+
+    def __init__(self) -> None:
+        self._own()
 
     def _restarted(self, x: Observation) -> bool:
         if math.isnan(self.last_ts):

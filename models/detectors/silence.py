@@ -11,9 +11,9 @@ silent together into one fleet incident.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 from models.detectors.base import QUIET, Observation, Verdict, duration, squash
+from models.detectors.packed import Int, Num, Packed
 
 _TIMES, _LONGEST_TIMES, _MIN_S = 6.0, 1.5, 900.0
 _ALPHA = 0.02
@@ -21,15 +21,18 @@ _ALPHA = 0.02
 _LONGEST_FADE = 0.995
 
 
-@dataclass(slots=True)
-class Silence:
+class Silence(Packed):
     """One device's reporting rhythm."""
 
+    __slots__ = ()
     fault: str = "connectivity_loss"
-    last_ts: float = math.nan
-    log_gap: float = math.nan  # mean log seconds between readings
-    longest: float = 0.0
-    gaps: int = 0
+    last_ts = Num()
+    log_gap = Num()  # mean log seconds between readings
+    longest = Num(0.0)
+    gaps = Int(0.0)
+
+    def __init__(self) -> None:
+        self._own()
 
     def cadence(self) -> float:
         """The usual seconds between readings (NaN before two readings)."""

@@ -12,9 +12,10 @@ and it has lasted ten minutes.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from array import array
 
 from models.detectors.base import QUIET, Observation, Verdict, duration, squash
+from models.detectors.packed import Int, Num, Packed
 
 # Values sensors report when they are reset, disconnected or saturated: 85.0 is a DS18B20's
 # power-on value, -127 its "no sensor", 6553.5 and 655.35 are 0xFFFF in tenths/hundredths.
@@ -37,18 +38,28 @@ _MIN_RUN_S = 600.0
 _MEMORY = 3000.0
 
 
-@dataclass(slots=True)
-class StuckSensor:
+class StuckSensor(Packed):
     """One sensor quantity of one device."""
 
-    quantity: str = "temperature_c"
+    __slots__ = ("quantity",)
     fault: str = "stuck_sensor"
-    value: float = math.nan  # the current run's value
-    run_start: float = 0.0
-    run_len: int = 0
-    longest: int = 1
-    seen: float = 0.0  # readings in finished runs (decayed)
-    repeats: float = 0.0  # of which repeated their predecessor
+    value = Num()  # the current run's value
+    run_start = Num(0.0)
+    run_len = Int(0.0)
+    longest = Int(1.0)
+    seen = Num(0.0)  # readings in finished runs (decayed)
+    repeats = Num(0.0)  # of which repeated their predecessor
+
+    def __init__(self, quantity: str = "temperature_c") -> None:
+        self._own()
+        self.quantity = quantity
+
+    @classmethod
+    def of_temperature(cls, data: array[float], at: int) -> StuckSensor:
+        """A view of a device's temperature sensor at `at` of `data`."""
+        obj = cls.at(data, at)
+        obj.quantity = "temperature_c"
+        return obj
 
     def score_one(self, x: Observation) -> Verdict:
         """Judge the sensor's temperature reading."""

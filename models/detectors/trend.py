@@ -1,5 +1,5 @@
 """An exponentially weighted straight line through a series: level now, slope, and the slope's
-standard error, in seven floats.
+standard error, in seven floats (and the time constant, the first and the newest time).
 
 Time is kept relative to the newest point (every update shifts the sums), so the intercept is
 the fitted level now and the sums never grow with the calendar.
@@ -8,23 +8,35 @@ the fitted level now and the sums never grow with the calendar.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+
+from models.detectors.packed import Num, Packed
 
 
-@dataclass(slots=True)
-class Trend:
+class Trend(Packed):
     """Weighted least squares of y on time (hours), old points fading with `tau_h`."""
 
-    tau_h: float
-    s0: float = 0.0  # sum of weights
-    s1: float = 0.0  # sum w t
-    s2: float = 0.0  # sum w t^2
-    sy: float = 0.0
-    sty: float = 0.0
-    syy: float = 0.0
-    sww: float = 0.0  # sum of squared weights (effective sample size)
-    start: float = math.nan  # epoch seconds of the first point
-    last: float = math.nan  # epoch seconds of the newest point
+    __slots__ = ()
+    tau_h = Num()
+    s0 = Num(0.0)  # sum of weights
+    s1 = Num(0.0)  # sum w t
+    s2 = Num(0.0)  # sum w t^2
+    sy = Num(0.0)
+    sty = Num(0.0)
+    syy = Num(0.0)
+    sww = Num(0.0)  # sum of squared weights (effective sample size)
+    start = Num()  # epoch seconds of the first point
+    last = Num()  # epoch seconds of the newest point
+
+    def __init__(self, tau_h: float) -> None:
+        self._own()
+        self.tau_h = tau_h
+
+    @classmethod
+    def span(cls, tau_h: float) -> list[float]:
+        """A fresh trend's slots with time constant `tau_h`."""
+        out = cls.defaults()
+        out[0] = tau_h  # the first field
+        return out
 
     def reset(self) -> None:
         """Forget everything (a battery was charged or replaced)."""
