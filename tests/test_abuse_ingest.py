@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from ingest.service import Ingester
 from tests.conftest import Publisher, count, wait_for
 
 MESSAGES = 10_000
+STEP = 500  # messages published before waiting for the ingester to take them
 NOW = datetime.now(UTC)
 
 scalars = st.one_of(
@@ -146,9 +148,19 @@ def test_ten_thousand_generated_payloads_are_stored_or_dead_lettered(
     ingester.start()
     publisher = Publisher(settings)
     try:
-        for topic, payload in messages:
-            publisher.raw(topic, payload)
-        publisher.flush(timeout=120)
+        # In steps the ingester keeps up with: the shared broker queues at most 1,000 QoS 1
+        # messages a client (Mosquitto's default max_queued_messages) and drops the rest, which
+        # a slow first batch (partitions made, a machine busy with other work) once caused.
+        for start in range(0, len(messages), STEP):
+            for topic, payload in messages[start : start + STEP]:
+                publisher.raw(topic, payload)
+            publisher.flush(timeout=120)
+            sent = start + len(messages[start : start + STEP])
+            wait_for(
+                partial(_took, ingester, sent),
+                timeout=120,
+                what=f"the ingester to take the first {sent} messages",
+            )
         wait_for(
             lambda: ingester.stats().received >= len(messages) and ingester.stats().backlog == 0,
             timeout=300,
@@ -188,6 +200,10 @@ def test_ten_thousand_generated_payloads_are_stored_or_dead_lettered(
     assert readings > 0 and dead > 0 and statuses > 0
     assert stats.db_errors == 0
     assert "isolating" not in caplog.text  # no batch went the slow way
+
+
+def _took(ingester: Ingester, sent: int) -> bool:
+    return ingester.stats().received >= sent
 
 
 def settings_db(settings: Settings) -> Any:
