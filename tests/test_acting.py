@@ -506,7 +506,12 @@ def test_live_pipeline_acts(settings: Settings, db: DB) -> None:
         r[0]
         for r in db.execute("SELECT DISTINCT device_id FROM predictions WHERE fault <> 'anomaly'")
     }
-    assert predicted and predicted <= faulty
+    extra = db.execute(
+        "SELECT device_id, fault, reasons FROM predictions WHERE fault <> 'anomaly' "
+        "AND NOT (device_id = ANY(%s))",
+        (sorted(faulty),),
+    ).fetchall()
+    assert predicted and predicted <= faulty, f"predicted without a fault: {extra}"
 
     with HttpReceiver() as receiver, connect(settings) as conn:
         load_directory(conn, default_directory())
