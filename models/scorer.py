@@ -197,25 +197,25 @@ class Scorer(Worker):
         if made is None:
             return
         found, at = made
+        if self._upsert(conn, found, "predictions"):
+            self._scored(len(touched), len(found), at)
+
+    def _write(self, conn: repository.Conn, found: list[Prediction]) -> None:
+        """Write the detectors' predictions (a failure is logged: they come again)."""
+        if self._upsert(conn, found, "detector predictions"):
+            self.count("predictions", len(found))
+
+    def _upsert(self, conn: repository.Conn, found: list[Prediction], what: str) -> bool:
+        """Write predictions in a transaction of their own; False (logged) if it failed."""
         try:
             with conn.transaction():
                 repository.upsert_predictions(conn, predictions=found)
         except psycopg.Error:
             log.exception(
-                "writing %d predictions failed; they are recomputed on the next reading", len(found)
+                "writing %d %s failed; they are recomputed on the next reading", len(found), what
             )
-            return
-        self._scored(len(touched), len(found), at)
-
-    def _write(self, conn: repository.Conn, found: list[Prediction]) -> None:
-        """Write the detectors' predictions (a failure is logged: they come again)."""
-        try:
-            with conn.transaction():
-                repository.upsert_predictions(conn, predictions=found)
-        except psycopg.Error:
-            log.exception("writing %d detector predictions failed", len(found))
-            return
-        self.count("predictions", len(found))
+            return False
+        return True
 
     def _scored(self, devices: int, found: int, at: np.ndarray) -> None:
         """Count a written batch and its latencies (reading time to now)."""
