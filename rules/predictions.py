@@ -5,6 +5,7 @@ the transaction; nothing here writes."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -46,20 +47,67 @@ def signals_since(
     ]
 
 
-def slice_signals_since(
-    conn: Conn, *, updated_after: datetime, slices: Sequence[int], partitions: int, limit: int
-) -> list[tuple[int, Prediction, datetime]]:
-    """As ``signals_since``, for the devices in `slices` of `partitions` (by
-    ``forewarn.leases``' hash), each with its slice."""
-    rows = conn.execute(
-        """SELECT device_id, fault, probability, last_at, horizon_h, hours_to_empty, reasons,
-                  model_version, updated_at, s
-           FROM (SELECT *, (abs(hashtext(device_id)::bigint) %% %(p)s)::int AS s
-                 FROM predictions WHERE updated_at > %(after)s) p
-           WHERE s = ANY(%(slices)s) ORDER BY updated_at LIMIT %(limit)s""",
-        {"p": partitions, "after": updated_after, "slices": list(slices), "limit": limit},
+@dataclass(frozen=True, slots=True)
+class Written:
+    """A prediction row as the responder first reads it: its key, probability and write time,
+    without its reasons (most rows are hints no rule acts on, read again in the overlap)."""
+
+    device_id: str
+    fault: str
+    window_start: datetime
+    probability: float
+    written: datetime
+    slice: int = 0
+
+
+def written_since(
+    conn: Conn,
+    *,
+    updated_after: datetime,
+    limit: int,
+    slices: Sequence[int] | None = None,
+    partitions: int = 1,
+) -> list[Written]:
+    """Predictions written after `updated_after`, oldest write first, as ``Written`` rows;
+    given `slices`, only those of the devices in them (by ``forewarn.leases``' hash), each
+    with its slice."""
+    if slices is None:
+        rows = conn.execute(
+            """SELECT device_id, fault, window_start, probability, updated_at, 0
+               FROM predictions WHERE updated_at > %s ORDER BY updated_at LIMIT %s""",
+            (updated_after, limit),
+        ).fetchall()
+    else:
+        rows = conn.execute(
+            """SELECT device_id, fault, window_start, probability, updated_at, s
+               FROM (SELECT device_id, fault, window_start, probability, updated_at,
+                            (abs(hashtext(device_id)::bigint) %% %(p)s)::int AS s
+                     FROM predictions WHERE updated_at > %(after)s) p
+               WHERE s = ANY(%(slices)s) ORDER BY updated_at LIMIT %(limit)s""",
+            {"p": partitions, "after": updated_after, "slices": list(slices), "limit": limit},
+        ).fetchall()
+    return [Written(r[0], r[1], r[2], float(r[3]), r[4], int(r[5])) for r in rows]
+
+
+def signals_of(conn: Conn, *, rows: Sequence[Written]) -> list[tuple[Prediction, datetime]]:
+    """The whole predictions of `rows`, in their order, with their write time now (later than
+    the row's when the scorer updated it since; a row gone since is left out)."""
+    if not rows:
+        return []
+    found = conn.execute(
+        """SELECT p.device_id, p.fault, p.probability, p.last_at, p.horizon_h, p.hours_to_empty,
+                  p.reasons, p.model_version, p.updated_at, k.n
+           FROM unnest(%s::text[], %s::text[], %s::timestamptz[]) WITH ORDINALITY
+                AS k(device_id, fault, window_start, n)
+           JOIN predictions p USING (device_id, fault, window_start)
+           ORDER BY k.n""",
+        (
+            [r.device_id for r in rows],
+            [r.fault for r in rows],
+            [r.window_start for r in rows],
+        ),
     ).fetchall()
-    return [(int(r[9]), _prediction(r), r[8]) for r in rows]
+    return [(_prediction(r), r[8]) for r in found]
 
 
 def incident_signal(conn: Conn, *, incident_id: int) -> Prediction:

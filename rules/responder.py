@@ -10,6 +10,9 @@ several responders may run at once (decisions are serialised per device and faul
 Predictions no rule acts on (the default rule set's ignored "anomaly" hints) are skipped with
 one query for the whole page, unless their device has an incident open for the fault (then
 they are decided and tracked as any other): the same decisions, without a transaction each.
+A page is read without its reasons first (the overlap reads each row again, and at 100,000
+devices building every hint whole took most of the responder's time); only the rows worth
+deciding are read whole.
 
 Given ``slices``, responders share the work instead of repeating it: each holds slices of the
 device hash (``forewarn.leases``, as the scorers do) and acts only on its devices'
@@ -35,7 +38,6 @@ import psycopg
 
 from forewarn.clock import Clock
 from forewarn.db import PREDICTIONS_CHANNEL, connect
-from forewarn.domain import Prediction
 from forewarn.leases import Leases
 from forewarn.settings import Settings
 from forewarn.worker import Follower, Worker
@@ -214,12 +216,15 @@ class Responder(Worker):
         follower.cursor = cursor
         while not self.stopping.is_set():
             rows = self._read(conn, follower.after)
+            newest: dict[tuple[str, str], predictions.Written] = {}
+            for row in rows:
+                if follower.fresh((row.device_id, row.fault, row.written), row.written):
+                    newest[(row.device_id, row.fault)] = row
+            worth = predictions.signals_of(conn, rows=self._worth_deciding(conn, newest))
             conn.commit()
-            newest: dict[tuple[str, str], Prediction] = {}
-            for signal, written in rows:
-                if follower.fresh((signal.device_id, signal.fault, written), written):
-                    newest[(signal.device_id, signal.fault)] = signal
-            for signal in self._worth_deciding(conn, list(newest.values())):
+            for signal, written in worth:
+                # Updated since the first read: decided now, so not again when read.
+                follower.fresh((signal.device_id, signal.fault, written), written)
                 out = self._guarded(
                     partial(
                         apply_signal,
@@ -236,48 +241,47 @@ class Responder(Worker):
                     self.count("opened")
                     if out.ticket_id is not None:
                         self.count("tickets")
-            follower.advance(w for _, w in rows)
+            follower.advance(r.written for r in rows)
             if rows:
                 self._save(conn, follower.cursor)
             if len(rows) < READ_LIMIT:
                 break
         return follower.cursor
 
-    def _worth_deciding(self, conn: repo.Conn, signals: list[Prediction]) -> list[Prediction]:
-        """`signals` but those whose decision is NOTHING without a look at their device: no
-        rule acts on their fault (an ignored hint) and their device has no incident open for
-        it (else it is tracked). One query for the page instead of a transaction each, with
-        the same decisions: such a decision writes nothing, and an incident opened meanwhile
-        tracks the next prediction as it would have after this one."""
-        self.count("signals", len(signals))
+    def _worth_deciding(
+        self, conn: repo.Conn, newest: dict[tuple[str, str], predictions.Written]
+    ) -> list[predictions.Written]:
+        """The rows of `newest` but those whose decision is NOTHING without a look at their
+        device: no rule acts on their fault (an ignored hint) and their device has no
+        incident open for it (else it is tracked). One query for the page instead of a
+        transaction each, with the same decisions: such a decision writes nothing, and an
+        incident opened meanwhile tracks the next prediction as it would have after this one.
+        Only these are then read whole (reasons and all)."""
+        self.count("signals", len(newest))
         quiet = [
-            (s.device_id, s.fault)
-            for s in signals
-            if not decide.acts_on(self._rules, s.fault, s.probability)
+            k for k, r in newest.items() if not decide.acts_on(self._rules, r.fault, r.probability)
         ]
         if not quiet:
-            return signals
-        tracked = facts.open_keys(conn, keys=quiet)
-        conn.commit()
-        skip = set(quiet) - tracked
-        return [s for s in signals if (s.device_id, s.fault) not in skip]
+            return list(newest.values())
+        skip = set(quiet) - facts.open_keys(conn, keys=quiet)
+        return [r for k, r in newest.items() if k not in skip]
 
-    def _read(self, conn: repo.Conn, after: datetime) -> list[tuple[Prediction, datetime]]:
+    def _read(self, conn: repo.Conn, after: datetime) -> list[predictions.Written]:
         """Predictions written after `after` (of the held slices' devices, when sharing,
-        each read from its own slice's cursor)."""
+        each read from its own slice's cursor), without their reasons."""
         if self.leases is None:
-            return predictions.signals_since(conn, updated_after=after, limit=READ_LIMIT)
+            return predictions.written_since(conn, updated_after=after, limit=READ_LIMIT)
         held = dict(self._slice_cursors)
         if not held:
             return []
-        rows = predictions.slice_signals_since(
+        rows = predictions.written_since(
             conn,
             updated_after=after,
             slices=list(held),
             partitions=self.leases.partitions,
             limit=READ_LIMIT,
         )
-        return [(p, w) for s, p, w in rows if w > held[s] - OVERLAP]
+        return [r for r in rows if r.written > held[r.slice] - OVERLAP]
 
     def _save(self, conn: repo.Conn, cursor: datetime) -> None:
         """Store how far predictions were read: every held slice has been read up to it."""
