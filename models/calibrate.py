@@ -4,8 +4,10 @@ No labels are needed. Every device's stored history is run through its detectors
 learned, reading by reading, as live); for each fault the threshold is the lowest score, never
 below the detector's own bar of 0.5, at which the history raises at most the false-alarm budget
 (``FOREWARN_FALSE_ALARM_BUDGET``, alerts per 1,000 device-days). An alert is counted as people
-see it (``models.evaluation.alert_starts``: a flapping score is one alert). Devices with fault
-labels in the window, if there are any, are left out: their alerts are not false.
+see it (``models.evaluation.alert_starts``: a flapping score is one alert). Certain verdicts
+(``CERTAIN``: a reading the quantity cannot physically take) alert at any threshold and are not
+counted: no threshold could keep them within the budget, and muting them is not wanted. Devices
+with fault labels in the window, if there are any, are left out: their alerts are not false.
 
 Silence gets a threshold of its own within the same budget. It is judged by a sweep over the
 fleet's clock, not per reading, so its score at a reading is the evidence the device had reached
@@ -47,7 +49,7 @@ from models.detect import (
     profiles,
 )
 from models.detector_repository import Calibration
-from models.detectors.base import Observation
+from models.detectors.base import CERTAIN, Observation
 from models.evaluation import alert_starts
 
 # Thresholds tried, from the detectors' own bar up: evenly spaced in evidence (score s means
@@ -103,7 +105,8 @@ def silence_alerts(histories: Sequence[DeviceScores], cut: float) -> int:
     hits: list[npt.NDArray[np.int64]] = []
     calls: list[npt.NDArray[np.float64]] = []
     for h in histories:
-        idx = np.flatnonzero(h.scores[SILENCE] >= cut)
+        s = h.scores[SILENCE]
+        idx = np.flatnonzero((s >= cut) & (s < CERTAIN))
         idx = idx[idx > 0]
         hits.append(idx)
         if h.allowed is None:
@@ -141,8 +144,11 @@ def choose(histories: Sequence[DeviceScores], budget: float) -> list[Calibration
         for cut in CANDIDATES:
             if key == SILENCE:
                 alerts = silence_alerts(histories, cut)
-            else:
-                alerts = sum(len(alert_starts(h.times, h.scores[key] >= cut)) for h in histories)
+            else:  # certain verdicts alert at any threshold: no cut can budget them
+                alerts = sum(
+                    len(alert_starts(h.times, (h.scores[key] >= cut) & (h.scores[key] < CERTAIN)))
+                    for h in histories
+                )
             rate = 1000.0 * alerts / days
             if rate <= budget:
                 chosen = cut

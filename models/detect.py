@@ -28,7 +28,7 @@ from models.detectors.connectivity import LinkLoss
 from models.detectors.overheat import Overheating
 from models.detectors.reboot import RebootLoop
 from models.detectors.silence import Silence
-from models.detectors.stuck import StuckSensor
+from models.detectors.stuck import StuckSensor, plausible
 
 log = logging.getLogger(__name__)
 
@@ -126,19 +126,24 @@ class Watch:
         )
 
     def score_one(self, x: Observation) -> dict[str, Verdict]:
-        """Each fault's verdict on `x`; nothing learns."""
+        """Each fault's verdict on `x`; nothing learns. A temperature the quantity cannot
+        physically be is the stuck sensor's alone: no other detector judges it."""
+        seen = plausible(x)
         return {
-            FaultKind.BATTERY_FAILURE.value: self.battery.score_one(x),
-            FaultKind.OVERHEATING.value: self.overheat.score_one(x),
+            FaultKind.BATTERY_FAILURE.value: self.battery.score_one(seen),
+            FaultKind.OVERHEATING.value: self.overheat.score_one(seen),
             FaultKind.STUCK_SENSOR.value: self.stuck.score_one(x),
-            FaultKind.REBOOT_LOOP.value: self.reboot.score_one(x),
-            FaultKind.CONNECTIVITY_LOSS.value: self.link.score_one(x),
+            FaultKind.REBOOT_LOOP.value: self.reboot.score_one(seen),
+            FaultKind.CONNECTIVITY_LOSS.value: self.link.score_one(seen),
         }
 
     def learn_one(self, x: Observation) -> None:
-        """Every detector learns `x`."""
-        for d in (self.battery, self.overheat, self.stuck, self.reboot, self.link, self.silence):
-            d.learn_one(x)
+        """Every detector learns `x` (the others without a temperature it cannot be: a sensor
+        reading -200 °C must not teach the overheating detector that -143 °C is usual)."""
+        self.stuck.learn_one(x)
+        seen = plausible(x)
+        for d in (self.battery, self.overheat, self.reboot, self.link, self.silence):
+            d.learn_one(seen)
 
 
 def row(profile: Profile) -> array[float]:

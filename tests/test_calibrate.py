@@ -79,6 +79,13 @@ def test_the_threshold_is_the_lowest_within_the_budget() -> None:
     )
 
 
+def test_certain_verdicts_are_not_budgeted() -> None:
+    # 100 device-days; three readings the sensor cannot physically give (score 1) alert at any
+    # threshold, so they leave every fault at its own bar instead of pushing it to the top.
+    found = choose([flat(10.0, [5.0], 1.0) for _ in range(3)] + [flat(10.0, [], 0.0)] * 7, 1.0)
+    assert {c.threshold for c in found} == {DEFAULT_THRESHOLD}
+
+
 def test_silence_is_calibrated_to_what_the_sweep_would_tell() -> None:
     # 20 devices x 5 days reporting every 10 minutes; three of them go quiet once for 6 hours
     # (six times the hour their cadence allows: evidence 6.2, score 0.86), at different times.
