@@ -237,6 +237,14 @@ def backtest_cmd(
     temperature_limit: Annotated[
         float | None, typer.Option(help="Highest safe temperature of the devices, °C.")
     ] = None,
+    calibrate_until: Annotated[
+        datetime | None,
+        typer.Option(
+            help="Set the detectors' thresholds as forewarn calibrate would, from the file's "
+            "own rows before this time (UTC; no labels), within FOREWARN_FALSE_ALARM_BUDGET; "
+            "then score every row with them. Default: the detectors' own bars."
+        ),
+    ] = None,
     report: Annotated[
         Path | None,
         typer.Option(help="Also write one self-contained HTML page: charts, alerts, reasons."),
@@ -294,6 +302,8 @@ def backtest_cmd(
             threshold=threshold,
             device_model=device_model,
             profile=Profile(pack, temperature_limit),
+            calibrate_until=None if (until := _utc(calibrate_until)) is None else until.timestamp(),
+            budget=settings.false_alarm_budget,
         )
         known = read_events(events) if events is not None else []
         table = read_table(csv_path, columns)
@@ -337,6 +347,13 @@ def backtest_cmd(
         typer.echo("the file was not in device and time order; the output is sorted that way")
     if result.unscored_devices:
         typer.echo(f"{result.unscored_devices:,} device(s) never left the learning phase")
+    if result.scores.calibration:
+        cuts = ", ".join(f"{c.fault} {c.threshold:.4f}" for c in result.scores.calibration)
+        typer.echo(
+            f"detector thresholds from the rows before {calibrate_until:%Y-%m-%d %H:%M} "
+            f"({result.scores.calibration[0].device_days:.1f} device-days, budget "
+            f"{settings.false_alarm_budget:g} / 1000): {cuts}"
+        )
     _print_summary(summary)
     typer.echo(f"wrote {result.output}" + (f" and {report}" if report is not None else ""))
 

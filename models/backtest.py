@@ -26,13 +26,15 @@ import numpy.typing as npt
 
 from forewarn.domain import ANOMALY, FaultKind
 from forewarn.errors import ConfigError, ValidationError
-from models.backtest_detect import detect_table
+from models.backtest_detect import detect_table, series_of
 from models.base import FeatureSet
 from models.buckets import BUCKET_SECONDS, DeviceBuckets, Sample
 from models.bundle import ANOMALY_THRESHOLD, ModelBundle
+from models.calibrate import series_calibration
 from models.csvfile import Columns, Row, Table
 from models.detect import FAULTS as FAULT_NAMES
 from models.detect import Alert, FleetSilence, Profile
+from models.detector_repository import Calibration
 from models.features import FEATURES, latest_features
 from models.reasons import explain
 from models.robust import RobustZScore
@@ -67,9 +69,13 @@ class BacktestOptions:
     threshold: float = THRESHOLD
     device_model: str = "unknown"
     # The label-free detectors: the devices' battery pack and temperature limit, and any
-    # calibrated thresholds (fault -> score; the rest keep the detector's own bar).
+    # calibrated thresholds (fault or "silence" -> score; the rest keep the detector's own bar).
     profile: Profile = field(default_factory=Profile)
     detector_thresholds: tuple[tuple[str, float], ...] = ()
+    # Or calibrate them as `forewarn calibrate` would, on the file's own rows before this time
+    # (epoch seconds; no labels), within `budget` alerts per 1,000 device-days.
+    calibrate_until: float | None = None
+    budget: float = 1.0
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.learn_hours) and self.learn_hours >= 0):
@@ -78,6 +84,8 @@ class BacktestOptions:
             raise ConfigError(f"the learning phase must be 0 rows or more, not {self.learn_rows}")
         if not 0.0 < self.threshold <= 1.0:
             raise ConfigError(f"the alert threshold must be in (0, 1], not {self.threshold}")
+        if not (math.isfinite(self.budget) and self.budget > 0):
+            raise ConfigError(f"the false-alarm budget must be above 0, not {self.budget}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +103,7 @@ class Scores:
     detected: list[tuple[str, ...]] = field(default_factory=list)
     silences: tuple[Alert, ...] = ()
     outages: tuple[FleetSilence, ...] = ()
+    calibration: tuple[Calibration, ...] = ()  # when the options asked for one
 
     def anomaly_alerts(self) -> list[bool]:
         """Which rows' anomaly score reaches the threshold."""
@@ -200,10 +209,11 @@ def score_table(
                 on_progress(i + 1, n)
     if batch is not None:
         batch.flush()
+    calibration = _calibration(table, options)
     found = detect_table(
         table,
         profile=options.profile,
-        thresholds=dict(options.detector_thresholds),
+        thresholds=dict(options.detector_thresholds) | {c.fault: c.threshold for c in calibration},
         scoring=[p == SCORING for p in phases],
     )
     detected = [tuple(dict.fromkeys(f for f, _, _ in row)) for row in found.alerts]
@@ -224,7 +234,18 @@ def score_table(
         detected,
         tuple(found.silences),
         tuple(found.outages),
+        calibration,
     )
+
+
+def _calibration(table: Table, options: BacktestOptions) -> tuple[Calibration, ...]:
+    """The detectors' thresholds from the file's rows before ``calibrate_until`` (if asked)."""
+    if options.calibrate_until is None:
+        return ()
+    series = series_of(table, before=options.calibrate_until)
+    if not series:
+        raise ConfigError("no row comes before the calibration's end: nothing to calibrate on")
+    return tuple(series_calibration(series, options.profile, options.budget))
 
 
 def write_scored(table: Table, scores: Scores, out: Path) -> None:

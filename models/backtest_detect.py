@@ -40,20 +40,14 @@ class Detected:
     outages: list[FleetSilence]
 
 
-def detect_table(
-    table: Table,
-    *,
-    profile: Profile,
-    thresholds: Mapping[str, float],
-    scoring: list[bool],
-) -> Detected:
-    """Run the detectors over `table`; rows not `scoring` (the learning phase) never alert."""
+def series_of(table: Table, *, before: float = math.inf) -> dict[str, list[Observation]]:
+    """Each device's mapped signals as observations, in the table's order (rows before
+    `before` only)."""
     fields = [(table.numeric.index(c), _FIELDS[s]) for c, s in table.signals]
-    mapped = {c for c, _ in table.signals}
-    extra = [(table.numeric.index(m), m) for m in table.metrics if m not in mapped]
     series: dict[str, list[Observation]] = {}
-    rows_of: dict[str, list[int]] = {}
-    for i, row in enumerate(table.rows):
+    for row in table.rows:
+        if row.ts >= before:
+            continue
         got = {f: v for j, f in fields if not math.isnan(v := row.values[j])}
         x = Observation(
             ts=row.ts,
@@ -65,6 +59,22 @@ def detect_table(
             reconnects=got.get("reconnects"),
         )
         series.setdefault(row.device, []).append(x)
+    return series
+
+
+def detect_table(
+    table: Table,
+    *,
+    profile: Profile,
+    thresholds: Mapping[str, float],
+    scoring: list[bool],
+) -> Detected:
+    """Run the detectors over `table`; rows not `scoring` (the learning phase) never alert."""
+    mapped = {c for c, _ in table.signals}
+    extra = [(table.numeric.index(m), m) for m in table.metrics if m not in mapped]
+    series = series_of(table)
+    rows_of: dict[str, list[int]] = {}
+    for i, row in enumerate(table.rows):
         rows_of.setdefault(row.device, []).append(i)
     model = "backtest"
     run = replay(series, dict.fromkeys(series, model), {model: profile}, thresholds)

@@ -4,16 +4,26 @@ No labels are needed. Every device's stored history is run through its detectors
 learned, reading by reading, as live); for each fault the threshold is the lowest score, never
 below the detector's own bar of 0.5, at which the history raises at most the false-alarm budget
 (``FOREWARN_FALSE_ALARM_BUDGET``, alerts per 1,000 device-days). An alert is counted as people
-see it (``models.evaluation.alert_starts``: a flapping score is one alert). Devices with fault
-labels in the window, if there are any, are left out: their alerts are not false.
+see it (``models.evaluation.alert_starts``: a flapping score is one alert). Certain verdicts
+(``CERTAIN``: a reading the quantity cannot physically take) alert at any threshold and are not
+counted: no threshold could keep them within the budget, and muting them is not wanted. Devices
+with fault labels in the window, if there are any, are left out: their alerts are not false.
+
+Silence gets a threshold of its own within the same budget. It is judged by a sweep over the
+fleet's clock, not per reading, so its score at a reading is the evidence the device had reached
+just before that reading came: the gap the reading ended, over the quiet its cadence allowed
+before learning it, as far as the sweep looks (``models.detect.ACTIVE_S``). Silences that many
+devices reach together would have been one fleet incident, not device alerts, and are not
+counted. A device's quiet after its last stored reading is not counted either.
 
 Whatever else the history holds counts against the budget, so calibrate on a stretch that was
-mostly healthy; silence is not calibrated here (it is judged by a sweep, not per reading).
+mostly healthy.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -25,9 +35,21 @@ from forewarn.errors import ConfigError
 from forewarn.settings import Settings
 from models import detector_repository as detector_repo
 from models import repository, telemetry
-from models.detect import DEFAULT_THRESHOLD, FAULTS, Profile, Watch, observations, profiles
+from models.detect import (
+    ACTIVE_S,
+    DEFAULT_THRESHOLD,
+    FLEET_MIN_DEVICES,
+    FLEET_MIN_SHARE,
+    FLEET_WINDOW_S,
+    SILENCE,
+    THRESHOLD_KEYS,
+    Profile,
+    Watch,
+    observations,
+    profiles,
+)
 from models.detector_repository import Calibration
-from models.detectors.base import Observation
+from models.detectors.base import CERTAIN, Observation
 from models.evaluation import alert_starts
 
 # Thresholds tried, from the detectors' own bar up: evenly spaced in evidence (score s means
@@ -38,40 +60,100 @@ Say = Callable[[str], None]
 
 @dataclass(frozen=True, slots=True)
 class DeviceScores:
-    """One device's score per fault at each reading, and its span in days."""
+    """One device's score per fault and its silence score at each reading, its span in days,
+    and the quiet its cadence allowed before each reading (seconds; NaN: too early to tell)."""
 
     times: npt.NDArray[np.float64]
     scores: dict[str, npt.NDArray[np.float64]]
     days: float
+    allowed: npt.NDArray[np.float64] | None = None  # None: silences called at the reading
 
 
 def device_scores(watch: Watch, xs: Sequence[Observation]) -> DeviceScores:
     """Run one device's history through its detectors."""
-    per: dict[str, list[float]] = {f: [] for f in FAULTS}
+    per: dict[str, list[float]] = {f: [] for f in THRESHOLD_KEYS}
+    allowed: list[float] = []
+    quiet = watch.silence
     for x in xs:
         for fault, v in watch.score_one(x).items():
             per[fault].append(v.score)
+        # The sweep stops looking at a device quiet for ACTIVE_S: that is the most it could see.
+        seen = min(x.ts, quiet.last_ts + ACTIVE_S) if not math.isnan(quiet.last_ts) else x.ts
+        per[SILENCE].append(quiet.score_at(seen).score)
+        allowed.append(quiet.allowed() if quiet.gaps >= 5 else math.nan)
         watch.learn_one(x)
     times = np.array([x.ts for x in xs], dtype=np.float64)
     days = float(times[-1] - times[0]) / 86400.0 if len(times) else 0.0
-    return DeviceScores(times, {f: np.array(v) for f, v in per.items()}, days)
+    return DeviceScores(
+        times, {f: np.array(v) for f, v in per.items()}, days, np.array(allowed, dtype=np.float64)
+    )
+
+
+def series_calibration(
+    series: Mapping[str, Sequence[Observation]], profile: Profile, budget: float
+) -> list[Calibration]:
+    """Thresholds for devices of one profile from their readings alone (a backtest's file, a
+    development part): what ``calibrate`` does on a database."""
+    return choose([device_scores(Watch.of(profile), xs) for xs in series.values() if xs], budget)
+
+
+def silence_alerts(histories: Sequence[DeviceScores], cut: float) -> int:
+    """Device silences the sweep would have told at threshold `cut`, counted as people see
+    them; silences many devices reached within ``FLEET_WINDOW_S`` (an outage) are left out."""
+    need = max(FLEET_MIN_DEVICES, FLEET_MIN_SHARE * len(histories))
+    evidence = cut / (1.0 - cut)
+    hits: list[npt.NDArray[np.int64]] = []
+    calls: list[npt.NDArray[np.float64]] = []
+    for h in histories:
+        s = h.scores[SILENCE]
+        idx = np.flatnonzero((s >= cut) & (s < CERTAIN))
+        idx = idx[idx > 0]
+        hits.append(idx)
+        if h.allowed is None:
+            calls.append(h.times[idx])
+        else:  # called when the quiet reached `evidence` times what was allowed
+            calls.append(h.times[idx - 1] + h.allowed[idx] * evidence)
+    every = np.concatenate(calls) if calls else np.empty(0)
+    order = np.argsort(every, kind="stable")
+    at = every[order]
+    ends = np.searchsorted(at, at + FLEET_WINDOW_S, side="right")
+    crowd = np.zeros(len(at) + 1, dtype=np.int64)
+    for j in np.flatnonzero(ends - np.arange(len(at)) >= need):
+        crowd[j] += 1
+        crowd[ends[j]] -= 1
+    grouped = np.empty(len(at), dtype=bool)
+    grouped[order] = np.cumsum(crowd[:-1]) > 0
+    alerts, k = 0, 0
+    for h, idx in zip(histories, hits, strict=True):
+        mask = np.zeros(len(h.times), dtype=bool)
+        mask[idx[~grouped[k : k + len(idx)]]] = True
+        k += len(idx)
+        alerts += len(alert_starts(h.times, mask))
+    return alerts
 
 
 def choose(histories: Sequence[DeviceScores], budget: float) -> list[Calibration]:
-    """Per fault, the lowest candidate threshold whose alert rate is within `budget`."""
+    """Per fault and for silence, the lowest candidate threshold whose alert rate is within
+    `budget`."""
     days = sum(h.days for h in histories)
     if days <= 0:
         raise ConfigError("the stored history spans no time: nothing to calibrate on")
     out: list[Calibration] = []
-    for fault in FAULTS:
+    for key in THRESHOLD_KEYS:
         chosen, rate = CANDIDATES[-1], 0.0
         for cut in CANDIDATES:
-            alerts = sum(len(alert_starts(h.times, h.scores[fault] >= cut)) for h in histories)
+            if key == SILENCE:
+                alerts = silence_alerts(histories, cut)
+            else:  # certain verdicts alert at any threshold: no cut can budget them
+                alerts = sum(
+                    len(alert_starts(h.times, (h.scores[key] >= cut) & (h.scores[key] < CERTAIN)))
+                    for h in histories
+                )
             rate = 1000.0 * alerts / days
             if rate <= budget:
                 chosen = cut
                 break
-        out.append(Calibration(fault, max(chosen, DEFAULT_THRESHOLD), round(rate, 3), days, budget))
+        out.append(Calibration(key, max(chosen, DEFAULT_THRESHOLD), round(rate, 3), days, budget))
     return out
 
 

@@ -28,19 +28,24 @@ from models.detectors.connectivity import LinkLoss
 from models.detectors.overheat import Overheating
 from models.detectors.reboot import RebootLoop
 from models.detectors.silence import Silence
-from models.detectors.stuck import StuckSensor
+from models.detectors.stuck import StuckSensor, plausible
 
 log = logging.getLogger(__name__)
 
 # A detector's own bar is score 0.5; a calibrated threshold replaces it per fault.
 DEFAULT_THRESHOLD = 0.5
 FAULTS: tuple[str, ...] = tuple(k.value for k in FaultKind)
+# Silence has a threshold of its own, whatever fault a silence is told as (a link lost, a
+# battery died, a reboot loop): it is judged by the sweep, on evidence of another kind.
+SILENCE = "silence"
+THRESHOLD_KEYS: tuple[str, ...] = (*FAULTS, SILENCE)
 # Devices falling silent within this many seconds of each other may be one outage ...
 FLEET_WINDOW_S = 1800.0
 # ... when they are at least this many, and this share of the devices heard from lately.
 FLEET_MIN_DEVICES, FLEET_MIN_SHARE = 5, 0.02
-# A device is "heard from lately" when it reported within this many seconds.
-_ACTIVE_S = 86400.0
+# A device is "heard from lately" when it reported within this many seconds (and only such a
+# device is swept: one silent for longer was either called already or never will be).
+ACTIVE_S = 86400.0
 # A device falling silent with its battery at or below this had its battery die.
 _DYING_PCT = 15.0
 # A device falling silent after this many recent restarts (fading over 6 hours) is looping.
@@ -121,19 +126,24 @@ class Watch:
         )
 
     def score_one(self, x: Observation) -> dict[str, Verdict]:
-        """Each fault's verdict on `x`; nothing learns."""
+        """Each fault's verdict on `x`; nothing learns. A temperature the quantity cannot
+        physically be is the stuck sensor's alone: no other detector judges it."""
+        seen = plausible(x)
         return {
-            FaultKind.BATTERY_FAILURE.value: self.battery.score_one(x),
-            FaultKind.OVERHEATING.value: self.overheat.score_one(x),
+            FaultKind.BATTERY_FAILURE.value: self.battery.score_one(seen),
+            FaultKind.OVERHEATING.value: self.overheat.score_one(seen),
             FaultKind.STUCK_SENSOR.value: self.stuck.score_one(x),
-            FaultKind.REBOOT_LOOP.value: self.reboot.score_one(x),
-            FaultKind.CONNECTIVITY_LOSS.value: self.link.score_one(x),
+            FaultKind.REBOOT_LOOP.value: self.reboot.score_one(seen),
+            FaultKind.CONNECTIVITY_LOSS.value: self.link.score_one(seen),
         }
 
     def learn_one(self, x: Observation) -> None:
-        """Every detector learns `x`."""
-        for d in (self.battery, self.overheat, self.stuck, self.reboot, self.link, self.silence):
-            d.learn_one(x)
+        """Every detector learns `x` (the others without a temperature it cannot be: a sensor
+        reading -200 °C must not teach the overheating detector that -143 °C is usual)."""
+        self.stuck.learn_one(x)
+        seen = plausible(x)
+        for d in (self.battery, self.overheat, self.reboot, self.link, self.silence):
+            d.learn_one(seen)
 
 
 def row(profile: Profile) -> array[float]:
@@ -159,7 +169,7 @@ class Fleet:
     ) -> None:
         self.models = dict(models or {})
         self.profiles = dict(profiles_by_model or {})
-        self.thresholds = dict.fromkeys(FAULTS, DEFAULT_THRESHOLD) | dict(thresholds or {})
+        self.thresholds = dict.fromkeys(THRESHOLD_KEYS, DEFAULT_THRESHOLD) | dict(thresholds or {})
         # Every device's detectors in one array, a row of WIDTH numbers a device: no Python
         # object per device but its id and its row's offset.
         self.data = array("d")
@@ -231,13 +241,13 @@ class Fleet:
         data = self.data
         for device_id, at in self.rows.items():
             last = data[at + _SILENCE_LAST]
-            if math.isnan(last) or now - last > _ACTIVE_S:
+            if math.isnan(last) or now - last > ACTIVE_S:
                 continue
             active += 1
             if device_id in self._silent or (quiet is not None and not quiet(device_id)):
                 continue
             v = Silence.at(data, at + _STARTS[5]).score_at(now)
-            if v.score >= self.thresholds[fault] and v.reason:
+            if v.score >= self.thresholds[SILENCE] and v.reason:
                 w = Watch.at(data, at)
                 if w.reboot.recent >= _LOOPING:
                     why = f"{v.reason}, while restarting again and again"
@@ -350,9 +360,8 @@ class Live:
 
     def refresh(self, conn: repository.Conn) -> None:
         """Read the calibrated thresholds, and which faults the active model does better."""
-        self.fleet.thresholds = dict.fromkeys(FAULTS, DEFAULT_THRESHOLD) | detector_repo.thresholds(
-            conn
-        )
+        stored = detector_repo.thresholds(conn)
+        self.fleet.thresholds = dict.fromkeys(THRESHOLD_KEYS, DEFAULT_THRESHOLD) | stored
         info = repository.active_version(conn)
         self.supervised = supervised_faults(info.evaluation if info is not None else {})
 

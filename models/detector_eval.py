@@ -1,7 +1,8 @@
 """The label-free detectors run over whole histories: their scores per reading, and their
 quality counted exactly like the supervised predictors' (``models.evaluation.quality``).
 
-Silences found by the sweep become rows of their own (the moment the silence was called);
+Silences found by the sweep become rows of their own (the moment the silence was called),
+scored at least at their fault's threshold (the sweep judged them against silence's own);
 silences grouped into a fleet incident are not device alerts and count nowhere.
 """
 
@@ -21,6 +22,7 @@ from models.buckets import BUCKET_SECONDS
 from models.detect import (
     DEFAULT_THRESHOLD,
     FAULTS,
+    THRESHOLD_KEYS,
     Alert,
     Fleet,
     FleetSilence,
@@ -117,7 +119,9 @@ def run_fleet(
         ids.append(a.device_id)
         times.append(a.ts)
         for f in FAULTS:
-            per[f].append(a.score if f == a.fault else 0.0)
+            # The sweep called it against silence's own threshold: it alerts for its fault
+            # whatever that fault's threshold for readings is.
+            per[f].append(max(a.score, run.thresholds[f]) if f == a.fault else 0.0)
         reasons.append({a.fault: a.reason})
     n = len(ids)
     data = FeatureSet(
@@ -149,7 +153,7 @@ def evaluate_detectors(
     """The detectors' quality per fault on a simulated data set."""
     from models.detect import profiles
 
-    cuts = dict.fromkeys(FAULTS, DEFAULT_THRESHOLD) | dict(thresholds)
+    cuts = dict.fromkeys(THRESHOLD_KEYS, DEFAULT_THRESHOLD) | dict(thresholds)
     series = {d: list(observations(s)) for d, s in ds.series.items()}
     run = run_fleet(
         series, ds.models, profiles(settings.battery_chemistry, settings.temperature_limits), cuts

@@ -353,6 +353,36 @@ def test_the_command_writes_scores_beside_the_input(tmp_path: Path) -> None:
     assert {r["phase"] for r in rows} == {"learning", "scoring"}
 
 
+def test_the_command_can_calibrate_on_the_files_first_part(tmp_path: Path) -> None:
+    # The same 6-hour gap (hours 34 to 40), with thresholds set from the rows before hour 48:
+    # that history holds the gap, so within a budget of 1 alert per 1,000 device-days the
+    # silence threshold rises above it, as `forewarn calibrate` would set it on a fleet.
+    source = write_csv(
+        tmp_path / "home.csv",
+        ["timestamp", "temp"],
+        [(t.isoformat(), v) for t, v in temperatures(3, step_at_h=84.0)],
+    )
+    until = (START + timedelta(hours=48)).strftime("%Y-%m-%dT%H:%M:%S")
+    result = CliRunner().invoke(
+        app, ["backtest", "--csv", str(source), "--calibrate-until", until], env=NO_DATABASE
+    )
+    assert result.exit_code == 0, result.output
+    assert "rows with an alert: 1 (anomaly 1)" in result.stdout
+    line = next(x for x in result.stdout.splitlines() if x.startswith("detector thresholds"))
+    assert "from the rows before 2025-03-03 00:00" in line and "budget 1 / 1000" in line
+    silence = float(line.split("silence ")[1].split(",")[0])
+    assert 0.9 < silence < 1.0
+    table = read_table(source)
+    at_bar = score_table(table, BacktestOptions())
+    calibrated = score_table(
+        table, BacktestOptions(calibrate_until=(START + timedelta(hours=48)).timestamp())
+    )
+    assert len(at_bar.silences) == 1 and not calibrated.silences
+    assert {c.fault: c.threshold for c in calibrated.calibration}["silence"] == silence
+    with pytest.raises(ConfigError, match="nothing to calibrate on"):
+        score_table(table, BacktestOptions(calibrate_until=START.timestamp()))
+
+
 def test_the_command_fails_clearly_on_a_malformed_file(tmp_path: Path) -> None:
     source = tmp_path / "bad.csv"
     source.write_text("ts,temp\n2025-01-01T00:00,1\n2025-01-01T00:05,hot\n2025-01-01T00:09,2\n")

@@ -10,8 +10,8 @@ from dataclasses import replace
 
 import pytest
 
-from models.detect import Fleet, Profile, supervised_faults
-from models.detectors.base import Detector, Observation, squash
+from models.detect import Fleet, Profile, Watch, supervised_faults
+from models.detectors.base import CERTAIN, Detector, Observation, squash
 from models.detectors.battery import BatteryDrain
 from models.detectors.chemistry import CHEMISTRIES, chemistry, guess
 from models.detectors.connectivity import LinkLoss
@@ -134,6 +134,27 @@ def test_fault_values_are_flagged_at_once(quantity: str, value: float, words: st
     d.learn_value(T0 + 3000, value)
     v = d.score_value(T0 + 3060, value)
     assert v.score >= 0.5 and words in v.reason
+
+
+def test_a_temperature_it_cannot_be_is_certain_and_teaches_no_other_detector() -> None:
+    # A day at 20 to 22 °C, then 20 hours of -200 (a failed sensor's marker), then 21 °C again.
+    w = Watch.of(Profile())
+    t = T0
+    for i in range(288):
+        x = Observation(ts=t, temp=21.0 + math.sin(i / 46.0))
+        w.learn_one(x)
+        t += 300
+    failed = Observation(ts=t, temp=-200.0)
+    verdicts = w.score_one(failed)
+    assert verdicts["stuck_sensor"].score == CERTAIN
+    assert "cannot physically be" in verdicts["stuck_sensor"].reason
+    assert verdicts["overheating"].score == 0.0
+    for _ in range(240):
+        w.learn_one(replace(failed, ts=t))
+        t += 300
+    back = [w.score_one(Observation(ts=t + 300 * k, temp=21.0)) for k in range(6)]
+    # Had the overheating detector learned -200 °C, 21 °C would be far above its usual.
+    assert max(v["overheating"].score for v in back) < 0.5
 
 
 def test_a_failing_battery_warns_a_week_ahead_in_volts() -> None:

@@ -36,6 +36,9 @@ class Verdict:
 
 
 QUIET = Verdict(0.0)
+# A verdict that is no matter of degree (a reading the quantity cannot physically take): it
+# alerts at any threshold, so calibration neither can nor tries to budget it away.
+CERTAIN = 1.0
 
 
 class Detector(Protocol):

@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import math
 from array import array
+from dataclasses import replace
 
-from models.detectors.base import QUIET, Observation, Verdict, duration, squash
+from models.detectors.base import CERTAIN, QUIET, Observation, Verdict, duration, squash
 from models.detectors.packed import Int, Num, Packed
 
 # Values sensors report when they are reset, disconnected or saturated: 85.0 is a DS18B20's
 # power-on value, -127 its "no sensor", 6553.5 and 655.35 are 0xFFFF in tenths/hundredths.
 SATURATION = frozenset({85.0, -127.0, 6553.5, 655.35, 65535.0, -999.0})
-# What each quantity can physically read; outside it the sensor, not the world, is wrong.
+# What each quantity can physically read; outside it the sensor, not the world, is wrong (a
+# certain fault, and a reading no other detector judges or learns: ``plausible``).
 PHYSICAL: dict[str, tuple[float, float]] = {
     "temperature_c": (-60.0, 130.0),
     "humidity": (0.0, 100.0),
@@ -36,6 +38,14 @@ _MIN_RUN_S = 600.0
 # Finished runs are remembered with this much weight at most, so the repeat share follows a
 # sensor whose behaviour changes over weeks.
 _MEMORY = 3000.0
+
+
+def plausible(x: Observation) -> Observation:
+    """`x` with a temperature it cannot physically be left out (the stuck sensor alone sees it)."""
+    low, high = PHYSICAL["temperature_c"]
+    if x.temp is None or low <= x.temp <= high:
+        return x
+    return replace(x, temp=None)
 
 
 class StuckSensor(Packed):
@@ -77,7 +87,7 @@ class StuckSensor(Packed):
         unit = UNITS.get(self.quantity, "")
         low, high = PHYSICAL.get(self.quantity, (-math.inf, math.inf))
         if not low - 1e-9 <= v <= high + 1e-9:
-            return Verdict(squash(3.0), f"{name} reads {v:g}{unit}, which it cannot physically be")
+            return Verdict(CERTAIN, f"{name} reads {v:g}{unit}, which it cannot physically be")
         same = v == self.value
         k = self.run_len + 1 if same else 1
         lasted = ts - self.run_start if same else 0.0
