@@ -21,9 +21,10 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_shipped_with_source_and_licence(ds: DataSet) -> None:
     path = ds.path
     assert path.is_file(), f"{path} is missing: bench/realdata.py cannot run"
-    beside = {p.name.lower() for p in path.parent.iterdir()}
-    assert any(n.startswith("licen") for n in beside), f"no licence beside {path}"
-    assert "readme.md" in beside, f"no README (source, what it is) beside {path}"
+    readme = path.parent / "README.md"
+    assert readme.is_file(), f"no README (source, what it is) beside {path}"
+    licence_file = any(p.name.lower().startswith("licen") for p in path.parent.iterdir())
+    assert licence_file or "**Licence.**" in readme.read_text(), f"no licence beside {path}"
     if shutil.which("git") and (ROOT / ".git").exists():
         ignored = subprocess.run(
             ["git", "check-ignore", "-q", str(path.relative_to(ROOT))], cwd=ROOT, check=False
