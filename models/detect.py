@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from forewarn.domain import FaultKind, Prediction
+from forewarn.domain import OUTAGE, FaultKind, Prediction
 from forewarn.settings import Settings
 from models import detector_repository as detector_repo
 from models import repository, telemetry
@@ -337,7 +337,14 @@ class Live:
     whole fleet falling quiet (the broker, not the devices) raise no silences by the clock.
     """
 
-    def __init__(self, settings: Settings, thresholds: Mapping[str, float] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        thresholds: Mapping[str, float] | None = None,
+        *,
+        wall: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._wall = wall  # the wall's clock, seconds (tests pass their own)
         self.fleet = Fleet(
             {}, profiles(settings.battery_chemistry, settings.temperature_limits), thresholds
         )
@@ -379,7 +386,7 @@ class Live:
             return
         self._found.extend(self.fleet.observe(device_id, x, score=score))
         self._clock = max(self._clock, x.ts)
-        self.fleet.hear(device_id, time.monotonic())
+        self.fleet.hear(device_id, self._wall())
 
     def take(self) -> list[Prediction]:
         """The predictions found since the last call, newest per device and fault, leaving
@@ -389,7 +396,7 @@ class Live:
             self._swept = self._clock
             # Silent by the fleet's clock and by the wall's: a backlog or a flood replayed in
             # fast time reaches devices out of step, which is no silence of theirs.
-            wall = time.monotonic()
+            wall = self._wall()
             released, outages = self.fleet.sweep(
                 self._clock, lambda d: wall - self.fleet.heard(d) >= _WALL_QUIET_S
             )
@@ -397,6 +404,9 @@ class Live:
             self.outages.extend(outages)
             for o in outages:
                 log.warning("fleet silence at %s: %s", datetime.fromtimestamp(o.ts, UTC), o.reason)
+                # One prediction per member, all at the outage's time: the rules make them
+                # one fleet incident (rules.outages), not a device incident each.
+                self._found.extend(Alert(d, OUTAGE, o.ts, 1.0, o.reason) for d in o.devices)
         newest: dict[tuple[str, str], Alert] = {}
         for a in self._found:
             if a.fault not in self.supervised:
@@ -408,12 +418,19 @@ class Live:
                 fault=a.fault,
                 at=datetime.fromtimestamp(a.ts, UTC),
                 probability=round(a.score, 4),
-                horizon_h=min(a.hours_left, _HORIZON_H * 7) if a.hours_left else _HORIZON_H,
+                horizon_h=_horizon(a),
                 reasons=(a.reason,),
                 hours_to_empty=a.hours_left,
             )
             for a in newest.values()
         ]
+
+
+def _horizon(a: Alert) -> float:
+    """Hours a detector's prediction looks ahead: an outage is now."""
+    if a.fault == OUTAGE:
+        return 0.0
+    return min(a.hours_left, _HORIZON_H * 7) if a.hours_left else _HORIZON_H
 
 
 def supervised_faults(evaluation: Mapping[str, Any]) -> frozenset[str]:
