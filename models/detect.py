@@ -220,6 +220,10 @@ class Fleet:
         """The device spoke again: a later silence of it is news."""
         self._silent.discard(device_id)
 
+    def silent(self, device_id: str) -> bool:
+        """Whether a sweep found the device silent and it has not spoken since."""
+        return device_id in self._silent
+
     def sweep(
         self, now: float, quiet: Callable[[str], bool] | None = None
     ) -> tuple[list[Alert], list[FleetSilence]]:
@@ -350,6 +354,7 @@ class Live:
         )
         self.outages: list[FleetSilence] = []
         self._found: list[Alert] = []
+        self._held: list[tuple[float, Alert]] = []  # silences said after a wait (_say_held)
         self._clock = -math.inf
         self._swept = -math.inf
         self._models_read = -math.inf  # monotonic time the device models were last read
@@ -388,6 +393,22 @@ class Live:
         self._clock = max(self._clock, x.ts)
         self.fleet.hear(device_id, self._wall())
 
+    def _say_held(self) -> None:
+        """Say the silences that have waited ``_WALL_QUIET_S`` on the wall since the sweep
+        released them, unless their device spoke meanwhile: after a stall, a backlog catching
+        up unevenly (one connection's messages before another's) can make a device look
+        silent for a sweep; its readings come within seconds, and then it is no silence."""
+        wall = self._wall()
+        waiting: list[tuple[float, Alert]] = []
+        for since, a in self._held:
+            if not self.fleet.silent(a.device_id):
+                continue
+            if wall - since < _WALL_QUIET_S:
+                waiting.append((since, a))
+            else:
+                self._found.append(a)
+        self._held = waiting
+
     def take(self) -> list[Prediction]:
         """The predictions found since the last call, newest per device and fault, leaving
         out faults the trained model does better. Silences are looked for here, once every
@@ -400,13 +421,14 @@ class Live:
             released, outages = self.fleet.sweep(
                 self._clock, lambda d: wall - self.fleet.heard(d) >= _WALL_QUIET_S
             )
-            self._found.extend(released)
             self.outages.extend(outages)
             for o in outages:
                 log.warning("fleet silence at %s: %s", datetime.fromtimestamp(o.ts, UTC), o.reason)
                 # One prediction per member, all at the outage's time: the rules make them
                 # one fleet incident (rules.outages), not a device incident each.
-                self._found.extend(Alert(d, OUTAGE, o.ts, 1.0, o.reason) for d in o.devices)
+                released.extend(Alert(d, OUTAGE, o.ts, 1.0, o.reason) for d in o.devices)
+            self._held.extend((wall, a) for a in released)
+        self._say_held()
         newest: dict[tuple[str, str], Alert] = {}
         for a in self._found:
             if a.fault not in self.supervised:

@@ -12,7 +12,7 @@ wall clock (a live fleet: five minutes of readings take five minutes), moved by 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
 from forewarn.domain import OUTAGE
@@ -49,27 +49,31 @@ class Pipeline:
         self.after = datetime(2000, 1, 1, tzinfo=UTC)
 
     def run(self, steps: int, reporting: Iterable[str]) -> None:
-        """`steps` times: the `reporting` devices send a reading, the scorers fold what was
-        stored and write their predictions, the responder acts."""
+        """`steps` times: the `reporting` devices send a reading, five minutes on."""
         devices = sorted(reporting)
         for _ in range(steps):
             self.at += STEP
-            self.wall.now += STEP.total_seconds()
             self.w.clock.advance(STEP)
-            writer = DirectWriter(self.w.settings)
-            for i, device_id in enumerate(devices):
-                body = {"ts": self.at.isoformat(), "signal_dbm": -60.0 - (i + self.wall.now) % 3}
-                topic = f"{self.w.settings.topic_prefix}/devices/{device_id}/telemetry"
-                writer.publish(topic, json.dumps(body).encode(), retain=False)
-            writer.close()
-            rows = telemetry.readings_since(self.w.db, ingested_after=self.after, limit=10_000)
-            self.after = max((r.ingested_at for r in rows), default=self.after)
-            for live, mine in self.scorers:
-                for r in sorted(rows, key=lambda r: (r.device_id, r.ts)):
-                    if r.device_id in mine:
-                        live.fold(self.w.db, r, score=True)
-                upsert_predictions(self.w.db, predictions=live.take())
-            self.w.step()
+            self.deliver([(d, self.at) for d in devices], wall_s=STEP.total_seconds())
+
+    def deliver(self, readings: Sequence[tuple[str, datetime]], *, wall_s: float) -> None:
+        """`wall_s` seconds later these (device, time) readings are stored; the scorers fold
+        what was stored and write their predictions; the responder acts."""
+        self.wall.now += wall_s
+        writer = DirectWriter(self.w.settings)
+        for i, (device_id, at) in enumerate(readings):
+            body = {"ts": at.isoformat(), "signal_dbm": -60.0 - (i + at.minute) % 3}
+            topic = f"{self.w.settings.topic_prefix}/devices/{device_id}/telemetry"
+            writer.publish(topic, json.dumps(body).encode(), retain=False)
+        writer.close()
+        rows = telemetry.readings_since(self.w.db, ingested_after=self.after, limit=10_000)
+        self.after = max((r.ingested_at for r in rows), default=self.after)
+        for live, mine in self.scorers:
+            for r in sorted(rows, key=lambda r: (r.device_id, r.ts)):
+                if r.device_id in mine:
+                    live.fold(self.w.db, r, score=True)
+            upsert_predictions(self.w.db, predictions=live.take())
+        self.w.step()
 
 
 def register(w: World, names: Iterable[str], **device: str) -> list[str]:
@@ -142,7 +146,7 @@ def test_one_device_silent_alone_is_its_own_incident(world: World) -> None:
     locks = register(w, (f"lock-{i}" for i in range(10)))
     p = Pipeline(w, set(locks))
     p.run(36, locks)
-    p.run(15, locks[1:])  # lock-0 falls silent; its silence waits 30 minutes for others
+    p.run(18, locks[1:])  # lock-0 falls silent; its silence waits 30 minutes for others
     assert count(db, "SELECT count(*) FROM predictions WHERE fault = %s", OUTAGE) == 0
     assert count(db, "SELECT count(*) FROM fleet_incidents") == 0
     rows = db.execute("SELECT device_id, fault FROM incidents").fetchall()
@@ -159,7 +163,7 @@ def test_sharing_scorers_make_one_outage_of_their_slices(world: World) -> None:
     down = {*first[:6], *second[:2]}
     p = Pipeline(w, set(first), set(second))
     p.run(36, [*first, *second])
-    p.run(15, [d for d in (*first, *second) if d not in down])
+    p.run(18, [d for d in (*first, *second) if d not in down])
     assert count(db, "SELECT count(*) FROM predictions WHERE fault = %s", OUTAGE) == 6
     assert count(db, "SELECT count(*) FROM predictions WHERE fault = 'connectivity_loss'") == 2
     assert count(db, "SELECT count(*) FROM fleet_incidents") == 1
@@ -175,3 +179,20 @@ def test_sharing_scorers_make_one_outage_of_their_slices(world: World) -> None:
     assert reason.endswith("not each device. All their owners are in the time zone Europe/Berlin.")
     assert count(db, "SELECT count(*) FROM incidents") == 0
     assert count(db, "SELECT count(*) FROM tickets") == 1
+
+
+def test_a_backlog_reaching_one_device_late_is_no_silence(world: World) -> None:
+    """After a stall, the backlog of nine devices is stored before lock-0's (its connection
+    caught up a few seconds later): for one sweep lock-0 looks silent by the fleet's clock
+    and by the wall's. It spoke before its silence was said, so none is."""
+    w, db = world, world.db
+    locks = register(w, (f"lock-{i}" for i in range(10)))
+    p = Pipeline(w, set(locks))
+    p.run(36, locks)
+    burst = [p.at + STEP * k for k in range(1, 9)]  # the next 40 minutes
+    p.deliver([(d, at) for at in burst for d in locks[1:]], wall_s=120.0)
+    p.deliver([("lock-0", at) for at in burst], wall_s=5.0)
+    p.at = burst[-1]
+    p.run(12, locks)
+    assert count(db, "SELECT count(*) FROM predictions") == 0
+    assert count(db, "SELECT count(*) FROM incidents") == 0
