@@ -15,6 +15,8 @@ import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
+from fastapi.testclient import TestClient
+
 from forewarn.domain import OUTAGE
 from ingest.direct import DirectWriter
 from models import telemetry
@@ -84,8 +86,10 @@ def register(w: World, names: Iterable[str], **device: str) -> list[str]:
     return ids
 
 
-def test_many_devices_silent_together_are_one_outage_until_they_report(world: World) -> None:
-    w, db = world, world.db
+def test_many_devices_silent_together_are_one_outage_until_they_report(
+    world: World, api_client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    w, db, v = world, world.db, keys["viewer"]
     # Eight plugs of one enterprise customer behind one gateway; seven locks elsewhere.
     w.owner("lotus", enterprise="Lotus Hotel")
     gateway = [f"plug-{i}" for i in range(8)]
@@ -122,6 +126,13 @@ def test_many_devices_silent_together_are_one_outage_until_they_report(world: Wo
     assert count(db, "SELECT count(*) FROM incidents") == 0
     assert count(db, "SELECT count(*) FROM notifications WHERE audience = 'owner'") == 0
     assert w.receiver.wait_for(1, path="/staff/support-l3")
+    # The API shows it, with the devices still silent; they are faulty while its ticket is open.
+    shown = api_client.get("/api/v1/fleet/incidents", headers=v).json()
+    assert [(f["fault"], f["model"], f["reason"], f["silent"]) for f in shown] == [
+        (OUTAGE, None, reason, gateway)
+    ]
+    faulty = api_client.get("/api/v1/devices?health=faulty&limit=50", headers=v).json()
+    assert sorted(d["device_id"] for d in faulty["items"]) == gateway
 
     p.run(3, [*gateway, *others])  # the gateway is back
     assert db.execute(
