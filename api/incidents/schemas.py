@@ -78,7 +78,7 @@ class Counts(BaseModel):
     online: int
     offline: int
     at_risk: int = Field(description="A predicted fault is open without a ticket")
-    faulty: int = Field(description="A ticket about the device is open")
+    faulty: int = Field(description="A ticket about the device (its own, or its outage's) is open")
 
 
 class Cohort(Counts):
