@@ -10,6 +10,9 @@ from typing import Any
 
 # The models' hint fault: no FaultKind, an unusual reading; rules may match it like one.
 ANOMALY = "anomaly"
+# Many devices falling silent together (a gateway, a network): the scorer's prediction for
+# each of them, which the rules make one fleet incident, never a device incident each.
+OUTAGE = "outage"
 
 
 class FaultKind(enum.StrEnum):
@@ -92,7 +95,7 @@ class Prediction:
     writes it, the rules decide on it, the demo and the API show it."""
 
     device_id: str
-    fault: str  # a FaultKind value, or ANOMALY
+    fault: str  # a FaultKind value, ANOMALY or OUTAGE
     at: datetime  # the reading time the prediction describes
     probability: float
     horizon_h: float

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from forewarn.domain import FaultKind, Prediction
+from forewarn.domain import OUTAGE, FaultKind, Prediction
 from forewarn.settings import Settings
 from models import detector_repository as detector_repo
 from models import repository, telemetry
@@ -230,6 +230,10 @@ class Fleet:
         """The device spoke again: a later silence of it is news."""
         self._silent.discard(device_id)
 
+    def silent(self, device_id: str) -> bool:
+        """Whether a sweep found the device silent and it has not spoken since."""
+        return device_id in self._silent
+
     def sweep(
         self, now: float, quiet: Callable[[str], bool] | None = None
     ) -> tuple[list[Alert], list[FleetSilence]]:
@@ -347,12 +351,20 @@ class Live:
     whole fleet falling quiet (the broker, not the devices) raise no silences by the clock.
     """
 
-    def __init__(self, settings: Settings, thresholds: Mapping[str, float] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        thresholds: Mapping[str, float] | None = None,
+        *,
+        wall: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._wall = wall  # the wall's clock, seconds (tests pass their own)
         self.fleet = Fleet(
             {}, profiles(settings.battery_chemistry, settings.temperature_limits), thresholds
         )
         self.outages: list[FleetSilence] = []
         self._found: list[Alert] = []
+        self._held: list[tuple[float, Alert]] = []  # silences said after a wait (_say_held)
         self._clock = -math.inf
         self._swept = -math.inf
         self._models_read = -math.inf  # monotonic time the device models were last read
@@ -388,7 +400,23 @@ class Live:
             return
         self._found.extend(self.fleet.observe(device_id, x, score=score))
         self._clock = max(self._clock, x.ts)
-        self.fleet.hear(device_id, time.monotonic())
+        self.fleet.hear(device_id, self._wall())
+
+    def _say_held(self) -> None:
+        """Say the silences that have waited ``_WALL_QUIET_S`` on the wall since the sweep
+        released them, unless their device spoke meanwhile: after a stall, a backlog catching
+        up unevenly (one connection's messages before another's) can make a device look
+        silent for a sweep; its readings come within seconds, and then it is no silence."""
+        wall = self._wall()
+        waiting: list[tuple[float, Alert]] = []
+        for since, a in self._held:
+            if not self.fleet.silent(a.device_id):
+                continue
+            if wall - since < _WALL_QUIET_S:
+                waiting.append((since, a))
+            else:
+                self._found.append(a)
+        self._held = waiting
 
     def take(self) -> list[Prediction]:
         """The predictions found since the last call, newest per device and fault, leaving
@@ -398,14 +426,18 @@ class Live:
             self._swept = self._clock
             # Silent by the fleet's clock and by the wall's: a backlog or a flood replayed in
             # fast time reaches devices out of step, which is no silence of theirs.
-            wall = time.monotonic()
+            wall = self._wall()
             released, outages = self.fleet.sweep(
                 self._clock, lambda d: wall - self.fleet.heard(d) >= _WALL_QUIET_S
             )
-            self._found.extend(released)
             self.outages.extend(outages)
             for o in outages:
                 log.warning("fleet silence at %s: %s", datetime.fromtimestamp(o.ts, UTC), o.reason)
+                # One prediction per member, all at the outage's time: the rules make them
+                # one fleet incident (rules.outages), not a device incident each.
+                released.extend(Alert(d, OUTAGE, o.ts, 1.0, o.reason) for d in o.devices)
+            self._held.extend((wall, a) for a in released)
+        self._say_held()
         newest: dict[tuple[str, str], Alert] = {}
         for a in self._found:
             if a.fault not in self.supervised:
@@ -417,12 +449,19 @@ class Live:
                 fault=a.fault,
                 at=datetime.fromtimestamp(a.ts, UTC),
                 probability=round(a.score, 4),
-                horizon_h=min(a.hours_left, _HORIZON_H * 7) if a.hours_left else _HORIZON_H,
+                horizon_h=_horizon(a),
                 reasons=(a.reason,),
                 hours_to_empty=a.hours_left,
             )
             for a in newest.values()
         ]
+
+
+def _horizon(a: Alert) -> float:
+    """Hours a detector's prediction looks ahead: an outage is now."""
+    if a.fault == OUTAGE:
+        return 0.0
+    return min(a.hours_left, _HORIZON_H * 7) if a.hours_left else _HORIZON_H
 
 
 def supervised_faults(evaluation: Mapping[str, Any]) -> frozenset[str]:

@@ -21,7 +21,7 @@ from notifier.guides.types import GuideFacts
 from notifier.tickets import flows as tickets
 from notifier.tickets.types import TicketOrder
 from notifier.types import OutboundMessage, target_key
-from rules import decide, facts, predictions
+from rules import decide, facts, outages, predictions
 from rules import repository as repo
 from rules.decide import Decision, FleetOrder, GuideOrder, Verdict
 from rules.onboarding import welcome
@@ -51,6 +51,10 @@ def apply_signal(
             device = facts.device(conn, device_id=signal.device_id)
         if device is None:
             return Outcome(Decision(Verdict.NOTHING, "the device is not registered"))
+        outage = outages.absorb(conn, settings, rules, signal=signal, device=device, now=now)
+        if outage is not None:
+            why = f"silent with the devices of outage {outage}: its fleet incident covers it"
+            return Outcome(Decision(Verdict.NOTHING, why), fleet_incident_id=outage)
         history = facts.history(
             conn, device=device, fault=signal.fault, now=now, rules=rules, cohort=False
         )

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from forewarn.domain import Device, Prediction
+from forewarn.domain import OUTAGE, Device, Prediction
 from notifier.tickets.types import TicketOrder
 from rules import decide
 from rules.decide import Decision, Verdict
@@ -35,7 +35,9 @@ def replay(signals: Iterable[Prediction], device: Device, rules: RuleSet) -> lis
     opened: dict[str, OpenIncident] = {}
     told: datetime | None = None
     steps: list[Step] = []
-    for number, signal in enumerate(signals, 1):
+    # An outage's predictions make a fleet incident, which is not replayed (rules.outages).
+    mine = (s for s in signals if s.fault != OUTAGE)
+    for number, signal in enumerate(mine, 1):
         history = History(open=opened.get(signal.fault), last_owner_notice_at=told)
         decision = decide.on_signal(signal, device, history, rules, signal.at)
         then = None

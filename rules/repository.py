@@ -316,7 +316,7 @@ class Withdrawn:
 
 def withdraw_incidents(conn: Conn, *, registered_by: str, at: datetime) -> Withdrawn:
     """Close the open incidents of devices registered by `registered_by` (outcome
-    'withdrawn'), and the open fleet incidents made only of such devices."""
+    'withdrawn'), and the open fleet incidents (outages too) made only of such devices."""
     args = {"at": at, "by": registered_by}
     incidents = conn.execute(
         """UPDATE incidents SET state = 'closed', closed_at = greatest(%(at)s, opened_at),
@@ -333,6 +333,14 @@ def withdraw_incidents(conn: Conn, *, registered_by: str, at: datetime) -> Withd
                            AND d.registered_by = %(by)s)
              AND NOT EXISTS (SELECT 1 FROM incidents i JOIN devices d USING (device_id)
                              WHERE i.fleet_incident_id = f.fleet_incident_id
+                               AND d.registered_by <> %(by)s)""",
+        args,
+    ).rowcount
+    fleet += conn.execute(
+        """UPDATE fleet_incidents f SET closed_at = greatest(%(at)s, f.opened_at)
+           WHERE f.closed_at IS NULL AND f.fault = 'outage'
+             AND NOT EXISTS (SELECT 1 FROM fleet_incident_devices m JOIN devices d USING (device_id)
+                             WHERE m.fleet_incident_id = f.fleet_incident_id
                                AND d.registered_by <> %(by)s)""",
         args,
     ).rowcount

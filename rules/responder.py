@@ -1,10 +1,12 @@
 """The responder: follows the predictions table and the clock, and carries out decisions.
 
 Each pass it (1) reads predictions written since its cursor (with an overlap, as the scorer
-does with telemetry) and decides on the newest one per device and fault; (2) checks open
-incidents whose device looks recovered or whose guide's wait has passed; (3) runs the open
-tickets' SLA clocks and turns unanswered surveys into call-back tasks; (4) sends novices
-whose device has reported their product's onboarding guide. The scorer's ``NOTIFY forewarn_predictions`` wakes it at once; otherwise
+does with telemetry) and decides on the newest one per device and fault (a page's ``outage``
+predictions together: one fleet incident, ``rules.outages``); (2) checks open incidents
+whose device looks recovered or whose guide's wait has passed; (3) lets devices that report
+again leave their outage and closes an outage left empty; runs the open tickets' SLA clocks
+and turns unanswered surveys into call-back tasks; (4) sends novices whose device has
+reported their product's onboarding guide. The scorer's ``NOTIFY forewarn_predictions`` wakes it at once; otherwise
 it passes every ``respond_tick_seconds``. The cursor is stored, so a restart loses nothing;
 several responders may run at once (decisions are serialised per device and fault).
 Predictions no rule acts on (the default rule set's ignored "anomaly" hints) are skipped with
@@ -33,23 +35,26 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
+from typing import TypeVar
 
 import psycopg
 
 from forewarn.clock import Clock
 from forewarn.db import PREDICTIONS_CHANNEL, connect
+from forewarn.domain import OUTAGE, Prediction
 from forewarn.leases import Leases
 from forewarn.settings import Settings
 from forewarn.worker import Follower, Worker
 from notifier.tickets import clocks
-from rules import decide, facts, predictions
+from rules import decide, facts, outages, predictions
 from rules import repository as repo
 from rules.decide import Verdict
-from rules.flows import Outcome, apply_signal, apply_timer
+from rules.flows import apply_signal, apply_timer
 from rules.onboarding import welcome_new_devices
 from rules.types import RuleSet
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Re-read this much before the cursor: longer than a scorer's write takes to commit.
 OVERLAP = timedelta(seconds=2)
@@ -198,7 +203,8 @@ class Responder(Worker):
             elif out.decision.verdict is Verdict.TICKET:
                 self.count("tickets")
         if mine is not None and 0 not in mine:
-            return cursor  # the clocks and onboarding are slice 0's holder's
+            return cursor  # the clocks, outages and onboarding are slice 0's holder's
+        self.count("recovered", self._guarded(partial(outages.recover, conn, now=now)) or 0)
         with conn.transaction():
             report = clocks.run_clocks(conn, self._settings, self._rules, now=now)
         self.count("escalated", report.escalated)
@@ -220,8 +226,13 @@ class Responder(Worker):
             for row in rows:
                 if follower.fresh((row.device_id, row.fault, row.written), row.written):
                     newest[(row.device_id, row.fault)] = row
-            worth = predictions.signals_of(conn, rows=self._worth_deciding(conn, newest))
+            outage = [r for r in newest.values() if r.fault == OUTAGE]
+            rest = {k: r for k, r in newest.items() if r.fault != OUTAGE}
+            worth = predictions.signals_of(conn, rows=self._worth_deciding(conn, rest))
+            silent = [p for p, _ in predictions.signals_of(conn, rows=outage)]
             conn.commit()
+            if silent:
+                self._outage(conn, silent)
             for signal, written in worth:
                 # Updated since the first read: decided now, so not again when read.
                 follower.fresh((signal.device_id, signal.fault, written), written)
@@ -247,6 +258,18 @@ class Responder(Worker):
             if len(rows) < READ_LIMIT:
                 break
         return follower.cursor
+
+    def _outage(self, conn: repo.Conn, signals: list[Prediction]) -> None:
+        """The devices of a page's outage predictions join one fleet incident together."""
+        self.count("signals", len(signals))
+        now = self._clock.now()
+        done = self._guarded(
+            partial(
+                outages.apply_outage, conn, self._settings, self._rules, signals=signals, now=now
+            )
+        )
+        if done is not None and done[1]:
+            self.count("tickets")  # the outage's fleet ticket (no device incident opened)
 
     def _worth_deciding(
         self, conn: repo.Conn, newest: dict[tuple[str, str], predictions.Written]
@@ -294,7 +317,7 @@ class Responder(Worker):
                     repo.save_cursor(conn, name=self._slice_name(s), updated_after=cursor)
                     self._slice_cursors[s] = cursor
 
-    def _guarded(self, decide: Callable[[], Outcome]) -> Outcome | None:
+    def _guarded(self, decide: Callable[[], T]) -> T | None:
         """Run one decision; a decision the database refuses is logged and skipped (its
         transaction rolled back), so one bad row cannot stop the responder. Losing the
         connection is not skipped: the loop reconnects."""

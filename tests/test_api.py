@@ -463,7 +463,7 @@ def test_health_needs_no_key_and_metrics_a_token(
     token = settings.with_overrides(metrics_token="scrape-me-please")
     with TestClient(create_app(token, clock=api_clock)) as api_client:
         health = api_client.get("/healthz").json()
-        assert (health["status"], health["schema_version"]) == ("ok", 15)
+        assert (health["status"], health["schema_version"]) == ("ok", 16)
         console = api_client.get("/console/")
         assert console.status_code == 200 and console.headers["cache-control"] == "no-cache"
         api_client.get("/api/v1/tickets", headers=keys["viewer"])

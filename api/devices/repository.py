@@ -13,10 +13,16 @@ from psycopg.rows import dict_row
 Conn = psycopg.Connection[tuple[Any, ...]]
 
 # A device's health: faulty while a ticket about it is open (its own, or its fleet ticket's
-# child), at risk while a predicted fault is open without one, else online or offline.
+# child, or the ticket of an outage it is still silent in), at risk while a predicted fault
+# is open without one, else online or offline.
 HEALTH = """
     CASE WHEN EXISTS (SELECT 1 FROM tickets t WHERE t.device_id = d.device_id
-                      AND t.state NOT IN ('resolved', 'closed')) THEN 'faulty'
+                      AND t.state NOT IN ('resolved', 'closed'))
+           OR EXISTS (SELECT 1 FROM fleet_incident_devices m
+                      JOIN fleet_incidents f USING (fleet_incident_id)
+                      JOIN tickets t ON t.ticket_id = f.ticket_id
+                      WHERE m.device_id = d.device_id AND m.left_at IS NULL
+                        AND t.state NOT IN ('resolved', 'closed')) THEN 'faulty'
          WHEN EXISTS (SELECT 1 FROM incidents i WHERE i.device_id = d.device_id
                       AND i.closed_at IS NULL) THEN 'at_risk'
          WHEN d.online THEN 'online'

@@ -25,7 +25,8 @@ class DeviceItem(BaseModel):
     online: bool | None
     status_at: datetime | None
     health: str = Field(
-        description="faulty (a ticket about it is open), at_risk (a predicted fault is open "
+        description="faulty (a ticket about it, or about an outage it is silent in, is open), "
+        "at_risk (a predicted fault is open "
         "without a ticket), online, offline or unknown"
     )
 

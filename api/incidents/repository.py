@@ -60,12 +60,17 @@ def incident(conn: Conn, *, incident_id: int) -> dict[str, Any] | None:
 
 
 def fleet_incidents(conn: Conn, *, open_only: bool, limit: int) -> list[dict[str, Any]]:
-    """Fleet incidents (a firmware cohort with one fault), newest first."""
+    """Fleet incidents (a firmware cohort with one fault, or an outage with the devices
+    still silent in it), newest first."""
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
-            "SELECT fleet_incident_id, model, firmware, fault, opened_at, closed_at, devices, "
-            "priority, ticket_id FROM fleet_incidents WHERE NOT %s OR closed_at IS NULL "
-            "ORDER BY opened_at DESC LIMIT %s",
+            """SELECT fleet_incident_id, model, firmware, fault, opened_at, closed_at, devices,
+                      priority, ticket_id, reason,
+                      ARRAY(SELECT m.device_id FROM fleet_incident_devices m
+                            WHERE m.fleet_incident_id = f.fleet_incident_id
+                              AND m.left_at IS NULL ORDER BY m.device_id) AS silent
+               FROM fleet_incidents f WHERE NOT %s OR closed_at IS NULL
+               ORDER BY opened_at DESC LIMIT %s""",
             (open_only, limit),
         ).fetchall()
 

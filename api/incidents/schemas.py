@@ -47,17 +47,28 @@ class IncidentPage(BaseModel):
 
 
 class FleetIncident(BaseModel):
-    """Many devices of one model and firmware with one fault: one incident, one L3 ticket."""
+    """Many devices with one fault: one incident, one L3 ticket. Either a firmware cohort
+    (one model and firmware) or, with fault `outage`, many devices falling silent together
+    (a gateway, a network), whatever their model."""
 
     fleet_incident_id: int
-    model: str
-    firmware: str
-    fault: str
+    model: str | None = Field(description="The cohort's model (none for an outage)")
+    firmware: str | None = Field(description="The cohort's firmware (none for an outage)")
+    fault: str = Field(description="The cohort's fault, or `outage`")
     opened_at: datetime
     closed_at: datetime | None
-    devices: int
+    devices: int = Field(description="Devices that have been in it")
     priority: str
     ticket_id: int | None
+    reason: str | None = Field(
+        None,
+        description="An outage in plain words: how many devices, since when, and what they "
+        "share (model, owner account, time zone) when the data says",
+    )
+    silent: list[str] = Field(
+        default_factory=list,
+        description="An outage's devices still silent (each leaves it when it reports again)",
+    )
 
 
 class Counts(BaseModel):
@@ -67,7 +78,7 @@ class Counts(BaseModel):
     online: int
     offline: int
     at_risk: int = Field(description="A predicted fault is open without a ticket")
-    faulty: int = Field(description="A ticket about the device is open")
+    faulty: int = Field(description="A ticket about the device (its own, or its outage's) is open")
 
 
 class Cohort(Counts):

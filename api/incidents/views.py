@@ -63,7 +63,8 @@ def get_incident(incident_id: int, conn: ConnDep, who: Reader) -> Incident:
     "/api/v1/fleet/incidents",
     response_model=list[FleetIncident],
     summary="Fleet incidents",
-    description="Firmware-cohort incidents, newest first.",
+    description="Fleet incidents, newest first: firmware cohorts with one fault, and "
+    "outages (fault `outage`: many devices silent together) with their silent devices.",
 )
 def fleet_incidents(
     conn: ConnDep,

@@ -17,6 +17,7 @@ from forewarn.schema.conversations import CONVERSATIONS
 from forewarn.schema.detectors import DETECTORS
 from forewarn.schema.hardening import HARDENING
 from forewarn.schema.intake import INTAKE
+from forewarn.schema.outages import OUTAGES
 from forewarn.schema.registry import REGISTRY
 from forewarn.schema.sharing import SHARING
 from forewarn.schema.telemetry_key import TELEMETRY_KEY_PLAIN, TELEMETRY_KEY_TIMESCALE
@@ -344,4 +345,5 @@ MIGRATIONS: tuple[Migration, ...] = (
         common=HARDENING,
     ),
     Migration(15, "scorer cursors per slice of the devices", common=SHARING),
+    Migration(16, "network outages as fleet incidents, with their devices", common=OUTAGES),
 )

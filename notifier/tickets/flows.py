@@ -4,11 +4,12 @@ caller's transaction; notifications go to the outbox in that same transaction.""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from forewarn.domain import Device, Prediction
+from forewarn.domain import OUTAGE, Device, Prediction
 from forewarn.settings import Settings
 from notifier import repository as outbox
 from notifier.notices.flows import tell_owner
@@ -196,6 +197,61 @@ def open_fleet_ticket(
         now=now,
         title=f"[{priority.label}][L3] fleet incident: {fields['symptom']}",
         body=str(fields["trigger"]),
+        key=f"ticket:{ticket_id}:opened",
+    )
+    to_helpdesk(conn, settings, ticket_id=ticket_id, now=now, key=f"ticket:{ticket_id}:sink")
+    return ticket_id
+
+
+def open_outage_ticket(
+    conn: Conn,
+    settings: Settings,
+    policy: SlaPolicy,
+    *,
+    fleet_incident_id: int,
+    device_ids: Sequence[str],
+    since: datetime,
+    priority: Priority,
+    symptom: str,
+    trigger: str,
+    now: datetime,
+) -> int:
+    """Open the L3 ticket of a network outage (many devices silent together, no cohort);
+    returns its id. `symptom` says what happened and what the devices share."""
+    devices = len(device_ids)
+    fields = {
+        "kind": "fleet",
+        "fleet_incident_id": fleet_incident_id,
+        "fault": OUTAGE,
+        "symptom": symptom,
+        "trigger": trigger,
+        "scope": f"outage: {devices} devices so far",
+        "evidence": {
+            "devices": devices,
+            "device_ids": list(device_ids),
+            "since": since.isoformat(),
+        },
+        "priority": priority.value,
+        "tier": Tier.L3.value,
+        "team": Tier.L3.team,
+        "phrasing": {
+            "symptom": {"code": "outage", "devices": devices, "since": since.isoformat()},
+            "trigger": {"code": "outage", "devices": devices},
+            "scope": {"code": "outage", "devices": devices},
+        },
+    }
+    d = dues(policy, priority=priority, tier=Tier.L3, segment=None, opened_at=now)
+    ticket_id = repository.insert_ticket(conn, fields=fields, dues=d, opened_at=now)
+    detail = {"fleet_incident_id": fleet_incident_id, "devices": devices}
+    repository.add_event(conn, ticket_id=ticket_id, at=now, kind="opened", detail=detail)
+    tell_staff(
+        conn,
+        settings,
+        ticket_id=ticket_id,
+        tag=Tier.L3.team,
+        now=now,
+        title=f"[{priority.label}][L3] outage: {devices} devices silent",
+        body=f"{symptom}\nTrigger: {trigger}",
         key=f"ticket:{ticket_id}:opened",
     )
     to_helpdesk(conn, settings, ticket_id=ticket_id, now=now, key=f"ticket:{ticket_id}:sink")

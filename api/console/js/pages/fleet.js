@@ -114,7 +114,7 @@ export default {
         h('thead', {}, h('tr', {}, [t('fleet.incident'), t('fleet.model'), t('fleet.firmware'), t('fleet.fault'),
           t('fleet.devices'), t('fleet.priority'), t('fleet.opened'), t('fleet.ticket')].map((c) => h('th', { scope: 'col' }, c)))),
         h('tbody', {}, data.fleet_incidents.map((f) => h('tr', { testid: 'fleet-incident' },
-          h('td', {}, `#${f.fleet_incident_id}`), h('td', {}, f.model), h('td', {}, f.firmware),
+          h('td', {}, `#${f.fleet_incident_id}`), h('td', {}, f.model ?? t('app.none')), h('td', {}, f.firmware ?? t('app.none')),
           h('td', {}, term('fault', f.fault)), h('td', { class: 'num' }, String(f.devices)),
           h('td', {}, priorityBadge(f.priority)), h('td', {}, fmtTime(f.opened_at)),
           h('td', {}, f.ticket_id ? ticketLink(f.ticket_id) : t('app.none')))))));

@@ -41,6 +41,7 @@ function symptomText(d) {
     ...p,
     fault: term('fault', p.fault),
     probability: p.probability != null ? fmtPercent(p.probability) : '',
+    since: p.since ? fmtTime(p.since) : '',
   });
 }
 
