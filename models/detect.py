@@ -226,6 +226,12 @@ class Fleet:
         self.observe_learned(device_id)
         return alerts
 
+    def late(self, device_id: str, x: Observation) -> None:
+        """A reading older than the device's newest: not learnt, but it may end a stuck run."""
+        at = self.rows.get(device_id)
+        if at is not None:
+            Watch.at(self.data, at).stuck.late_value(x.ts, x.temp)
+
     def observe_learned(self, device_id: str) -> None:
         """The device spoke again: a later silence of it is news."""
         self._silent.discard(device_id)
@@ -397,6 +403,7 @@ class Live:
             self._models_read = time.monotonic()
         (x,) = observations([reading])
         if x.ts <= self.fleet.last_reading(device_id):  # False for NaN: a first reading
+            self.fleet.late(device_id, x)
             return
         self._found.extend(self.fleet.observe(device_id, x, score=score))
         self._clock = max(self._clock, x.ts)

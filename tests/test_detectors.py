@@ -118,6 +118,33 @@ def test_a_quantised_sensor_in_a_quiet_room_is_not_stuck() -> None:
     assert max(late) < 0.5
 
 
+def test_a_reading_that_comes_late_breaks_a_run_it_belongs_inside() -> None:
+    """Readings of one device may arrive out of order (several connections, redelivery); the
+    live path cannot learn a late one, but a late different value inside the current run
+    shows the sensor moved: the run restarts there instead of looking stuck."""
+
+    def feed(late: bool) -> float:
+        fleet = Fleet()
+        xs = list(healthy(5, days=1))
+        for x in xs:
+            fleet.observe("dev", x)
+        t, v = xs[-1].ts, 21.3
+        # The sensor reads v, moves to v + 0.1 once (reading 4), and back; reading 4 is held
+        # back by the network and comes after reading 6, or never.
+        at = {i: Observation(ts=t + 300 * i, temp=v if i != 4 else v + 0.1) for i in range(1, 9)}
+        top = 0.0
+        for i in (1, 2, 3, 5, 6, 7, 8):
+            if i == 7 and late:
+                fleet.late("dev", at[4])
+            alerts = fleet.observe("dev", at[i])
+            if i >= 7:
+                top = max([top, *(a.score for a in alerts if a.fault == "stuck_sensor")])
+        return top
+
+    assert feed(late=False) >= 0.5  # seven readings of v over 35 minutes look stuck ...
+    assert feed(late=True) < 0.5  # ... but not once the late 21.4 is known
+
+
 @pytest.mark.parametrize(
     ("quantity", "value", "words"),
     [

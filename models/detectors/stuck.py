@@ -122,6 +122,15 @@ class StuckSensor(Packed):
         self._finish()
         self.value, self.run_start, self.run_len = v, ts, 1
 
+    def late_value(self, ts: float, v: float | None) -> None:
+        """A reading that came after newer ones (it is not learnt: the state has no way back).
+        A value other than the current run's, from inside the run, shows the sensor moved
+        meanwhile: the run restarts there, so a reading lost to the order of arrival does not
+        join two runs into one that looks stuck."""
+        if v is None or math.isnan(v) or v == self.value or ts < self.run_start:
+            return
+        self.run_start, self.run_len = ts, 1
+
     def _finish(self) -> None:
         k = self.run_len
         low, high = PHYSICAL.get(self.quantity, (-math.inf, math.inf))
