@@ -3,9 +3,9 @@
 A day of five-minute buckets per device (300 rows of 22 aggregates, about 52 KB in float64)
 does not fit 100,000 devices on a small machine. Each feature reads only some aggregates over
 some windows, so the state keeps each aggregate only as far back as a feature looks, sums and
-values in float32 and counts in uint16 (exact; they stop at 65,535 a bucket or hour, which the
-default rate limit never lets a device reach), in arrays shared by blocks of 1,024 devices (a
-device is a row, found by a dict), never in Python objects per device:
+values in float32 and counts in uint16 (exact; a bucket or hour stops counting at 65,535
+readings, which the default rate limit never lets a device reach), in arrays shared by blocks
+of 1,024 devices (a device is a row, found by a dict), never in Python objects per device:
 
 - 78 five-minute slots (the 6-hour window and the half hour before it) of the signal sums,
   reconnects, reboots, crash and power errors, and the first battery reading;
@@ -99,7 +99,6 @@ from models.state_features import (
     S_UP,
     SCALARS,
     SHORT,
-    U16,
     Gathered,
     features,
 )
@@ -127,12 +126,6 @@ _GATHERED: tuple[tuple[tuple[int, ...], type[np.generic]], ...] = (
     ((HOURS, len(HOUR_COUNTS)), np.uint16),
     ((len(SCALARS),), np.float64),
 )
-
-
-def _count(counts: U16, col: int, yes: bool = True) -> None:
-    """Count one more (if `yes`), stopping at COUNT_MAX: uint16 would wrap around."""
-    if yes and counts[col] < COUNT_MAX:
-        counts[col] += 1
 
 
 def _low(current: float, value: float) -> float:
@@ -270,12 +263,20 @@ class FleetState:
             blk.mid_n[i, b % MID],
             blk.hour_n[i, h % HOURS],
         )
-        _count(mid_n, MC_N)
-        _count(hour_n, HC_N)
+        # Every count of a bucket (an hour) is at most its readings, each count growing by one
+        # a reading at most: while the readings are below COUNT_MAX no count can pass it (a
+        # uint16 would wrap around); a full bucket or hour counts nothing more.
+        in_b, in_h = bool(mid_n[MC_N] < COUNT_MAX), bool(hour_n[HC_N] < COUNT_MAX)
+        if in_b:
+            mid_n[MC_N] += 1
+        if in_h:
+            hour_n[HC_N] += 1
         if s.signal is not None:
-            _count(fine_n, FC_SIG_N)
+            if in_b:
+                fine_n[FC_SIG_N] += 1
             fine[F_SIG_SUM] += s.signal
-            _count(hour_n, HC_SIG_N)
+            if in_h:
+                hour_n[HC_SIG_N] += 1
             hour[H_SIG_SUM] += s.signal
             mid[M_SIG_MIN] = _low(float(mid[M_SIG_MIN]), s.signal)
         if s.volts is not None:
@@ -289,30 +290,35 @@ class FleetState:
         if sc[S_BAT_B] == b:  # the newest battery bucket's voltage is its last one
             sc[S_BAT_V] = sc[S_CUR_V]
         if s.temp is not None:
-            _count(mid_n, MC_TMP_N)
+            if in_b:
+                mid_n[MC_TMP_N] += 1
             mid[M_TMP_SUM] += s.temp
             mid[M_TMP_MIN] = _low(float(mid[M_TMP_MIN]), s.temp)
             mid[M_TMP_MAX] = _high(float(mid[M_TMP_MAX]), s.temp)
-            _count(hour_n, HC_TMP_N)
+            if in_h:
+                hour_n[HC_TMP_N] += 1
             hour[H_TMP_SUM] += s.temp
         if has_prev:
             p_tmp, p_up, p_rc = float(sc[S_TMP]), float(sc[S_UP]), float(sc[S_RC])
             if s.temp is not None and not math.isnan(p_tmp):
-                _count(mid_n, MC_SAME, s.temp == p_tmp)
+                if in_b:
+                    mid_n[MC_SAME] += s.temp == p_tmp
                 j = b % SHORT
                 blk.short[i, j] = _high(float(blk.short[i, j]), abs(s.temp - p_tmp))
             if s.uptime is not None and not math.isnan(p_up) and s.uptime < p_up:
-                _count(fine_n, FC_RESETS)
-                _count(hour_n, HC_RESETS)
+                if in_b:
+                    fine_n[FC_RESETS] += 1
+                if in_h:
+                    hour_n[HC_RESETS] += 1
             if s.reconnects is not None and not math.isnan(p_rc):
                 step = s.reconnects - p_rc
                 fine[F_RECONN] += step if step >= 0 else s.reconnects
             mid[M_GAP] = _high(float(mid[M_GAP]), s.ts - prev_ts)
-        if s.codes:
-            _count(mid_n, MC_LINK, bool(s.codes & LINK_CODES))
-            _count(fine_n, FC_CRASH, bool(s.codes & CRASH_CODES))
-            _count(fine_n, FC_POWER, bool(s.codes & POWER_CODES))
-            _count(mid_n, MC_TEMP, bool(s.codes & TEMP_CODES))
+        if s.codes and in_b:
+            mid_n[MC_LINK] += bool(s.codes & LINK_CODES)
+            fine_n[FC_CRASH] += bool(s.codes & CRASH_CODES)
+            fine_n[FC_POWER] += bool(s.codes & POWER_CODES)
+            mid_n[MC_TEMP] += bool(s.codes & TEMP_CODES)
         sc[S_TS] = s.ts
         sc[S_TMP] = np.nan if s.temp is None else s.temp
         sc[S_UP] = np.nan if s.uptime is None else s.uptime

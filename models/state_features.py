@@ -59,8 +59,8 @@ _NAN = {"sig_min", "tmp_min", "tmp_max", "gap_max", "bat", "bat_off", "tmp_step"
 (H_SIG_SUM, H_TMP_SUM, H_BAT, H_BAT_OFF) = range(4)
 (HC_N, HC_SIG_N, HC_TMP_N, HC_RESETS) = range(4)
 (S_HEAD, S_FIRST, S_TS, S_TMP, S_UP, S_RC, S_BAT_B, S_BAT, S_BAT_TS, S_BAT_V, S_CUR_V) = range(11)
-# A count stops here (a bucket or hour with more readings than this): under the default rate
-# limit (settings.device_rate_per_minute, device_rate_burst) no bucket or hour reaches it.
+# A bucket or hour stops counting at this many readings (a uint16 would wrap around): under
+# the default rate limit (settings.device_rate_per_minute, device_rate_burst) none reaches it.
 COUNT_MAX = int(np.iinfo(np.uint16).max)
 
 F32 = npt.NDArray[np.float32]

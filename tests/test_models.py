@@ -152,9 +152,10 @@ def test_a_count_stops_at_its_type_s_limit_instead_of_wrapping_around() -> None:
     for i in range(over):
         assert state.add("a", Sample(t0 + i * (150.0 / over), -60.0, None, None, 21.5))
     row = state.features(["a"])[0]
-    # Held at the limit: wrapping around would have counted 4 repeats.
-    assert row[FEATURE_INDEX["temp_repeat_30m"]] == COUNT_MAX
-    assert row[FEATURE_INDEX["temp_repeat_2h"]] == COUNT_MAX
+    # The bucket stops counting at COUNT_MAX readings, of which every one but the first
+    # repeated its predecessor; wrapping around would have counted a handful.
+    assert row[FEATURE_INDEX["temp_repeat_30m"]] == COUNT_MAX - 1
+    assert row[FEATURE_INDEX["temp_repeat_2h"]] == COUNT_MAX - 1
 
 
 def _scorers(data: FeatureSet, y_any: Labels, y_fault: Labels) -> list[tuple[str, Any]]:
