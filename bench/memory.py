@@ -19,6 +19,13 @@ built together in one process, as the scorer holds them.
 
 Prints one JSON line. ``python bench/memory.py [--devices 100000] [--baseline-devices 2000]
 [--detector-devices 2048] [--detector-hours 24]``
+
+``--scorer-process`` measures the real ``forewarn score`` process instead (``bench/_scorerproc.py``):
+its resident set before the first reading (the idle process: imports, the model) and its
+growth per device once ``--process-devices`` devices' readings are scored, for this checkout
+and, as the baseline in the same run, for ``--baseline-tree`` (another checkout, such as
+main's), alternating ``--process-runs`` times; ``--trained-model`` gives it a model with
+every trained part instead of the fleet benchmark's. Needs the database (``--database-url``).
 """
 
 from __future__ import annotations
@@ -37,12 +44,19 @@ import tracemalloc
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
 
-# bench/ingest.py would shadow the ingest package: look for packages outside bench/ first.
+# bench/ingest.py would shadow the ingest package: look for packages outside bench/ first
+# (its helper modules are still found, last), and in this checkout first (the editable install
+# points at another).
 sys.path.remove(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.append(os.path.dirname(os.path.abspath(__file__)))
+
+from _scorerproc import measure_process, trained_bundle
 
 from forewarn.settings import Settings
 from models.buckets import HISTORY_BUCKETS, DeviceBuckets, Sample
@@ -207,6 +221,36 @@ def _feature_cost(devices: int, batch: int) -> dict[str, Any]:
     }
 
 
+def _processes(args: argparse.Namespace) -> None:
+    """The real scorer process of this checkout and of the baseline, alternating."""
+    here = Path(__file__).resolve().parent.parent
+    trees = [here] if args.baseline_tree is None else [args.baseline_tree.resolve(), here]
+    runs: dict[str, list[dict[str, Any]]] = {str(t): [] for t in trees}
+    bundle = trained_bundle() if args.trained_model else None
+    for _ in range(args.process_runs):
+        for tree in trees:
+            got = measure_process(
+                args.database_url,
+                tree,
+                devices=args.process_devices,
+                rounds=args.process_rounds,
+                bundle=bundle,
+            )
+            print(f"scorer process: {got}", file=sys.stderr)
+            runs[str(tree)].append(got)
+    out: dict[str, Any] = {"runs": runs}
+    if args.baseline_tree is not None:
+        base, mine = runs[str(trees[0])], runs[str(here)]
+        for key in ("idle", "loaded"):
+            b = statistics.median(r[key]["VmRSS"] for r in base)
+            m = statistics.median(r[key]["VmRSS"] for r in mine)
+            out[f"{key}_rss_ratio_to_baseline"] = round(m / b, 3)
+        b = statistics.median(r["added_rss_bytes_per_device"] for r in base)
+        m = statistics.median(r["added_rss_bytes_per_device"] for r in mine)
+        out["added_per_device_ratio_to_baseline"] = round(m / b, 3)
+    print(json.dumps(out))
+
+
 def main() -> None:
     """Measure both states and print the JSON line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -221,7 +265,23 @@ def main() -> None:
     parser.add_argument(
         "--detector-hours", type=float, default=24.0, help="readings a device for the detectors"
     )
+    parser.add_argument(
+        "--scorer-process", action="store_true", help="measure the real scorer process only"
+    )
+    parser.add_argument("--process-devices", type=int, default=20_000)
+    parser.add_argument("--process-rounds", type=int, default=5, help="readings a device")
+    parser.add_argument("--process-runs", type=int, default=1)
+    parser.add_argument(
+        "--trained-model",
+        action="store_true",
+        help="the process scores with a bundle of every trained part, not the fleet bench's",
+    )
+    parser.add_argument("--baseline-tree", type=Path, help="a checkout to measure beside this")
+    parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/test")
     args = parser.parse_args()
+    if args.scorer_process:
+        _processes(args)
+        return
     minutes = max(2, int(args.hours * 60))
     detector_minutes = max(2, int(args.detector_hours * 60))
     # Each in a fresh process: memory one freed would be reused by the next, hiding its growth.

@@ -8,14 +8,18 @@ on healthy rows, and its raw score becomes the share of healthy training rows it
 
 from __future__ import annotations
 
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 import numpy as np
 import numpy.typing as npt
-from sklearn.ensemble import IsolationForest
 
 from models.base import FeatureSet, Labels, Matrix
 from models.features import FEATURE_INDEX, NOT_DRAINING_H
+
+if TYPE_CHECKING:
+    # Imported where a forest is learnt (a stored one imports it as it is read): a model
+    # without anomaly scores loads no scikit-learn.
+    from sklearn.ensemble import IsolationForest
 
 ANOMALY_FEATURES: tuple[str, ...] = (
     "signal_drop_2h",
@@ -56,6 +60,8 @@ class AnomalyScore:
         rng = np.random.default_rng(self.seed)
         if len(healthy) > _MAX_ROWS:
             healthy = healthy[rng.choice(len(healthy), size=_MAX_ROWS, replace=False)]
+        from sklearn.ensemble import IsolationForest
+
         self._forest = IsolationForest(n_estimators=100, max_samples=256, random_state=self.seed)
         self._forest.fit(healthy)
         self._reference = np.sort(-self._forest.score_samples(healthy))

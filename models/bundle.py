@@ -10,6 +10,7 @@ import pickle
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -20,8 +21,13 @@ from models.base import FeatureSet, Threshold
 from models.evaluation import FaultQuality, choose_threshold
 from models.features import FEATURES
 from models.labels import Episode, label_rows
-from models.predictors import FaultPredictor
 from models.reasons import Baseline, explain
+
+if TYPE_CHECKING:
+    # scikit-learn and the compiled trees load when a stored predictor is read (pickle imports
+    # its module) or one is learnt, not with this module: a scorer whose model has none (the
+    # label-free detectors alone, the fleet benchmark's model) never pays their memory.
+    from models.predictors import FaultPredictor
 
 DEFAULT_HORIZON_H = 24.0
 # The anomaly score alerts only on rows rarer than this share of healthy rows.
@@ -113,6 +119,8 @@ def learn_bundle(
 
     Returns the bundle and, per fault, the out-of-fold quality at the chosen threshold.
     """
+    from models.predictors import FaultPredictor
+
     say = on_progress or (lambda _msg: None)
     if data.x.shape[1] != len(FEATURES):
         raise ValueError("the feature set does not have the current feature columns")

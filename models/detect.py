@@ -387,6 +387,11 @@ class Live:
         """The trained model's predictions for the faults it does better (and its anomaly)."""
         return [p for p in found if p.fault not in FAULTS or p.fault in self.supervised]
 
+    def read_models(self, conn: repository.Conn) -> None:
+        """Read every device's product model (the scorer reads the same map: one per process)."""
+        self.fleet.models = repository.device_models(conn)
+        self._models_read = time.monotonic()
+
     def forget(self, device_ids: Iterable[str]) -> None:
         """Drop these devices' detectors (another scorer now holds them)."""
         for device_id in device_ids:
@@ -399,8 +404,7 @@ class Live:
         stale = time.monotonic() - self._models_read > _MODELS_EVERY_S
         if device_id not in self.fleet.rows and device_id not in self.fleet.models and stale:
             # A device not seen before: its model picks its battery pack and limit.
-            self.fleet.models = repository.device_models(conn)
-            self._models_read = time.monotonic()
+            self.read_models(conn)
         (x,) = observations([reading])
         if x.ts <= self.fleet.last_reading(device_id):  # False for NaN: a first reading
             self.fleet.late(device_id, x)

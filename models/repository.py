@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -143,7 +144,8 @@ def telemetry_span(conn: Conn) -> tuple[datetime, datetime] | None:
 def device_models(conn: Conn) -> dict[str, str]:
     """Device id to product model, for every registered device that has one."""
     rows = conn.execute("SELECT device_id, model FROM devices WHERE model IS NOT NULL")
-    return {str(d): str(m) for d, m in rows}
+    # Interned: a fleet has few models, and a scorer holds this map for every device.
+    return {str(d): sys.intern(str(m)) for d, m in rows}
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,10 +14,12 @@ that device's window is rebuilt from the database in time order before it is sco
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -40,11 +42,40 @@ log = logging.getLogger(__name__)
 OVERLAP = timedelta(seconds=2)
 # Rows per read; a backlog is worked off in slices this big.
 READ_LIMIT = 20_000
+# Devices whose rows are built and scored together: a pass touching more (a backlog, a whole
+# fleet at once) is cut, so the peak of its gathered state and feature arrays stays bounded
+# (bench/memory.py --scorer-process reports the peak, VmHWM). As large as the compiled trees' two-thread batches
+# (models/forest.py PARALLEL_ROWS), which a smaller cut would never reach.
+SCORE_CHUNK = 8192
 # How often to look for a newly activated model version.
 MODEL_CHECK_SECONDS = 15.0
 # A rebuilt window starts this much before the look-back, so its oldest bucket still sees
 # each reading's predecessor.
 REBUILD_EXTRA = timedelta(minutes=30)
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim`` (None where the C library has none)."""
+    try:
+        trim: Callable[[int], int] = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return None
+    return trim
+
+
+_TRIM = _malloc_trim()
+
+
+def release_free_memory() -> None:
+    """Hand the C allocator's free pages back to the system.
+
+    A pass that touches many devices (a backlog, a warm-up) gathers their state and builds
+    their rows and predictions at once; freed, that memory stays with the allocator in pieces
+    between live blocks (and in each thread's arena), counted in the resident set, until
+    ``malloc_trim`` returns every free page: measured in bench/memory.py --scorer-process.
+    """
+    if _TRIM is not None:
+        _TRIM(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,9 +100,8 @@ class Scorer(Worker):
         super().__init__(counters=("readings", "late", "scored", "predictions"))
         self._settings = settings
         self._warmup = timedelta(hours=warmup_hours)
-        # Compact window state of every device (models/state.py: about 4.6 KB a device).
+        # Compact window state of every device (models/state.py: about 3.5 KB a device).
         self._devices = FleetState()
-        self._models: dict[str, str] = {}
         self._bundle: ModelBundle | None = None
         self._detect = detect.Live(settings)  # label-free detectors: they need no model
         # Reading time to scored time, seconds: meaningful when readings carry real time.
@@ -112,6 +142,7 @@ class Scorer(Worker):
         while not self.stopping.is_set():
             if time.monotonic() >= next_check:
                 self._check_model(conn)
+                release_free_memory()
                 next_check = time.monotonic() + MODEL_CHECK_SECONDS
                 self.ready.set()
             self._drain(conn, follower, score=True)
@@ -233,18 +264,24 @@ class Scorer(Worker):
         bundle = self._bundle
         if bundle is None:
             return None
-        missing = [d for d in touched if d not in self._models]
-        if missing:
-            self._models = repository.device_models(conn)
-        ids = list(touched)
-        data = FeatureSet(
-            self._devices.features(ids),
-            np.array(ids),
-            np.array([self._models.get(d, "unknown") for d in ids]),
-            np.array([self._devices.head(d) for d in ids], dtype=np.int64),
-        )
-        at = np.array([touched[d].timestamp() for d in ids])
-        return self._detect.supervised_only(bundle.predictions(data, at=at)), at
+        # Each device's product model: the detectors' map (one map of every device a process).
+        if any(d not in self._detect.fleet.models for d in touched):
+            self._detect.read_models(conn)
+        models = self._detect.fleet.models
+        every = list(touched)
+        found: list[Prediction] = []
+        for lo in range(0, len(every), SCORE_CHUNK):
+            ids = every[lo : lo + SCORE_CHUNK]
+            data = FeatureSet(
+                self._devices.features(ids),
+                np.array(ids),
+                np.array([models.get(d, "unknown") for d in ids]),
+                np.array([self._devices.head(d) for d in ids], dtype=np.int64),
+            )
+            at = np.array([touched[d].timestamp() for d in ids])
+            found.extend(bundle.predictions(data, at=at))
+        at = np.array([touched[d].timestamp() for d in every])
+        return self._detect.supervised_only(found), at
 
 
 def _sample(r: telemetry.NewReading) -> Sample:

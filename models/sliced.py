@@ -29,7 +29,7 @@ from forewarn.errors import ServiceError
 from forewarn.leases import Leases
 from forewarn.settings import Settings
 from models import cursors, repository, telemetry
-from models.scorer import MODEL_CHECK_SECONDS, READ_LIMIT, Scorer
+from models.scorer import MODEL_CHECK_SECONDS, READ_LIMIT, Scorer, release_free_memory
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,7 @@ class SlicedScorer(Scorer):
                 next_rebalance = time.monotonic() + self._rebalance_every
             if time.monotonic() >= next_check:
                 self._check_model(conn)
+                release_free_memory()
                 next_check = time.monotonic() + MODEL_CHECK_SECONDS
                 self.ready.set()
             self._pass(conn)

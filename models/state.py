@@ -2,9 +2,10 @@
 
 A day of five-minute buckets per device (300 rows of 22 aggregates, about 52 KB in float64)
 does not fit 100,000 devices on a small machine. Each feature reads only some aggregates over
-some windows, so the state keeps each aggregate only as far back as a feature looks, in
-float32, in arrays shared by blocks of 1,024 devices (a device is a row, found by a dict),
-never in Python objects per device:
+some windows, so the state keeps each aggregate only as far back as a feature looks, sums and
+values in float32 and counts in uint16 (exact; a bucket or hour stops counting at 65,535
+readings, which the default rate limit never lets a device reach), in arrays shared by blocks
+of 1,024 devices (a device is a row, found by a dict), never in Python objects per device:
 
 - 78 five-minute slots (the 6-hour window and the half hour before it) of the signal sums,
   reconnects, reboots, crash and power errors, and the first battery reading;
@@ -16,21 +17,24 @@ never in Python objects per device:
 - a few float64 scalars: newest and first bucket, the previous reading's fields, the newest
   battery reading and the voltage of its bucket.
 
-That is 1,130 float32 and 11 float64 a device, 4,608 bytes, plus its entry in the index.
+That is 568 float32, 562 uint16 and 11 float64 a device, 3,484 bytes (4,608 when the counts
+were float32 too), plus its entry in the index.
 Each slot holds one bucket (or hour): slot = index mod ring size, cleared as the newest bucket
 moves past it (the layout is in ``models.state_features``). ``FleetState.features`` gathers
 the rows of many devices and computes their features at once (``state_features.features``,
 following ``models.features.window_features`` definition by definition); the one difference
-is float32 storage, so values agree within the tolerance the equality test states, and
-counts exactly.
+is float32 storage of the values, so they agree within the tolerance the equality test
+states, and counts exactly.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from models.buckets import (
     BUCKET_SECONDS,
@@ -44,40 +48,44 @@ from models.buckets import (
 from models.features import BUCKETS_PER_HOUR
 from models.state_features import (
     _NAN,
+    COUNT_MAX,
     F32,
     F_BAT,
     F_BAT_OFF,
-    F_CRASH,
-    F_POWER,
     F_RECONN,
-    F_RESETS,
-    F_SIG_N,
     F_SIG_SUM,
+    FC_CRASH,
+    FC_POWER,
+    FC_RESETS,
+    FC_SIG_N,
     FINE,
     FINE_COLS,
+    FINE_COUNTS,
     H_BAT,
     H_BAT_OFF,
-    H_N,
-    H_RESETS,
-    H_SIG_N,
     H_SIG_SUM,
-    H_TMP_N,
     H_TMP_SUM,
+    HC_N,
+    HC_RESETS,
+    HC_SIG_N,
+    HC_TMP_N,
     HOUR_COLS,
+    HOUR_COUNTS,
     HOUR_SECONDS,
     HOURS,
     M_GAP,
-    M_LINK,
-    M_N,
-    M_SAME,
     M_SIG_MIN,
-    M_TEMP,
     M_TMP_MAX,
     M_TMP_MIN,
-    M_TMP_N,
     M_TMP_SUM,
+    MC_LINK,
+    MC_N,
+    MC_SAME,
+    MC_TEMP,
+    MC_TMP_N,
     MID,
     MID_COLS,
+    MID_COUNTS,
     S_BAT,
     S_BAT_B,
     S_BAT_TS,
@@ -107,6 +115,19 @@ def _empty(cols: tuple[str, ...]) -> F32:
 _FINE_EMPTY, _MID_EMPTY, _HOUR_EMPTY = _empty(FINE_COLS), _empty(MID_COLS), _empty(HOUR_COLS)
 
 
+# The shape of a device's part of each array of a block (``_Block.arrays`` order), and its type.
+_GATHERED: tuple[tuple[tuple[int, ...], type[np.generic]], ...] = (
+    ((FINE, len(FINE_COLS)), np.float32),
+    ((FINE, len(FINE_COUNTS)), np.uint16),
+    ((MID, len(MID_COLS)), np.float32),
+    ((MID, len(MID_COUNTS)), np.uint16),
+    ((SHORT,), np.float32),
+    ((HOURS, len(HOUR_COLS)), np.float32),
+    ((HOURS, len(HOUR_COUNTS)), np.uint16),
+    ((len(SCALARS),), np.float64),
+)
+
+
 def _low(current: float, value: float) -> float:
     return value if math.isnan(current) or value < current else current
 
@@ -118,25 +139,41 @@ def _high(current: float, value: float) -> float:
 class _Block:
     """The arrays of BLOCK devices (a fleet grows a block at a time: nothing is copied)."""
 
-    __slots__ = ("fine", "hour", "mid", "sc", "short")
+    __slots__ = ("fine", "fine_n", "hour", "hour_n", "mid", "mid_n", "sc", "short")
 
     def __init__(self) -> None:
         self.fine = np.repeat(_FINE_EMPTY[None, None, :], BLOCK * FINE, axis=0).reshape(
             BLOCK, FINE, len(FINE_COLS)
         )
+        self.fine_n = np.zeros((BLOCK, FINE, len(FINE_COUNTS)), dtype=np.uint16)
         self.mid = np.repeat(_MID_EMPTY[None, None, :], BLOCK * MID, axis=0).reshape(
             BLOCK, MID, len(MID_COLS)
         )
+        self.mid_n = np.zeros((BLOCK, MID, len(MID_COUNTS)), dtype=np.uint16)
         self.short = np.full((BLOCK, SHORT), np.nan, dtype=np.float32)
         self.hour = np.repeat(_HOUR_EMPTY[None, None, :], BLOCK * HOURS, axis=0).reshape(
             BLOCK, HOURS, len(HOUR_COLS)
         )
+        self.hour_n = np.zeros((BLOCK, HOURS, len(HOUR_COUNTS)), dtype=np.uint16)
         self.sc = np.full((BLOCK, len(SCALARS)), np.nan, dtype=np.float64)
 
     @property
     def nbytes(self) -> int:
         """Bytes of the block's arrays."""
-        return sum(a.nbytes for a in (self.fine, self.mid, self.short, self.hour, self.sc))
+        return sum(a.nbytes for a in self.arrays())
+
+    def arrays(self) -> tuple[npt.NDArray[Any], ...]:
+        """The block's arrays, in ``Gathered`` order."""
+        return (
+            self.fine,
+            self.fine_n,
+            self.mid,
+            self.mid_n,
+            self.short,
+            self.hour,
+            self.hour_n,
+            self.sc,
+        )
 
 
 class FleetState:
@@ -196,6 +233,7 @@ class FleetState:
             blk, i = found
             blk.fine[i], blk.mid[i], blk.short[i] = _FINE_EMPTY, _MID_EMPTY, np.nan
             blk.hour[i], blk.sc[i] = _HOUR_EMPTY, np.nan
+            blk.fine_n[i], blk.mid_n[i], blk.hour_n[i] = 0, 0, 0
 
     def discard(self, device_id: str) -> None:
         """Forget a device and free its row for another (a device now scored elsewhere)."""
@@ -220,12 +258,25 @@ class FleetState:
             _advance(blk, i, int(head), b)
         sc[S_HEAD] = b
         fine, mid, hour = blk.fine[i, b % FINE], blk.mid[i, b % MID], blk.hour[i, h % HOURS]
-        mid[M_N] += 1
-        hour[H_N] += 1
+        fine_n, mid_n, hour_n = (
+            blk.fine_n[i, b % FINE],
+            blk.mid_n[i, b % MID],
+            blk.hour_n[i, h % HOURS],
+        )
+        # Every count of a bucket (an hour) is at most its readings, each count growing by one
+        # a reading at most: while the readings are below COUNT_MAX no count can pass it (a
+        # uint16 would wrap around); a full bucket or hour counts nothing more.
+        in_b, in_h = bool(mid_n[MC_N] < COUNT_MAX), bool(hour_n[HC_N] < COUNT_MAX)
+        if in_b:
+            mid_n[MC_N] += 1
+        if in_h:
+            hour_n[HC_N] += 1
         if s.signal is not None:
-            fine[F_SIG_N] += 1
+            if in_b:
+                fine_n[FC_SIG_N] += 1
             fine[F_SIG_SUM] += s.signal
-            hour[H_SIG_N] += 1
+            if in_h:
+                hour_n[HC_SIG_N] += 1
             hour[H_SIG_SUM] += s.signal
             mid[M_SIG_MIN] = _low(float(mid[M_SIG_MIN]), s.signal)
         if s.volts is not None:
@@ -239,30 +290,35 @@ class FleetState:
         if sc[S_BAT_B] == b:  # the newest battery bucket's voltage is its last one
             sc[S_BAT_V] = sc[S_CUR_V]
         if s.temp is not None:
-            mid[M_TMP_N] += 1
+            if in_b:
+                mid_n[MC_TMP_N] += 1
             mid[M_TMP_SUM] += s.temp
             mid[M_TMP_MIN] = _low(float(mid[M_TMP_MIN]), s.temp)
             mid[M_TMP_MAX] = _high(float(mid[M_TMP_MAX]), s.temp)
-            hour[H_TMP_N] += 1
+            if in_h:
+                hour_n[HC_TMP_N] += 1
             hour[H_TMP_SUM] += s.temp
         if has_prev:
             p_tmp, p_up, p_rc = float(sc[S_TMP]), float(sc[S_UP]), float(sc[S_RC])
             if s.temp is not None and not math.isnan(p_tmp):
-                mid[M_SAME] += s.temp == p_tmp
+                if in_b:
+                    mid_n[MC_SAME] += s.temp == p_tmp
                 j = b % SHORT
                 blk.short[i, j] = _high(float(blk.short[i, j]), abs(s.temp - p_tmp))
             if s.uptime is not None and not math.isnan(p_up) and s.uptime < p_up:
-                fine[F_RESETS] += 1
-                hour[H_RESETS] += 1
+                if in_b:
+                    fine_n[FC_RESETS] += 1
+                if in_h:
+                    hour_n[HC_RESETS] += 1
             if s.reconnects is not None and not math.isnan(p_rc):
                 step = s.reconnects - p_rc
                 fine[F_RECONN] += step if step >= 0 else s.reconnects
             mid[M_GAP] = _high(float(mid[M_GAP]), s.ts - prev_ts)
-        if s.codes:
-            mid[M_LINK] += bool(s.codes & LINK_CODES)
-            fine[F_CRASH] += bool(s.codes & CRASH_CODES)
-            fine[F_POWER] += bool(s.codes & POWER_CODES)
-            mid[M_TEMP] += bool(s.codes & TEMP_CODES)
+        if s.codes and in_b:
+            mid_n[MC_LINK] += bool(s.codes & LINK_CODES)
+            fine_n[FC_CRASH] += bool(s.codes & CRASH_CODES)
+            fine_n[FC_POWER] += bool(s.codes & POWER_CODES)
+            mid_n[MC_TEMP] += bool(s.codes & TEMP_CODES)
         sc[S_TS] = s.ts
         sc[S_TMP] = np.nan if s.temp is None else s.temp
         sc[S_UP] = np.nan if s.uptime is None else s.uptime
@@ -274,34 +330,27 @@ class FleetState:
         rows = np.array([self._index[d] for d in device_ids], dtype=np.int64)
         blk_of, at = rows // BLOCK, rows % BLOCK
         k = len(rows)
-        got = Gathered(
-            np.empty((k, FINE, len(FINE_COLS)), dtype=np.float32),
-            np.empty((k, MID, len(MID_COLS)), dtype=np.float32),
-            np.empty((k, SHORT), dtype=np.float32),
-            np.empty((k, HOURS, len(HOUR_COLS)), dtype=np.float32),
-            np.empty((k, len(SCALARS)), dtype=np.float64),
-        )
+        parts = [np.empty((k, *shape), dtype=dtype) for shape, dtype in _GATHERED]
         for b in np.unique(blk_of):
             sel = blk_of == b
-            blk, idx = self._blocks[int(b)], at[sel]
-            got.fine[sel], got.mid[sel], got.short[sel] = (
-                blk.fine[idx],
-                blk.mid[idx],
-                blk.short[idx],
-            )
-            got.hour[sel], got.sc[sel] = blk.hour[idx], blk.sc[idx]
-        return features(got)
+            idx = at[sel]
+            for part, a in zip(parts, self._blocks[int(b)].arrays(), strict=True):
+                part[sel] = a[idx]
+        return features(Gathered(*parts))
 
 
 def _advance(blk: _Block, i: int, old: int, new: int) -> None:
     """Clear the slots of the buckets (and hours) after `old` up to `new`."""
     for b in range(old + 1, min(new, old + FINE) + 1):
         blk.fine[i, b % FINE] = _FINE_EMPTY
+        blk.fine_n[i, b % FINE] = 0
     for b in range(old + 1, min(new, old + MID) + 1):
         blk.mid[i, b % MID] = _MID_EMPTY
+        blk.mid_n[i, b % MID] = 0
     for b in range(old + 1, min(new, old + SHORT) + 1):
         blk.short[i, b % SHORT] = np.nan
     h_old, h_new = old // BUCKETS_PER_HOUR, new // BUCKETS_PER_HOUR
     for h in range(h_old + 1, min(h_new, h_old + HOURS) + 1):
         blk.hour[i, h % HOURS] = _HOUR_EMPTY
+        blk.hour_n[i, h % HOURS] = 0
     blk.sc[i, S_CUR_V] = np.nan

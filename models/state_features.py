@@ -8,6 +8,7 @@ batch it gathers the devices' rows into a ``Gathered`` and calls ``features``, w
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -28,21 +29,15 @@ from models.features import (
 HOUR_SECONDS = BUCKET_SECONDS * BUCKETS_PER_HOUR
 FINE, MID, SHORT, HOURS = W6H + W30, W2H + W30, W30, DAY_HOURS + 1
 
-# Columns of each ring; the NaN ones start empty as NaN (extremes, "first" values).
-FINE_COLS = ("sig_n", "sig_sum", "reconn", "resets", "crash", "power", "bat", "bat_off")
-MID_COLS = (
-    "n",
-    "sig_min",
-    "tmp_n",
-    "tmp_sum",
-    "tmp_min",
-    "tmp_max",
-    "tmp_same",
-    "gap_max",
-    "link",
-    "temp_err",
-)
-HOUR_COLS = ("n", "sig_n", "sig_sum", "tmp_n", "tmp_sum", "resets", "bat", "bat_off")
+# Columns of each ring, in two arrays of the same slots: values (float32) and counts (uint16,
+# exact, saturating at COUNT_MAX). The NaN values start empty as NaN (extremes, "first" values);
+# the rest start at 0.
+FINE_COLS = ("sig_sum", "reconn", "bat", "bat_off")
+FINE_COUNTS = ("sig_n", "resets", "crash", "power")
+MID_COLS = ("sig_min", "tmp_sum", "tmp_min", "tmp_max", "gap_max")
+MID_COUNTS = ("n", "tmp_n", "tmp_same", "link", "temp_err")
+HOUR_COLS = ("sig_sum", "tmp_sum", "bat", "bat_off")
+HOUR_COUNTS = ("n", "sig_n", "tmp_n", "resets")
 SCALARS = (
     "head",  # newest bucket index
     "first",  # first bucket index
@@ -57,14 +52,20 @@ SCALARS = (
     "cur_v",  # the last voltage of the newest bucket
 )
 _NAN = {"sig_min", "tmp_min", "tmp_max", "gap_max", "bat", "bat_off", "tmp_step"}
-(F_SIG_N, F_SIG_SUM, F_RECONN, F_RESETS, F_CRASH, F_POWER, F_BAT, F_BAT_OFF) = range(8)
-(M_N, M_SIG_MIN, M_TMP_N, M_TMP_SUM, M_TMP_MIN, M_TMP_MAX, M_SAME, M_GAP, M_LINK, M_TEMP) = range(
-    10
-)
-(H_N, H_SIG_N, H_SIG_SUM, H_TMP_N, H_TMP_SUM, H_RESETS, H_BAT, H_BAT_OFF) = range(8)
+(F_SIG_SUM, F_RECONN, F_BAT, F_BAT_OFF) = range(4)
+(FC_SIG_N, FC_RESETS, FC_CRASH, FC_POWER) = range(4)
+(M_SIG_MIN, M_TMP_SUM, M_TMP_MIN, M_TMP_MAX, M_GAP) = range(5)
+(MC_N, MC_TMP_N, MC_SAME, MC_LINK, MC_TEMP) = range(5)
+(H_SIG_SUM, H_TMP_SUM, H_BAT, H_BAT_OFF) = range(4)
+(HC_N, HC_SIG_N, HC_TMP_N, HC_RESETS) = range(4)
 (S_HEAD, S_FIRST, S_TS, S_TMP, S_UP, S_RC, S_BAT_B, S_BAT, S_BAT_TS, S_BAT_V, S_CUR_V) = range(11)
+# A bucket or hour stops counting at this many readings (a uint16 would wrap around): under
+# the default rate limit (settings.device_rate_per_minute, device_rate_burst) none reaches it.
+COUNT_MAX = int(np.iinfo(np.uint16).max)
 
 F32 = npt.NDArray[np.float32]
+U16 = npt.NDArray[np.uint16]
+Ring = npt.NDArray[Any]  # a ring of values or of counts
 Ints = npt.NDArray[np.int64]
 
 
@@ -73,9 +74,12 @@ class Gathered:
     """The state of the devices being scored, copied together (device k is row k)."""
 
     fine: F32
+    fine_n: U16
     mid: F32
+    mid_n: U16
     short: F32
     hour: F32
+    hour_n: U16
     sc: Matrix
 
 
@@ -87,34 +91,34 @@ def features(st: Gathered) -> Matrix:
     first = sc[:, S_FIRST].astype(np.int64)
     hour = t // BUCKETS_PER_HOUR
 
-    def window(ring: F32, size: int, col: int, w: int, back: int = 0) -> F32:
+    def window(ring: Ring, size: int, col: int, w: int, back: int = 0) -> Ring:
         buckets = t[:, None] - back - np.arange(w)[None, :]  # newest first
         return ring[rows[:, None], buckets % size, col]  # type: ignore[no-any-return]
 
-    def total(ring: F32, size: int, col: int, w: int, back: int = 0) -> Matrix:
+    def total(ring: Ring, size: int, col: int, w: int, back: int = 0) -> Matrix:
         return np.asarray(window(ring, size, col, w, back).sum(axis=1, dtype=np.float64))
 
     def extreme(ring: F32, size: int, col: int, w: int, *, high: bool) -> Matrix:
         reduce = np.fmax if high else np.fmin
         return reduce.reduce(window(ring, size, col, w).astype(np.float64), axis=1)  # type: ignore[no-any-return]
 
-    def day(col: int) -> Matrix:
+    def day(ring: Ring, col: int) -> Matrix:
         hours = hour[:, None] - np.arange(DAY_HOURS)[None, :]
-        return st.hour[rows[:, None], hours % HOURS, col].astype(np.float64).sum(axis=1)  # type: ignore[no-any-return]
+        return ring[rows[:, None], hours % HOURS, col].astype(np.float64).sum(axis=1)  # type: ignore[no-any-return]
 
     def span(w: int) -> Matrix:
         return (t - np.maximum(t - w + 1, first) + 1).astype(np.float64)
 
-    fine, mid = st.fine, st.mid
+    fine, fine_n, mid, mid_n = st.fine, st.fine_n, st.mid, st.mid_n
     f: dict[str, Matrix] = {}
 
     def sig(w: int, back: int = 0) -> Matrix:
-        return _div(total(fine, FINE, F_SIG_SUM, w, back), total(fine, FINE, F_SIG_N, w, back))
+        return _div(total(fine, FINE, F_SIG_SUM, w, back), total(fine_n, FINE, FC_SIG_N, w, back))
 
     def tmp(w: int, back: int = 0) -> Matrix:
-        return _div(total(mid, MID, M_TMP_SUM, w, back), total(mid, MID, M_TMP_N, w, back))
+        return _div(total(mid, MID, M_TMP_SUM, w, back), total(mid_n, MID, MC_TMP_N, w, back))
 
-    sig24 = _div(day(H_SIG_SUM), day(H_SIG_N))
+    sig24 = _div(day(st.hour, H_SIG_SUM), day(st.hour_n, HC_SIG_N))
     sig30 = sig(W30)
     f["signal_30m"] = sig30
     f["signal_drop_30m"] = sig24 - sig30
@@ -126,22 +130,23 @@ def features(st: Gathered) -> Matrix:
     f["reconnects_30m"] = total(fine, FINE, F_RECONN, W30)
     f["reconnects_2h"] = total(fine, FINE, F_RECONN, W2H)
     f["reconnects_6h"] = total(fine, FINE, F_RECONN, W6H)
-    f["link_errors_2h"] = total(mid, MID, M_LINK, W2H)
+    f["link_errors_2h"] = total(mid_n, MID, MC_LINK, W2H)
     day_lo = np.maximum((hour - DAY_HOURS + 1) * BUCKETS_PER_HOUR, first)
     span24 = (t - day_lo + 1).astype(np.float64)
-    rate24 = _div(day(H_N), span24)
-    f["rate_30m"] = _div(_div(total(mid, MID, M_N, W30), span(W30)), rate24)
-    f["rate_2h"] = _div(_div(total(mid, MID, M_N, W2H), span(W2H)), rate24)
+    rate24 = _div(day(st.hour_n, HC_N), span24)
+    f["rate_30m"] = _div(_div(total(mid_n, MID, MC_N, W30), span(W30)), rate24)
+    f["rate_2h"] = _div(_div(total(mid_n, MID, MC_N, W2H), span(W2H)), rate24)
     usual_gap = _div(np.full(len(rows), float(BUCKET_SECONDS)), rate24)
     f["gap_2h"] = _div(extreme(mid, MID, M_GAP, W2H, high=True), usual_gap)
     f.update(_battery(st, rows, sc, t, hour, day_lo))
-    tmp24 = _div(day(H_TMP_SUM), day(H_TMP_N))
+    tmp24 = _div(day(st.hour, H_TMP_SUM), day(st.hour_n, HC_TMP_N))
     tmp30 = tmp(W30)
     yest = (hour - DAY_HOURS) % HOURS
     f["temp_30m"] = tmp30
     f["temp_excess_24h"] = tmp30 - tmp24
     y_sum = st.hour[rows, yest, H_TMP_SUM].astype(np.float64)
-    f["temp_vs_yesterday"] = tmp30 - _div(y_sum, st.hour[rows, yest, H_TMP_N].astype(np.float64))
+    y_n = st.hour_n[rows, yest, HC_TMP_N].astype(np.float64)
+    f["temp_vs_yesterday"] = tmp30 - _div(y_sum, y_n)
     f["temp_rise_2h"] = tmp30 - tmp(W30, W2H)
     f["temp_max_excess_2h"] = extreme(mid, MID, M_TMP_MAX, W2H, high=True) - tmp24
     f["temp_step_30m"] = np.fmax.reduce(
@@ -151,14 +156,14 @@ def features(st: Gathered) -> Matrix:
         f[name] = extreme(mid, MID, M_TMP_MAX, w, high=True) - extreme(
             mid, MID, M_TMP_MIN, w, high=False
         )
-    f["temp_repeat_30m"] = total(mid, MID, M_SAME, W30)
-    f["temp_repeat_2h"] = total(mid, MID, M_SAME, W2H)
-    f["reboots_2h"] = total(fine, FINE, F_RESETS, W2H)
-    f["reboots_6h"] = total(fine, FINE, F_RESETS, W6H)
-    f["reboots_24h"] = day(H_RESETS)
-    f["crash_errors_6h"] = total(fine, FINE, F_CRASH, W6H)
-    f["power_errors_6h"] = total(fine, FINE, F_POWER, W6H)
-    f["overtemp_errors_2h"] = total(mid, MID, M_TEMP, W2H)
+    f["temp_repeat_30m"] = total(mid_n, MID, MC_SAME, W30)
+    f["temp_repeat_2h"] = total(mid_n, MID, MC_SAME, W2H)
+    f["reboots_2h"] = total(fine_n, FINE, FC_RESETS, W2H)
+    f["reboots_6h"] = total(fine_n, FINE, FC_RESETS, W6H)
+    f["reboots_24h"] = day(st.hour_n, HC_RESETS)
+    f["crash_errors_6h"] = total(fine_n, FINE, FC_CRASH, W6H)
+    f["power_errors_6h"] = total(fine_n, FINE, FC_POWER, W6H)
+    f["overtemp_errors_2h"] = total(mid_n, MID, MC_TEMP, W2H)
     f["history_h"] = span24 * BUCKET_SECONDS / 3600.0
     return np.column_stack([f[name] for name in FEATURES]).astype(np.float64)
 

@@ -24,6 +24,7 @@ from models.predictors import FaultPredictor
 from models.reasons import Baseline, explain
 from models.simulated import Dataset, simulate
 from models.state import FleetState
+from models.state_features import COUNT_MAX
 from simulators.flows import run_simulation
 
 
@@ -140,6 +141,21 @@ def test_a_discarded_device_frees_its_row_and_leaves_nothing_behind() -> None:
         fresh.add("b", s)
     assert state.nbytes == fresh.nbytes  # no new block: the row was reused
     np.testing.assert_array_equal(state.features(["b"]), fresh.features(["b"]))
+
+
+def test_a_count_stops_at_its_type_s_limit_instead_of_wrapping_around() -> None:
+    # More readings in one five-minute bucket than a uint16 count holds (the default rate
+    # limit never lets a device get there), each repeating its predecessor's temperature.
+    t0 = 1_790_000_100.0
+    state = FleetState()
+    over = COUNT_MAX + 5
+    for i in range(over):
+        assert state.add("a", Sample(t0 + i * (150.0 / over), -60.0, None, None, 21.5))
+    row = state.features(["a"])[0]
+    # The bucket stops counting at COUNT_MAX readings, of which every one but the first
+    # repeated its predecessor; wrapping around would have counted a handful.
+    assert row[FEATURE_INDEX["temp_repeat_30m"]] == COUNT_MAX - 1
+    assert row[FEATURE_INDEX["temp_repeat_2h"]] == COUNT_MAX - 1
 
 
 def _scorers(data: FeatureSet, y_any: Labels, y_fault: Labels) -> list[tuple[str, Any]]:
