@@ -7,6 +7,7 @@ Learning is pure and seeded: the same feature set, labels and seed give the same
 from __future__ import annotations
 
 import pickle
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,7 +21,7 @@ from models.base import FeatureSet, Threshold
 from models.evaluation import FaultQuality, choose_threshold
 from models.features import FEATURES
 from models.labels import Episode, label_rows
-from models.predictors import FaultPredictor
+from models.predictors import SCORING_THREADS, FaultPredictor, PredictorGroup
 from models.reasons import Baseline, explain
 
 DEFAULT_HORIZON_H = 24.0
@@ -29,7 +30,9 @@ ANOMALY_THRESHOLD = 0.9995
 Progress = Callable[[str], None]
 
 
-@dataclass(slots=True)
+# eq=False: a bundle is itself (hashable by identity, so its compiled trees can be kept
+# beside it in a weak dictionary); nothing compares two bundles' contents.
+@dataclass(slots=True, eq=False, weakref_slot=True)
 class ModelBundle:
     """Everything one model version needs to score feature rows."""
 
@@ -44,16 +47,25 @@ class ModelBundle:
     training: dict[str, object] = field(default_factory=dict)
     version: int | None = None
 
-    def scores(self, data: FeatureSet) -> dict[str, npt.NDArray[np.float64]]:
-        """Per fault (and "anomaly"), one probability per row of `data`."""
-        out: dict[str, npt.NDArray[np.float64]] = {}
-        for fault, predictor in self.predictors.items():
-            out[fault.value] = predictor.score(data.x)
+    def scores(
+        self, data: FeatureSet, *, threads: int = SCORING_THREADS
+    ) -> dict[str, npt.NDArray[np.float64]]:
+        """Per fault (and "anomaly"), one probability per row of `data`.
+
+        The fault predictors are scored together (``PredictorGroup``); a large batch is split
+        among `threads` threads.
+        """
+        predictors = list(self.predictors.values())
+        group = _GROUPS.get(self)
+        if group is None or not group.current(predictors):
+            group = _GROUPS[self] = PredictorGroup(predictors)
+        scores = group.scores(data.x, threads=threads)
+        out = {fault.value: s for fault, s in zip(self.predictors, scores, strict=True)}
         anomaly = np.zeros(len(data))
         for model, scorer in self.anomaly.items():
             rows = data.device_models == model
             if rows.any():
-                anomaly[rows] = scorer.score(data.x[rows])
+                anomaly[rows] = scorer.score(data.x[rows], threads=threads)
         out[ANOMALY] = anomaly
         return out
 
@@ -99,6 +111,11 @@ class ModelBundle:
         if not isinstance(bundle, ModelBundle):
             raise TypeError("the stored model is not a Forewarn model bundle")
         return bundle
+
+
+# Each bundle's predictors flattened together once, beside the bundle rather than in it: the
+# stored bundle stays as it was, and scoring does not change it.
+_GROUPS: weakref.WeakKeyDictionary[ModelBundle, PredictorGroup] = weakref.WeakKeyDictionary()
 
 
 def learn_bundle(
