@@ -2,9 +2,11 @@
 
 1. Batch path. A model bundle is trained in process on a simulated fleet, then scores the
    feature rows of another one (all five fault predictors, three fold models each, and the
-   anomaly score). Baseline in the same run: the same bundle over the same rows with its trees
-   walked by scikit-learn's own predict_proba (the path before issue 19), with one thread and
-   with two; the ratio is compiled over scikit-learn, and the scores are checked equal.
+   anomaly score), through ModelBundle.scores. Baseline in the same run: the same bundle over
+   the same rows with its trees walked by scikit-learn (predict_proba for the fault
+   predictors, score_samples for the isolation forests: the path before issue 19), with one
+   thread and with two; the ratio is compiled over scikit-learn, and the scores are checked
+   equal.
 2. Streaming features: microseconds per reading to fold it into a device's compact state and
    compute its feature row (what the live scorer does per device and reading), against the
    day of five-minute buckets it replaced.
@@ -64,18 +66,17 @@ DEFAULT_DB = "postgresql://postgres@127.0.0.1:5432/test"
 def _bundle_scores(
     bundle: ModelBundle, data: FeatureSet, *, compiled: bool, threads: int
 ) -> dict[str, Any]:
-    """ModelBundle.scores, with the fault predictors' trees walked one way or the other."""
+    """ModelBundle.scores (compiled), or the same scores with scikit-learn walking every tree."""
+    if compiled:
+        return dict(bundle.scores(data, threads=threads))
     out: dict[str, Any] = {}
     for fault, p in bundle.predictors.items():
-        if compiled:
-            out[fault.value] = p.score(data.x, threads=threads)
-        else:
-            out[fault.value] = p.score_sklearn(data.x, threads=threads)
+        out[fault.value] = p.score_sklearn(data.x, threads=threads)
     anomaly = np.zeros(len(data))
     for model, scorer in bundle.anomaly.items():
         rows = data.device_models == model
         if rows.any():
-            anomaly[rows] = scorer.score(data.x[rows])
+            anomaly[rows] = scorer.score_sklearn(data.x[rows], threads=threads)
     out["anomaly"] = anomaly
     return out
 
@@ -84,10 +85,12 @@ def batch(devices: int, rounds: int) -> tuple[dict[str, Any], ModelBundle]:
     """Rows per second of the whole bundle: compiled trees against scikit-learn's own walk.
 
     The baseline is the same bundle (5 faults x 3 fold models x 150 trees, and the anomaly
-    forests) scoring the same rows through scikit-learn's predict_proba, as before issue 19;
-    both with one thread and with two (scikit-learn's OpenMP threads for the baseline), rounds
-    alternating so that load elsewhere on the machine hits both alike. The scores of the two
-    are checked equal, bit for bit.
+    forests) scoring the same rows through scikit-learn's predict_proba and score_samples, as
+    before issue 19; both with one thread and with two (for the baseline, scikit-learn's
+    OpenMP threads in predict_proba, and the isolation forests' rows split between two
+    threads, as scikit-learn walks trees without the GIL), rounds alternating so that load
+    elsewhere on the machine hits both alike. The scores of the two are checked equal, bit
+    for bit.
     """
     log(f"training a bundle on a simulated fleet of {devices} devices")
     train = simulate(devices=devices, seed=31, days=2.0, fault_rate=0.5)

@@ -4,22 +4,28 @@ The anomaly score catches what no label describes. It reads features that are al
 relative to each device's own history (drops against its 24-hour mean, rates against its own
 usual rate), so it is normalised per device; one isolation forest is trained per device model
 on healthy rows, and its raw score becomes the share of healthy training rows it exceeds.
+Its trees are walked by the compiled kernel of models/forest.py, with scikit-learn's exact
+scores (``score_sklearn`` is the reference, and a test holds the two equal).
 """
 
 from __future__ import annotations
 
+import weakref
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Self
 
 import numpy as np
 import numpy.typing as npt
 
-from models.base import FeatureSet, Labels, Matrix
+from models.base import SCORING_THREADS, FeatureSet, Labels, Matrix
 from models.features import FEATURE_INDEX, NOT_DRAINING_H
 
 if TYPE_CHECKING:
-    # Imported where a forest is learnt (a stored one imports it as it is read): a model
-    # without anomaly scores loads no scikit-learn.
+    # Imported where a forest is learnt or first scored (a stored one imports scikit-learn
+    # as it is read): a model without anomaly scores loads neither scikit-learn nor numba.
     from sklearn.ensemble import IsolationForest
+
+    from models.forest import CompiledIsolation
 
 ANOMALY_FEATURES: tuple[str, ...] = (
     "signal_drop_2h",
@@ -65,17 +71,51 @@ class AnomalyScore:
         self._forest = IsolationForest(n_estimators=100, max_samples=256, random_state=self.seed)
         self._forest.fit(healthy)
         self._reference = np.sort(-self._forest.score_samples(healthy))
+        _FORESTS.pop(self, None)  # new trees: flatten them again on the next score
         return self
 
-    def score(self, x: Matrix) -> npt.NDArray[np.float64]:
+    def score(self, x: Matrix, *, threads: int = SCORING_THREADS) -> npt.NDArray[np.float64]:
         """Share of healthy training rows less unusual than each row, in [0, 1]."""
         if self._forest is None:
             raise RuntimeError("the anomaly score has not learned yet")
         if not len(x):
             return np.empty(0)
-        raw = -self._forest.score_samples(_inputs(x))
+        if self not in _FORESTS:
+            from models.forest import CompiledIsolation
+
+            _FORESTS[self] = CompiledIsolation(self._forest)
+        return self._share(_FORESTS[self].anomaly(_inputs(x), threads=threads))
+
+    def score_sklearn(self, x: Matrix, *, threads: int = 1) -> npt.NDArray[np.float64]:
+        """``score`` through scikit-learn's own score_samples (the reference and the baseline).
+
+        With several threads, each scores a block of the rows (scikit-learn walks its trees
+        without the GIL), which keeps every row's sum of depths in the same order.
+        """
+        if self._forest is None:
+            raise RuntimeError("the anomaly score has not learned yet")
+        if not len(x):
+            return np.empty(0)
+        from models.forest import PARALLEL_ROWS
+
+        rows = _inputs(x)
+        forest = self._forest
+        if threads <= 1 or len(rows) < PARALLEL_ROWS:
+            raw = -forest.score_samples(rows)
+        else:
+            with ThreadPoolExecutor(max_workers=threads) as pool:
+                parts = pool.map(forest.score_samples, np.array_split(rows, threads))
+                raw = -np.concatenate(list(parts))
+        return self._share(raw)
+
+    def _share(self, raw: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         rank = np.searchsorted(self._reference, raw, side="right")
         return np.asarray(rank / len(self._reference), dtype=np.float64)
+
+
+# Each anomaly score's trees flattened once, beside the model rather than in it (as for the
+# fault predictors): the stored bundle stays as it was, and scoring does not change it.
+_FORESTS: weakref.WeakKeyDictionary[AnomalyScore, CompiledIsolation] = weakref.WeakKeyDictionary()
 
 
 class BatteryLife:

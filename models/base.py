@@ -15,6 +15,10 @@ import numpy.typing as npt
 
 from models.buckets import BUCKET_SECONDS
 
+# Threads for scoring a large batch with the compiled trees (models/forest.py): plain threads
+# that sleep when idle, not OpenMP's spinning workers; small batches use one.
+SCORING_THREADS = 2
+
 Matrix = npt.NDArray[np.float64]
 Labels = npt.NDArray[np.int8]  # 1 faulty, 0 healthy, -1 unknown (left out of learning)
 

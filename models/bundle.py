@@ -7,6 +7,7 @@ Learning is pure and seeded: the same feature set, labels and seed give the same
 from __future__ import annotations
 
 import pickle
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,7 +18,7 @@ import numpy.typing as npt
 
 from forewarn.domain import ANOMALY, FaultKind, Prediction
 from models.anomaly import AnomalyScore, BatteryLife
-from models.base import FeatureSet, Threshold
+from models.base import SCORING_THREADS, FeatureSet, Threshold
 from models.evaluation import FaultQuality, choose_threshold
 from models.features import FEATURES
 from models.labels import Episode, label_rows
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     # scikit-learn and the compiled trees load when a stored predictor is read (pickle imports
     # its module) or one is learnt, not with this module: a scorer whose model has none (the
     # label-free detectors alone, the fleet benchmark's model) never pays their memory.
-    from models.predictors import FaultPredictor
+    from models.predictors import FaultPredictor, PredictorGroup
 
 DEFAULT_HORIZON_H = 24.0
 # The anomaly score alerts only on rows rarer than this share of healthy rows.
@@ -35,7 +36,9 @@ ANOMALY_THRESHOLD = 0.9995
 Progress = Callable[[str], None]
 
 
-@dataclass(slots=True)
+# eq=False: a bundle is itself (hashable by identity, so its compiled trees can be kept
+# beside it in a weak dictionary); nothing compares two bundles' contents.
+@dataclass(slots=True, eq=False, weakref_slot=True)
 class ModelBundle:
     """Everything one model version needs to score feature rows."""
 
@@ -50,16 +53,29 @@ class ModelBundle:
     training: dict[str, object] = field(default_factory=dict)
     version: int | None = None
 
-    def scores(self, data: FeatureSet) -> dict[str, npt.NDArray[np.float64]]:
-        """Per fault (and "anomaly"), one probability per row of `data`."""
+    def scores(
+        self, data: FeatureSet, *, threads: int = SCORING_THREADS
+    ) -> dict[str, npt.NDArray[np.float64]]:
+        """Per fault (and "anomaly"), one probability per row of `data`.
+
+        The fault predictors are scored together (``PredictorGroup``); a large batch is split
+        among `threads` threads.
+        """
         out: dict[str, npt.NDArray[np.float64]] = {}
-        for fault, predictor in self.predictors.items():
-            out[fault.value] = predictor.score(data.x)
+        predictors = list(self.predictors.values())
+        if predictors:
+            from models.predictors import PredictorGroup
+
+            group = _GROUPS.get(self)
+            if group is None or not group.current(predictors):
+                group = _GROUPS[self] = PredictorGroup(predictors)
+            scores = group.scores(data.x, threads=threads)
+            out = {fault.value: s for fault, s in zip(self.predictors, scores, strict=True)}
         anomaly = np.zeros(len(data))
         for model, scorer in self.anomaly.items():
             rows = data.device_models == model
             if rows.any():
-                anomaly[rows] = scorer.score(data.x[rows])
+                anomaly[rows] = scorer.score(data.x[rows], threads=threads)
         out[ANOMALY] = anomaly
         return out
 
@@ -105,6 +121,11 @@ class ModelBundle:
         if not isinstance(bundle, ModelBundle):
             raise TypeError("the stored model is not a Forewarn model bundle")
         return bundle
+
+
+# Each bundle's predictors flattened together once, beside the bundle rather than in it: the
+# stored bundle stays as it was, and scoring does not change it.
+_GROUPS: weakref.WeakKeyDictionary[ModelBundle, PredictorGroup] = weakref.WeakKeyDictionary()
 
 
 def learn_bundle(

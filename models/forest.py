@@ -1,27 +1,32 @@
-"""Fast scoring of the fault predictors' trees, with scikit-learn's exact decisions.
+"""Fast scoring of the bundle's trees, with scikit-learn's exact decisions.
 
 scikit-learn's HistGradientBoosting ``predict_proba`` walks one tree at a time over every row,
 a branch per node that the processor cannot predict: profiled on the bundle (5 faults x 3
 fold models x 150 trees), that walk was 95 % of batch scoring, about 18,000 rows a second.
-Here the fold models of a predictor are flattened into arrays (each split's two children side
-by side, so the step is ``left + (x > threshold)`` without a branch) and walked by a kernel
-compiled with numba: a block of 32 rows goes through one tree level by level, so the rows'
-steps overlap instead of waiting for each other, and the tree stays in the cache for the block.
-The walk compares small integers: each value is replaced by its rank among its column's split
-thresholds (a binary search per value, once per batch), and each split by its threshold's
-rank, which decides the same way and keeps a row in 148 bytes instead of 592. Missing values
-cost no test: each row is given twice, once with them ranked lowest and once highest, and each
-split reads the copy that sends them its way.
+Here the fold models are flattened into arrays (each split's two children side by side, so
+the step is ``left + (x > threshold)`` without a branch) and walked by a kernel compiled with
+numba: a block of 64 rows goes through one tree level by level, so the rows' steps overlap
+instead of waiting for each other, and the tree stays in the cache for the block; the block
+leaves a tree as soon as a level moves none of its rows (a device's consecutive rows tend to
+end on the same leaves). The walk compares small integers: each value is replaced by its rank
+among its feature's split thresholds (a binary search per value, once per batch for all the
+predictors scored together), and each split by its threshold's rank, which decides the same
+way and keeps a row in 148 bytes instead of 592. Missing values cost no test: each row is
+given twice, once with them ranked lowest and once highest, and each split reads the copy
+that sends them its way.
 
 The decisions are scikit-learn's: a value at or below the threshold goes left, a missing value
 goes where the split sent missing values in training, leaves add their value to the model's
 baseline in the same order. So the probabilities are the same floats, bit for bit, and a test
 holds them to it. Models this module does not know (categorical splits, several outputs) are
-left to scikit-learn.
+left to scikit-learn. The anomaly score's isolation forests go through the same kernel
+(``CompiledIsolation``): float32 rows against float64 thresholds, as scikit-learn compares
+them, each leaf adding the term scikit-learn adds, so their scores are the same floats too.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -29,55 +34,72 @@ import numba
 import numpy as np
 import numpy.typing as npt
 from scipy.special import expit
-from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.ensemble import HistGradientBoostingClassifier, IsolationForest
+from sklearn.ensemble._iforest import _average_path_length
 
 Matrix = npt.NDArray[np.float64]
+F32 = npt.NDArray[np.float32]
 I32 = npt.NDArray[np.int32]
+U32 = npt.NDArray[np.uint32]
 Ranks = npt.NDArray[np.unsignedinteger[Any]]
 
-# Rows that go through a tree together: enough to overlap their steps, few enough to keep
-# their features (37 float64 each) in the first-level cache.
-BLOCK_ROWS = 32
+# Rows that go through a tree together: enough to overlap their steps and to share each
+# tree's trip to the cache, few enough to keep their ranks (74 uint16 each) in the first-level
+# cache. An A/B of the kernel alone on the bench's bundle: 64 rows a little ahead of 32 and 128.
+BLOCK_ROWS = 64
 # Below this many rows a second thread costs more than it saves (the live scorer's batches).
 PARALLEL_ROWS = 8_192
 _MAX = float(np.finfo(np.float64).max)
 
 
 def _walk(
-    x: Ranks,
-    feat: I32,
-    thr: Ranks,
-    left: I32,
+    x: npt.NDArray[Any],
+    feat: U32,
+    thr: npt.NDArray[Any],
+    left: U32,
     value: Matrix,
-    roots: I32,
+    roots: U32,
     depth: I32,
     ends: I32,
     base: Matrix,
 ) -> Matrix:
     """Raw predictions (rows x models): each model's baseline plus its trees' leaf values.
 
-    `x` is the rows twice over as ranks (``CompiledForests._ranks``), so a split reads the
-    copy whose missing values fall its way, and `thr` holds each split's rank:
-    ``x > threshold`` exactly when ``rank(x) > rank(threshold)``. Model m owns trees ``ends[m-1] .. ends[m]-1``. A leaf points to itself with
-    an infinite threshold, so walking a tree for its full depth leaves every row on its leaf.
+    For the fault predictors `x` is the rows twice over as ranks (``CompiledForests._ranks``),
+    so a split reads the copy whose missing values fall its way, and `thr` holds each split's
+    rank: ``x > threshold`` exactly when ``rank(x) > rank(threshold)``. For an isolation
+    forest `x` is the rows as float32 and `thr` the float64 thresholds. Model m owns trees
+    ``ends[m-1] .. ends[m]-1``. A leaf points to itself with the highest threshold, so a row on
+    its leaf stays there; a block stops walking a tree once a level moved none of its rows.
+
+    The node indices are unsigned on purpose: numba gives a signed index that it cannot prove
+    positive Python's wrap-around (a test and a select on every read), and each step reads
+    four arrays by index; unsigned indices and the block as its own slice skip that.
     """
     n, models = x.shape[0], ends.shape[0]
     out = np.empty((n, models))
-    idx = np.empty(BLOCK_ROWS, dtype=np.int32)
+    idx = np.empty(BLOCK_ROWS, dtype=np.uint32)
     acc = np.empty(BLOCK_ROWS)
     for lo in range(0, n, BLOCK_ROWS):
         w = min(BLOCK_ROWS, n - lo)
+        rows = x[lo : lo + w]
         first = 0
         for m in range(models):
             for r in range(w):
                 acc[r] = base[m]
             for t in range(first, ends[m]):
+                root = roots[t]
                 for r in range(w):
-                    idx[r] = roots[t]
+                    idx[r] = root
                 for _ in range(depth[t]):
+                    moved = np.uint32(0)
                     for r in range(w):
                         k = idx[r]
-                        idx[r] = left[k] + (x[lo + r, feat[k]] > thr[k])
+                        step = left[k] + np.uint32(rows[r, feat[k]] > thr[k])
+                        moved |= step ^ k
+                        idx[r] = step
+                    if moved == 0:  # every row of the block is on its leaf
+                        break
                 for r in range(w):
                     acc[r] += value[idx[r]]
             for r in range(w):
@@ -86,8 +108,43 @@ def _walk(
     return out
 
 
+def _rank(x: Matrix, cuts: Matrix, starts: npt.NDArray[np.int64], out: Ranks) -> Ranks:
+    """The rows twice (`out`), each value as its rank among its feature's thresholds.
+
+    Feature f's thresholds are ``cuts[starts[f]:starts[f + 1]]``, sorted. Rank = how many
+    thresholds lie below the value (a binary search without a branch on the comparison). In
+    the first copy a missing value ranks lowest (it goes left at every split), in the second
+    above every threshold (right). Real infinities count as the largest finite float, as a
+    split at +inf (scikit-learn's "every value left, missing ones right") was moved down to
+    it. One pass in compiled code: numpy's searchsorted per column, twice, cost a tenth of
+    the walk.
+    """
+    n, width = x.shape
+    for i in range(n):
+        for f in range(width):
+            v = x[i, f]
+            first, size = starts[f], starts[f + 1] - starts[f]
+            if np.isnan(v):
+                out[i, f] = 0
+                out[i, width + f] = size
+                continue
+            v = min(max(v, -_MAX), _MAX)
+            base = first
+            while size > 1:  # the rank lies in [base, base + size]
+                half = size // 2
+                if cuts[base + half - 1] < v:
+                    base += half
+                size -= half
+            if size == 1 and cuts[base] < v:
+                base += 1
+            out[i, f] = base - first
+            out[i, width + f] = base - first
+    return out
+
+
 # Compiled on first use (about a second), once per process; nogil lets threads share the rows.
 _kernel: Any = numba.njit(nogil=True, cache=False)(_walk)
+_rank_kernel: Any = numba.njit(nogil=True, cache=False)(_rank)
 
 
 class CompiledForests:
@@ -102,33 +159,36 @@ class CompiledForests:
         depth: list[int] = []
         ends: list[int] = []
         base: list[float] = []
+        width = max((int(c.n_features_in_) for c in classifiers), default=0)
         for clf in classifiers:
             base.append(float(np.ravel(clf._baseline_prediction)[0]))
-            width = int(clf.n_features_in_)
             for (predictor,) in clf._predictors:
                 nodes = predictor.nodes
                 roots.append(len(feat))
                 depth.append(int(nodes["depth"].max()))
                 _flatten(nodes, len(feat), width, feat, thr, left, value)
             ends.append(len(roots))
-        self.feat = np.array(feat, dtype=np.int32)
+        self.feat = np.array(feat, dtype=np.uint32)
         self.thr = np.array(thr, dtype=np.float64)
-        self.left = np.array(left, dtype=np.int32)
+        self.left = np.array(left, dtype=np.uint32)
         self.value = np.array(value, dtype=np.float64)
-        self.roots = np.array(roots, dtype=np.int32)
+        self.roots = np.array(roots, dtype=np.uint32)
         self.depth = np.array(depth, dtype=np.int32)
         self.ends = np.array(ends, dtype=np.int32)
         self.base = np.array(base, dtype=np.float64)
-        # Each column's distinct split thresholds, and each split's rank among them.
-        columns = 2 * max((int(c.n_features_in_) for c in classifiers), default=0)
+        # Each feature's distinct split thresholds (whichever way the split sends missing
+        # values, so both copies of a row rank alike), and each split's rank among them.
         split = np.isfinite(self.thr)
-        self.cuts = [np.unique(self.thr[split & (self.feat == c)]) for c in range(columns)]
+        column = self.feat % max(width, 1)
+        self.cuts = [np.unique(self.thr[split & (column == f)]) for f in range(width)]
         most = max((len(c) for c in self.cuts), default=0)
         self.rank_dtype = np.uint16 if most < np.iinfo(np.uint16).max else np.uint32
         self.rank_thr = np.full(len(self.thr), np.iinfo(self.rank_dtype).max, self.rank_dtype)
-        for c, cuts in enumerate(self.cuts):
-            nodes = np.flatnonzero(split & (self.feat == c))
+        for f, cuts in enumerate(self.cuts):
+            nodes = np.flatnonzero(split & (column == f))
             self.rank_thr[nodes] = np.searchsorted(cuts, self.thr[nodes])
+        self.cut_values = np.concatenate([np.empty(0), *self.cuts])
+        self.cut_starts = np.cumsum([0] + [len(c) for c in self.cuts], dtype=np.int64)
 
     @staticmethod
     def supports(classifiers: list[HistGradientBoostingClassifier]) -> bool:
@@ -142,24 +202,9 @@ class CompiledForests:
         return True
 
     def _ranks(self, x: Matrix) -> Ranks:
-        """The rows twice, each value as its rank among its column's thresholds.
-
-        Rank = how many thresholds lie below the value. In the first copy a missing value
-        ranks lowest (it goes left at every split), in the second highest (right). Real
-        infinities count as the largest finite float, as a split at +inf (scikit-learn's
-        "every value left, missing ones right") was moved down to it.
-        """
-        width = len(self.cuts) // 2
-        out = np.empty((len(x), 2 * width), dtype=self.rank_dtype)
-        if np.isinf(x).any():
-            x = np.clip(x, -_MAX, _MAX)  # NaN stays NaN
-        missing = np.isnan(x)
-        for f in range(width):
-            col = x[:, f]
-            # searchsorted sorts NaN after every number: the highest rank.
-            out[:, f] = np.where(missing[:, f], 0, np.searchsorted(self.cuts[f], col))
-            out[:, width + f] = np.searchsorted(self.cuts[width + f], col)
-        return out
+        """The rows twice, each value as its rank among its feature's thresholds."""
+        out = np.empty((len(x), 2 * len(self.cuts)), dtype=self.rank_dtype)
+        return np.asarray(_rank_kernel(x, self.cut_values, self.cut_starts, out))
 
     def _raw(self, x: Matrix) -> Matrix:
         return np.asarray(
@@ -179,14 +224,22 @@ class CompiledForests:
 
     def proba(self, x: Matrix, *, threads: int = 1) -> Matrix:
         """P(class 1) per row (rows x classifiers), as each classifier's predict_proba gives it."""
-        x = np.asarray(x, dtype=np.float64)
-        if threads <= 1 or len(x) < PARALLEL_ROWS:
-            raw = self._raw(x)
-        else:
-            parts = np.array_split(x, threads)
-            with ThreadPoolExecutor(max_workers=threads) as pool:
-                raw = np.concatenate(list(pool.map(self._raw, parts)))
+        raw = by_row_blocks(self._raw, np.asarray(x, dtype=np.float64), threads)
         return np.asarray(expit(raw), dtype=np.float64)
+
+
+def by_row_blocks(
+    fn: Callable[[npt.NDArray[Any]], Matrix], x: npt.NDArray[Any], threads: int
+) -> Matrix:
+    """``fn(x)``, on `threads` blocks of rows at once when there are enough rows.
+
+    The kernel releases the GIL, so the blocks run in parallel; each row's result does not
+    depend on the others, so it is the same float either way.
+    """
+    if threads <= 1 or len(x) < PARALLEL_ROWS:
+        return fn(x)
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        return np.concatenate(list(pool.map(fn, np.array_split(x, threads))))
 
 
 def _flatten(
@@ -222,4 +275,96 @@ def _flatten(
             feat.append(int(node["feature_idx"]) + side)
             thr.append(min(float(node["num_threshold"]), _MAX))
             left.append(offset + position[int(node["left"])])
+            value.append(0.0)
+
+
+class CompiledIsolation:
+    """An isolation forest as flat arrays: ``-score_samples`` per row, bit for bit.
+
+    scikit-learn's ``score_samples`` casts the rows to float32 and, tree after tree, adds the
+    depth of the row's leaf plus the average path length of the training rows left in it
+    (less one); the anomaly score is ``2 ** -(sum / (trees x c(max_samples)))``. Here each
+    leaf carries that sum's term, computed by the same float operations, the kernel adds the
+    terms in the same order, and the last step is the same numpy expression. The rows are
+    compared as float32 values against float64 thresholds, as scikit-learn's ``apply`` does.
+    Rows must not hold missing values (the anomaly score replaces them before scoring).
+    """
+
+    def __init__(self, forest: IsolationForest) -> None:
+        feat: list[int] = []
+        thr: list[float] = []
+        left: list[int] = []
+        value: list[float] = []
+        roots: list[int] = []
+        depth: list[int] = []
+        subsample = forest._max_features != forest.n_features_in_
+        for tree, features, lengths, average in zip(
+            forest.estimators_,
+            forest.estimators_features_,
+            forest._decision_path_lengths,
+            forest._average_path_length_per_tree,
+            strict=True,
+        ):
+            nodes = tree.tree_
+            roots.append(len(feat))
+            depth.append(int(nodes.max_depth))
+            # The term scikit-learn adds for a row in each leaf, by the same operations.
+            terms = lengths + average - 1.0
+            columns = np.asarray(features) if subsample else None
+            _flatten_tree(nodes, terms, columns, len(feat), feat, thr, left, value)
+        self.feat = np.array(feat, dtype=np.uint32)
+        self.thr = np.array(thr, dtype=np.float64)
+        self.left = np.array(left, dtype=np.uint32)
+        self.value = np.array(value, dtype=np.float64)
+        self.roots = np.array(roots, dtype=np.uint32)
+        self.depth = np.array(depth, dtype=np.int32)
+        self.ends = np.array([len(roots)], dtype=np.int32)
+        self.base = np.zeros(1)
+        self.denominator = len(forest.estimators_) * _average_path_length([forest._max_samples])
+
+    def _depths(self, x: F32) -> Matrix:
+        args = (self.feat, self.thr, self.left, self.value, self.roots, self.depth)
+        return np.asarray(_kernel(x, *args, self.ends, self.base)[:, 0], dtype=np.float64)
+
+    def anomaly(self, x: Matrix, *, threads: int = 1) -> Matrix:
+        """``-forest.score_samples(x)`` per row (higher is more unusual)."""
+        rows = np.ascontiguousarray(x, dtype=np.float32)
+        depths = by_row_blocks(self._depths, rows, threads)
+        d = self.denominator
+        return np.asarray(
+            2 ** (-np.divide(depths, d, out=np.ones_like(depths), where=d != 0)),
+            dtype=np.float64,
+        )
+
+
+def _flatten_tree(
+    nodes: Any,
+    terms: Matrix,
+    columns: npt.NDArray[np.intp] | None,
+    offset: int,
+    feat: list[int],
+    thr: list[float],
+    left: list[int],
+    value: list[float],
+) -> None:
+    """Append one scikit-learn tree (``tree_``), breadth first, children side by side."""
+    children_left, children_right = nodes.children_left, nodes.children_right
+    order = [0]
+    position = {0: 0}
+    for k in order:  # grows while it is walked: breadth first
+        if children_left[k] != -1:
+            for child in (int(children_left[k]), int(children_right[k])):
+                position[child] = len(order)
+                order.append(child)
+    for k in order:
+        if children_left[k] == -1:
+            feat.append(0)
+            thr.append(np.inf)
+            left.append(offset + position[k])
+            value.append(float(terms[k]))
+        else:
+            f = int(nodes.feature[k])
+            feat.append(int(columns[f]) if columns is not None else f)
+            thr.append(float(nodes.threshold[k]))
+            left.append(offset + position[int(children_left[k])])
             value.append(0.0)

@@ -13,6 +13,7 @@ back up when calibrating) to keep learning fast without losing what they say.
 from __future__ import annotations
 
 import weakref
+from collections.abc import Sequence
 from typing import Self
 
 import numpy as np
@@ -23,7 +24,7 @@ from sklearn.model_selection import GroupKFold
 from threadpoolctl import threadpool_limits
 
 from forewarn.domain import FaultKind
-from models.base import FeatureSet, Labels, Matrix
+from models.base import SCORING_THREADS, FeatureSet, Labels, Matrix
 from models.forest import CompiledForests
 
 FOLDS = 3
@@ -31,9 +32,6 @@ FOLDS = 3
 # shared with the ingester, the database and the broker that spinning cost more than the
 # second thread gained (a test that takes seconds alone took minutes beside other work).
 THREADS = 1
-# Threads for scoring a large batch with the compiled trees (models/forest.py): plain threads
-# that sleep when idle, not OpenMP's spinning workers; small batches use one.
-SCORING_THREADS = 2
 # Healthy rows kept for learning: at least this many, or this many per faulty row.
 MIN_HEALTHY_ROWS = 30_000
 HEALTHY_PER_FAULTY = 6
@@ -143,3 +141,45 @@ def _compiled(predictor: FaultPredictor) -> CompiledForests | None:
 def _logit(p: npt.NDArray[np.float64]) -> Matrix:
     q = np.clip(p, 1e-7, 1 - 1e-7)
     return np.asarray(np.log(q / (1 - q)), dtype=np.float64).reshape(-1, 1)
+
+
+class PredictorGroup:
+    """Several fault predictors scored together: one ranking of the rows, one walk of all trees.
+
+    Each predictor's ``score`` ranks the rows among its own thresholds; a bundle's five would
+    rank them five times, which cost as much as walking the trees once those were fast. The
+    group flattens every fold model of every predictor into one set of forests, ranks the
+    rows once among all their thresholds, and hands each predictor its folds' columns: the
+    same floats as each predictor's ``score``.
+    """
+
+    def __init__(self, predictors: Sequence[FaultPredictor]) -> None:
+        self.predictors = tuple(predictors)
+        # The fold lists compiled (learn replaces them): to tell when the group is stale.
+        self._folds = tuple(p._folds for p in self.predictors)
+        classifiers = [clf for p in self.predictors for clf in p._folds]
+        supported = bool(classifiers) and CompiledForests.supports(classifiers)
+        self._forests = CompiledForests(classifiers) if supported else None
+
+    def current(self, predictors: Sequence[FaultPredictor]) -> bool:
+        """Whether the group was built from these predictors, as they are now."""
+        return len(predictors) == len(self.predictors) and all(
+            p is q and p._folds is folds
+            for p, q, folds in zip(predictors, self.predictors, self._folds, strict=True)
+        )
+
+    def scores(self, x: Matrix, *, threads: int = SCORING_THREADS) -> list[npt.NDArray[np.float64]]:
+        """Each predictor's ``score(x)``, in the group's order."""
+        if self._forests is None or not len(x):
+            return [p.score(x, threads=threads) for p in self.predictors]
+        for p in self.predictors:
+            if not p._folds or p._calibration is None:
+                raise RuntimeError(f"{p.fault} predictor has not learned yet")
+        proba = self._forests.proba(x, threads=threads)
+        out, first = [], 0
+        for p, folds in zip(self.predictors, self._folds, strict=True):
+            columns = range(first, first + len(folds))
+            # The same mean of the same floats as FaultPredictor.score.
+            out.append(p._calibrated(np.mean([proba[:, j] for j in columns], axis=0)))
+            first += len(folds)
+        return out

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import psycopg
 import pytest
+from sklearn.ensemble import IsolationForest
 
 from forewarn.domain import FaultKind
 from forewarn.settings import Settings
@@ -19,8 +20,9 @@ from models.base import FeatureSet, Labels
 from models.buckets import DeviceBuckets, Sample
 from models.evaluation import quality
 from models.features import FEATURE_INDEX, FEATURES, latest_features, series_features
+from models.forest import CompiledIsolation
 from models.labels import Episode, label_rows
-from models.predictors import FaultPredictor
+from models.predictors import FaultPredictor, PredictorGroup
 from models.reasons import Baseline, explain
 from models.simulated import Dataset, simulate
 from models.state import FleetState
@@ -204,9 +206,61 @@ def test_compiled_trees_score_exactly_as_scikit_learn(small: Dataset) -> None:
     split = tree[~tree["is_leaf"].astype(bool)][0]
     x[100:150, split["feature_idx"]] = split["num_threshold"]
     assert len(x) > 8_192  # large enough for the threaded path
+    # Scored alone, and together with another predictor (one ranking among both's thresholds).
+    y2 = label_rows(data, small.episodes, FaultKind.CONNECTIVITY_LOSS, horizon_h=24)
+    other = FaultPredictor(FaultKind.CONNECTIVITY_LOSS, seed=2, max_iter=25).learn(data, y2)
+    group = PredictorGroup([predictor, other])
     for rows in (x, x[:1000], x[:1]):  # threaded, one thread, one row
-        np.testing.assert_array_equal(predictor.score(rows), predictor.score_sklearn(rows))
+        expected = predictor.score_sklearn(rows)
+        np.testing.assert_array_equal(predictor.score(rows), expected)
+        together = group.scores(rows)
+        np.testing.assert_array_equal(together[0], expected)
+        np.testing.assert_array_equal(together[1], other.score_sklearn(rows))
     assert np.ptp(predictor.score(x)) > 0
+    assert group.current([predictor, other]) and not group.current([other, predictor])
+
+
+@pytest.mark.parametrize(
+    "max_features", [pytest.param(1.0, id="all"), pytest.param(0.5, id="half")]
+)
+def test_compiled_isolation_forest_scores_exactly_as_scikit_learn(max_features: float) -> None:
+    rng = np.random.default_rng(4)
+    train = rng.normal(size=(3000, 6)) * np.array([1.0, 10.0, 0.01, 1e4, 3.0, 1.0])
+    forest = IsolationForest(
+        n_estimators=60, max_samples=256, max_features=max_features, random_state=5
+    ).fit(train)
+    x = np.concatenate((train, rng.normal(size=(9000, 6)) * 4.0))
+    # Values exactly on a split's threshold (compared as float32 against float64, as
+    # scikit-learn compares them), and far beyond every threshold.
+    tree = forest.estimators_[0].tree_
+    column = int(tree.feature[0])  # of the columns the tree was given
+    if max_features < 1.0:
+        column = int(forest.estimators_features_[0][column])
+    x[:50, column] = tree.threshold[0]
+    x[50:60] = 1e30
+    x[60:70] = -1e30
+    compiled = CompiledIsolation(forest)
+    assert len(x) > 8_192  # large enough for the threaded path
+    for rows, threads in ((x, 2), (x, 1), (x[:1], 2)):
+        np.testing.assert_array_equal(
+            compiled.anomaly(rows, threads=threads), -forest.score_samples(rows)
+        )
+
+
+def test_the_anomaly_score_is_the_same_compiled_and_through_scikit_learn(small: Dataset) -> None:
+    data = small.data
+    y = np.zeros(len(data), dtype=np.int8)
+    scorer = AnomalyScore(seed=3).learn(data, y)
+    x = data.x.copy()
+    x[np.random.default_rng(1).random(x.shape) < 0.05] = np.nan  # missing features
+    x[:20] = np.inf
+    assert len(x) > 8_192
+    for rows in (x, x[:1000], x[:1]):
+        for threads in (1, 2):
+            np.testing.assert_array_equal(
+                scorer.score(rows, threads=threads), scorer.score_sklearn(rows, threads=threads)
+            )
+    assert np.ptp(scorer.score(x)) > 0
 
 
 def test_labels_mark_the_horizon_and_leave_the_unclear_out() -> None:
