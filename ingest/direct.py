@@ -48,6 +48,6 @@ class DirectWriter:
         """Write the rest, bring the hourly rollups up to date, and disconnect."""
         try:
             self.flush()
-            self._writer.refresh_rollups()
+            self._writer.refresh_rollups(closed_only=False)
         finally:
             self._writer.close()

@@ -281,6 +281,17 @@ def purge_dead_letters(conn: Conn, *, before: datetime) -> int:
     return conn.execute("DELETE FROM dead_letters WHERE received_at < %s", (before,)).rowcount
 
 
+def rollup_lock(conn: Conn, *, wait: bool) -> bool:
+    """Take the rollup refresh's lock for this transaction; without `wait`, only if no other
+    ingester holds it (whether it was taken)."""
+    if wait:
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('forewarn_refresh_rollups'))")
+        return True
+    row = conn.execute("SELECT pg_try_advisory_xact_lock(hashtext('forewarn_refresh_rollups'))")
+    got = row.fetchone()
+    return bool(got and got[0])
+
+
 def refresh_rollups(conn: Conn, *, first: datetime, last: datetime) -> int:
     """Recompute the hourly rollups covering [first, last] (plain-PostgreSQL path only)."""
     row = conn.execute("SELECT forewarn_refresh_rollups(%s, %s)", (first, last)).fetchone()

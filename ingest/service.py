@@ -39,7 +39,7 @@ from ingest.writer import BatchWriter, Received
 
 log = logging.getLogger(__name__)
 
-ROLLUP_REFRESH_SECONDS = 30.0  # plain path: how stale telemetry_hourly may get
+ROLLUP_REFRESH_SECONDS = 30.0  # plain path: how often ended hours written to are recomputed
 DIRECTORY_REFRESH_SECONDS = 1.0  # how soon a registry change reaches the edge
 MAINTENANCE_SECONDS = 3600.0  # plain path: partitions ahead and retention, hourly is plenty
 # After the watcher's subscription is granted the broker sends the retained copies; a moment
@@ -160,6 +160,10 @@ class Ingester(Worker):
             in_hand -= len(batch)
             self.metrics.count("received", len(batch))
             self._commit(batch)
+        try:  # the hour under way too: no ingester may be left to refresh it when it ends
+            self._writer.refresh_rollups(closed_only=False)
+        except (psycopg.Error, StorageError) as exc:
+            log.warning("the hourly rollups were not brought up to date at stop (%s)", exc)
 
     def _collect(self) -> list[Inbound]:
         batch = self._inbox.take(wait=0.1, linger=self._settings.ingest_batch_seconds)

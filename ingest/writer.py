@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from forewarn.db import Conn, connect
 from forewarn.domain import DeadLetter, Parsed, Reading, StatusEvent
@@ -104,14 +104,28 @@ class BatchWriter:
             self._dirty = (min(span[0], old[0]), max(span[1], old[1])) if old else span
         return result
 
-    def refresh_rollups(self) -> None:
-        """Bring the hourly rollups up to date for what was written (plain path only)."""
+    def refresh_rollups(self, *, closed_only: bool = True, now: datetime | None = None) -> None:
+        """Bring the hourly rollups up to date for what was written (plain path only).
+
+        With `closed_only` (the running ingester), only hours that have ended are recomputed,
+        as TimescaleDB's refresh policy materialises them, and the hour under way waits until
+        it ends: recomputing it every refresh aggregated all of its readings again each time
+        (millions at 100,000 devices) and stalled the database. Ingesters refresh one at a
+        time; one that finds another refreshing keeps its span for its next turn.
+        """
         if self._dirty is None or not self.partitioned:
             return
+        first, last = self._dirty
+        cut = (now or datetime.now(UTC)).replace(minute=0, second=0, microsecond=0)
+        if closed_only and first >= cut:
+            return
+        upto = min(last, cut - timedelta(microseconds=1)) if closed_only else last
         conn = self.connection()
         with conn.transaction():
-            repository.refresh_rollups(conn, first=self._dirty[0], last=self._dirty[1])
-        self._dirty = None
+            if not repository.rollup_lock(conn, wait=not closed_only):
+                return
+            repository.refresh_rollups(conn, first=first, last=upto)
+        self._dirty = (cut, last) if upto < last else None
 
     @property
     def dirty(self) -> bool:

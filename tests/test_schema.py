@@ -319,3 +319,50 @@ def test_migration_10_keeps_old_rows_and_keys_readings_by_content(
         assert conn.execute(insert, (ts, 7, 49.0)).rowcount == 1
         assert conn.execute(insert, (ts, 7, 49.0)).rowcount == 0
         assert count(conn, "SELECT count(*) FROM telemetry WHERE ts = %s", ts) == 2
+
+
+def test_the_running_ingester_refreshes_ended_hours_one_ingester_at_a_time(
+    bare_settings: Settings,
+) -> None:
+    """Recomputing the hour under way every 30 s aggregated all its readings again each time
+    (millions at 100,000 devices) and two ingesters collided on its rows; now the running
+    ingester refreshes hours that have ended, one ingester at a time, and the hour under way
+    when it stops."""
+    from forewarn.domain import Reading
+    from ingest.writer import BatchWriter, Received
+
+    plain = bare_settings.with_overrides(storage="partitioned")
+    with _connect(plain) as conn:
+        migrate(conn, settings=plain)
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=1)
+    now = hour + timedelta(minutes=30)
+    earlier = hour - timedelta(hours=1)
+
+    def rollups() -> dict[datetime, int]:
+        with _connect(plain) as c:
+            rows = c.execute("SELECT bucket, readings FROM telemetry_hourly").fetchall()
+        return {r[0]: r[1] for r in rows}
+
+    def received(ts: datetime, n: int) -> Received:
+        return Received(Reading("d1", ts, signal_dbm=-60.0 - n), now, "t/d1", bytes([n]))
+
+    writer = BatchWriter(plain)
+    try:
+        writer.write([received(earlier + timedelta(minutes=5), 1), received(hour, 2)])
+        with _connect(plain) as other, other.transaction():  # another ingester refreshing
+            other.execute("SELECT pg_advisory_xact_lock(hashtext('forewarn_refresh_rollups'))")
+            writer.refresh_rollups(now=now)
+            assert rollups() == {} and writer.dirty
+        writer.refresh_rollups(now=now)
+        assert rollups() == {earlier: 1}  # the hour under way waits for its end
+        assert writer.dirty
+        writer.write([received(hour + timedelta(minutes=10), 3)])
+        writer.refresh_rollups(now=now + timedelta(minutes=5))
+        assert rollups() == {earlier: 1}
+        writer.refresh_rollups(now=hour + timedelta(hours=1))
+        assert rollups() == {earlier: 1, hour: 2} and not writer.dirty
+        writer.write([received(hour + timedelta(minutes=20), 4)])
+        writer.refresh_rollups(closed_only=False, now=now)  # at stop
+        assert rollups() == {earlier: 1, hour: 3} and not writer.dirty
+    finally:
+        writer.close()
