@@ -59,6 +59,8 @@ T = TypeVar("T")
 # Re-read this much before the cursor: longer than a scorer's write takes to commit.
 OVERLAP = timedelta(seconds=2)
 READ_LIMIT = 5000
+# Passes start at most this often (notifications in between are one pass).
+MIN_PASS_SECONDS = 0.5
 # A failed pass (database gone) is retried after this pause.
 RETRY_SECONDS = 2.0
 # Time between looks at the sharing responders (a dead one's slices move within this).
@@ -136,7 +138,7 @@ class Responder(Worker):
         cursor = repo.cursor(conn, name=self._cursor_name) or repo.db_now(conn) - OVERLAP
         conn.commit()
         tick = self._settings.respond_tick_seconds
-        next_rebalance = 0.0
+        next_rebalance = next_timers = 0.0
         while not self.stopping.is_set():
             if self.leases is not None:
                 if time.monotonic() >= next_rebalance:
@@ -145,9 +147,16 @@ class Responder(Worker):
                 tick = min(tick, REBALANCE_SECONDS)
                 cursor = min(self._slice_cursors.values(), default=repo.db_now(conn))
                 conn.commit()
-            cursor = self.run_once(conn, cursor)
+            started = time.monotonic()
+            timers = started >= next_timers
+            cursor = self.run_once(conn, cursor, timers=timers)
+            if timers:
+                next_timers = started + self._settings.respond_tick_seconds
             for _ in listen.notifies(timeout=tick, stop_after=1):
                 pass
+            # Scorers notify many times a second; each pass reads the overlap again, so the
+            # notifications of half a second make one pass.
+            self.stopping.wait(max(0.0, MIN_PASS_SECONDS - (time.monotonic() - started)))
 
     def _slice_name(self, s: int) -> str:
         assert self.leases is not None
@@ -170,9 +179,14 @@ class Responder(Worker):
         if lost:
             log.info("let go of slices %s", sorted(lost))
 
-    def run_once(self, conn: repo.Conn, cursor: datetime) -> datetime:
-        """One pass: new predictions, incident timers, ticket and survey clocks, onboarding."""
+    def run_once(self, conn: repo.Conn, cursor: datetime, *, timers: bool = True) -> datetime:
+        """One pass: new predictions, then (with `timers`) incident timers, ticket and survey
+        clocks, outages' recoveries and onboarding. The loop runs the timers once a
+        ``respond_tick_seconds`` however many predictions come: their queries read the open
+        incidents and the fleet's devices, not the new rows."""
         cursor = self.run_signals(conn, cursor)
+        if not timers:
+            return cursor
         now = self._clock.now()
         mine = None if self.leases is None else sorted(self._slice_cursors)
         due = repo.due_incidents(
