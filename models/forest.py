@@ -151,29 +151,16 @@ class CompiledForests:
     """Binary HistGradientBoosting classifiers as flat arrays: P(class 1) per row and model."""
 
     def __init__(self, classifiers: list[HistGradientBoostingClassifier]) -> None:
-        feat: list[int] = []
-        thr: list[float] = []
-        left: list[int] = []
-        value: list[float] = []
-        roots: list[int] = []
-        depth: list[int] = []
+        layout = _Layout()
         ends: list[int] = []
         base: list[float] = []
         width = max((int(c.n_features_in_) for c in classifiers), default=0)
         for clf in classifiers:
             base.append(float(np.ravel(clf._baseline_prediction)[0]))
             for (predictor,) in clf._predictors:
-                nodes = predictor.nodes
-                roots.append(len(feat))
-                depth.append(int(nodes["depth"].max()))
-                _flatten(nodes, len(feat), width, feat, thr, left, value)
-            ends.append(len(roots))
-        self.feat = np.array(feat, dtype=np.uint32)
-        self.thr = np.array(thr, dtype=np.float64)
-        self.left = np.array(left, dtype=np.uint32)
-        self.value = np.array(value, dtype=np.float64)
-        self.roots = np.array(roots, dtype=np.uint32)
-        self.depth = np.array(depth, dtype=np.int32)
+                _flatten(predictor.nodes, width, layout)
+            ends.append(len(layout.roots))
+        self.feat, self.thr, self.left, self.value, self.roots, self.depth = layout.arrays()
         self.ends = np.array(ends, dtype=np.int32)
         self.base = np.array(base, dtype=np.float64)
         # Each feature's distinct split thresholds (whichever way the split sends missing
@@ -242,40 +229,85 @@ def by_row_blocks(
         return np.concatenate(list(pool.map(fn, np.array_split(x, threads))))
 
 
-def _flatten(
-    nodes: Any,
-    offset: int,
-    width: int,
-    feat: list[int],
-    thr: list[float],
-    left: list[int],
-    value: list[float],
-) -> None:
-    """Append one tree, breadth first so that each split's children sit side by side.
+class _Layout:
+    """Trees laid out as flat arrays for the kernel: per node its feature, threshold, first
+    child and value; per tree its root and depth. Each tree goes in breadth first, so that
+    each split's children sit side by side; a leaf's threshold is +inf (nothing exceeds it,
+    so a row stays) and its first child is itself."""
 
-    A split whose missing values go right reads column ``f + width`` of ``_ranks``.
-    """
-    order = [0]
-    position = {0: 0}
-    for k in order:  # grows while it is walked: breadth first
-        if not nodes["is_leaf"][k]:
-            for child in (int(nodes["left"][k]), int(nodes["right"][k])):
+    def __init__(self) -> None:
+        self.feat: list[int] = []
+        self.thr: list[float] = []
+        self.left: list[int] = []
+        self.value: list[float] = []
+        self.roots: list[int] = []
+        self.depth: list[int] = []
+
+    def tree(
+        self, depth: int, children: Callable[[int], tuple[int, int] | None]
+    ) -> list[tuple[int, int | None]]:
+        """Start a tree of `depth`; its nodes (``children`` gives a split's two, None for a
+        leaf) in the order to add them, each with the flat index of its first child (None for
+        a leaf)."""
+        offset = len(self.feat)
+        self.roots.append(offset)
+        self.depth.append(depth)
+        order = [0]
+        position = {0: 0}
+        kids: dict[int, tuple[int, int] | None] = {}
+        for k in order:  # grows while it is walked: breadth first
+            kids[k] = children(k)
+            for child in kids[k] or ():
                 position[child] = len(order)
                 order.append(child)
-    for k in order:
+        out: list[tuple[int, int | None]] = []
+        for k in order:
+            pair = kids[k]
+            out.append((k, None if pair is None else offset + position[pair[0]]))
+        return out
+
+    def leaf(self, value: float) -> None:
+        """Add a leaf."""
+        self.left.append(len(self.feat))
+        self.feat.append(0)
+        self.thr.append(np.inf)
+        self.value.append(value)
+
+    def split(self, feature: int, threshold: float, first_child: int) -> None:
+        """Add a split: rows above `threshold` in `feature` go to the second child."""
+        self.feat.append(feature)
+        self.thr.append(threshold)
+        self.left.append(first_child)
+        self.value.append(0.0)
+
+    def arrays(self) -> tuple[npt.NDArray[Any], ...]:
+        """feat, thr, left, value, roots and depth as the kernel reads them."""
+        return (
+            np.array(self.feat, dtype=np.uint32),
+            np.array(self.thr, dtype=np.float64),
+            np.array(self.left, dtype=np.uint32),
+            np.array(self.value, dtype=np.float64),
+            np.array(self.roots, dtype=np.uint32),
+            np.array(self.depth, dtype=np.int32),
+        )
+
+
+def _flatten(nodes: Any, width: int, layout: _Layout) -> None:
+    """Append one HistGradientBoosting tree. A split whose missing values go right reads
+    column ``f + width`` of ``_ranks``."""
+
+    def children(k: int) -> tuple[int, int] | None:
+        return None if nodes["is_leaf"][k] else (int(nodes["left"][k]), int(nodes["right"][k]))
+
+    for k, first in layout.tree(int(nodes["depth"].max()), children):
         node = nodes[k]
-        if node["is_leaf"]:
-            # Stays put: nothing exceeds +inf.
-            feat.append(0)
-            thr.append(np.inf)
-            left.append(offset + position[k])
-            value.append(float(node["value"]))
+        if first is None:
+            layout.leaf(float(node["value"]))
         else:
             side = 0 if node["missing_go_to_left"] else width
-            feat.append(int(node["feature_idx"]) + side)
-            thr.append(min(float(node["num_threshold"]), _MAX))
-            left.append(offset + position[int(node["left"])])
-            value.append(0.0)
+            layout.split(
+                int(node["feature_idx"]) + side, min(float(node["num_threshold"]), _MAX), first
+            )
 
 
 class CompiledIsolation:
@@ -291,12 +323,7 @@ class CompiledIsolation:
     """
 
     def __init__(self, forest: IsolationForest) -> None:
-        feat: list[int] = []
-        thr: list[float] = []
-        left: list[int] = []
-        value: list[float] = []
-        roots: list[int] = []
-        depth: list[int] = []
+        layout = _Layout()
         subsample = forest._max_features != forest.n_features_in_
         for tree, features, lengths, average in zip(
             forest.estimators_,
@@ -305,20 +332,12 @@ class CompiledIsolation:
             forest._average_path_length_per_tree,
             strict=True,
         ):
-            nodes = tree.tree_
-            roots.append(len(feat))
-            depth.append(int(nodes.max_depth))
             # The term scikit-learn adds for a row in each leaf, by the same operations.
             terms = lengths + average - 1.0
             columns = np.asarray(features) if subsample else None
-            _flatten_tree(nodes, terms, columns, len(feat), feat, thr, left, value)
-        self.feat = np.array(feat, dtype=np.uint32)
-        self.thr = np.array(thr, dtype=np.float64)
-        self.left = np.array(left, dtype=np.uint32)
-        self.value = np.array(value, dtype=np.float64)
-        self.roots = np.array(roots, dtype=np.uint32)
-        self.depth = np.array(depth, dtype=np.int32)
-        self.ends = np.array([len(roots)], dtype=np.int32)
+            _flatten_tree(tree.tree_, terms, columns, layout)
+        self.feat, self.thr, self.left, self.value, self.roots, self.depth = layout.arrays()
+        self.ends = np.array([len(layout.roots)], dtype=np.int32)
         self.base = np.zeros(1)
         self.denominator = len(forest.estimators_) * _average_path_length([forest._max_samples])
 
@@ -338,33 +357,20 @@ class CompiledIsolation:
 
 
 def _flatten_tree(
-    nodes: Any,
-    terms: Matrix,
-    columns: npt.NDArray[np.intp] | None,
-    offset: int,
-    feat: list[int],
-    thr: list[float],
-    left: list[int],
-    value: list[float],
+    nodes: Any, terms: Matrix, columns: npt.NDArray[np.intp] | None, layout: _Layout
 ) -> None:
-    """Append one scikit-learn tree (``tree_``), breadth first, children side by side."""
+    """Append one scikit-learn tree (``tree_``); a leaf's value is its term of the sum."""
     children_left, children_right = nodes.children_left, nodes.children_right
-    order = [0]
-    position = {0: 0}
-    for k in order:  # grows while it is walked: breadth first
-        if children_left[k] != -1:
-            for child in (int(children_left[k]), int(children_right[k])):
-                position[child] = len(order)
-                order.append(child)
-    for k in order:
+
+    def children(k: int) -> tuple[int, int] | None:
         if children_left[k] == -1:
-            feat.append(0)
-            thr.append(np.inf)
-            left.append(offset + position[k])
-            value.append(float(terms[k]))
+            return None
+        return int(children_left[k]), int(children_right[k])
+
+    for k, first in layout.tree(int(nodes.max_depth), children):
+        if first is None:
+            layout.leaf(float(terms[k]))
         else:
             f = int(nodes.feature[k])
-            feat.append(int(columns[f]) if columns is not None else f)
-            thr.append(float(nodes.threshold[k]))
-            left.append(offset + position[int(children_left[k])])
-            value.append(0.0)
+            feature = int(columns[f]) if columns is not None else f
+            layout.split(feature, float(nodes.threshold[k]), first)
