@@ -180,27 +180,16 @@ def open_fleet_ticket(
             }
         ),
     }
-    d = dues(policy, priority=priority, tier=Tier.L3, segment=None, opened_at=now)
-    ticket_id = repository.insert_ticket(conn, fields=fields, dues=d, opened_at=now)
-    repository.add_event(
-        conn,
-        ticket_id=ticket_id,
-        at=now,
-        kind="opened",
-        detail={"fleet_incident_id": fleet_incident_id, "devices": devices},
-    )
-    tell_staff(
+    return _open_at_l3(
         conn,
         settings,
-        ticket_id=ticket_id,
-        tag=Tier.L3.team,
-        now=now,
+        policy,
+        fields=fields,
+        priority=priority,
         title=f"[{priority.label}][L3] fleet incident: {fields['symptom']}",
-        body=str(fields["trigger"]),
-        key=f"ticket:{ticket_id}:opened",
+        body=trigger,
+        now=now,
     )
-    to_helpdesk(conn, settings, ticket_id=ticket_id, now=now, key=f"ticket:{ticket_id}:sink")
-    return ticket_id
 
 
 def open_outage_ticket(
@@ -240,9 +229,37 @@ def open_outage_ticket(
             "scope": {"code": "outage", "devices": devices},
         },
     }
+    return _open_at_l3(
+        conn,
+        settings,
+        policy,
+        fields=fields,
+        priority=priority,
+        title=f"[{priority.label}][L3] outage: {devices} devices silent",
+        body=f"{symptom}\nTrigger: {trigger}",
+        now=now,
+    )
+
+
+def _open_at_l3(
+    conn: Conn,
+    settings: Settings,
+    policy: SlaPolicy,
+    *,
+    fields: dict[str, Any],
+    priority: Priority,
+    title: str,
+    body: str,
+    now: datetime,
+) -> int:
+    """Insert a fleet ticket at L3 with its dues and 'opened' event, tell L3's team and the
+    helpdesk; its id."""
     d = dues(policy, priority=priority, tier=Tier.L3, segment=None, opened_at=now)
     ticket_id = repository.insert_ticket(conn, fields=fields, dues=d, opened_at=now)
-    detail = {"fleet_incident_id": fleet_incident_id, "devices": devices}
+    detail = {
+        "fleet_incident_id": fields["fleet_incident_id"],
+        "devices": fields["evidence"]["devices"],
+    }
     repository.add_event(conn, ticket_id=ticket_id, at=now, kind="opened", detail=detail)
     tell_staff(
         conn,
@@ -250,8 +267,8 @@ def open_outage_ticket(
         ticket_id=ticket_id,
         tag=Tier.L3.team,
         now=now,
-        title=f"[{priority.label}][L3] outage: {devices} devices silent",
-        body=f"{symptom}\nTrigger: {trigger}",
+        title=title,
+        body=body,
         key=f"ticket:{ticket_id}:opened",
     )
     to_helpdesk(conn, settings, ticket_id=ticket_id, now=now, key=f"ticket:{ticket_id}:sink")
