@@ -11,7 +11,7 @@ index are counted, as the scorer holds them too. Also times folding a reading an
 a batch of feature rows.
 
 Beside the window state the scorer holds each device's label-free detectors
-(``models.detect.Live``: the ``Watch`` of every device, and when each was last heard from).
+(``models.live.Live``: the ``Watch`` of every device, and when each was last heard from).
 They are measured the same way after ``--detector-hours`` of readings a device, one every five
 minutes (a day by default, so the overheat detector's 24 hourly means are all filled), for
 ``--detector-devices`` devices: the detectors alone, and the window state and the detectors
@@ -60,8 +60,8 @@ from _scorerproc import measure_process, trained_bundle
 
 from forewarn.settings import Settings
 from models.buckets import HISTORY_BUCKETS, DeviceBuckets, Sample
-from models.detect import Live
 from models.features import latest_features
+from models.live import Live
 from models.state import FleetState
 from models.telemetry import NewReading
 

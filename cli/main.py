@@ -291,15 +291,34 @@ def score_cmd(
         ),
     ] = 2.0,
     warmup_hours: Annotated[
-        float, typer.Option(min=0.0, help="Hours of readings that rebuild a gained slice.")
+        float,
+        typer.Option(
+            min=0.0, help="Hours of readings that rebuild a gained slice without a checkpoint."
+        ),
     ] = 24.5,
+    checkpoint_seconds: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help=(
+                "Seconds between two checkpoints of a held slice (its devices' state, from "
+                "which a scorer taking it over starts); 0: never save one."
+            ),
+        ),
+    ] = 300.0,
 ) -> None:
     """Run a streaming scorer until SIGTERM or Ctrl-C; several share the devices' slices."""
     from forewarn.worker import supervise
     from models.sliced import SlicedScorer
 
     _log_info()
-    scorer = SlicedScorer(_settings(), slices=slices, lag_seconds=lag, warmup_hours=warmup_hours)
+    scorer = SlicedScorer(
+        _settings(),
+        slices=slices,
+        lag_seconds=lag,
+        warmup_hours=warmup_hours,
+        checkpoint_seconds=checkpoint_seconds,
+    )
     stop = _stop_on_signals()
     scorer.start()
 
@@ -307,7 +326,8 @@ def score_cmd(
         s = scorer.stats()
         err.print(
             f"model v{s.model_version} slices {len(scorer.held)}/{slices} readings {s.readings} "
-            f"scored {s.scored} predictions {s.predictions} late {s.late}"
+            f"scored {s.scored} predictions {s.predictions} late {s.late} "
+            f"checkpoints {scorer.counts().get('checkpoints', 0)}"
         )
 
     with _reported():

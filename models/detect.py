@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import logging
 import math
-import time
+import sys
 from array import array
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from datetime import datetime
+from typing import Protocol
 
-from forewarn.domain import OUTAGE, FaultKind, Prediction
-from forewarn.settings import Settings
-from models import detector_repository as detector_repo
-from models import repository, telemetry
+import numpy as np
+import numpy.typing as npt
+
+from forewarn.domain import FaultKind
 from models.detectors.base import Observation, Verdict
 from models.detectors.battery import BatteryDrain
 from models.detectors.chemistry import Chemistry, chemistry
@@ -46,6 +46,7 @@ FLEET_MIN_DEVICES, FLEET_MIN_SHARE = 5, 0.02
 # A device is "heard from lately" when it reported within this many seconds (and only such a
 # device is swept: one silent for longer was either called already or never will be).
 ACTIVE_S = 86400.0
+Flags = npt.NDArray[np.bool_]
 # A device falling silent with its battery at or below this had its battery die.
 _DYING_PCT = 15.0
 # A device falling silent after this many recent restarts (fading over 6 hours) is looping.
@@ -94,6 +95,12 @@ _STARTS = tuple(sum(p.SIZE for p in _PARTS[:i]) for i in range(len(_PARTS)))
 _HEARD = sum(p.SIZE for p in _PARTS)
 _SILENCE_LAST = _STARTS[5] + Silence.FIELDS.index(vars(Silence)["last_ts"])
 WIDTH = _HEARD + 1
+
+
+def layout() -> str:
+    """The parts of a detector row, their sizes and fields, in order (a checkpoint's rows of
+    another layout are not loaded)."""
+    return ";".join(f"{p.__name__}:{p.SIZE}:{','.join(f.name for f in p.FIELDS)}" for p in _PARTS)
 
 
 @dataclass(slots=True)
@@ -190,7 +197,8 @@ class Fleet:
             else:
                 at = len(self.data)
                 self.data.extend(fresh)
-            self.rows[device_id] = at
+            # Interned: the window state's index and the model map key the same ids.
+            self.rows[sys.intern(device_id)] = at
         return Watch.at(self.data, at)
 
     def forget(self, device_id: str) -> None:
@@ -199,6 +207,26 @@ class Fleet:
         if at is not None:
             self._free.append(at)
         self._silent.discard(device_id)
+
+    def export(self, device_ids: Sequence[str]) -> tuple[npt.NDArray[np.float64], Flags]:
+        """The rows of these devices (each must have one), and which were found silent."""
+        view = np.frombuffer(self.data, dtype=np.float64).reshape(-1, WIDTH)
+        rows = view[[self.rows[d] // WIDTH for d in device_ids]]  # a copy
+        del view  # the array cannot grow while a view of it exists
+        return rows, np.array([d in self._silent for d in device_ids], dtype=bool)
+
+    def restore(
+        self, device_ids: Sequence[str], rows: npt.NDArray[np.float64], silent: Flags
+    ) -> None:
+        """Give these devices the rows `export` returned (made first where they have none)."""
+        for k, device_id in enumerate(device_ids):
+            self.watch(device_id)
+            at = self.rows[device_id]
+            self.data[at : at + WIDTH] = array("d", rows[k].tobytes())
+            if silent[k]:
+                self._silent.add(device_id)
+            else:
+                self._silent.discard(device_id)
 
     def last_reading(self, device_id: str) -> float:
         """Epoch seconds of the device's newest reading learnt (NaN: none yet)."""
@@ -338,155 +366,3 @@ def observations(rows: Iterable[ReadingLike]) -> Iterator[Observation]:
             uptime=r.uptime,
             reconnects=r.reconnects,
         )
-
-
-# How often, in the fleet's own time, the live sweep looks for silent devices.
-LIVE_SWEEP_S = 60.0
-# Hours a detector's prediction looks ahead when it has no estimate of its own.
-_HORIZON_H = 24.0
-# A device is silent only when it has also sent nothing for this many seconds of wall time.
-_WALL_QUIET_S = 60.0
-# Seconds between reads of the device models when unknown devices keep appearing.
-_MODELS_EVERY_S = 30.0
-
-
-class Live:
-    """The detectors inside the streaming scorer: readings in, predictions out.
-
-    Time is the fleet's own (the newest reading's), so a simulated fleet in fast time and a
-    whole fleet falling quiet (the broker, not the devices) raise no silences by the clock.
-    """
-
-    def __init__(
-        self,
-        settings: Settings,
-        thresholds: Mapping[str, float] | None = None,
-        *,
-        wall: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._wall = wall  # the wall's clock, seconds (tests pass their own)
-        self.fleet = Fleet(
-            {}, profiles(settings.battery_chemistry, settings.temperature_limits), thresholds
-        )
-        self.outages: list[FleetSilence] = []
-        self._found: list[Alert] = []
-        self._held: list[tuple[float, Alert]] = []  # silences said after a wait (_say_held)
-        self._clock = -math.inf
-        self._swept = -math.inf
-        self._models_read = -math.inf  # monotonic time the device models were last read
-        self.supervised: frozenset[str] = frozenset()  # faults the trained model does better
-
-    def refresh(self, conn: repository.Conn) -> None:
-        """Read the calibrated thresholds, and which faults the active model does better."""
-        stored = detector_repo.thresholds(conn)
-        self.fleet.thresholds = dict.fromkeys(THRESHOLD_KEYS, DEFAULT_THRESHOLD) | stored
-        info = repository.active_version(conn)
-        self.supervised = supervised_faults(info.evaluation if info is not None else {})
-
-    def supervised_only(self, found: list[Prediction]) -> list[Prediction]:
-        """The trained model's predictions for the faults it does better (and its anomaly)."""
-        return [p for p in found if p.fault not in FAULTS or p.fault in self.supervised]
-
-    def read_models(self, conn: repository.Conn) -> None:
-        """Read every device's product model (the scorer reads the same map: one per process)."""
-        self.fleet.models = repository.device_models(conn)
-        self._models_read = time.monotonic()
-
-    def forget(self, device_ids: Iterable[str]) -> None:
-        """Drop these devices' detectors (another scorer now holds them)."""
-        for device_id in device_ids:
-            self.fleet.forget(device_id)
-
-    def fold(self, conn: repository.Conn, reading: telemetry.NewReading, *, score: bool) -> None:
-        """Judge and learn one stored reading; a reading older than the device's newest is
-        skipped (the detectors' state is built in time order and has no way back)."""
-        device_id = reading.device_id
-        stale = time.monotonic() - self._models_read > _MODELS_EVERY_S
-        if device_id not in self.fleet.rows and device_id not in self.fleet.models and stale:
-            # A device not seen before: its model picks its battery pack and limit.
-            self.read_models(conn)
-        (x,) = observations([reading])
-        if x.ts <= self.fleet.last_reading(device_id):  # False for NaN: a first reading
-            self.fleet.late(device_id, x)
-            return
-        self._found.extend(self.fleet.observe(device_id, x, score=score))
-        self._clock = max(self._clock, x.ts)
-        self.fleet.hear(device_id, self._wall())
-
-    def _say_held(self) -> None:
-        """Say the silences that have waited ``_WALL_QUIET_S`` on the wall since the sweep
-        released them, unless their device spoke meanwhile: after a stall, a backlog catching
-        up unevenly (one connection's messages before another's) can make a device look
-        silent for a sweep; its readings come within seconds, and then it is no silence."""
-        wall = self._wall()
-        waiting: list[tuple[float, Alert]] = []
-        for since, a in self._held:
-            if not self.fleet.silent(a.device_id):
-                continue
-            if wall - since < _WALL_QUIET_S:
-                waiting.append((since, a))
-            else:
-                self._found.append(a)
-        self._held = waiting
-
-    def take(self) -> list[Prediction]:
-        """The predictions found since the last call, newest per device and fault, leaving
-        out faults the trained model does better. Silences are looked for here, once every
-        reading read so far is folded in (a device later in a batch is not silent)."""
-        if self._clock - self._swept >= LIVE_SWEEP_S:
-            self._swept = self._clock
-            # Silent by the fleet's clock and by the wall's: a backlog or a flood replayed in
-            # fast time reaches devices out of step, which is no silence of theirs.
-            wall = self._wall()
-            released, outages = self.fleet.sweep(
-                self._clock, lambda d: wall - self.fleet.heard(d) >= _WALL_QUIET_S
-            )
-            self.outages.extend(outages)
-            for o in outages:
-                log.warning("fleet silence at %s: %s", datetime.fromtimestamp(o.ts, UTC), o.reason)
-                # One prediction per member, all at the outage's time: the rules make them
-                # one fleet incident (rules.outages), not a device incident each.
-                released.extend(Alert(d, OUTAGE, o.ts, 1.0, o.reason) for d in o.devices)
-            self._held.extend((wall, a) for a in released)
-        self._say_held()
-        newest: dict[tuple[str, str], Alert] = {}
-        for a in self._found:
-            if a.fault not in self.supervised:
-                newest[(a.device_id, a.fault)] = a
-        self._found = []
-        return [
-            Prediction(
-                device_id=a.device_id,
-                fault=a.fault,
-                at=datetime.fromtimestamp(a.ts, UTC),
-                probability=round(a.score, 4),
-                horizon_h=_horizon(a),
-                reasons=(a.reason,),
-                hours_to_empty=a.hours_left,
-            )
-            for a in newest.values()
-        ]
-
-
-def _horizon(a: Alert) -> float:
-    """Hours a detector's prediction looks ahead: an outage is now."""
-    if a.fault == OUTAGE:
-        return 0.0
-    return min(a.hours_left, _HORIZON_H * 7) if a.hours_left else _HORIZON_H
-
-
-def supervised_faults(evaluation: Mapping[str, Any]) -> frozenset[str]:
-    """Faults whose trained predictor beat the detectors (F1) on the same evaluation fleet.
-
-    A version evaluated before the detectors existed carries no comparison: its predictors
-    keep their faults.
-    """
-    trained = evaluation.get("faults", {})
-    detectors = evaluation.get("detectors")
-    if not isinstance(detectors, dict):
-        return frozenset(f for f in trained if f in FAULTS)
-    return frozenset(
-        f
-        for f, q in trained.items()
-        if f in detectors and float(q.get("f1", 0.0)) > float(detectors[f].get("f1", 0.0))
-    )

@@ -144,8 +144,9 @@ def telemetry_span(conn: Conn) -> tuple[datetime, datetime] | None:
 def device_models(conn: Conn) -> dict[str, str]:
     """Device id to product model, for every registered device that has one."""
     rows = conn.execute("SELECT device_id, model FROM devices WHERE model IS NOT NULL")
-    # Interned: a fleet has few models, and a scorer holds this map for every device.
-    return {str(d): sys.intern(str(m)) for d, m in rows}
+    # Interned: a fleet has few models, and a scorer's window state and detectors key the
+    # same device ids.
+    return {sys.intern(str(d)): sys.intern(str(m)) for d, m in rows}
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,7 @@ from forewarn.db import connect
 from forewarn.domain import Prediction
 from forewarn.settings import Settings
 from forewarn.worker import Follower, Worker
-from models import detect, repository, telemetry
+from models import live, repository, telemetry
 from models.base import FeatureSet
 from models.buckets import Sample
 from models.bundle import ModelBundle
@@ -103,7 +103,7 @@ class Scorer(Worker):
         # Compact window state of every device (models/state.py: about 3.5 KB a device).
         self._devices = FleetState()
         self._bundle: ModelBundle | None = None
-        self._detect = detect.Live(settings)  # label-free detectors: they need no model
+        self._detect = live.Live(settings)  # label-free detectors: they need no model
         # Reading time to scored time, seconds: meaningful when readings carry real time.
         self._latency: deque[float] = deque(maxlen=20_000)
         self.ready = threading.Event()
@@ -264,10 +264,8 @@ class Scorer(Worker):
         bundle = self._bundle
         if bundle is None:
             return None
-        # Each device's product model: the detectors' map (one map of every device a process).
-        if any(d not in self._detect.fleet.models for d in touched):
-            self._detect.read_models(conn)
-        models = self._detect.fleet.models
+        # Each device's product model: the detectors' map (one map a process).
+        models = self._detect.models_of(conn, touched)
         every = list(touched)
         found: list[Prediction] = []
         for lo in range(0, len(every), SCORE_CHUNK):

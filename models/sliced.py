@@ -12,24 +12,31 @@ next holder of its slices starts from the cursors it left. A slice taken from th
 while it still works (its lock connection lost) makes the compare fail, the pass roll back
 and the scorer stop, for its supervisor to restart it.
 
-A slice gained (at start, or from a member that left or died) is warmed up first: its
-readings of the last ``warmup_hours`` up to its cursor rebuild its devices' windows without
-scoring. A slice lost is forgotten. Rebalancing happens between passes, never during one.
+A slice gained (at start, or from a member that left or died) is warmed up first, without
+scoring: from its checkpoint when one is stored (``models.checkpoints``: its devices' state
+at a cursor, saved by its holder every ``checkpoint_seconds``, one slice a pass) and the
+readings written since, otherwise from its readings of the last ``warmup_hours`` up to its
+cursor. A slice lost is forgotten. Rebalancing happens between passes, never during one.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
+
+import psycopg
 
 from forewarn.db import connect
 from forewarn.errors import ServiceError
 from forewarn.leases import Leases
 from forewarn.settings import Settings
-from models import cursors, repository, telemetry
+from models import checkpoint_repository, cursors, repository, telemetry
+from models.checkpoints import CHECKPOINT_SECONDS, LAYOUT, CheckpointError, SliceState, pack, unpack
 from models.scorer import MODEL_CHECK_SECONDS, READ_LIMIT, Scorer, release_free_memory
+from models.state import EXPORT_PARTS
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +60,11 @@ class SlicedScorer(Scorer):
         lag_seconds: float = 2.0,
         warmup_hours: float = 24.5,
         rebalance_seconds: float = REBALANCE_SECONDS,
+        checkpoint_seconds: float = CHECKPOINT_SECONDS,
     ) -> None:
         super().__init__(settings, warmup_hours=warmup_hours)
+        self._checkpoint_every = checkpoint_seconds  # 0: never save one
+        self._saved: dict[int, float] = {}  # monotonic time each held slice was last saved
         self.leases = Leases(settings, "scorers", partitions=slices)
         self._lag = timedelta(seconds=lag_seconds)
         self._rebalance_every = rebalance_seconds
@@ -85,6 +95,7 @@ class SlicedScorer(Scorer):
                 next_check = time.monotonic() + MODEL_CHECK_SECONDS
                 self.ready.set()
             self._pass(conn)
+            self._checkpoint(conn)
             self.stopping.wait(PASS_SECONDS)
 
     def _rebalance(self, conn: repository.Conn) -> None:
@@ -92,7 +103,9 @@ class SlicedScorer(Scorer):
         if lost:
             for s in lost:
                 self._cursors.pop(s, None)
+                self._saved.pop(s, None)
             self._forget(telemetry.devices_in(conn, slices=sorted(lost), partitions=self._p))
+            self._scope(conn, self.held)
             conn.commit()
             log.info("let go of slices %s", sorted(lost))
         if not gained:
@@ -100,15 +113,87 @@ class SlicedScorer(Scorer):
         with conn.transaction():
             start = cursors.oldest(conn) or telemetry.now(conn) - self._lag
             claimed = cursors.claim(conn, partitions=self._p, slices=sorted(gained), start=start)
-        # Their devices' windows are rebuilt from the database, up to each slice's cursor.
+        # Their devices' windows are rebuilt from the database, up to each slice's cursor,
+        # their models known first (a detector row takes its battery pack from its model).
         self._forget(telemetry.devices_in(conn, slices=sorted(gained), partitions=self._p))
+        self._scope(conn, self.held | set(claimed))
         for s, cursor in claimed.items():
+            if self._restore(conn, s, cursor):
+                continue
             warm = [r for _, r in self._read(conn, {s: cursor - self._warmup}, cursor)]
             self._fold(conn, warm, {}, set(), score=False)
             self.count("readings", len(warm))
         conn.commit()
         self._cursors.update(claimed)
         log.info("took slices %s", sorted(gained))
+
+    def _restore(self, conn: repository.Conn, s: int, cursor: datetime) -> bool:
+        """Warm slice `s` up from its checkpoint and the readings written after it up to its
+        `cursor`; False (nothing changed) without a usable checkpoint."""
+        stored = checkpoint_repository.load(conn, partitions=self._p, slice_=s)
+        conn.commit()
+        if stored is None:
+            return False
+        at = stored.ingested_after
+        if stored.layout != LAYOUT or not cursor - self._warmup <= at <= cursor:
+            log.info("slice %s: its checkpoint is of another layout or time; rebuilding", s)
+            return False
+        try:
+            state = unpack(stored.state, parts=EXPORT_PARTS)
+        except CheckpointError as e:
+            log.warning("slice %s: %s; rebuilding it from its readings", s, e)
+            return False
+        self._devices.restore(state.device_ids, state.window)
+        self._detect.restore(state.device_ids, state.detectors, state.silent)
+        since = [r for _, r in self._read(conn, {s: at}, cursor)]
+        self._fold(conn, since, {}, set(), score=False)
+        self.count("readings", len(since))
+        self.count("restored")
+        log.info(
+            "slice %s: %d devices from its checkpoint at %s and %d readings since",
+            s,
+            len(state.device_ids),
+            at.isoformat(),
+            len(since),
+        )
+        return True
+
+    def _checkpoint(self, conn: repository.Conn) -> None:
+        """Save the held slice saved longest ago, if that is ``checkpoint_seconds`` ago: its
+        devices' state now, at its cursor (every reading of it up to there is folded in). A
+        failure is logged: the slice is saved again later, and a taker can always rebuild."""
+        if self._checkpoint_every <= 0 or not self._cursors:
+            return
+        s = min(self._cursors, key=lambda s: self._saved.get(s, -math.inf))
+        now = time.monotonic()
+        if now - self._saved.get(s, -math.inf) < self._checkpoint_every:
+            return
+        self._saved[s] = now
+        rows = self._detect.fleet.rows
+        members = telemetry.devices_in(conn, slices=[s], partitions=self._p)
+        ids = [d for d in members if d in self._devices and d in rows]
+        state = SliceState(tuple(ids), tuple(self._devices.export(ids)), *self._detect.export(ids))
+        conn.commit()
+        try:
+            with conn.transaction():
+                checkpoint_repository.save(
+                    conn,
+                    partitions=self._p,
+                    slice_=s,
+                    ingested_after=self._cursors[s],
+                    layout=LAYOUT,
+                    devices=len(ids),
+                    state=pack(state),
+                )
+        except psycopg.Error:
+            log.exception("saving slice %s's checkpoint failed; it is saved again later", s)
+            return
+        self.count("checkpoints")
+
+    def _scope(self, conn: repository.Conn, slices: Iterable[int]) -> None:
+        """Hold the product models of these slices' devices only, read now."""
+        self._detect.scope = (tuple(sorted(slices)), self._p)
+        self._detect.read_models(conn)
 
     def _pass(self, conn: repository.Conn) -> None:
         """Score the held slices' readings up to the horizon and move their cursors with the

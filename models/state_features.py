@@ -32,11 +32,11 @@ FINE, MID, SHORT, HOURS = W6H + W30, W2H + W30, W30, DAY_HOURS + 1
 # Columns of each ring, in two arrays of the same slots: values (float32) and counts (uint16,
 # exact, saturating at COUNT_MAX). The NaN values start empty as NaN (extremes, "first" values);
 # the rest start at 0.
-FINE_COLS = ("sig_sum", "reconn", "bat", "bat_off")
+FINE_COLS = ("sig_sum", "reconn")
 FINE_COUNTS = ("sig_n", "resets", "crash", "power")
 MID_COLS = ("sig_min", "tmp_sum", "tmp_min", "tmp_max", "gap_max")
 MID_COUNTS = ("n", "tmp_n", "tmp_same", "link", "temp_err")
-HOUR_COLS = ("sig_sum", "tmp_sum", "bat", "bat_off")
+HOUR_COLS = ("sig_sum", "tmp_sum")
 HOUR_COUNTS = ("n", "sig_n", "tmp_n", "resets")
 SCALARS = (
     "head",  # newest bucket index
@@ -51,12 +51,17 @@ SCALARS = (
     "bat_v",  # the last voltage of that bucket
     "cur_v",  # the last voltage of the newest bucket
 )
-_NAN = {"sig_min", "tmp_min", "tmp_max", "gap_max", "bat", "bat_off", "tmp_step"}
-(F_SIG_SUM, F_RECONN, F_BAT, F_BAT_OFF) = range(4)
+_NAN = {"sig_min", "tmp_min", "tmp_max", "gap_max", "tmp_step"}
+# Only devices that report a battery have battery rings (``models.state``): per five-minute
+# slot of the fine ring and per hour slot, the first battery reading (float32, NaN: none) and
+# its offset into the slot in a uint16 of these units (at most 30,000 and 36,000: exact to
+# 5 ms and 50 ms, against drain spans of an hour and more).
+FINE_OFF_UNIT, HOUR_OFF_UNIT = 0.01, 0.1
+(F_SIG_SUM, F_RECONN) = range(2)
 (FC_SIG_N, FC_RESETS, FC_CRASH, FC_POWER) = range(4)
 (M_SIG_MIN, M_TMP_SUM, M_TMP_MIN, M_TMP_MAX, M_GAP) = range(5)
 (MC_N, MC_TMP_N, MC_SAME, MC_LINK, MC_TEMP) = range(5)
-(H_SIG_SUM, H_TMP_SUM, H_BAT, H_BAT_OFF) = range(4)
+(H_SIG_SUM, H_TMP_SUM) = range(2)
 (HC_N, HC_SIG_N, HC_TMP_N, HC_RESETS) = range(4)
 (S_HEAD, S_FIRST, S_TS, S_TMP, S_UP, S_RC, S_BAT_B, S_BAT, S_BAT_TS, S_BAT_V, S_CUR_V) = range(11)
 # A bucket or hour stops counting at this many readings (a uint16 would wrap around): under
@@ -81,6 +86,10 @@ class Gathered:
     hour: F32
     hour_n: U16
     sc: Matrix
+    fine_bat: F32  # (device, FINE): NaN where the device has no battery ring
+    fine_off: U16
+    hour_bat: F32  # (device, HOURS)
+    hour_off: U16
 
 
 def features(st: Gathered) -> Matrix:
@@ -185,13 +194,15 @@ def _battery(
         if w == W24H:
             lo = day_lo
             hours = (hour - DAY_HOURS + 1)[:, None] + np.arange(DAY_HOURS)[None, :]  # oldest first
-            vals = st.hour[rows[:, None], hours % HOURS]
-            bat, off, base = vals[:, :, H_BAT], vals[:, :, H_BAT_OFF], hours * HOUR_SECONDS
+            slots = rows[:, None], hours % HOURS
+            bat, base = st.hour_bat[slots], hours * HOUR_SECONDS
+            off = st.hour_off[slots] * HOUR_OFF_UNIT
         else:
             lo = np.maximum(t - w + 1, first)
             buckets = (t - w + 1)[:, None] + np.arange(w)[None, :]
-            vals = st.fine[rows[:, None], buckets % FINE]
-            bat, off, base = vals[:, :, F_BAT], vals[:, :, F_BAT_OFF], buckets * BUCKET_SECONDS
+            slots = rows[:, None], buckets % FINE
+            bat, base = st.fine_bat[slots], buckets * BUCKET_SECONDS
+            off = st.fine_off[slots] * FINE_OFF_UNIT
         valid = ~np.isnan(bat)
         any_valid = valid.any(axis=1)
         j = np.argmax(valid, axis=1)  # the oldest slot of the window with a battery reading

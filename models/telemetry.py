@@ -4,6 +4,7 @@ clock. Keyword-only; nothing here writes."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -96,3 +97,13 @@ def devices_in(conn: Conn, *, slices: Sequence[int], partitions: int) -> list[st
         {"p": partitions, "s": list(slices)},
     ).fetchall()
     return [str(r[0]) for r in rows]
+
+
+def device_models_in(conn: Conn, *, slices: Sequence[int], partitions: int) -> dict[str, str]:
+    """Device id to product model, for the registered devices with one in `slices` (ids and
+    models interned: a scorer's window state and detectors key the same ids)."""
+    rows = conn.execute(
+        f"SELECT device_id, model FROM devices WHERE model IS NOT NULL AND {_SLICE} = ANY(%(s)s)",
+        {"p": partitions, "s": list(slices)},
+    )
+    return {sys.intern(str(d)): sys.intern(str(m)) for d, m in rows}

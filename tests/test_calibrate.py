@@ -27,12 +27,12 @@ from models.detect import (
     FAULTS,
     SILENCE,
     THRESHOLD_KEYS,
-    Live,
     Profile,
     Watch,
 )
 from models.detector_eval import replay
 from models.detectors.base import Observation
+from models.live import Live
 from simulators.flows import run_simulation
 from tests.conftest import env_for
 

@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import pytest
 
-from models.detect import Fleet, Profile, Watch, supervised_faults
+from models.detect import Fleet, Profile, Watch
 from models.detectors.base import CERTAIN, Detector, Observation, squash
 from models.detectors.battery import BatteryDrain
 from models.detectors.chemistry import CHEMISTRIES, chemistry, guess
@@ -19,6 +19,7 @@ from models.detectors.overheat import Overheating
 from models.detectors.reboot import RebootLoop
 from models.detectors.silence import Silence
 from models.detectors.stuck import StuckSensor
+from models.live import supervised_faults
 
 DAY = 86400.0
 T0 = 1_767_225_600.0  # 2026-01-01 00:00 UTC

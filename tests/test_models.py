@@ -14,7 +14,7 @@ from sklearn.ensemble import IsolationForest
 from forewarn.domain import FaultKind
 from forewarn.settings import Settings
 from ingest.direct import DirectWriter
-from models import detect, repository
+from models import live, repository, telemetry
 from models.anomaly import AnomalyScore, BatteryLife
 from models.base import FeatureSet, Labels
 from models.buckets import DeviceBuckets, Sample
@@ -28,6 +28,7 @@ from models.simulated import Dataset, simulate
 from models.state import FleetState
 from models.state_features import COUNT_MAX
 from simulators.flows import run_simulation
+from tests import factories
 
 
 @pytest.fixture(scope="module")
@@ -138,11 +139,69 @@ def test_a_discarded_device_frees_its_row_and_leaves_nothing_behind() -> None:
         state.add("a", s)
     state.discard("a")
     assert "a" not in state and len(state) == 0 and state.head("a") is None
+    held = state.nbytes
     for s in calm:
         state.add("b", s)  # takes a's row
         fresh.add("b", s)
-    assert state.nbytes == fresh.nbytes  # no new block: the row was reused
+    assert state.nbytes == held  # no new block: the row was reused
     np.testing.assert_array_equal(state.features(["b"]), fresh.features(["b"]))
+
+
+def test_only_a_device_that_reports_a_battery_holds_battery_rings() -> None:
+    t0 = 1_790_000_000.0
+    mains = [Sample(t0 + 60 * i, -60.0 - i % 4, None, None, 21.0 + i % 3) for i in range(400)]
+    cells = [Sample(t0 + 60 * i, -70.0, 95.0 - 0.02 * i, 2.9, 20.0) for i in range(400)]
+    state, alone = FleetState(), FleetState()
+    for s in mains:
+        state.add("ac", s)
+    mains_only = state.nbytes
+    row = state.features(["ac"])[0]
+    for name in ("battery_pct", "battery_v", "drain_2h", "drain_6h", "hours_to_empty"):
+        assert np.isnan(row[FEATURE_INDEX[name]]), name
+    for s in cells:
+        state.add("lock", s)
+        alone.add("lock", s)
+    # The battery rings came with the first battery reading, in a block of their own.
+    assert state.nbytes > mains_only
+    lock = state.features(["lock"])[0]
+    np.testing.assert_array_equal(lock, alone.features(["lock"])[0])
+    assert lock[FEATURE_INDEX["drain_2h"]] == pytest.approx(0.02 * 60, rel=1e-4)
+    assert lock[FEATURE_INDEX["drain_6h"]] == pytest.approx(0.02 * 60, rel=1e-4)
+    # A discarded device's battery row goes to the next device that reports a battery.
+    with_both = state.nbytes
+    state.discard("lock")
+    fresh = FleetState()
+    for s in cells[:90]:
+        state.add("watch", s)
+        fresh.add("watch", s)
+    assert state.nbytes == with_both
+    np.testing.assert_array_equal(state.features(["watch"]), fresh.features(["watch"]))
+
+
+def test_a_sliced_scorer_reads_the_models_of_its_own_slices_only(
+    settings: Settings, db: psycopg.Connection[tuple[Any, ...]]
+) -> None:
+    for i in range(40):
+        factories.device(db, f"lock-{i:04d}", model="lock-s2" if i % 2 else "zb-t1")
+    db.execute("INSERT INTO devices (device_id) VALUES ('no-model')")
+    every = repository.device_models(db)
+    assert len(every) == 40
+    parts = [telemetry.device_models_in(db, slices=[s], partitions=8) for s in range(8)]
+    merged: dict[str, str] = {}
+    for s, part in enumerate(parts):
+        assert not merged.keys() & part.keys()
+        merged |= part
+        # The same slices as the scorer's readings and leases.
+        assert set(part) <= set(telemetry.devices_in(db, slices=[s], partitions=8))
+    assert merged == every
+    assert max(len(p) for p in parts) < 40
+    watcher = live.Live(settings)
+    watcher.scope = ((2, 5), 8)
+    watcher.read_models(db)
+    assert watcher.fleet.models == parts[2] | parts[5]
+    # A device the map lacks is looked up again only once the map is old.
+    outside = next(d for d in every if d not in watcher.fleet.models)
+    assert outside not in watcher.models_of(db, [outside])
 
 
 def test_a_count_stops_at_its_type_s_limit_instead_of_wrapping_around() -> None:
@@ -421,7 +480,7 @@ def test_train_store_evaluate_and_score_live(
     )
     # The trained model's (its version) for faults it evaluated better on; the label-free
     # detectors' (no version) for the others, each with its reason.
-    supervised = detect.supervised_faults(repository.active_version(db).evaluation)  # type: ignore[union-attr]
+    supervised = live.supervised_faults(repository.active_version(db).evaluation)  # type: ignore[union-attr]
     assert all(0 < r[2] <= 1 for r in rows)
     assert all(r[4] == first.version for r in rows if r[4] is not None)
     assert all(r[1] not in supervised for r in rows if r[4] is None)

@@ -3,7 +3,7 @@ incident with one ticket and no device incident each; one device falling silent 
 own incident; the outage closes when its devices report again.
 
 Readings go through the ingester's write path (``DirectWriter``); the scorer's label-free
-detectors (``models.detect.Live``) fold what was stored, as the scorer does, and their
+detectors (``models.live.Live``) fold what was stored, as the scorer does, and their
 predictions are written with the scorer's writer; the responder and the dispatcher then run
 pass by pass (``tests.test_acting.World``). Faked: the responder's clock and the detectors'
 wall clock (a live fleet: five minutes of readings take five minutes), moved by the test.
@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 from forewarn.domain import OUTAGE
 from ingest.direct import DirectWriter
 from models import telemetry
-from models.detect import Live
+from models.live import Live
 from models.repository import upsert_predictions
 from tests.conftest import count
 from tests.test_acting import T0, M, World

@@ -52,6 +52,7 @@ GRANTS: dict[str, dict[str, str]] = {
         "predictions": RW,
         "detector_thresholds": R,
         "scorer_cursors": RW,
+        "scorer_checkpoints": RW,
     },
     "responder": _META
     | {

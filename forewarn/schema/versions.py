@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from forewarn.schema.acting import ACTING
+from forewarn.schema.checkpoints import CHECKPOINTS
 from forewarn.schema.console import CONSOLE
 from forewarn.schema.conversations import CONVERSATIONS
 from forewarn.schema.detectors import DETECTORS
@@ -346,4 +347,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(15, "scorer cursors per slice of the devices", common=SHARING),
     Migration(16, "network outages as fleet incidents, with their devices", common=OUTAGES),
+    Migration(17, "scorer checkpoints per slice of the devices", common=CHECKPOINTS),
 )
