@@ -27,7 +27,7 @@ import numpy.typing as npt
 
 from models.detect import WIDTH
 from models.detect import layout as detector_layout
-from models.state import layout as window_layout
+from models.state_blocks import layout as window_layout
 
 # Seconds between two checkpoints of one slice.
 CHECKPOINT_SECONDS = 300.0

@@ -36,7 +36,7 @@ from forewarn.settings import Settings
 from models import checkpoint_repository, cursors, repository, telemetry
 from models.checkpoints import CHECKPOINT_SECONDS, LAYOUT, CheckpointError, SliceState, pack, unpack
 from models.scorer import MODEL_CHECK_SECONDS, READ_LIMIT, Scorer, release_free_memory
-from models.state import EXPORT_PARTS
+from models.state_blocks import EXPORT_PARTS
 
 log = logging.getLogger(__name__)
 

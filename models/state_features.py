@@ -33,11 +33,15 @@ FINE, MID, SHORT, HOURS = W6H + W30, W2H + W30, W30, DAY_HOURS + 1
 # exact, saturating at COUNT_MAX). The NaN values start empty as NaN (extremes, "first" values);
 # the rest start at 0.
 FINE_COLS = ("sig_sum", "reconn")
-FINE_COUNTS = ("sig_n", "resets", "crash", "power")
+FINE_COUNTS = ("sig_n",)
+# Event counts sit in rings of their own (``models.state``: most devices have none).
+FINE_EVENTS = ("resets", "crash", "power")
 MID_COLS = ("sig_min", "tmp_sum", "tmp_min", "tmp_max", "gap_max")
-MID_COUNTS = ("n", "tmp_n", "tmp_same", "link", "temp_err")
+MID_COUNTS = ("n", "tmp_n", "tmp_same")
+MID_EVENTS = ("link", "temp_err")
 HOUR_COLS = ("sig_sum", "tmp_sum")
-HOUR_COUNTS = ("n", "sig_n", "tmp_n", "resets")
+HOUR_COUNTS = ("n", "sig_n", "tmp_n")
+HOUR_EVENTS = ("resets",)
 SCALARS = (
     "head",  # newest bucket index
     "first",  # first bucket index
@@ -58,11 +62,14 @@ _NAN = {"sig_min", "tmp_min", "tmp_max", "gap_max", "tmp_step"}
 # 5 ms and 50 ms, against drain spans of an hour and more).
 FINE_OFF_UNIT, HOUR_OFF_UNIT = 0.01, 0.1
 (F_SIG_SUM, F_RECONN) = range(2)
-(FC_SIG_N, FC_RESETS, FC_CRASH, FC_POWER) = range(4)
+FC_SIG_N = 0
+(E_RESETS, E_CRASH, E_POWER) = range(3)
 (M_SIG_MIN, M_TMP_SUM, M_TMP_MIN, M_TMP_MAX, M_GAP) = range(5)
-(MC_N, MC_TMP_N, MC_SAME, MC_LINK, MC_TEMP) = range(5)
+(MC_N, MC_TMP_N, MC_SAME) = range(3)
+(ME_LINK, ME_TEMP) = range(2)
 (H_SIG_SUM, H_TMP_SUM) = range(2)
-(HC_N, HC_SIG_N, HC_TMP_N, HC_RESETS) = range(4)
+(HC_N, HC_SIG_N, HC_TMP_N) = range(3)
+HE_RESETS = 0
 (S_HEAD, S_FIRST, S_TS, S_TMP, S_UP, S_RC, S_BAT_B, S_BAT, S_BAT_TS, S_BAT_V, S_CUR_V) = range(11)
 # A bucket or hour stops counting at this many readings (a uint16 would wrap around): under
 # the default rate limit (settings.device_rate_per_minute, device_rate_burst) none reaches it.
@@ -90,6 +97,9 @@ class Gathered:
     fine_off: U16
     hour_bat: F32  # (device, HOURS)
     hour_off: U16
+    fine_ev: U16  # (device, FINE, FINE_EVENTS): 0 where the device has no event rings
+    mid_ev: U16  # (device, MID, MID_EVENTS)
+    hour_ev: U16  # (device, HOURS, HOUR_EVENTS)
 
 
 def features(st: Gathered) -> Matrix:
@@ -139,7 +149,7 @@ def features(st: Gathered) -> Matrix:
     f["reconnects_30m"] = total(fine, FINE, F_RECONN, W30)
     f["reconnects_2h"] = total(fine, FINE, F_RECONN, W2H)
     f["reconnects_6h"] = total(fine, FINE, F_RECONN, W6H)
-    f["link_errors_2h"] = total(mid_n, MID, MC_LINK, W2H)
+    f["link_errors_2h"] = total(st.mid_ev, MID, ME_LINK, W2H)
     day_lo = np.maximum((hour - DAY_HOURS + 1) * BUCKETS_PER_HOUR, first)
     span24 = (t - day_lo + 1).astype(np.float64)
     rate24 = _div(day(st.hour_n, HC_N), span24)
@@ -167,12 +177,12 @@ def features(st: Gathered) -> Matrix:
         )
     f["temp_repeat_30m"] = total(mid_n, MID, MC_SAME, W30)
     f["temp_repeat_2h"] = total(mid_n, MID, MC_SAME, W2H)
-    f["reboots_2h"] = total(fine_n, FINE, FC_RESETS, W2H)
-    f["reboots_6h"] = total(fine_n, FINE, FC_RESETS, W6H)
-    f["reboots_24h"] = day(st.hour_n, HC_RESETS)
-    f["crash_errors_6h"] = total(fine_n, FINE, FC_CRASH, W6H)
-    f["power_errors_6h"] = total(fine_n, FINE, FC_POWER, W6H)
-    f["overtemp_errors_2h"] = total(mid_n, MID, MC_TEMP, W2H)
+    f["reboots_2h"] = total(st.fine_ev, FINE, E_RESETS, W2H)
+    f["reboots_6h"] = total(st.fine_ev, FINE, E_RESETS, W6H)
+    f["reboots_24h"] = day(st.hour_ev, HE_RESETS)
+    f["crash_errors_6h"] = total(st.fine_ev, FINE, E_CRASH, W6H)
+    f["power_errors_6h"] = total(st.fine_ev, FINE, E_POWER, W6H)
+    f["overtemp_errors_2h"] = total(st.mid_ev, MID, ME_TEMP, W2H)
     f["history_h"] = span24 * BUCKET_SECONDS / 3600.0
     return np.column_stack([f[name] for name in FEATURES]).astype(np.float64)
 

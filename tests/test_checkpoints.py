@@ -17,7 +17,8 @@ from models.buckets import Sample
 from models.checkpoints import CheckpointError, SliceState, pack, unpack
 from models.detect import WIDTH, Fleet, observations, profiles
 from models.sliced import SlicedScorer
-from models.state import EXPORT_PARTS, FleetState
+from models.state import FleetState
+from models.state_blocks import EXPORT_PARTS
 from simulators.flows import run_simulation
 from tests.conftest import count, wait_for
 
@@ -83,7 +84,9 @@ def test_a_slice_packed_and_restored_goes_on_exactly_as_it_would_have() -> None:
     np.testing.assert_array_equal(taker.features(ids), state.features(ids))
     np.testing.assert_array_equal(taker_fleet.export(ids)[0], fleet.export(ids)[0])
     # The battery rings came back with the lock ("d-1", "d-5") and not with the mains device.
-    assert list(back.window[-1]) == [True, False, True]
+    assert list(back.window[-2]) == [True, False, True]
+    # Each restarted 200 minutes before: their event rings came back too.
+    assert list(back.window[-1]) == [True, True, True]
 
 
 def test_bytes_that_are_no_checkpoint_are_refused_with_the_reason() -> None:

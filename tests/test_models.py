@@ -204,6 +204,31 @@ def test_a_sliced_scorer_reads_the_models_of_its_own_slices_only(
     assert outside not in watcher.models_of(db, [outside])
 
 
+def test_event_rings_come_with_a_restart_and_go_once_the_windows_hold_none() -> None:
+    t0 = 1_790_000_000.0
+
+    def reading(k: int, uptime: float, codes: frozenset[str] = frozenset()) -> Sample:
+        return Sample(t0 + 60 * k, -60.0, None, None, 21.0, uptime, 0.0, codes=codes)
+
+    state = FleetState()
+    for k in range(30):
+        state.add("a", reading(k, 600.0 + 60 * k))
+    assert not state.export(["a"])[-1][0]  # no event rings yet
+    state.add("a", reading(30, 20.0))  # a restart: uptime went back
+    state.add("a", reading(31, 80.0, frozenset({"E_LINK_RETRY"})))
+    assert state.export(["a"])[-1][0]
+    row = state.features(["a"])[0]
+    assert row[FEATURE_INDEX["reboots_2h"]] == row[FEATURE_INDEX["reboots_24h"]] == 1
+    assert row[FEATURE_INDEX["link_errors_2h"]] == 1
+    # A day and more later, nothing left in any window: the rings are given back.
+    for k in range(32, 32 + 26 * 60, 5):
+        state.add("a", reading(k, 80.0 + 60 * k))
+    assert not state.export(["a"])[-1][0]
+    row = state.features(["a"])[0]
+    for name in ("reboots_2h", "reboots_6h", "reboots_24h", "link_errors_2h"):
+        assert row[FEATURE_INDEX[name]] == 0, name
+
+
 def test_a_count_stops_at_its_type_s_limit_instead_of_wrapping_around() -> None:
     # More readings in one five-minute bucket than a uint16 count holds (the default rate
     # limit never lets a device get there), each repeating its predecessor's temperature.
