@@ -12,7 +12,8 @@ day and a half hour of readings, 2.3 million rows), and times, on a fresh schema
   slice's checkpoint is behind its cursor, up to ``CHECKPOINT_SECONDS`` in a running fleet).
 
 ``--rounds`` alternate the two. It prints one JSON line: the seconds of each (best round) and
-their ratio, the checkpoint's bytes as stored, and the readings each folded.
+their ratio, the checkpoint's bytes (and as stored, after PostgreSQL's own compression), and
+the readings each folded.
 
     python bench/takeover.py [--devices 1563] [--hours 24.5] [--since-minutes 5] [--rounds 2]
 """
@@ -127,7 +128,7 @@ def main() -> None:
             conn.commit()
         times: dict[str, list[float]] = {"rebuild": [], "checkpoint": []}
         folded: dict[str, int] = {}
-        stored_bytes = 0
+        stored_bytes = raw_bytes = 0
         for r in range(a.rounds):
             for case in ("rebuild", "checkpoint") if r % 2 == 0 else ("checkpoint", "rebuild"):
                 with psycopg.connect(settings.database_url or "", autocommit=True) as conn:
@@ -137,6 +138,9 @@ def main() -> None:
                     if case == "checkpoint":
                         _save_at(settings, conn, a.hours, at)
                         stored_bytes = scalar(
+                            conn, "SELECT pg_column_size(state) FROM scorer_checkpoints"
+                        )
+                        raw_bytes = scalar(
                             conn, "SELECT octet_length(state) FROM scorer_checkpoints"
                         )
                 took, counts = _hold(settings, a.hours)
@@ -158,6 +162,7 @@ def main() -> None:
                     "ratio_rebuild_to_checkpoint": round(best["rebuild"] / best["checkpoint"], 1),
                     "rounds": {k: [round(t, 2) for t in v] for k, v in times.items()},
                     "readings_folded": folded,
+                    "checkpoint_bytes": raw_bytes,
                     "checkpoint_bytes_stored": stored_bytes,
                 }
             )

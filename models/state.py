@@ -7,8 +7,8 @@ values in float32 and counts in uint16 (exact; a bucket or hour stops counting a
 readings, which the default rate limit never lets a device reach), in arrays shared by blocks
 of 1,024 devices (a device is a row, found by a dict), never in Python objects per device:
 
-- 78 five-minute slots (the 6-hour window and the half hour before it) of the signal sums,
-  reconnects and signal counts;
+- 78 five-minute slots (the 6-hour window and the half hour before it) of the signal sums and
+  counts;
 - 30 slots (the 2-hour window and the half hour before it) of the reading count, temperature
   sums and extremes, repeats, weakest signal and longest silence;
 - 6 slots (30 minutes) of the largest temperature step;
@@ -21,12 +21,13 @@ of 1,024 devices (a device is a row, found by a dict), never in Python objects p
   - Battery rings, made on a device's first battery reading: the first battery reading of
     each of the 78 five-minute and 25 hour slots (float32) and its offset into the slot
     (uint16, ``state_features.FINE_OFF_UNIT``), 618 bytes. A mains-powered device has none.
-  - Event rings, made on a device's first restart or error code and given back once its
-    windows hold none: restarts, crash and power errors in the 78 five-minute slots, link and
-    heat errors in the 30, restarts in the 25 hours (uint16), 638 bytes.
+  - Event rings, made on a device's first restart, reconnect or error code and given back
+    once its windows hold none: restarts, crash and power errors (uint16) and reconnects
+    (float32) in the 78 five-minute slots, link and heat errors in the 30, restarts in the 25
+    hours, 950 bytes.
 
-That is 362 float32, 243 uint16, 11 float64 and two int32 (its optional rows) a device, 2,030
-bytes, plus 618 with battery rings and 638 with event rings (3,484 for every device when all
+That is 284 float32, 243 uint16, 11 float64 and two int32 (its optional rows) a device, 1,718
+bytes, plus 618 with battery rings and 950 with event rings (3,484 for every device when all
 sat in the shared rings, 4,608 when the counts were float32 too), plus its entry in the index.
 Each slot holds one bucket (or hour): slot = index mod ring size, cleared as the newest bucket
 moves past it (the layout is in ``models.state_features``). ``FleetState.features`` gathers
@@ -71,7 +72,6 @@ from models.state_features import (
     E_CRASH,
     E_POWER,
     E_RESETS,
-    F_RECONN,
     F_SIG_SUM,
     FC_SIG_N,
     FINE,
@@ -271,20 +271,23 @@ class FleetState:
                 j = b % SHORT
                 blk.short[i, j] = _high(float(blk.short[i, j]), abs(s.temp - p_tmp))
             if s.uptime is not None and not math.isnan(p_up) and s.uptime < p_up:
-                (f_ev, _, h_ev), j = self._rings(self._events, blk.ev, i)
+                (f_ev, _, h_ev, _), j = self._rings(self._events, blk.ev, i)
                 if in_b:
                     f_ev[j, b % FINE, E_RESETS] += 1
                 if in_h:
                     h_ev[j, h % HOURS, HE_RESETS] += 1
             if s.reconnects is not None and not math.isnan(p_rc):
                 step = s.reconnects - p_rc
-                fine[F_RECONN] += step if step >= 0 else s.reconnects
+                rc = step if step >= 0 else s.reconnects
+                if rc:
+                    (*_, f_rc), j = self._rings(self._events, blk.ev, i)
+                    f_rc[j, b % FINE, 0] += rc
             mid[M_GAP] = _high(float(mid[M_GAP]), s.ts - prev_ts)
         if s.codes and in_b:
             link, crash = bool(s.codes & LINK_CODES), bool(s.codes & CRASH_CODES)
             power, heat = bool(s.codes & POWER_CODES), bool(s.codes & TEMP_CODES)
             if link or crash or power or heat:
-                (f_ev, m_ev, _), j = self._rings(self._events, blk.ev, i)
+                (f_ev, m_ev, _, _), j = self._rings(self._events, blk.ev, i)
                 m_ev[j, b % MID, ME_LINK] += link
                 f_ev[j, b % FINE, E_CRASH] += crash
                 f_ev[j, b % FINE, E_POWER] += power
@@ -359,10 +362,10 @@ class FleetState:
                 h_bat[jj, h], h_off[jj, h] = np.nan, 0
         j = int(blk.ev[i])
         if j >= 0:
-            f_ev, m_ev, h_ev = self._events.at(j)
+            f_ev, m_ev, h_ev, f_rc = self._events.at(j)
             jj = j % BLOCK
             for b in passed(old, new, FINE):
-                f_ev[jj, b] = 0
+                f_ev[jj, b], f_rc[jj, b] = 0, 0.0
             for b in passed(old, new, MID):
                 m_ev[jj, b] = 0
             for h in passed(old // BUCKETS_PER_HOUR, new // BUCKETS_PER_HOUR, HOURS):

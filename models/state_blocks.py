@@ -33,7 +33,8 @@ from models.state_features import (
 )
 
 # Devices per block of arrays: a fleet grows a block at a time, so at most one block's worth
-# (about 2.1 MB, and 0.6 MB of each kind of optional rings) is allocated beyond the devices seen, and nothing is ever copied to grow.
+# (about 1.8 MB, and 0.6 and 1 MB of the two kinds of optional rings) is allocated beyond the
+# devices seen, and nothing is ever copied to grow.
 BLOCK = rings.BLOCK
 
 
@@ -68,6 +69,7 @@ EVENTS: Spec = (
     ((FINE, len(FINE_EVENTS)), np.uint16, 0),
     ((MID, len(MID_EVENTS)), np.uint16, 0),
     ((HOURS, len(HOUR_EVENTS)), np.uint16, 0),
+    ((FINE, 1), np.float32, 0.0),  # reconnects: mostly none
 )
 
 

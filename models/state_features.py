@@ -32,7 +32,7 @@ FINE, MID, SHORT, HOURS = W6H + W30, W2H + W30, W30, DAY_HOURS + 1
 # Columns of each ring, in two arrays of the same slots: values (float32) and counts (uint16,
 # exact, saturating at COUNT_MAX). The NaN values start empty as NaN (extremes, "first" values);
 # the rest start at 0.
-FINE_COLS = ("sig_sum", "reconn")
+FINE_COLS = ("sig_sum",)
 FINE_COUNTS = ("sig_n",)
 # Event counts sit in rings of their own (``models.state``: most devices have none).
 FINE_EVENTS = ("resets", "crash", "power")
@@ -61,7 +61,7 @@ _NAN = {"sig_min", "tmp_min", "tmp_max", "gap_max", "tmp_step"}
 # its offset into the slot in a uint16 of these units (at most 30,000 and 36,000: exact to
 # 5 ms and 50 ms, against drain spans of an hour and more).
 FINE_OFF_UNIT, HOUR_OFF_UNIT = 0.01, 0.1
-(F_SIG_SUM, F_RECONN) = range(2)
+F_SIG_SUM = 0
 FC_SIG_N = 0
 (E_RESETS, E_CRASH, E_POWER) = range(3)
 (M_SIG_MIN, M_TMP_SUM, M_TMP_MIN, M_TMP_MAX, M_GAP) = range(5)
@@ -100,6 +100,7 @@ class Gathered:
     fine_ev: U16  # (device, FINE, FINE_EVENTS): 0 where the device has no event rings
     mid_ev: U16  # (device, MID, MID_EVENTS)
     hour_ev: U16  # (device, HOURS, HOUR_EVENTS)
+    fine_rc: F32  # (device, FINE, 1): the reconnects, with the events
 
 
 def features(st: Gathered) -> Matrix:
@@ -146,9 +147,9 @@ def features(st: Gathered) -> Matrix:
     f["signal_dip_2h"] = sig24 - extreme(mid, MID, M_SIG_MIN, W2H, high=False)
     f["signal_fall_2h"] = sig(W30, W2H) - sig30
     f["signal_fall_6h"] = sig(W30, W6H) - sig30
-    f["reconnects_30m"] = total(fine, FINE, F_RECONN, W30)
-    f["reconnects_2h"] = total(fine, FINE, F_RECONN, W2H)
-    f["reconnects_6h"] = total(fine, FINE, F_RECONN, W6H)
+    f["reconnects_30m"] = total(st.fine_rc, FINE, 0, W30)
+    f["reconnects_2h"] = total(st.fine_rc, FINE, 0, W2H)
+    f["reconnects_6h"] = total(st.fine_rc, FINE, 0, W6H)
     f["link_errors_2h"] = total(st.mid_ev, MID, ME_LINK, W2H)
     day_lo = np.maximum((hour - DAY_HOURS + 1) * BUCKETS_PER_HOUR, first)
     span24 = (t - day_lo + 1).astype(np.float64)
