@@ -52,7 +52,7 @@ def _store(conn: Conn, devices: int, start: datetime, minutes: int) -> int:
     """`devices` devices (locks and air conditioners) reading once a minute from `start`."""
     conn.execute(
         "INSERT INTO devices (device_id, model) SELECT 'd-' || i, "
-        "CASE WHEN i % 2 = 1 THEN 'lock-s2' ELSE 'ac-x1' END FROM generate_series(0, %s) i",
+        "CASE WHEN i %% 2 = 1 THEN 'lock-s2' ELSE 'ac-x1' END FROM generate_series(0, %s) i",
         (devices - 1,),
     )
     conn.execute(

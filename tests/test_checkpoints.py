@@ -100,6 +100,23 @@ def test_bytes_that_are_no_checkpoint_are_refused_with_the_reason() -> None:
         unpack(pack(short), parts=EXPORT_PARTS)
 
 
+def _store_fleet(
+    settings: Settings, devices: int, *, seed: int, start: datetime, hours: int
+) -> None:
+    """A simulated fleet (60 % with a fault) from `start`, stored without a broker."""
+    run_simulation(
+        settings,
+        devices=devices,
+        seed=seed,
+        speedup=0,
+        duration=None,
+        start=start,
+        sim_span=timedelta(hours=hours),
+        fault_rate=0.6,
+        sink=DirectWriter(settings),
+    )
+
+
 def _run_until(scorer: SlicedScorer, done: Any, what: str) -> None:
     scorer.start()
     try:
@@ -113,27 +130,13 @@ def test_a_scorer_taking_slices_over_from_checkpoints_holds_what_a_rebuild_holds
     settings: Settings, db: Conn
 ) -> None:
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=8)
-
-    def simulate(at: datetime) -> None:
-        run_simulation(
-            settings,
-            devices=12,
-            seed=5,
-            speedup=0,
-            duration=None,
-            start=at,
-            sim_span=timedelta(hours=3),
-            fault_rate=0.6,
-            sink=DirectWriter(settings),
-        )
-
-    simulate(start)
+    _store_fleet(settings, 12, seed=5, start=start, hours=3)
     saver = SlicedScorer(settings, slices=4, lag_seconds=0.5, checkpoint_seconds=0.01)
     _run_until(saver, lambda: count(db, _SAVED) == 4, "a checkpoint of every slice")
     before = count(db, "SELECT sum(devices) FROM scorer_checkpoints")
     assert before == 12
     # Readings written after the checkpoints: the taker folds them on top.
-    simulate(start + timedelta(hours=4))
+    _store_fleet(settings, 12, seed=5, start=start + timedelta(hours=4), hours=3)
     taker = SlicedScorer(settings, slices=4, lag_seconds=0.5, checkpoint_seconds=0)
     _run_until(taker, lambda: count(db, _SCORED) == 4, "the taker to score every reading")
     assert taker.counts().get("restored") == 4
@@ -152,17 +155,8 @@ def test_a_scorer_taking_slices_over_from_checkpoints_holds_what_a_rebuild_holds
 def test_a_checkpoint_of_another_layout_is_rebuilt_from_the_readings(
     settings: Settings, db: Conn
 ) -> None:
-    run_simulation(
-        settings,
-        devices=6,
-        seed=7,
-        speedup=0,
-        duration=None,
-        start=datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3),
-        sim_span=timedelta(hours=2),
-        fault_rate=0.5,
-        sink=DirectWriter(settings),
-    )
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
+    _store_fleet(settings, 6, seed=7, start=start, hours=2)
     saver = SlicedScorer(settings, slices=2, lag_seconds=0.5, checkpoint_seconds=0.01)
     _run_until(saver, lambda: count(db, _SAVED) == 2, "a checkpoint of every slice")
     db.execute("UPDATE scorer_checkpoints SET layout = 'another'")
