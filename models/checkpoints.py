@@ -1,9 +1,9 @@
 """A slice's checkpoint: the streaming state of its devices, packed to bytes and back.
 
 A scorer that takes over a slice (another died or let it go) needs each device's window
-state and detectors as they were at the slice's cursor. Rebuilding them means folding a day
-of readings per device: about 72 million readings for half of a 100,000-device fleet, minutes
-of work during which the scorer scores nothing. So a scorer saves each slice it holds every
+state and detectors as they were at the slice's cursor. Rebuilding them means reading and
+folding a day of readings per device: about 200 s for one slice of a 100,000-device fleet cut
+into 64 (bench/takeover.py), during which the scorer scores nothing. So a scorer saves each slice it holds every
 ``CHECKPOINT_SECONDS`` (one slice a pass, in turn), and the next holder loads it and folds
 only the readings written since (``models.sliced``).
 
@@ -27,6 +27,7 @@ import numpy.typing as npt
 
 from models.detect import WIDTH
 from models.detect import layout as detector_layout
+from models.state_blocks import EXPORT_PARTS
 from models.state_blocks import layout as window_layout
 
 # Seconds between two checkpoints of one slice.
@@ -63,12 +64,12 @@ def pack(state: SliceState) -> bytes:
     return out.getvalue()
 
 
-def unpack(data: bytes, *, parts: int) -> SliceState:
-    """The state `pack` wrote, with `parts` window arrays (CheckpointError if it is not)."""
+def unpack(data: bytes) -> SliceState:
+    """The state `pack` wrote (CheckpointError if it is not one of this layout's)."""
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             ids = tuple(str(d) for d in npz[_IDS])
-            window = tuple(npz[f"{_WINDOW}{i}"] for i in range(parts))
+            window = tuple(npz[f"{_WINDOW}{i}"] for i in range(EXPORT_PARTS))
             rows, silent = npz[_ROWS], npz[_SILENT]
     except (OSError, KeyError, ValueError, zipfile.BadZipFile) as e:
         raise CheckpointError(f"not a scorer checkpoint: {e}") from e

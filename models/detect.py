@@ -190,16 +190,24 @@ class Fleet:
         """The device's watch (a view of its row), its row made on first sight."""
         at = self.rows.get(device_id)
         if at is None:
-            fresh = row(self.profiles.get(self.models.get(device_id, ""), Profile()))
-            if self._free:
-                at = self._free.pop()
-                self.data[at : at + WIDTH] = fresh
-            else:
-                at = len(self.data)
-                self.data.extend(fresh)
-            # Interned: the window state's index and the model map key the same ids.
-            self.rows[sys.intern(device_id)] = at
+            at = self._place(
+                device_id, row(self.profiles.get(self.models.get(device_id, ""), Profile()))
+            )
         return Watch.at(self.data, at)
+
+    def _place(self, device_id: str, data: array[float]) -> int:
+        """Give the device `data` as its row (a forgotten device's row first, else a new one
+        at the end); the row's offset."""
+        at = self.rows.get(device_id)
+        if at is None and not self._free:
+            at = len(self.data)
+            self.data.extend(data)
+        else:
+            at = self._free.pop() if at is None else at
+            self.data[at : at + WIDTH] = data
+        # Interned: the window state's index and the model map key the same ids.
+        self.rows[sys.intern(device_id)] = at
+        return at
 
     def forget(self, device_id: str) -> None:
         """Drop the device's detectors; its row is reused by the next new device."""
@@ -220,9 +228,7 @@ class Fleet:
     ) -> None:
         """Give these devices the rows `export` returned (made first where they have none)."""
         for k, device_id in enumerate(device_ids):
-            self.watch(device_id)
-            at = self.rows[device_id]
-            self.data[at : at + WIDTH] = array("d", rows[k].tobytes())
+            self._place(device_id, array("d", rows[k].tobytes()))
             if silent[k]:
                 self._silent.add(device_id)
             else:

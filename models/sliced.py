@@ -36,7 +36,6 @@ from forewarn.settings import Settings
 from models import checkpoint_repository, cursors, repository, telemetry
 from models.checkpoints import CHECKPOINT_SECONDS, LAYOUT, CheckpointError, SliceState, pack, unpack
 from models.scorer import MODEL_CHECK_SECONDS, READ_LIMIT, Scorer, release_free_memory
-from models.state_blocks import EXPORT_PARTS
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +138,7 @@ class SlicedScorer(Scorer):
             log.info("slice %s: its checkpoint is of another layout or time; rebuilding", s)
             return False
         try:
-            state = unpack(stored.state, parts=EXPORT_PARTS)
+            state = unpack(stored.state)
         except CheckpointError as e:
             log.warning("slice %s: %s; rebuilding it from its readings", s, e)
             return False

@@ -141,16 +141,12 @@ def passed(old: int, new: int, size: int) -> list[int]:
 
 def advance(blk: Block, i: int, old: int, new: int) -> None:
     """Clear the slots of the buckets (and hours) after `old` up to `new`."""
-    for b in range(old + 1, min(new, old + FINE) + 1):
-        blk.fine[i, b % FINE] = _FINE_EMPTY
-        blk.fine_n[i, b % FINE] = 0
-    for b in range(old + 1, min(new, old + MID) + 1):
-        blk.mid[i, b % MID] = _MID_EMPTY
-        blk.mid_n[i, b % MID] = 0
-    for b in range(old + 1, min(new, old + SHORT) + 1):
-        blk.short[i, b % SHORT] = np.nan
-    h_old, h_new = old // BUCKETS_PER_HOUR, new // BUCKETS_PER_HOUR
-    for h in range(h_old + 1, min(h_new, h_old + HOURS) + 1):
-        blk.hour[i, h % HOURS] = _HOUR_EMPTY
-        blk.hour_n[i, h % HOURS] = 0
+    for b in passed(old, new, FINE):
+        blk.fine[i, b], blk.fine_n[i, b] = _FINE_EMPTY, 0
+    for b in passed(old, new, MID):
+        blk.mid[i, b], blk.mid_n[i, b] = _MID_EMPTY, 0
+    for b in passed(old, new, SHORT):
+        blk.short[i, b] = np.nan
+    for h in passed(old // BUCKETS_PER_HOUR, new // BUCKETS_PER_HOUR, HOURS):
+        blk.hour[i, h], blk.hour_n[i, h] = _HOUR_EMPTY, 0
     blk.sc[i, S_CUR_V] = np.nan

@@ -18,7 +18,6 @@ from models.checkpoints import CheckpointError, SliceState, pack, unpack
 from models.detect import WIDTH, Fleet, observations, profiles
 from models.sliced import SlicedScorer
 from models.state import FleetState
-from models.state_blocks import EXPORT_PARTS
 from simulators.flows import run_simulation
 from tests.conftest import count, wait_for
 
@@ -68,7 +67,7 @@ def test_a_slice_packed_and_restored_goes_on_exactly_as_it_would_have() -> None:
         _fold(state, fleet, d, samples[:600])
     ids = ["d-1", "d-2", "d-5"]
     data = pack(SliceState(tuple(ids), tuple(state.export(ids)), *fleet.export(ids)))
-    back = unpack(data, parts=EXPORT_PARTS)
+    back = unpack(data)
     assert back.device_ids == tuple(ids)
     # The taker already holds other devices (its own slices): rows are made as needed.
     taker, taker_fleet = FleetState(), Fleet({}, profiles({}, {}))
@@ -91,13 +90,13 @@ def test_a_slice_packed_and_restored_goes_on_exactly_as_it_would_have() -> None:
 
 def test_bytes_that_are_no_checkpoint_are_refused_with_the_reason() -> None:
     with pytest.raises(CheckpointError, match="not a scorer checkpoint"):
-        unpack(b"not an npz", parts=EXPORT_PARTS)
+        unpack(b"not an npz")
     state, fleet = FleetState(), Fleet({}, profiles({}, {}))
     _fold(state, fleet, "d-0", _readings(0, 1_790_000_000.0, 10))
     good = SliceState(("d-0",), tuple(state.export(["d-0"])), *fleet.export(["d-0"]))
     short = SliceState(("d-0",), good.window, good.detectors[:, :-1], good.silent)
     with pytest.raises(CheckpointError, match="detector rows"):
-        unpack(pack(short), parts=EXPORT_PARTS)
+        unpack(pack(short))
 
 
 def _store_fleet(
@@ -126,13 +125,18 @@ def _run_until(scorer: SlicedScorer, done: Any, what: str) -> None:
     assert scorer.failure is None
 
 
+def _save_every_slice(settings: Settings, db: Conn, *, slices: int) -> None:
+    """Run a scorer until it has saved a checkpoint of every slice past every reading."""
+    saver = SlicedScorer(settings, slices=slices, lag_seconds=0.5, checkpoint_seconds=0.01)
+    _run_until(saver, lambda: count(db, _SAVED) == slices, "a checkpoint of every slice")
+
+
 def test_a_scorer_taking_slices_over_from_checkpoints_holds_what_a_rebuild_holds(
     settings: Settings, db: Conn
 ) -> None:
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=8)
     _store_fleet(settings, 12, seed=5, start=start, hours=3)
-    saver = SlicedScorer(settings, slices=4, lag_seconds=0.5, checkpoint_seconds=0.01)
-    _run_until(saver, lambda: count(db, _SAVED) == 4, "a checkpoint of every slice")
+    _save_every_slice(settings, db, slices=4)
     before = count(db, "SELECT sum(devices) FROM scorer_checkpoints")
     assert before == 12
     # Readings written after the checkpoints: the taker folds them on top.
@@ -157,8 +161,7 @@ def test_a_checkpoint_of_another_layout_is_rebuilt_from_the_readings(
 ) -> None:
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
     _store_fleet(settings, 6, seed=7, start=start, hours=2)
-    saver = SlicedScorer(settings, slices=2, lag_seconds=0.5, checkpoint_seconds=0.01)
-    _run_until(saver, lambda: count(db, _SAVED) == 2, "a checkpoint of every slice")
+    _save_every_slice(settings, db, slices=2)
     db.execute("UPDATE scorer_checkpoints SET layout = 'another'")
     taker = SlicedScorer(settings, slices=2, lag_seconds=0.5, checkpoint_seconds=0)
     # Its cursors are past every reading: the warm-up folds them all, from the database.
