@@ -45,8 +45,9 @@ _COLUMNS = np.array([FEATURE_INDEX[n] for n in ANOMALY_FEATURES])
 _MAX_ROWS = 20_000
 
 
-def _inputs(x: Matrix) -> Matrix:
-    # A feature a model does not report (a mains device's battery) reads as "nothing unusual".
+def inputs(x: Matrix) -> Matrix:
+    """The anomaly score's columns of feature rows; a feature a model does not report (a mains
+    device's battery) reads as "nothing unusual"."""
     return np.nan_to_num(x[:, _COLUMNS], nan=0.0, posinf=0.0, neginf=0.0)
 
 
@@ -60,7 +61,7 @@ class AnomalyScore:
 
     def learn(self, data: FeatureSet, y: Labels) -> Self:
         """Fit on the healthy rows (y == 0) of one device model."""
-        healthy = _inputs(data.x[y == 0])
+        healthy = inputs(data.x[y == 0])
         if len(healthy) < 50:
             raise ValueError("the anomaly score needs at least 50 healthy rows")
         rng = np.random.default_rng(self.seed)
@@ -84,7 +85,7 @@ class AnomalyScore:
             from models.forest import CompiledIsolation
 
             _FORESTS[self] = CompiledIsolation(self._forest)
-        return self._share(_FORESTS[self].anomaly(_inputs(x), threads=threads))
+        return self._share(_FORESTS[self].anomaly(inputs(x), threads=threads))
 
     def score_sklearn(self, x: Matrix, *, threads: int = 1) -> npt.NDArray[np.float64]:
         """``score`` through scikit-learn's own score_samples (the reference and the baseline).
@@ -98,7 +99,7 @@ class AnomalyScore:
             return np.empty(0)
         from models.forest import PARALLEL_ROWS
 
-        rows = _inputs(x)
+        rows = inputs(x)
         forest = self._forest
         if threads <= 1 or len(rows) < PARALLEL_ROWS:
             raw = -forest.score_samples(rows)
@@ -109,8 +110,24 @@ class AnomalyScore:
         return self._share(raw)
 
     def _share(self, raw: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        rank = np.searchsorted(self._reference, raw, side="right")
-        return np.asarray(rank / len(self._reference), dtype=np.float64)
+        return share(self._reference, raw)
+
+
+def share(reference: npt.NDArray[np.float64], raw: npt.NDArray[np.float64]) -> Matrix:
+    """The share of the healthy training rows' scores (`reference`, sorted) below each score."""
+    rank = np.searchsorted(reference, raw, side="right")
+    return np.asarray(rank / len(reference), dtype=np.float64)
+
+
+def isolation_score(depths: Matrix, denominator: float) -> Matrix:
+    """``-score_samples``: 2 to the minus (summed depth over trees x c(max_samples)).
+
+    scikit-learn's expression, kept in one place for both forms of the forest.
+    """
+    d = denominator
+    return np.asarray(
+        2 ** (-np.divide(depths, d, out=np.ones_like(depths), where=d != 0)), dtype=np.float64
+    )
 
 
 # Each anomaly score's trees flattened once, beside the model rather than in it (as for the

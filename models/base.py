@@ -7,13 +7,18 @@ no I/O, and scoring never changes them. Thresholds live outside the model (``Thr
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, Self
+from typing import TYPE_CHECKING, Protocol, Self
 
 import numpy as np
 import numpy.typing as npt
 
 from models.buckets import BUCKET_SECONDS
+
+if TYPE_CHECKING:
+    from forewarn.domain import Prediction
 
 # Threads for scoring a large batch with the compiled trees (models/forest.py): plain threads
 # that sleep when idle, not OpenMP's spinning workers; small batches use one.
@@ -32,6 +37,19 @@ class Model(Protocol):
 
     def score(self, x: Matrix) -> npt.NDArray[np.float64]:
         """One score in [0, 1] per row of `x`; higher means more likely faulty."""
+        ...
+
+
+class Scoring(Protocol):
+    """What the live scorer scores with: a model bundle, or its serving form."""
+
+    @property
+    def version(self) -> int | None:
+        """The stored version it was loaded from."""
+        ...
+
+    def predictions(self, data: FeatureSet, *, at: Matrix | None = None) -> list[Prediction]:
+        """The rows of `data` whose score reaches a threshold, as predictions with reasons."""
         ...
 
 
@@ -90,3 +108,33 @@ class FeatureSet:
             np.concatenate([p.device_models for p in parts]),
             np.concatenate([p.buckets for p in parts]),
         )
+
+
+def logit(p: npt.NDArray[np.float64]) -> Matrix:
+    """Log-odds of probabilities (clipped off 0 and 1), as one column: the calibration's input."""
+    q = np.clip(p, 1e-7, 1 - 1e-7)
+    return np.asarray(np.log(q / (1 - q)), dtype=np.float64).reshape(-1, 1)
+
+
+def fold_mean(proba: Matrix, columns: Sequence[int]) -> npt.NDArray[np.float64]:
+    """The mean of a predictor's fold models' probabilities (its `columns` of `proba`).
+
+    One expression for every form of the model, so each adds the same floats in the same order.
+    """
+    return np.asarray(np.mean([proba[:, j] for j in columns], axis=0), dtype=np.float64)
+
+
+def expit(z: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """``1 / (1 + exp(-z))`` through the C library's exp, as scipy's ``expit`` computes it.
+
+    numpy's vectorised exp differs from it in the last bit for about 2 % of values, so the
+    serving form would not give scikit-learn's calibrated probabilities bit for bit. A row's
+    five calls cost well under a microsecond each.
+    """
+    out = np.empty(len(z))
+    for i, v in enumerate(z.tolist()):
+        try:
+            out[i] = 1.0 / (1.0 + math.exp(-v))
+        except OverflowError:  # exp(-v) beyond the largest float: scipy gives 0
+            out[i] = 0.0
+    return out

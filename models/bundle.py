@@ -87,28 +87,24 @@ class ModelBundle:
         `at` gives each row's moment (epoch seconds; the live scorer passes the reading's
         time); by default it is the end of the row's bucket.
         """
-        found: list[Prediction] = []
-        hours = self.battery.hours(data.x)
-        times = data.times if at is None else at
-        for fault, scores in self.scores(data).items():
-            cut = Threshold(self.thresholds.get(fault, ANOMALY_THRESHOLD))
-            for i in np.flatnonzero(cut.alerts(scores)):
-                battery = fault == FaultKind.BATTERY_FAILURE.value and np.isfinite(hours[i])
-                found.append(
-                    Prediction(
-                        device_id=str(data.device_ids[i]),
-                        fault=fault,
-                        at=datetime.fromtimestamp(float(times[i]), UTC),
-                        probability=round(float(scores[i]), 4),
-                        horizon_h=min(float(hours[i]), self.horizon_h)
-                        if battery
-                        else self.horizon_h,
-                        reasons=explain(fault, data.x[i], self.baseline),
-                        model_version=self.version,
-                        hours_to_empty=round(float(hours[i]), 1) if battery else None,
-                    )
-                )
-        return found
+        return alerts(
+            self.scores(data),
+            data,
+            data.times if at is None else at,
+            thresholds=self.thresholds,
+            battery=self.battery,
+            baseline=self.baseline,
+            horizon_h=self.horizon_h,
+            version=self.version,
+        )
+
+    def serving(self) -> bytes | None:
+        """The bundle's serving form as bytes (``models.serving``), or None for a bundle whose
+        trees it cannot hold (categorical splits, several outputs)."""
+        from models.export import serving_form
+
+        form = serving_form(self)
+        return None if form is None else form.dumps()
 
     def dumps(self) -> bytes:
         """The bundle as bytes for the model_versions table (pickle: trusted storage only)."""
@@ -121,6 +117,40 @@ class ModelBundle:
         if not isinstance(bundle, ModelBundle):
             raise TypeError("the stored model is not a Forewarn model bundle")
         return bundle
+
+
+def alerts(
+    scores: dict[str, npt.NDArray[np.float64]],
+    data: FeatureSet,
+    times: npt.NDArray[np.float64],
+    *,
+    thresholds: dict[str, float],
+    battery: BatteryLife,
+    baseline: Baseline,
+    horizon_h: float,
+    version: int | None,
+) -> list[Prediction]:
+    """The rows whose score (per fault, and "anomaly") reaches its threshold, as predictions
+    at `times` with their reasons; shared by the bundle and its serving form."""
+    found: list[Prediction] = []
+    hours = battery.hours(data.x)
+    for fault, values in scores.items():
+        cut = Threshold(thresholds.get(fault, ANOMALY_THRESHOLD))
+        for i in np.flatnonzero(cut.alerts(values)):
+            drains = fault == FaultKind.BATTERY_FAILURE.value and np.isfinite(hours[i])
+            found.append(
+                Prediction(
+                    device_id=str(data.device_ids[i]),
+                    fault=fault,
+                    at=datetime.fromtimestamp(float(times[i]), UTC),
+                    probability=round(float(values[i]), 4),
+                    horizon_h=min(float(hours[i]), horizon_h) if drains else horizon_h,
+                    reasons=explain(fault, data.x[i], baseline),
+                    model_version=version,
+                    hours_to_empty=round(float(hours[i]), 1) if drains else None,
+                )
+            )
+    return found
 
 
 # Each bundle's predictors flattened together once, beside the bundle rather than in it: the

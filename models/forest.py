@@ -37,6 +37,8 @@ from scipy.special import expit
 from sklearn.ensemble import HistGradientBoostingClassifier, IsolationForest
 from sklearn.ensemble._iforest import _average_path_length
 
+from models.anomaly import isolation_score
+
 Matrix = npt.NDArray[np.float64]
 F32 = npt.NDArray[np.float32]
 I32 = npt.NDArray[np.int32]
@@ -348,12 +350,7 @@ class CompiledIsolation:
     def anomaly(self, x: Matrix, *, threads: int = 1) -> Matrix:
         """``-forest.score_samples(x)`` per row (higher is more unusual)."""
         rows = np.ascontiguousarray(x, dtype=np.float32)
-        depths = by_row_blocks(self._depths, rows, threads)
-        d = self.denominator
-        return np.asarray(
-            2 ** (-np.divide(depths, d, out=np.ones_like(depths), where=d != 0)),
-            dtype=np.float64,
-        )
+        return isolation_score(by_row_blocks(self._depths, rows, threads), self.denominator)
 
 
 def _flatten_tree(

@@ -24,7 +24,7 @@ from sklearn.model_selection import GroupKFold
 from threadpoolctl import threadpool_limits
 
 from forewarn.domain import FaultKind
-from models.base import SCORING_THREADS, FeatureSet, Labels, Matrix
+from models.base import SCORING_THREADS, FeatureSet, Labels, Matrix, fold_mean, logit
 from models.forest import CompiledForests
 
 FOLDS = 3
@@ -90,7 +90,7 @@ class FaultPredictor:
             self._folds.append(clf)
         labelled = y >= 0
         self._calibration = LogisticRegression(C=100.0)
-        self._calibration.fit(_logit(raw[labelled]), y[labelled])
+        self._calibration.fit(logit(raw[labelled]), y[labelled])
         self.oof_ = self._calibrated(raw)
         _FORESTS.pop(self, None)  # new trees: flatten them again on the next score
         return self
@@ -106,7 +106,7 @@ class FaultPredictor:
             return self.score_sklearn(x)
         p = forests.proba(x, threads=threads)
         # The same mean of the same floats as score_sklearn: the same scores, to the last bit.
-        return self._calibrated(np.mean([p[:, j] for j in range(p.shape[1])], axis=0))
+        return self._calibrated(fold_mean(p, range(p.shape[1])))
 
     def score_sklearn(self, x: Matrix, *, threads: int = THREADS) -> npt.NDArray[np.float64]:
         """``score`` through scikit-learn's own predict_proba (the reference and the baseline)."""
@@ -120,7 +120,7 @@ class FaultPredictor:
 
     def _calibrated(self, raw: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         assert self._calibration is not None
-        return np.asarray(self._calibration.predict_proba(_logit(raw))[:, 1], dtype=np.float64)
+        return np.asarray(self._calibration.predict_proba(logit(raw))[:, 1], dtype=np.float64)
 
 
 # Each predictor's trees flattened once, beside the predictor rather than in it: the stored
@@ -136,11 +136,6 @@ def _compiled(predictor: FaultPredictor) -> CompiledForests | None:
         folds = predictor._folds
         _FORESTS[predictor] = CompiledForests(folds) if CompiledForests.supports(folds) else None
     return _FORESTS[predictor]
-
-
-def _logit(p: npt.NDArray[np.float64]) -> Matrix:
-    q = np.clip(p, 1e-7, 1 - 1e-7)
-    return np.asarray(np.log(q / (1 - q)), dtype=np.float64).reshape(-1, 1)
 
 
 class PredictorGroup:
@@ -180,6 +175,6 @@ class PredictorGroup:
         for p, folds in zip(self.predictors, self._folds, strict=True):
             columns = range(first, first + len(folds))
             # The same mean of the same floats as FaultPredictor.score.
-            out.append(p._calibrated(np.mean([proba[:, j] for j in columns], axis=0)))
+            out.append(p._calibrated(fold_mean(proba, columns)))
             first += len(folds)
         return out

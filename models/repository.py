@@ -7,7 +7,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import psycopg
@@ -27,6 +27,10 @@ from models.buckets import (
 )
 from models.bundle import ModelBundle
 from models.labels import Episode
+
+if TYPE_CHECKING:
+    # onnxruntime loads with the serving form, in the scorer only (not the API, the responder).
+    from models.serving import ServingModel
 
 Conn = psycopg.Connection[tuple[object, ...]]
 
@@ -207,12 +211,13 @@ def save_version(
     evaluation: dict[str, Any],
     note: str | None,
 ) -> int:
-    """Store a bundle as a new (inactive) version; returns its number."""
+    """Store a bundle and its serving form as a new (inactive) version; returns its number."""
     blob = bundle.dumps()
+    serving = bundle.serving()
     row = conn.execute(
         "INSERT INTO model_versions (trained_from, trained_to, features, horizon_h, seed, "
-        "training, evaluation, thresholds, sha256, bundle, note) "
-        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING version",
+        "training, evaluation, thresholds, sha256, bundle, note, serving, serving_sha256) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING version",
         (
             trained_from,
             trained_to,
@@ -225,6 +230,8 @@ def save_version(
             hashlib.sha256(blob).hexdigest(),
             blob,
             note,
+            serving,
+            None if serving is None else hashlib.sha256(serving).hexdigest(),
         ),
     ).fetchone()
     assert row is not None
@@ -286,6 +293,22 @@ def load_version(conn: Conn, *, version: int | None = None) -> ModelBundle | Non
     bundle = ModelBundle.loads(blob)
     bundle.version = int(str(row[0]))
     return bundle
+
+
+def load_serving(conn: Conn, *, version: int) -> ServingModel | None:
+    """A version's serving form, checked against its digest; None for a version stored
+    without one (before migration 18, or trees the form cannot hold)."""
+    row = conn.execute(
+        "SELECT serving_sha256, serving FROM model_versions WHERE version = %s", (version,)
+    ).fetchone()
+    if row is None or row[1] is None:
+        return None
+    blob = bytes(row[1])  # type: ignore[call-overload]
+    if hashlib.sha256(blob).hexdigest() != row[0]:
+        raise ValueError(f"model version {version}'s serving form does not match its digest")
+    from models.serving import ServingModel
+
+    return ServingModel.loads(blob, version=version)
 
 
 def load_active(conn: Conn) -> ModelBundle | None:

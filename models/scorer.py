@@ -31,9 +31,8 @@ from forewarn.domain import Prediction
 from forewarn.settings import Settings
 from forewarn.worker import Follower, Worker
 from models import live, repository, telemetry
-from models.base import FeatureSet
+from models.base import FeatureSet, Scoring
 from models.buckets import Sample
-from models.bundle import ModelBundle
 from models.state import FleetState
 
 log = logging.getLogger(__name__)
@@ -102,7 +101,9 @@ class Scorer(Worker):
         self._warmup = timedelta(hours=warmup_hours)
         # Compact window state of every device (models/state.py: about 3.5 KB a device).
         self._devices = FleetState()
-        self._bundle: ModelBundle | None = None
+        # The active version: its serving form (models/serving.py), or the bundle itself for a
+        # version stored without one.
+        self._bundle: Scoring | None = None
         self._detect = live.Live(settings)  # label-free detectors: they need no model
         # Reading time to scored time, seconds: meaningful when readings carry real time.
         self._latency: deque[float] = deque(maxlen=20_000)
@@ -154,7 +155,14 @@ class Scorer(Worker):
         self._detect.refresh(conn)
         number = repository.active_number(conn)
         if number is not None and (self._bundle is None or self._bundle.version != number):
-            self._bundle = repository.load_version(conn, version=number)
+            self._bundle = repository.load_serving(conn, version=number)
+            if self._bundle is None:
+                log.warning(
+                    "model version %s has no serving form (stored before it existed): scoring "
+                    "from its bundle, which loads scikit-learn; retraining stores one",
+                    number,
+                )
+                self._bundle = repository.load_version(conn, version=number)
             log.info("scoring with model version %s", number)
         elif number is None and self._bundle is None:
             log.info("no active model: the label-free detectors score alone")

@@ -147,11 +147,11 @@ def test_db_commands_report_what_they_did(bare_settings: Settings) -> None:
     assert before.returncode == 0 and "none yet" in before.stdout
     migrated = forewarn(bare_settings, "db", "migrate")
     assert migrated.returncode == 0, migrated.stderr
-    assert "applied: 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 15, 16, 17" in migrated.stdout
+    assert "applied: 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 15, 16, 17, 18" in migrated.stdout
     again = forewarn(bare_settings, "db", "migrate")
     assert "already up to date" in again.stdout
     status = forewarn(bare_settings, "db", "status")
-    assert re.search(r"schema version\s+17 of 17", status.stdout), status.stdout
+    assert re.search(r"schema version\s+18 of 18", status.stdout), status.stdout
     assert re.search(r"storage\s+(partitioned|timescaledb)", status.stdout)
     maintained = forewarn(bare_settings, "db", "maintain")
     assert maintained.returncode == 0, maintained.stderr

@@ -20,6 +20,7 @@ from forewarn.schema.hardening import HARDENING
 from forewarn.schema.intake import INTAKE
 from forewarn.schema.outages import OUTAGES
 from forewarn.schema.registry import REGISTRY
+from forewarn.schema.serving import SERVING
 from forewarn.schema.sharing import SHARING
 from forewarn.schema.telemetry_key import TELEMETRY_KEY_PLAIN, TELEMETRY_KEY_TIMESCALE
 from forewarn.schema.withdrawn import WITHDRAWN
@@ -348,4 +349,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(15, "scorer cursors per slice of the devices", common=SHARING),
     Migration(16, "network outages as fleet incidents, with their devices", common=OUTAGES),
     Migration(17, "scorer checkpoints per slice of the devices", common=CHECKPOINTS),
+    Migration(18, "model versions' serving forms", common=SERVING),
 )
