@@ -26,18 +26,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import psycopg
-from _fleetmodel import activate_alert_everything
+from _fleetmodel import activate, activate_alert_everything
 
-from forewarn.domain import ANOMALY, FaultKind
 from forewarn.settings import Settings
-from models import repository
-from models.anomaly import AnomalyScore, BatteryLife
-from models.base import FeatureSet
 from models.bundle import ModelBundle
-from models.features import FEATURES
-from models.reasons import Baseline
 
 from _services import BenchError, create_schema, drop_schema, schema_url
 
@@ -58,51 +51,11 @@ def memory_of(pid: int) -> dict[str, int]:
     return out
 
 
-def trained_bundle() -> bytes:
-    """A bundle with every part of a trained model, learnt on seeded random rows."""
-    from models.predictors import FaultPredictor
-
-    rng = np.random.default_rng(0)
-    rows = 3000
-    x = rng.normal(size=(rows, len(FEATURES)))
-    data = FeatureSet(
-        x,
-        np.array([f"d-{i % 30}" for i in range(rows)]),
-        np.array(["lock-s2"] * rows),
-        np.arange(rows, dtype=np.int64),
-    )
-    healthy = np.zeros(rows, dtype=np.int8)
-    predictors: dict[FaultKind, FaultPredictor] = {}
-    for j, fault in enumerate(FaultKind):
-        y = (x[:, j] + rng.normal(0, 0.5, rows) > 1.5).astype(np.int8)
-        predictors[fault] = FaultPredictor(fault, seed=0).learn(data, y)
-    bundle = ModelBundle(
-        seed=0,
-        horizon_h=24.0,
-        features=FEATURES,
-        predictors=predictors,
-        thresholds={ANOMALY: 0.0} | {f.value: 0.9 for f in FaultKind},
-        anomaly={"lock-s2": AnomalyScore(seed=0).learn(data, healthy)},
-        battery=BatteryLife().learn(data, healthy),
-        baseline=Baseline.learn(data.x),
-    )
-    return bundle.dumps()
-
-
 def _activate(conn: psycopg.Connection[tuple[Any, ...]], bundle: bytes | None) -> None:
     if bundle is None:
         activate_alert_everything(conn)
-        return
-    now = datetime.now(UTC)
-    version = repository.save_version(
-        conn,
-        bundle=ModelBundle.loads(bundle),
-        trained_from=now,
-        trained_to=now,
-        evaluation={},
-        note="bench/memory trained",
-    )
-    repository.activate(conn, version=version)
+    else:
+        activate(conn, ModelBundle.loads(bundle), note="bench/memory trained")
 
 
 def _store(settings: Settings, devices: int, rounds: int) -> datetime:

@@ -10,7 +10,8 @@ What runs: a private Mosquitto on a free port (deploy/'s queue limits); a fresh 
 and status messages, once a minute per device, QoS 1, several connections, one process).
 
 The active model is a real model bundle whose anomaly threshold is 0, so that every scored
-reading writes (updates) its device's prediction row: the worst case for the write path, and
+reading writes (updates) its device's prediction row (with ``--trained-model``, one that also
+has five trained fault predictors and an isolation forest, scored from its serving form): the worst case for the write path, and
 what makes each reading's publish-to-prediction time visible as ``updated_at - last_at``
 (``last_at`` is the reading's ``ts``, the publisher's wall clock at publish).
 
@@ -46,7 +47,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import psycopg
-from _fleetmodel import activate_alert_everything
+from _fleetmodel import activate, activate_alert_everything, trained_bundle
 from paho.mqtt.enums import CallbackAPIVersion
 
 from forewarn.settings import Settings
@@ -142,7 +143,12 @@ class Fleet:
         settings = Settings(database_url=self.db_url, mqtt_url=broker.url)
         storage = create_schema(a.database_url, self.schema, settings)
         with psycopg.connect(self.db_url, autocommit=True) as conn:
-            activate_alert_everything(conn)
+            if a.trained_model:
+                from models.bundle import ModelBundle
+
+                activate(conn, ModelBundle.loads(trained_bundle()), note="bench/fleet trained")
+            else:
+                activate_alert_everything(conn)
         log(f"schema {self.schema} ({storage}); broker on port {broker.port}")
         forewarn = str(VENV_BIN / "forewarn")
         for i in range(a.ingesters):
@@ -274,6 +280,7 @@ class Fleet:
             "ingesters": a.ingesters,
             "scorers": a.scorers,
             "responders": a.responders,
+            "model": "trained" if a.trained_model else "alert-everything",
             "readings_per_s": round(int(stored_rows[0]) / float(stored_rows[1]), 1),
             "predictions_sampled": len(latencies),
             "publish_to_prediction_p50_ms": None if p50 is None else round(1000 * p50),
@@ -348,6 +355,11 @@ def main() -> int:
     p.add_argument("--connections", type=int, default=4, help="the publisher's")
     p.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/test")
     p.add_argument("--keep-schema", action="store_true")
+    p.add_argument(
+        "--trained-model",
+        action="store_true",
+        help="score with every part of a trained model (bench/_fleetmodel.trained_bundle)",
+    )
     p.add_argument(
         "--find-max",
         action="store_true",

@@ -56,7 +56,8 @@ sys.path.remove(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.append(os.path.dirname(os.path.abspath(__file__)))
 
-from _scorerproc import measure_process, trained_bundle
+from _fleetmodel import trained_bundle
+from _scorerproc import measure_process
 
 from forewarn.settings import Settings
 from models.buckets import HISTORY_BUCKETS, DeviceBuckets, Sample
