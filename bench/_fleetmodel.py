@@ -1,9 +1,7 @@
 """The benchmarks' models. The fleet benchmark's: a real, tiny model bundle whose anomaly
 threshold is 0, so every scored reading writes its prediction row (the write path's worst
-case, and the publish-to-prediction latency of every reading made visible). A trained one:
-every part a trained model has (five fault predictors of three gradient-boosted fold models
-and a calibration each, an isolation forest), learnt on seeded random rows. Seeded; no
-download."""
+case, and the publish-to-prediction latency of every reading made visible). A trained one,
+learnt on a simulated fleet. Seeded; no download."""
 
 from __future__ import annotations
 
@@ -13,9 +11,9 @@ from typing import Any
 import numpy as np
 import psycopg
 
-from forewarn.domain import ANOMALY, FaultKind
+from forewarn.domain import ANOMALY
 from models import repository
-from models.anomaly import AnomalyScore, BatteryLife
+from models.anomaly import BatteryLife
 from models.base import FeatureSet
 from models.bundle import ModelBundle
 from models.features import FEATURES
@@ -45,42 +43,37 @@ def activate_alert_everything(conn: psycopg.Connection[tuple[Any, ...]]) -> int:
     return activate(conn, bundle, note="bench/fleet")
 
 
-def activate(conn: psycopg.Connection[tuple[Any, ...]], bundle: ModelBundle, *, note: str) -> int:
-    """Store `bundle` (and its serving form) and make it the active version; returns it."""
+def activate(
+    conn: psycopg.Connection[tuple[Any, ...]],
+    bundle: ModelBundle,
+    *,
+    note: str,
+    supervised: bool = False,
+) -> int:
+    """Store `bundle` (and its serving form) and make it the active version; returns it. With
+    `supervised`, its fault predictors' predictions are written (the version's evaluation
+    names their faults; without, the label-free detectors keep every fault)."""
     now = datetime.now(UTC)
+    evaluation: dict[str, Any] = (
+        {"faults": {f.value: {} for f in bundle.predictors}} if supervised else {}
+    )
     version = repository.save_version(
-        conn, bundle=bundle, trained_from=now, trained_to=now, evaluation={}, note=note
+        conn, bundle=bundle, trained_from=now, trained_to=now, evaluation=evaluation, note=note
     )
     repository.activate(conn, version=version)
     return version
 
 
 def trained_bundle() -> bytes:
-    """A bundle with every part of a trained model, learnt on seeded random rows."""
-    from models.predictors import FaultPredictor
+    """A trained model's bundle: learnt by ``learn_bundle`` on a simulated fleet (80 devices,
+    2 days, seed 11; about 25 s), so its trees and forests are a real model's (5 fault
+    predictors of three 150-tree fold models, an isolation forest per device model). Its
+    anomaly threshold is 0, as the fleet benchmark's model's: every scored reading writes its
+    prediction."""
+    from models.bundle import learn_bundle
+    from models.simulated import simulate
 
-    rng = np.random.default_rng(0)
-    rows = 3000
-    x = rng.normal(size=(rows, len(FEATURES)))
-    data = FeatureSet(
-        x,
-        np.array([f"d-{i % 30}" for i in range(rows)]),
-        np.array(["lock-s2"] * rows),
-        np.arange(rows, dtype=np.int64),
-    )
-    healthy = np.zeros(rows, dtype=np.int8)
-    predictors: dict[FaultKind, FaultPredictor] = {}
-    for j, fault in enumerate(FaultKind):
-        y = (x[:, j] + rng.normal(0, 0.5, rows) > 1.5).astype(np.int8)
-        predictors[fault] = FaultPredictor(fault, seed=0).learn(data, y)
-    bundle = ModelBundle(
-        seed=0,
-        horizon_h=24.0,
-        features=FEATURES,
-        predictors=predictors,
-        thresholds={ANOMALY: 0.0} | {f.value: 0.9 for f in FaultKind},
-        anomaly={"lock-s2": AnomalyScore(seed=0).learn(data, healthy)},
-        battery=BatteryLife().learn(data, healthy),
-        baseline=Baseline.learn(data.x),
-    )
+    fleet = simulate(devices=80, seed=11, days=2.0, fault_rate=0.5)
+    bundle, _ = learn_bundle(fleet.data, fleet.episodes, seed=0)
+    bundle.thresholds[ANOMALY] = 0.0
     return bundle.dumps()

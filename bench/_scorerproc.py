@@ -3,9 +3,10 @@
 Starts ``forewarn score`` (``python -m cli score`` with a source tree first on its path, so a
 baseline checkout can be measured beside this one in the same run) against a fresh schema with
 a model active: the fleet benchmark's (``bench/_fleetmodel.py``: no fault predictor, no anomaly
-forest) or, with ``trained``, one with every part a trained model has (five fault predictors
-of three gradient-boosted fold models and a calibration each, an isolation forest), learnt here
-on seeded random rows (so unpickling it loads scikit-learn and the compiled trees). It reads its resident set before
+forest) or, with ``trained``, a model trained on a simulated fleet (``trained_bundle``: five
+fault predictors of three gradient-boosted fold models and a calibration each, an isolation
+forest per device model; a checkout before serving forms unpickles it, loading scikit-learn and
+the compiled trees, this one scores its serving form). It reads its resident set before
 the first reading (idle), then stores ``devices`` devices' readings (``rounds`` each, one a
 minute, written through the ingester's own write path without a broker) and reads it again
 once the scorer's cursors have passed them all: the growth over the devices is what a device

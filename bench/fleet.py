@@ -10,8 +10,9 @@ What runs: a private Mosquitto on a free port (deploy/'s queue limits); a fresh 
 and status messages, once a minute per device, QoS 1, several connections, one process).
 
 The active model is a real model bundle whose anomaly threshold is 0, so that every scored
-reading writes (updates) its device's prediction row (with ``--trained-model``, one that also
-has five trained fault predictors and an isolation forest, scored from its serving form): the worst case for the write path, and
+reading writes (updates) its device's prediction row (with ``--trained-model``, a model
+trained on a simulated fleet, ``bench/_fleetmodel.trained_bundle``, scored from its serving
+form, its fault predictions written too): the worst case for the write path, and
 what makes each reading's publish-to-prediction time visible as ``updated_at - last_at``
 (``last_at`` is the reading's ``ts``, the publisher's wall clock at publish).
 
@@ -146,7 +147,8 @@ class Fleet:
             if a.trained_model:
                 from models.bundle import ModelBundle
 
-                activate(conn, ModelBundle.loads(trained_bundle()), note="bench/fleet trained")
+                bundle = ModelBundle.loads(trained_bundle())
+                activate(conn, bundle, note="bench/fleet trained", supervised=True)
             else:
                 activate_alert_everything(conn)
         log(f"schema {self.schema} ({storage}); broker on port {broker.port}")

@@ -4,7 +4,7 @@ scorer, against the bundle's compiled trees, in the same run.
     python bench/serving.py [--rounds 5]
 
 The model is ``bench/_fleetmodel.trained_bundle`` (five fault predictors of three 150-tree
-fold models, an isolation forest), learnt on seeded random rows. For each batch size (the
+fold models, an isolation forest per device model), learnt on a simulated fleet. For each batch size (the
 live scorer scores the devices a pass touched: tens to a few thousand rows) it times
 ``ModelBundle.scores`` (the numba kernel, one thread, as the live scorer's small batches run)
 and ``ServingModel.scores`` (onnxruntime, one thread), alternating, ``--rounds`` times each,
@@ -70,7 +70,7 @@ def _rows(n: int, seed: int) -> FeatureSet:
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, len(FEATURES)))
     x[rng.random(x.shape) < 0.1] = np.nan
-    models = np.where(rng.random(n) < 0.5, "lock-s2", "cam-x1")
+    models = rng.choice(["lock-s2", "cam-c2", "ac-x1", "watch-w3", "zb-t1", "unknown"], size=n)
     return FeatureSet(x, np.array([f"d{i}" for i in range(n)]), models, np.arange(n))
 
 
