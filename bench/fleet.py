@@ -48,8 +48,15 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import psycopg
-from _fleetmodel import activate, activate_alert_everything, trained_bundle
 from paho.mqtt.enums import CallbackAPIVersion
+
+# bench/ingest.py would shadow the ingest package (the trained model simulates a fleet):
+# packages from the repository first, this folder's helpers last.
+sys.path.remove(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.append(os.path.dirname(os.path.abspath(__file__)))
+
+from _fleetmodel import activate, activate_alert_everything, trained_bundle
 
 from forewarn.settings import Settings
 
