@@ -43,22 +43,13 @@ def activate_alert_everything(conn: psycopg.Connection[tuple[Any, ...]]) -> int:
     return activate(conn, bundle, note="bench/fleet")
 
 
-def activate(
-    conn: psycopg.Connection[tuple[Any, ...]],
-    bundle: ModelBundle,
-    *,
-    note: str,
-    supervised: bool = False,
-) -> int:
-    """Store `bundle` (and its serving form) and make it the active version; returns it. With
-    `supervised`, its fault predictors' predictions are written (the version's evaluation
-    names their faults; without, the label-free detectors keep every fault)."""
+def activate(conn: psycopg.Connection[tuple[Any, ...]], bundle: ModelBundle, *, note: str) -> int:
+    """Store `bundle` (and its serving form) and make it the active version; returns it. Its
+    evaluation is empty: the label-free detectors keep every fault (``live.supervised_faults``)
+    and the model's own fault predictions are scored, not written."""
     now = datetime.now(UTC)
-    evaluation: dict[str, Any] = (
-        {"faults": {f.value: {} for f in bundle.predictors}} if supervised else {}
-    )
     version = repository.save_version(
-        conn, bundle=bundle, trained_from=now, trained_to=now, evaluation=evaluation, note=note
+        conn, bundle=bundle, trained_from=now, trained_to=now, evaluation={}, note=note
     )
     repository.activate(conn, version=version)
     return version

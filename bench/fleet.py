@@ -12,7 +12,8 @@ and status messages, once a minute per device, QoS 1, several connections, one p
 The active model is a real model bundle whose anomaly threshold is 0, so that every scored
 reading writes (updates) its device's prediction row (with ``--trained-model``, a model
 trained on a simulated fleet, ``bench/_fleetmodel.trained_bundle``, scored from its serving
-form, its fault predictions written too): the worst case for the write path, and
+form; its fault predictions are scored and left to the label-free detectors, as a version
+without an evaluation's comparison is, so the responder's work is the other runs'): the worst case for the write path, and
 what makes each reading's publish-to-prediction time visible as ``updated_at - last_at``
 (``last_at`` is the reading's ``ts``, the publisher's wall clock at publish).
 
@@ -155,7 +156,7 @@ class Fleet:
                 from models.bundle import ModelBundle
 
                 bundle = ModelBundle.loads(trained_bundle())
-                activate(conn, bundle, note="bench/fleet trained", supervised=True)
+                activate(conn, bundle, note="bench/fleet trained")
             else:
                 activate_alert_everything(conn)
         log(f"schema {self.schema} ({storage}); broker on port {broker.port}")

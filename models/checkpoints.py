@@ -3,7 +3,7 @@
 A scorer that takes over a slice (another died or let it go) needs each device's window
 state and detectors as they were at the slice's cursor. Rebuilding them means reading and
 folding a day of readings per device: about 200 s for one slice of a 100,000-device fleet cut
-into 64 (bench/takeover.py), during which the scorer scores nothing. So a scorer saves each slice it holds every
+into 64 (bench/takeover.py), a pass held up all that while. So a scorer saves each slice it holds every
 ``CHECKPOINT_SECONDS`` (one slice a pass, in turn), and the next holder loads it and folds
 only the readings written since (``models.sliced``).
 

@@ -169,3 +169,40 @@ def test_a_checkpoint_of_another_layout_is_rebuilt_from_the_readings(
     assert "restored" not in taker.counts()
     stored = count(db, "SELECT count(*) FROM telemetry")
     assert taker.counts()["readings"] == stored  # every reading folded from the database
+
+
+def test_slices_taken_over_warm_up_between_passes_while_held_ones_are_scored(
+    settings: Settings, db: Conn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from forewarn.db import connect
+    from models import sliced
+
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
+    _store_fleet(settings, 12, seed=9, start=start, hours=2)
+    _save_every_slice(settings, db, slices=4)
+    _store_fleet(settings, 12, seed=9, start=start + timedelta(hours=2), hours=1)
+    monkeypatch.setattr(sliced, "WARM_SECONDS", 0.0)  # one slice a step
+    taker = SlicedScorer(settings, slices=4, lag_seconds=0.0, checkpoint_seconds=0)
+    cursors_before = dict(db.execute("SELECT slice, ingested_after FROM scorer_cursors").fetchall())
+    try:
+        with connect(settings) as conn:
+            taker._rebalance(conn)
+            assert taker.held == frozenset() and len(taker._warming) == 4
+            taker._warm(conn)
+            (first,) = taker.held
+            taker._pass(conn)
+            # The warm slice was scored up to now; the three still warming were not touched.
+            moved = dict(db.execute("SELECT slice, ingested_after FROM scorer_cursors").fetchall())
+            db.commit()
+            assert moved[first] > cursors_before[first]
+            assert all(moved[s] == cursors_before[s] for s in taker._warming)
+            assert len(taker._warming) == 3 and taker.counts().get("restored") == 1
+            for _ in range(3):
+                taker._warm(conn)
+            taker._pass(conn)
+            assert taker.held == frozenset(range(4)) and not taker._warming
+            assert taker.counts().get("restored") == 4
+    finally:
+        taker.leases.leave()
+    moved = dict(db.execute("SELECT slice, ingested_after FROM scorer_cursors").fetchall())
+    assert all(moved[s] > cursors_before[s] for s in range(4))
