@@ -34,7 +34,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import onnxruntime as ort
 
 from forewarn.domain import ANOMALY, Prediction
 from models.anomaly import BatteryLife, inputs, isolation_score, share
@@ -56,6 +55,9 @@ class Forest:
     """An ONNX TreeEnsemble in an onnxruntime session: each row's sum per output."""
 
     def __init__(self, model: bytes) -> None:
+        # Imported with the first trees (about 28 MB): a model without any loads none of it.
+        import onnxruntime as ort
+
         options = ort.SessionOptions()
         # One thread and no spinning pool: the scorer's batches are small, and it shares the
         # machine with the ingesters and the database.
