@@ -11,7 +11,7 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -87,16 +87,7 @@ class ModelBundle:
         `at` gives each row's moment (epoch seconds; the live scorer passes the reading's
         time); by default it is the end of the row's bucket.
         """
-        return alerts(
-            self.scores(data),
-            data,
-            data.times if at is None else at,
-            thresholds=self.thresholds,
-            battery=self.battery,
-            baseline=self.baseline,
-            horizon_h=self.horizon_h,
-            version=self.version,
-        )
+        return alerts(self, self.scores(data), data, at)
 
     def serving(self) -> bytes | None:
         """The bundle's serving form as bytes (``models.serving``), or None for a bundle whose
@@ -119,23 +110,35 @@ class ModelBundle:
         return bundle
 
 
+class Cuts(Protocol):
+    """What turns a model's scores into predictions: a bundle, or its serving form."""
+
+    @property
+    def thresholds(self) -> dict[str, float]: ...
+    @property
+    def battery(self) -> BatteryLife: ...
+    @property
+    def baseline(self) -> Baseline: ...
+    @property
+    def horizon_h(self) -> float: ...
+    @property
+    def version(self) -> int | None: ...
+
+
 def alerts(
+    model: Cuts,
     scores: dict[str, npt.NDArray[np.float64]],
     data: FeatureSet,
-    times: npt.NDArray[np.float64],
-    *,
-    thresholds: dict[str, float],
-    battery: BatteryLife,
-    baseline: Baseline,
-    horizon_h: float,
-    version: int | None,
+    at: npt.NDArray[np.float64] | None,
 ) -> list[Prediction]:
-    """The rows whose score (per fault, and "anomaly") reaches its threshold, as predictions
-    at `times` with their reasons; shared by the bundle and its serving form."""
+    """The rows whose score (per fault, and "anomaly") reaches `model`'s threshold, as
+    predictions at `at` (by default the end of each row's bucket) with their reasons."""
+    times = data.times if at is None else at
+    horizon_h, version, baseline = model.horizon_h, model.version, model.baseline
     found: list[Prediction] = []
-    hours = battery.hours(data.x)
+    hours = model.battery.hours(data.x)
     for fault, values in scores.items():
-        cut = Threshold(thresholds.get(fault, ANOMALY_THRESHOLD))
+        cut = Threshold(model.thresholds.get(fault, ANOMALY_THRESHOLD))
         for i in np.flatnonzero(cut.alerts(values)):
             drains = fault == FaultKind.BATTERY_FAILURE.value and np.isfinite(hours[i])
             found.append(

@@ -162,16 +162,7 @@ class ServingModel:
         self, data: FeatureSet, *, at: npt.NDArray[np.float64] | None = None
     ) -> list[Prediction]:
         """The bundle's ``predictions``: rows whose score reaches a threshold, with reasons."""
-        return alerts(
-            self.scores(data),
-            data,
-            data.times if at is None else at,
-            thresholds=self.thresholds,
-            battery=self.battery,
-            baseline=self.baseline,
-            horizon_h=self.horizon_h,
-            version=self.version,
-        )
+        return alerts(self, self.scores(data), data, at)
 
     def dumps(self) -> bytes:
         """The form as bytes: an npz of arrays and a JSON header, no pickle."""
