@@ -58,7 +58,11 @@ T = TypeVar("T")
 
 # Re-read this much before the cursor: longer than a scorer's write takes to commit.
 OVERLAP = timedelta(seconds=2)
-READ_LIMIT = 5000
+# Predictions read a page: many times what the overlap holds, as every page re-reads it. At
+# 100,000 devices the scorers write about 1,700 a second, 3,400 in an overlap: with pages of
+# 5,000 a responder that fell behind spent two thirds of each page on rows it had already
+# seen (71 % of its time reading pages, py-spy, bench/README.md) and never caught up.
+READ_LIMIT = 50_000
 # Passes start at most this often (notifications in between are one pass).
 MIN_PASS_SECONDS = 0.5
 # A failed pass (database gone) is retried after this pause.
