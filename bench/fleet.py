@@ -10,12 +10,13 @@ What runs: a private Mosquitto on a free port (deploy/'s queue limits); a fresh 
 and status messages, once a minute per device, QoS 1, several connections, one process).
 
 The active model is a real model bundle whose anomaly threshold is 0, so that every scored
-reading writes (updates) its device's prediction row (with ``--trained-model``, a model
-trained on a simulated fleet, ``bench/_fleetmodel.trained_bundle``, scored from its serving
-form; its fault predictions are scored and left to the label-free detectors, as a version
-without an evaluation's comparison is, so the responder's work is the other runs'): the worst case for the write path, and
+reading writes (updates) its device's prediction row: the worst case for the write path, and
 what makes each reading's publish-to-prediction time visible as ``updated_at - last_at``
-(``last_at`` is the reading's ``ts``, the publisher's wall clock at publish).
+(``last_at`` is the reading's ``ts``, the publisher's wall clock at publish). With
+``--trained-model`` it is a model trained on a simulated fleet
+(``bench/_fleetmodel.trained_bundle``), scored from its serving form; its fault predictions
+are scored and left to the label-free detectors, as a version without an evaluation's
+comparison is, so the responder's work is the other runs'.
 
 After ``--warmup`` seconds, for ``--minutes`` minutes it samples every 5 s: the predictions
 written since the last sample (their latency), the broker's queued messages

@@ -62,14 +62,8 @@ class ModelBundle:
         among `threads` threads.
         """
         out: dict[str, npt.NDArray[np.float64]] = {}
-        predictors = list(self.predictors.values())
-        if predictors:
-            from models.predictors import PredictorGroup
-
-            group = _GROUPS.get(self)
-            if group is None or not group.current(predictors):
-                group = _GROUPS[self] = PredictorGroup(predictors)
-            scores = group.scores(data.x, threads=threads)
+        if self.predictors:
+            scores = self.group().scores(data.x, threads=threads)
             out = {fault.value: s for fault, s in zip(self.predictors, scores, strict=True)}
         anomaly = np.zeros(len(data))
         for model, scorer in self.anomaly.items():
@@ -78,6 +72,16 @@ class ModelBundle:
                 anomaly[rows] = scorer.score(data.x[rows], threads=threads)
         out[ANOMALY] = anomaly
         return out
+
+    def group(self) -> PredictorGroup:
+        """The fault predictors flattened together (made once, again if they relearnt)."""
+        from models.predictors import PredictorGroup
+
+        predictors = list(self.predictors.values())
+        group = _GROUPS.get(self)
+        if group is None or not group.current(predictors):
+            group = _GROUPS[self] = PredictorGroup(predictors)
+        return group
 
     def predictions(
         self, data: FeatureSet, *, at: npt.NDArray[np.float64] | None = None

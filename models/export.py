@@ -20,7 +20,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from models.bundle import ModelBundle
-from models.forest import CompiledForests, CompiledIsolation
+from models.forest import CompiledIsolation
 from models.serving import ML_OPSET, Calibration, Isolation, ServingModel
 
 _BRANCH_LEQ = 0
@@ -31,7 +31,6 @@ def serving_form(bundle: ModelBundle) -> ServingModel | None:
     """The bundle as the live scorer scores it; None if its trees have a kind of split the
     compiled forests do not hold (categorical splits, several outputs)."""
     predictors = list(bundle.predictors.values())
-    classifiers = [clf for p in predictors for clf in p._folds]
     calibrations: list[Calibration] = []
     for p in predictors:
         lr = p._calibration
@@ -46,10 +45,11 @@ def serving_form(bundle: ModelBundle) -> ServingModel | None:
         )
     trees = b""
     cut_values, cut_starts = np.empty(0), np.zeros(1, dtype=np.int64)
-    if classifiers:
-        if not CompiledForests.supports(classifiers):
+    if predictors:
+        # The bundle's own flattened trees (made once, shared with its batch scoring).
+        forests = bundle.group().forests
+        if forests is None:
             return None
-        forests = CompiledForests(classifiers)
         trees = tree_ensemble(
             forests, forests.rank_thr.astype(np.float64), inputs=2 * len(forests.cuts)
         )

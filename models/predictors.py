@@ -156,6 +156,12 @@ class PredictorGroup:
         supported = bool(classifiers) and CompiledForests.supports(classifiers)
         self._forests = CompiledForests(classifiers) if supported else None
 
+    @property
+    def forests(self) -> CompiledForests | None:
+        """Every fold model of the group's predictors as compiled forests, in the group's
+        order (None: left to scikit-learn)."""
+        return self._forests
+
     def current(self, predictors: Sequence[FaultPredictor]) -> bool:
         """Whether the group was built from these predictors, as they are now."""
         return len(predictors) == len(self.predictors) and all(

@@ -17,8 +17,8 @@ scorer instead:
 - the battery's usual drain, the healthy baseline, the thresholds and the horizon.
 
 So its probabilities are the bundle's, bit for bit (a test holds them to it). onnxruntime
-walks the trees about four times slower than the numba kernel (bench/serving.py), which
-batch scoring keeps; the live scorer scores a few hundred rows a pass.
+walks the trees 1.7 to 2.8 times slower than the numba kernel (bench/serving.py, 50 to 2,000
+rows), which batch scoring keeps; the live scorer scores a few hundred rows a pass.
 
 The bytes are an ``.npz`` of arrays and one JSON header (``np.load`` without pickle): a blob
 that is not one is refused with a clear error, never executed.

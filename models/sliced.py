@@ -82,6 +82,11 @@ class SlicedScorer(Scorer):
         """The slices this scorer holds and scores now (warmed up)."""
         return frozenset(self._cursors)
 
+    @property
+    def _leased(self) -> frozenset[int]:
+        """The slices held and those still warming up."""
+        return self.held | set(self._warming)
+
     def run(self) -> None:
         """Hold slices and score them until stopped; let them go on the way out."""
         try:
@@ -114,7 +119,7 @@ class SlicedScorer(Scorer):
                 self._warming.pop(s, None)
                 self._saved.pop(s, None)
             self._forget(telemetry.devices_in(conn, slices=sorted(lost), partitions=self._p))
-            self._scope(conn, self.held | set(self._warming))
+            self._scope(conn, self._leased)
             conn.commit()
             log.info("let go of slices %s", sorted(lost))
         if not gained:
@@ -125,7 +130,7 @@ class SlicedScorer(Scorer):
         # Their devices' windows are rebuilt from the database, up to each slice's cursor,
         # their models known first (a detector row takes its battery pack from its model).
         self._forget(telemetry.devices_in(conn, slices=sorted(gained), partitions=self._p))
-        self._scope(conn, self.held | set(self._warming) | set(claimed))
+        self._scope(conn, self._leased | set(claimed))
         conn.commit()
         self._warming.update(claimed)
         log.info("took slices %s; warming them up", sorted(gained))
